@@ -1,0 +1,78 @@
+import { ENV, type EnvName, type EnvValue } from './env.js';
+import { maskSecret, maskUrl } from './mask.js';
+
+export type Config<K extends EnvName> = Readonly<{ [P in K]: EnvValue<P> }>;
+
+export interface ConfigProblem {
+  name: EnvName;
+  message: string;
+  /** The offending value, masked when the variable is secret. */
+  shown?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly service: string,
+    readonly problems: readonly ConfigProblem[],
+  ) {
+    super(
+      [
+        `Invalid configuration for ${service}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
+        ...problems.map((p) => `  - ${p.name}: ${p.message}${p.shown === undefined ? '' : ` (got "${p.shown}")`}`),
+      ].join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export function showValue(name: EnvName, raw: string): string {
+  const secret = (ENV[name] as { secret?: 'url' | 'value' }).secret;
+  if (secret === 'url') return maskUrl(raw);
+  if (secret === 'value') return maskSecret(raw);
+  return raw.length > 80 ? `${raw.slice(0, 77)}...` : raw;
+}
+
+/**
+ * Parses the named variables once and returns them frozen. Every problem is collected,
+ * so an operator fixes all of them in one go. Empty strings count as unset.
+ */
+export function loadConfig<K extends EnvName>(
+  service: string,
+  names: readonly K[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Config<K> {
+  const values: Record<string, unknown> = {};
+  const problems: ConfigProblem[] = [];
+  for (const name of names) {
+    const spec = ENV[name] as { schema: { safeParse(v: unknown): { success: boolean; data?: unknown; error?: { issues: { message: string }[] } } }; default?: string; optional?: true };
+    const given = env[name];
+    const raw = given === undefined || given.trim() === '' ? spec.default : given.trim();
+    if (raw === undefined) {
+      if (spec.optional) {
+        values[name] = undefined;
+        continue;
+      }
+      problems.push({ name, message: 'is required but not set' });
+      continue;
+    }
+    const parsed = spec.schema.safeParse(raw);
+    if (parsed.success) {
+      values[name] = parsed.data;
+    } else {
+      const messages = [...new Set(parsed.error?.issues.map((i) => i.message) ?? ['is invalid'])];
+      problems.push({ name, message: messages.join('; '), shown: showValue(name, raw) });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(service, problems);
+  return Object.freeze(values) as Config<K>;
+}
+
+/** For logs and the startup event: the configuration as parsed, secrets masked. */
+export function describeConfig<K extends EnvName>(config: Config<K>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(config)) {
+    const text = typeof value === 'string' ? value : JSON.stringify(value) ?? '';
+    out[name] = showValue(name as EnvName, text);
+  }
+  return out;
+}

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import {
+  SOURCE_ID_PATTERN,
+  SYMBOL_PATTERNS,
+  TIMEFRAMES,
+  TimeframeSchema,
+  type AssetClass,
+  type Timeframe,
+} from '@tickvault/schema';
+
+/** Env values are strings; these turn them into typed values with messages an operator can act on. */
+
+export const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+export const url = (protocols: readonly string[]) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+/** "true"/"false" only: coercion would read "false" as true. */
+export const bool = () => z.enum(['true', 'false'], { message: 'must be true or false' }).transform((v) => v === 'true');
+
+export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { message: `must be one of ${values.join(', ')}` });
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+export const sourceList = () =>
+  z
+    .string()
+    .transform(splitList)
+    .superRefine((ids, ctx) => {
+      for (const id of ids) {
+        if (!SOURCE_ID_PATTERN.test(id)) ctx.addIssue({ code: 'custom', message: `"${id}" is not a source id (lowercase, e.g. sim)` });
+      }
+      if (new Set(ids).size !== ids.length) ctx.addIssue({ code: 'custom', message: 'lists a source twice' });
+    });
+
+export const symbolList = (assetClass: AssetClass, example: string) =>
+  z
+    .string()
+    .transform(splitList)
+    .superRefine((symbols, ctx) => {
+      for (const symbol of symbols) {
+        if (!SYMBOL_PATTERNS[assetClass].test(symbol)) {
+          ctx.addIssue({ code: 'custom', message: `"${symbol}" is not a ${assetClass} symbol in normalized form (e.g. ${example})` });
+        }
+      }
+      if (new Set(symbols).size !== symbols.length) ctx.addIssue({ code: 'custom', message: 'lists a symbol twice' });
+    });
+
+/** "2000" or "2000,1m=10080,1d=3650": a default count, then per-timeframe overrides. */
+export const candleRetention = () =>
+  z.string().transform((value, ctx): Readonly<Record<Timeframe, number>> => {
+    const [first = '', ...overrides] = splitList(value);
+    const fallback = Number(first);
+    const counts = {} as Record<Timeframe, number>;
+    if (!/^\d+$/.test(first) || fallback < 10) {
+      ctx.addIssue({ code: 'custom', message: `must start with a default count of at least 10 (got "${first}")` });
+      return z.NEVER;
+    }
+    for (const tf of TIMEFRAMES) counts[tf] = fallback;
+    for (const item of overrides) {
+      const match = /^([^=]+)=(\d+)$/.exec(item);
+      const tf = TimeframeSchema.safeParse(match?.[1]);
+      const count = Number(match?.[2]);
+      if (!match || !tf.success || count < 10) {
+        ctx.addIssue({ code: 'custom', message: `"${item}" is not TIMEFRAME=COUNT with a timeframe of ${TIMEFRAMES.join('/')} and a count of at least 10` });
+        continue;
+      }
+      counts[tf.data] = count;
+    }
+    return Object.freeze(counts);
+  });

@@ -1,0 +1,33 @@
+import type { SystemEvent } from '@tickvault/schema';
+import type { Sql } from './client.js';
+
+export interface EventRow extends Omit<SystemEvent, 'ts'> {
+  ts?: string;
+  /** Queued events pass their job key so a redelivered event is recorded once. */
+  dedupeKey?: string;
+}
+
+export async function recordEvents(sql: Sql, events: readonly EventRow[]): Promise<number> {
+  if (events.length === 0) return 0;
+  const rows = await sql.unsafe(
+    `insert into system_events (ts, service, kind, symbol, details, dedupe_key)
+     select coalesce(ts, now()), service, kind, symbol, details, dedupe_key
+     from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[])
+       as e(ts, service, kind, symbol, details, dedupe_key)
+     on conflict (dedupe_key) do nothing
+     returning 1`,
+    [
+      events.map((e) => e.ts ?? null),
+      events.map((e) => e.service),
+      events.map((e) => e.kind),
+      events.map((e) => e.symbol),
+      events.map((e) => JSON.stringify(e.details)),
+      events.map((e) => e.dedupeKey ?? null),
+    ] as never[],
+  );
+  return rows.length;
+}
+
+export function recordEvent(sql: Sql, event: EventRow): Promise<number> {
+  return recordEvents(sql, [event]);
+}

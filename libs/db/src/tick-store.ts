@@ -1,0 +1,198 @@
+import type { RejectReason, Tick, Timeframe } from '@tickvault/schema';
+import type { Sql } from './client.js';
+import { candleAggregationSql, timeframeArrays } from './candle-sql.js';
+
+export interface RejectionRow {
+  source: string;
+  symbol: string | null;
+  reason: RejectReason;
+  detail: string;
+  sample: string;
+  origin: 'ingest' | 'writer';
+  /** `queue:jobId`, with position: the idempotency key of a rejection. */
+  jobKey: string;
+  position: number;
+}
+
+export interface TickBatch {
+  ticks: readonly Tick[];
+  rejections: readonly RejectionRow[];
+}
+
+export interface WriteSettings {
+  /** Candles kept per source, symbol and timeframe. */
+  candleKeep: Readonly<Record<Timeframe, number>>;
+}
+
+export interface WriteResult {
+  ticksReceived: number;
+  ticksInserted: number;
+  candlesWritten: number;
+  candlesCreated: number;
+  /** Candle updates not applied because their bucket is older than what candle retention keeps. */
+  candleUpdatesPastRetention: number;
+  candlesTrimmed: number;
+  rejectionsRecorded: number;
+}
+
+const TF = timeframeArrays();
+
+const WRITE_TICKS_SQL = `
+with input as (
+  -- Times and decimals travel as text and are cast here: the driver would round them through Date and float.
+  select source, symbol, asset_class, ts::timestamptz as ts, price::numeric as price, size::numeric as size, trade_id
+  from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+    as t(source, symbol, asset_class, ts, price, size, trade_id)
+),
+inserted as (
+  insert into ticks (source, symbol, asset_class, ts, price, size, trade_id)
+  select source, symbol, asset_class, ts, price, size, trade_id from input
+  -- One lock order for every writer, so concurrent batches cannot deadlock on the same keys.
+  order by source, symbol, ts, trade_id
+  on conflict on constraint ticks_natural_key do nothing
+  returning source, symbol, asset_class, ts, price, size, trade_id
+),
+${candleAggregationSql('inserted', { baseAc: '$8', baseTf: '$9', allAc: '$10', allTf: '$11' })},
+upserted as (
+  insert into candles as c (source, symbol, timeframe, open_time, open, high, low, close, volume, trade_count,
+                            first_ts, first_trade_id, last_ts, last_trade_id)
+  select agg.source, agg.symbol, agg.timeframe, agg.open_time, agg.open, agg.high, agg.low, agg.close, agg.volume,
+         agg.trade_count, agg.first_ts, agg.first_trade_id, agg.last_ts, agg.last_trade_id
+  from agg
+  left join candle_cutoffs k using (source, symbol, timeframe)
+  where k.cutoff is null or agg.open_time >= k.cutoff
+  order by agg.source, agg.symbol, agg.timeframe, agg.open_time
+  on conflict (source, symbol, timeframe, open_time) do update set
+    -- Only ticks inserted by this statement reach here, so adding volume counts each trade once.
+    open = case when ${earlier('excluded', 'c')} then excluded.open else c.open end,
+    first_trade_id = case when ${earlier('excluded', 'c')} then excluded.first_trade_id else c.first_trade_id end,
+    first_ts = least(c.first_ts, excluded.first_ts),
+    close = case when ${later('excluded', 'c')} then excluded.close else c.close end,
+    last_trade_id = case when ${later('excluded', 'c')} then excluded.last_trade_id else c.last_trade_id end,
+    last_ts = greatest(c.last_ts, excluded.last_ts),
+    high = greatest(c.high, excluded.high),
+    low = least(c.low, excluded.low),
+    volume = c.volume + excluded.volume,
+    trade_count = c.trade_count + excluded.trade_count,
+    updated_at = now()
+  returning c.source, c.symbol, c.timeframe, (xmax = 0) as created
+)
+select
+  (select count(*) from input)::int as received,
+  (select count(*) from inserted)::int as inserted,
+  (select count(*) from agg)::int as candle_updates,
+  (select count(*) from upserted)::int as candles_written,
+  (select coalesce(json_agg(json_build_array(source, symbol, timeframe)), '[]'::json)
+     from (select distinct source, symbol, timeframe from upserted where created) n) as created_series,
+  (select count(*) from upserted where created)::int as candles_created
+`;
+
+function orderKey(alias: string, edge: 'first' | 'last'): string {
+  return `(${alias}.${edge}_ts, length(coalesce(${alias}.${edge}_trade_id, '')), coalesce(${alias}.${edge}_trade_id, '') collate "C")`;
+}
+function earlier(a: string, b: string): string {
+  return `${orderKey(a, 'first')} < ${orderKey(b, 'first')}`;
+}
+function later(a: string, b: string): string {
+  return `${orderKey(a, 'last')} > ${orderKey(b, 'last')}`;
+}
+
+const TRIM_CANDLES_SQL = `
+with targets as (
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::int[]) as t(source, symbol, timeframe, keep)
+),
+cut as (
+  -- Walks the primary key backwards 'keep' entries: cost is bounded by keep, not by table size.
+  select t.source, t.symbol, t.timeframe,
+    (select c.open_time from candles c
+      where c.source = t.source and c.symbol = t.symbol and c.timeframe = t.timeframe
+      order by c.open_time desc offset t.keep - 1 limit 1) as cutoff
+  from targets t
+),
+remembered as (
+  insert into candle_cutoffs (source, symbol, timeframe, cutoff)
+  select source, symbol, timeframe, cutoff from cut where cutoff is not null
+  order by source, symbol, timeframe
+  on conflict (source, symbol, timeframe) do update set cutoff = greatest(candle_cutoffs.cutoff, excluded.cutoff)
+),
+deleted as (
+  delete from candles c using cut
+  where c.source = cut.source and c.symbol = cut.symbol and c.timeframe = cut.timeframe and c.open_time < cut.cutoff
+  returning 1
+)
+select count(*)::int as trimmed from deleted
+`;
+
+/**
+ * Writes one batch in one transaction: new ticks (idempotent), the candles they change, candle
+ * retention for series that gained a candle, and the batch's rejections. Either all of it commits or none.
+ */
+export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: WriteSettings): Promise<WriteResult> {
+  const ticks = batch.ticks;
+  return sql.begin(async (tx) => {
+    const result: WriteResult = {
+      ticksReceived: ticks.length,
+      ticksInserted: 0,
+      candlesWritten: 0,
+      candlesCreated: 0,
+      candleUpdatesPastRetention: 0,
+      candlesTrimmed: 0,
+      rejectionsRecorded: 0,
+    };
+    if (ticks.length > 0) {
+      const [row] = await tx.unsafe<
+        { received: number; inserted: number; candle_updates: number; candles_written: number; candles_created: number; created_series: [string, string, Timeframe][] }[]
+      >(WRITE_TICKS_SQL, [
+        ticks.map((t) => t.source),
+        ticks.map((t) => t.symbol),
+        ticks.map((t) => t.assetClass),
+        ticks.map((t) => t.ts),
+        ticks.map((t) => t.price),
+        ticks.map((t) => t.size),
+        ticks.map((t) => t.tradeId),
+        TF.baseAssetClasses,
+        TF.baseTimeframes,
+        TF.assetClasses,
+        TF.timeframes,
+      ] as never[]);
+      result.ticksInserted = row!.inserted;
+      result.candlesWritten = row!.candles_written;
+      result.candlesCreated = row!.candles_created;
+      result.candleUpdatesPastRetention = row!.candle_updates - row!.candles_written;
+      const created = row!.created_series;
+      if (created.length > 0) {
+        const [trim] = await tx.unsafe<{ trimmed: number }[]>(TRIM_CANDLES_SQL, [
+          created.map((c) => c[0]),
+          created.map((c) => c[1]),
+          created.map((c) => c[2]),
+          created.map((c) => settings.candleKeep[c[2]]),
+        ] as never[]);
+        result.candlesTrimmed = trim!.trimmed;
+      }
+    }
+    if (batch.rejections.length > 0) {
+      result.rejectionsRecorded = await insertRejections(tx as unknown as Sql, batch.rejections);
+    }
+    return result;
+  });
+}
+
+async function insertRejections(sql: Sql, rows: readonly RejectionRow[]): Promise<number> {
+  const inserted = await sql.unsafe(
+    `insert into rejected_ticks (source, symbol, reason, detail, sample, origin, job_key, position)
+     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[])
+     on conflict (job_key, origin, position) do nothing
+     returning 1`,
+    [
+      rows.map((r) => r.source),
+      rows.map((r) => r.symbol),
+      rows.map((r) => r.reason),
+      rows.map((r) => r.detail),
+      rows.map((r) => r.sample),
+      rows.map((r) => r.origin),
+      rows.map((r) => r.jobKey),
+      rows.map((r) => r.position),
+    ] as never[],
+  );
+  return inserted.length;
+}

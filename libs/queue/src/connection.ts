@@ -1,0 +1,42 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Workers block on Redis and must wait out outages instead of failing commands:
+ * BullMQ requires maxRetriesPerRequest null for them.
+ */
+export function createWorkerConnection(url: string, name: string): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: null,
+    connectionName: name,
+    retryStrategy: reconnectDelay,
+  } satisfies RedisOptions);
+}
+
+/**
+ * Producers fail fast while Redis is away (no offline queue), so the ingest buffer, which is
+ * bounded and counted, holds the data instead of an unbounded ioredis command queue.
+ */
+export function createProducerConnection(url: string, name: string): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectionName: name,
+    retryStrategy: reconnectDelay,
+  } satisfies RedisOptions);
+}
+
+/** Reconnect forever, backing off to 5 s, so a Redis restart is survived without a process restart. */
+function reconnectDelay(attempt: number): number {
+  return Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+}
+
+export async function redisPing(redis: Redis): Promise<void> {
+  const answer = await redis.ping();
+  if (answer !== 'PONG') throw new Error(`unexpected PING answer: ${answer}`);
+}
+
+/** BullMQ loses jobs silently if Redis evicts keys; anything but noeviction is a misconfiguration. */
+export async function redisEvictionPolicy(redis: Redis): Promise<string> {
+  const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
+  return reply[1] ?? 'unknown';
+}

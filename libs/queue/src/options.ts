@@ -1,0 +1,23 @@
+import type { JobsOptions } from 'bullmq';
+
+/**
+ * Defaults for every tick and event job. Attempts are generous because a transient failure
+ * (a deadlock, a restarting Postgres) must never end with data in the failed set; database
+ * outages do not spend attempts at all (the writer puts the job back without counting it).
+ */
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 12,
+  // Custom strategy registered on the worker: doubling from 1 s, capped at 60 s.
+  backoff: { type: 'capped-exponential', delay: 1000 },
+  // Enough completed jobs to inspect recent work in Bull Board without growing Redis forever.
+  removeOnComplete: { age: 3600, count: 1000 },
+  // Failed jobs hold data that was not stored: keep them a week for an operator to retry.
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export const BACKOFF_CAP_MS = 60_000;
+
+export function cappedExponentialBackoff(attemptsMade: number, type?: string): number {
+  if (type !== undefined && type !== 'capped-exponential') return -1;
+  return Math.min(BACKOFF_CAP_MS, 1000 * 2 ** Math.max(0, attemptsMade - 1));
+}

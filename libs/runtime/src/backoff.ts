@@ -1,0 +1,60 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  /** 0..1: the share of each delay that is random, so replicas do not retry in lockstep. */
+  jitter?: number;
+}
+
+export function backoffDelay(attempt: number, { initialMs, maxMs, jitter = 0.2 }: BackoffOptions): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (1 - jitter + Math.random() * jitter));
+}
+
+export interface WaitForOptions extends BackoffOptions {
+  what: string;
+  deadlineMs: number;
+  signal?: AbortSignal;
+  onAttemptFailed: (info: { what: string; attempt: number; error: unknown; retryInMs: number }) => void;
+}
+
+/**
+ * Calls `probe` until it succeeds or the deadline passes, doubling the pause each time.
+ * Startup uses it so a service waits for its dependencies instead of crash-looping.
+ */
+export async function waitFor<T>(probe: () => Promise<T>, options: WaitForOptions): Promise<T> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await probe();
+    } catch (error) {
+      const retryInMs = backoffDelay(attempt, options);
+      if (Date.now() + retryInMs - started > options.deadlineMs || options.signal?.aborted) {
+        throw new DependencyUnavailableError(options.what, attempt, error);
+      }
+      options.onAttemptFailed({ what: options.what, attempt, error, retryInMs });
+      await sleep(retryInMs, undefined, options.signal ? { signal: options.signal } : undefined);
+    }
+  }
+}
+
+export class DependencyUnavailableError extends Error {
+  constructor(
+    readonly what: string,
+    readonly attempts: number,
+    override readonly cause: unknown,
+  ) {
+    super(`${what} is unreachable after ${attempts} attempts: ${errorMessage(cause)}`);
+    this.name = 'DependencyUnavailableError';
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return errorMessage(error.errors[0]);
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return code && !error.message.includes(String(code)) ? `${error.message} (${String(code)})` : error.message || String(code ?? error.name);
+  }
+  return String(error);
+}

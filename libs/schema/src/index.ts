@@ -1,0 +1,3 @@
+export * from './market.js';
+export * from './tick.js';
+export * from './queues.js';

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { AssetClassSchema, SOURCE_ID_PATTERN, SYMBOL_PATTERNS, type AssetClass } from './market.js';
+
+/**
+ * Decimals travel as the source wrote them, as strings, so nothing is rounded through a float.
+ * Bounds keep every accepted value inside what PostgreSQL numeric stores without surprise.
+ */
+const UNSIGNED_DECIMAL = /^(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
+const SIGNED_DECIMAL = /^-?(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
+const NON_ZERO = /[1-9]/;
+
+/** UTC ISO-8601 with at most microseconds, the precision of timestamptz. */
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+
+export const MAX_TRADE_ID_LENGTH = 64;
+
+export const TickSchema = z
+  .object({
+    source: z.string().regex(SOURCE_ID_PATTERN, 'source id must be lowercase letters, digits, - or _'),
+    symbol: z.string().max(41),
+    assetClass: AssetClassSchema,
+    ts: z
+      .string()
+      .regex(ISO_UTC, 'timestamp must be UTC ISO-8601 (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)')
+      .refine((ts) => !Number.isNaN(Date.parse(ts)), 'timestamp is not a real date'),
+    price: z.string().max(42),
+    size: z.string().regex(UNSIGNED_DECIMAL, 'size must be a non-negative decimal string'),
+    tradeId: z.string().min(1).max(MAX_TRADE_ID_LENGTH).nullable(),
+  })
+  .strict()
+  .superRefine((tick, ctx) => {
+    if (!SYMBOL_PATTERNS[tick.assetClass].test(tick.symbol)) {
+      ctx.addIssue({ code: 'custom', path: ['symbol'], message: `symbol not in the normalized ${tick.assetClass} form` });
+    }
+    if (!isValidPrice(tick.assetClass, tick.price)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['price'],
+        message: tick.assetClass === 'macro' ? 'value must be a finite decimal string' : 'price must be a positive decimal string',
+      });
+    }
+  });
+
+export type Tick = z.infer<typeof TickSchema>;
+
+/** Trades have positive prices; macro observations (rates, spreads) may be zero or negative. */
+export function isValidPrice(assetClass: AssetClass, price: string): boolean {
+  if (assetClass === 'macro') return SIGNED_DECIMAL.test(price);
+  return UNSIGNED_DECIMAL.test(price) && NON_ZERO.test(price);
+}
+
+export const REJECT_REASONS = [
+  'malformed',
+  'invalid_source',
+  'invalid_symbol',
+  'unknown_symbol',
+  'invalid_price',
+  'invalid_size',
+  'invalid_timestamp',
+  'future_timestamp',
+  'older_than_retention',
+  'invalid_trade_id',
+  'oversized',
+] as const;
+export const RejectReasonSchema = z.enum(REJECT_REASONS);
+export type RejectReason = z.infer<typeof RejectReasonSchema>;
+
+const REASON_BY_FIELD: Record<string, RejectReason> = {
+  source: 'invalid_source',
+  symbol: 'invalid_symbol',
+  assetClass: 'malformed',
+  ts: 'invalid_timestamp',
+  price: 'invalid_price',
+  size: 'invalid_size',
+  tradeId: 'invalid_trade_id',
+};
+
+export type TickCheck =
+  | { ok: true; tick: Tick }
+  | { ok: false; reason: RejectReason; detail: string };
+
+export interface TickTimeBounds {
+  /** Ticks later than now + this are refused: a clock or parsing error upstream, not a trade. */
+  maxFutureMs: number;
+  /** Ticks older than this instant are past retention: storing them would only trim them again. */
+  notBefore?: (assetClass: AssetClass) => number;
+}
+
+/** Validates one tick as received; never throws. */
+export function checkTick(input: unknown, now: number, bounds: TickTimeBounds): TickCheck {
+  const parsed = TickSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = typeof issue?.path[0] === 'string' ? issue.path[0] : '';
+    const reason = REASON_BY_FIELD[field] ?? 'malformed';
+    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+    return { ok: false, reason, detail: `${where}${issue?.message ?? 'invalid tick'}` };
+  }
+  const tick = parsed.data;
+  const at = Date.parse(tick.ts);
+  if (at > now + bounds.maxFutureMs) {
+    return { ok: false, reason: 'future_timestamp', detail: `ts ${tick.ts} is ahead of the clock by more than ${bounds.maxFutureMs} ms` };
+  }
+  const notBefore = bounds.notBefore?.(tick.assetClass);
+  if (notBefore !== undefined && at < notBefore) {
+    return {
+      ok: false,
+      reason: 'older_than_retention',
+      detail: `ts ${tick.ts} is older than the retention horizon ${new Date(notBefore).toISOString()}`,
+    };
+  }
+  return { ok: true, tick };
+}
+
+/** Formats an instant as the tick wire form (millisecond precision). */
+export function toTickTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
