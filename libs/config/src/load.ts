@@ -76,3 +76,14 @@ export function describeConfig<K extends EnvName>(config: Config<K>): Record<str
   }
   return out;
 }
+
+/** For composition roots: parse or print every problem and exit 1. Nothing runs on bad config. */
+export function loadConfigOrExit<K extends EnvName>(service: string, names: readonly K[]): Config<K> {
+  try {
+    return loadConfig(service, names);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,106 @@
+import type { Tick } from '@tickvault/schema';
+import { isConnectionError, type RejectionRow, type TickBatch, type WriteResult } from '@tickvault/db';
+
+export interface PendingWrite {
+  jobKey: string;
+  ticks: Tick[];
+  rejections: RejectionRow[];
+}
+
+export interface FlusherOptions {
+  /** Flush as soon as this many ticks are waiting. */
+  maxTicks: number;
+  /** Longest the first waiting job waits for company before a flush starts. */
+  maxWaitMs: number;
+  write: (batch: TickBatch) => Promise<WriteResult>;
+  onFlushed?: (info: { jobs: number; result: WriteResult; ms: number }) => void;
+}
+
+interface Waiter extends PendingWrite {
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Open-source BullMQ has no batch consumption, so processors hand their ticks here and await
+ * the flush: one transaction writes many jobs, and each job completes only after that commit.
+ * A failed flush rejects every job in it (they are retried). When a shared batch fails for a
+ * reason other than connectivity, each job is written on its own, so one poisoned job cannot
+ * keep the others from being stored.
+ */
+export class BatchFlusher {
+  private waiting: Waiter[] = [];
+  private waitingTicks = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+
+  constructor(private readonly options: FlusherOptions) {}
+
+  submit(write: PendingWrite): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ ...write, resolve, reject });
+      this.waitingTicks += write.ticks.length;
+      this.schedule();
+    });
+  }
+
+  /** Writes whatever is waiting and resolves once nothing is in flight. */
+  async drain(): Promise<void> {
+    while (this.waiting.length > 0 || this.flushing) {
+      if (this.flushing) await this.flushing;
+      else this.startFlush();
+    }
+  }
+
+  private schedule(): void {
+    if (this.flushing) return; // the running flush picks the rest up when it ends
+    if (this.waitingTicks >= this.options.maxTicks) {
+      this.startFlush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => this.startFlush(), this.options.maxWaitMs);
+    }
+  }
+
+  private startFlush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.flushing || this.waiting.length === 0) return;
+    const batch = this.waiting;
+    this.waiting = [];
+    this.waitingTicks = 0;
+    this.flushing = this.flush(batch).finally(() => {
+      this.flushing = undefined;
+      if (this.waiting.length > 0) this.schedule();
+    });
+  }
+
+  private async flush(batch: Waiter[]): Promise<void> {
+    const started = performance.now();
+    try {
+      const result = await this.options.write(merge(batch));
+      this.options.onFlushed?.({ jobs: batch.length, result, ms: performance.now() - started });
+      for (const w of batch) w.resolve();
+    } catch (error) {
+      if (batch.length === 1 || isConnectionError(error)) {
+        for (const w of batch) w.reject(error);
+        return;
+      }
+      for (const w of batch) {
+        try {
+          const result = await this.options.write(merge([w]));
+          this.options.onFlushed?.({ jobs: 1, result, ms: performance.now() - started });
+          w.resolve();
+        } catch (single) {
+          w.reject(single);
+        }
+      }
+    }
+  }
+}
+
+function merge(batch: readonly PendingWrite[]): TickBatch {
+  return {
+    ticks: batch.flatMap((w) => w.ticks),
+    rejections: batch.flatMap((w) => w.rejections),
+  };
+}

@@ -1,0 +1,102 @@
+import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { JOB_NAMES, QUEUE_NAMES, SystemEventSchema, type SystemEvent, type TickBatchJob } from '@tickvault/schema';
+import { cappedExponentialBackoff } from '@tickvault/queue';
+import { isConnectionError, recordEvent, type Sql } from '@tickvault/db';
+import type { Logger } from '@tickvault/runtime';
+import type { BatchFlusher } from './batch-flusher.js';
+import type { DatabaseGate } from './database-gate.js';
+import { validateTickJob, type RetentionBounds } from './validate-job.js';
+
+// While Postgres is down a job goes back to the queue for this long, without spending an attempt.
+const OUTAGE_REQUEUE_MS = 5_000;
+// A stalled tick job (its writer died) is safe to redo, since writes are idempotent: allow many stalls.
+const MAX_STALLED_COUNT = 10;
+
+export interface ConsumerDeps {
+  connection: ConnectionOptions;
+  prefix: string;
+  sql: Sql;
+  flusher: BatchFlusher;
+  gate: DatabaseGate;
+  logger: Logger;
+  bounds: RetentionBounds;
+  concurrency: number;
+  lockDurationMs: number;
+  service: string;
+}
+
+export function createTickWorker(deps: ConsumerDeps): Worker<TickBatchJob> {
+  const worker = new Worker<TickBatchJob>(
+    QUEUE_NAMES.ticks,
+    async (job, token) => {
+      const jobKey = `${QUEUE_NAMES.ticks}:${job.id}`;
+      const validated = validateTickJob(job.data, jobKey, Date.now(), deps.bounds);
+      if (!validated.ok) {
+        deps.logger.error({ jobId: job.id, detail: validated.detail }, 'tick job can never succeed; failing it without retry');
+        await recordEvent(deps.sql, {
+          service: deps.service, kind: 'job_unprocessable', symbol: null,
+          details: { queue: QUEUE_NAMES.ticks, jobId: job.id, detail: validated.detail }, dedupeKey: `unprocessable:${jobKey}`,
+        }).catch(() => {});
+        throw new UnrecoverableError(validated.detail);
+      }
+      try {
+        await deps.flusher.submit({ jobKey, ticks: validated.ticks, rejections: validated.rejections });
+      } catch (error) {
+        await requeueIfOutage(job, token, error, deps.gate);
+        throw error;
+      }
+      return { ticks: validated.ticks.length, rejected: validated.rejections.length };
+    },
+    consumerOptions(deps, deps.concurrency),
+  );
+  worker.on('error', (error) => deps.logger.error({ err: error.message, queue: QUEUE_NAMES.ticks }, 'tick worker error'));
+  worker.on('failed', (job, error) => {
+    if (job && !(error instanceof DelayedError)) {
+      deps.logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: error.message }, 'tick job failed');
+    }
+  });
+  deps.gate.attach(worker);
+  return worker;
+}
+
+/** System events raised by ingest services (which never touch Postgres) arrive here. */
+export function createEventWorker(deps: ConsumerDeps): Worker<SystemEvent> {
+  const worker = new Worker<SystemEvent>(
+    QUEUE_NAMES.events,
+    async (job: Job<SystemEvent>, token) => {
+      if (job.name !== JOB_NAMES.systemEvent) throw new UnrecoverableError(`unknown job name ${job.name}`);
+      const event = SystemEventSchema.safeParse(job.data);
+      if (!event.success) throw new UnrecoverableError(`event payload invalid: ${event.error.issues[0]?.message}`);
+      try {
+        await recordEvent(deps.sql, { ...event.data, dedupeKey: `${QUEUE_NAMES.events}:${job.id}` });
+      } catch (error) {
+        await requeueIfOutage(job, token, error, deps.gate);
+        throw error;
+      }
+    },
+    // Events are rare; a few at a time is plenty.
+    consumerOptions(deps, 4),
+  );
+  worker.on('error', (error) => deps.logger.error({ err: error.message, queue: QUEUE_NAMES.events }, 'event worker error'));
+  deps.gate.attach(worker);
+  return worker;
+}
+
+async function requeueIfOutage(job: Job, token: string | undefined, error: unknown, gate: DatabaseGate): Promise<void> {
+  if (!isConnectionError(error)) return;
+  gate.reportDown(error);
+  await job.moveToDelayed(Date.now() + OUTAGE_REQUEUE_MS, token);
+  throw new DelayedError();
+}
+
+function consumerOptions(deps: ConsumerDeps, concurrency: number) {
+  return {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency,
+    lockDuration: deps.lockDurationMs,
+    stalledInterval: deps.lockDurationMs,
+    maxStalledCount: MAX_STALLED_COUNT,
+    settings: { backoffStrategy: cappedExponentialBackoff },
+  };
+}

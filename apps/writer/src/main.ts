@@ -1,0 +1,136 @@
+import { ASSET_CLASSES, type AssetClass } from '@tickvault/schema';
+import { describeConfig, loadConfigOrExit } from '@tickvault/config';
+import { assertSchemaCurrent, createDb, recordEvent, trimExpired, writeTickBatch } from '@tickvault/db';
+import { createWorkerConnection, redisPing } from '@tickvault/queue';
+import { createLogger, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
+import { BatchFlusher } from './batch-flusher.js';
+import { createEventWorker, createTickWorker } from './consumers.js';
+import { DatabaseGate } from './database-gate.js';
+import { WRITER_ENV } from './env.js';
+
+const SERVICE = 'writer';
+const DEFAULT_HEALTH_PORT = 9101;
+// Expired ticks are trimmed in bounded chunks this often; a full chunk triggers the next one at once.
+const TRIM_INTERVAL_MS = 30_000;
+// A throughput line in the log this often, so an operator sees the writer working without metrics.
+const STATS_INTERVAL_MS = 30_000;
+const DAY_MS = 86_400_000;
+
+const config = loadConfigOrExit(SERVICE, WRITER_ENV);
+
+const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
+const sql = createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: `tickvault-${SERVICE}` });
+const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
+redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+
+const startupDeadlineMs = config.STARTUP_WAIT_SECONDS * 1000;
+const onAttemptFailed = ({ what, attempt, error, retryInMs }: { what: string; attempt: number; error: unknown; retryInMs: number }) =>
+  logger.warn({ attempt, retryInMs, err: errorMessage(error) }, `waiting for ${what}`);
+try {
+  await waitFor(() => sql`select 1`, { what: 'Postgres', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
+  await waitFor(() => redisPing(redis), { what: 'Redis', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
+  await assertSchemaCurrent(sql);
+} catch (error) {
+  logger.fatal({ err: errorMessage(error) }, 'cannot start');
+  await sql.end({ timeout: 1 });
+  redis.disconnect();
+  process.exit(1);
+}
+
+const tickRetentionMs = Object.fromEntries(
+  ASSET_CLASSES.map((ac) => [ac, (ac === 'macro' ? config.MACRO_TICK_RETENTION_DAYS : config.TICK_RETENTION_DAYS) * DAY_MS]),
+) as Record<AssetClass, number>;
+
+const stats = { flushes: 0, jobs: 0, received: 0, inserted: 0, rejected: 0, flushMs: 0, candlesTrimmed: 0, pastRetention: 0 };
+const flusher = new BatchFlusher({
+  maxTicks: config.WRITER_BATCH_MAX_TICKS,
+  maxWaitMs: config.WRITER_BATCH_WAIT_MS,
+  write: (batch) => writeTickBatch(sql, batch, { candleKeep: config.CANDLE_RETENTION }),
+  onFlushed: ({ jobs, result, ms }) => {
+    stats.flushes++;
+    stats.jobs += jobs;
+    stats.received += result.ticksReceived;
+    stats.inserted += result.ticksInserted;
+    stats.rejected += result.rejectionsRecorded;
+    stats.flushMs += ms;
+    stats.candlesTrimmed += result.candlesTrimmed;
+    stats.pastRetention += result.candleUpdatesPastRetention;
+  },
+});
+
+const gate = new DatabaseGate(sql, logger, ({ up, downForMs, error }) => {
+  if (up) void recordEvent(sql, { service: SERVICE, kind: 'postgres_recovered', symbol: null, details: { downForMs } }).catch(() => {});
+  else logger.warn({ error }, 'postgres outage recorded; an event is written when it recovers');
+});
+
+const deps = {
+  connection: redis,
+  prefix: config.QUEUE_PREFIX,
+  sql,
+  flusher,
+  gate,
+  logger,
+  bounds: { maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000, tickRetentionMs },
+  concurrency: config.WRITER_CONCURRENCY,
+  lockDurationMs: config.WRITER_LOCK_DURATION_MS,
+  service: SERVICE,
+};
+const tickWorker = createTickWorker(deps);
+const eventWorker = createEventWorker(deps);
+
+const health = await startHealthServer({
+  host: config.HEALTH_HOST,
+  port: config.HEALTH_PORT ?? DEFAULT_HEALTH_PORT,
+  checks: [
+    { name: 'postgres', check: () => gate.isUp },
+    { name: 'redis', check: () => redis.status === 'ready' },
+    { name: 'workers', check: () => tickWorker.isRunning() && eventWorker.isRunning() },
+  ],
+});
+
+let trimming = true;
+const trimLoop = (async () => {
+  while (trimming) {
+    if (gate.isUp) {
+      try {
+        const now = Date.now();
+        const byAssetClass = Object.fromEntries(ASSET_CLASSES.map((ac) => [ac, new Date(now - tickRetentionMs[ac])])) as Record<AssetClass, Date>;
+        const result = await trimExpired(sql, { byAssetClass });
+        if (result.ticksDeleted + result.rejectionsDeleted + result.eventsDeleted > 0) {
+          await recordEvent(sql, { service: SERVICE, kind: 'retention', symbol: null, details: { ...result } });
+          if (result.more) continue;
+        }
+      } catch (error) {
+        logger.warn({ err: errorMessage(error) }, 'retention run failed; retrying next interval');
+      }
+    }
+    await new Promise((r) => setTimeout(r, TRIM_INTERVAL_MS).unref());
+  }
+})();
+
+const statsTimer = setInterval(() => {
+  if (stats.flushes === 0) return;
+  logger.info({ ...stats, flushMs: Math.round(stats.flushMs), avgFlushMs: Math.round(stats.flushMs / stats.flushes) }, 'writer throughput');
+  Object.assign(stats, { flushes: 0, jobs: 0, received: 0, inserted: 0, rejected: 0, flushMs: 0, candlesTrimmed: 0, pastRetention: 0 });
+}, STATS_INTERVAL_MS);
+statsTimer.unref();
+
+await recordEvent(sql, { service: SERVICE, kind: 'startup', symbol: null, details: { config: describeConfig(config), healthPort: health.port } });
+logger.info({ healthPort: health.port, concurrency: config.WRITER_CONCURRENCY }, 'writer started');
+
+installShutdown({
+  logger,
+  timeoutMs: config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  steps: () => [
+    { name: 'mark not ready', run: () => health.setDraining() },
+    // close() stops fetching and waits for active jobs, whose flushes commit before they complete.
+    { name: 'close workers', run: () => Promise.all([tickWorker.close(), eventWorker.close()]).then(() => undefined) },
+    { name: 'drain writes', run: () => flusher.drain() },
+    { name: 'stop retention', run: () => { trimming = false; gate.stop(); } },
+    { name: 'record shutdown', run: () => recordEvent(sql, { service: SERVICE, kind: 'shutdown', symbol: null, details: {} }).then(() => undefined) },
+    { name: 'close health server', run: () => health.close() },
+    { name: 'close redis', run: () => void redis.quit().catch(() => redis.disconnect()) },
+    { name: 'close postgres', run: () => sql.end({ timeout: 5 }) },
+  ],
+});
+void trimLoop;

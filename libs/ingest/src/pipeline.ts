@@ -1,0 +1,107 @@
+import { checkTick, MAX_SAMPLE_CHARS, type AssetClass, type RejectedInput, type RejectReason, type TickBatchJob } from '@tickvault/schema';
+import type { Logger } from '@tickvault/runtime';
+import type { MarketSource, Observation, SourceRejection } from '@tickvault/sources';
+import type { Outbox } from './outbox.js';
+
+export interface PipelineOptions {
+  service: string;
+  assetClass: AssetClass;
+  symbols: readonly string[];
+  maxTicksPerJob: number;
+  flushMs: number;
+  maxFutureMs: number;
+  outbox: Outbox;
+  logger: Logger;
+}
+
+export interface PipelineCounters {
+  received: number;
+  accepted: number;
+  rejected: Record<string, number>;
+}
+
+/**
+ * Validates and normalizes what sources emit, then micro-batches ticks into queue jobs
+ * (by size or every `flushMs`). Rejections travel in the same jobs so the writer records them;
+ * each (source, reason) is logged once with a sample, then only counted.
+ */
+export class IngestPipeline {
+  private ticks: unknown[] = [];
+  private rejected: RejectedInput[] = [];
+  private readonly symbols: ReadonlySet<string>;
+  private readonly loggedReasons = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  readonly counters: PipelineCounters = { received: 0, accepted: 0, rejected: {} };
+
+  constructor(private readonly options: PipelineOptions) {
+    this.symbols = new Set(options.symbols);
+  }
+
+  accept(source: MarketSource, observations: readonly Observation[]): void {
+    const now = Date.now();
+    for (const obs of observations) {
+      this.counters.received++;
+      const tick = {
+        source: source.id,
+        symbol: obs.symbol,
+        assetClass: this.options.assetClass,
+        ts: obs.ts,
+        price: obs.price,
+        size: obs.size,
+        tradeId: obs.tradeId,
+      };
+      if (!this.symbols.has(obs.symbol)) {
+        this.reject(source.id, { symbol: obs.symbol, reason: 'unknown_symbol', detail: `symbol ${obs.symbol} is not configured`, sample: JSON.stringify(obs) });
+        continue;
+      }
+      const checked = checkTick(tick, now, { maxFutureMs: this.options.maxFutureMs });
+      if (!checked.ok) {
+        this.reject(source.id, { symbol: obs.symbol, reason: checked.reason, detail: checked.detail, sample: JSON.stringify(obs) });
+        continue;
+      }
+      this.counters.accepted++;
+      this.ticks.push(checked.tick);
+      if (this.ticks.length >= this.options.maxTicksPerJob) this.flush();
+    }
+    this.armTimer();
+  }
+
+  reject(sourceId: string, rejection: SourceRejection): void {
+    const key = `${sourceId}:${rejection.reason}`;
+    this.counters.rejected[key] = (this.counters.rejected[key] ?? 0) + 1;
+    if (!this.loggedReasons.has(key)) {
+      this.loggedReasons.add(key);
+      this.options.logger.warn(
+        { source: sourceId, reason: rejection.reason, detail: rejection.detail, sample: rejection.sample.slice(0, 300) },
+        'rejected input (further rejections of this kind are only counted)',
+      );
+    }
+    this.rejected.push({
+      source: sourceId,
+      symbol: rejection.symbol?.slice(0, 64) ?? null,
+      reason: rejection.reason as RejectReason,
+      detail: rejection.detail.slice(0, 1000),
+      sample: rejection.sample.slice(0, MAX_SAMPLE_CHARS),
+      observedAt: new Date().toISOString(),
+    });
+    if (this.rejected.length >= this.options.maxTicksPerJob) this.flush();
+    this.armTimer();
+  }
+
+  /** Moves the current micro-batch into the outbox. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.ticks.length === 0 && this.rejected.length === 0) return;
+    const job: TickBatchJob = { v: 1, producer: this.options.service, ticks: this.ticks, rejected: this.rejected };
+    this.ticks = [];
+    this.rejected = [];
+    this.options.outbox.pushTicks(job);
+  }
+
+  private armTimer(): void {
+    if (!this.timer && (this.ticks.length > 0 || this.rejected.length > 0)) {
+      this.timer = setTimeout(() => this.flush(), this.options.flushMs);
+    }
+  }
+}

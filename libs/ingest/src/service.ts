@@ -1,0 +1,121 @@
+import { JOB_NAMES, type AssetClass } from '@tickvault/schema';
+import { describeConfig, loadConfigOrExit } from '@tickvault/config';
+import { createEventQueue, createProducerConnection, createTickQueue, redisPing } from '@tickvault/queue';
+import { createLogger, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
+import { createSources, UnknownSourceError } from '@tickvault/sources';
+import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from './env.js';
+import { Outbox } from './outbox.js';
+import { IngestPipeline } from './pipeline.js';
+
+// A source whose stream throws is restarted after this pause rather than taking the process down.
+const SOURCE_RESTART_MS = 2_000;
+
+/**
+ * The composition of one ingest service: config → logger → Redis producer → sources → pipeline
+ * → health → shutdown. The three ingest apps differ only in their asset class.
+ */
+export async function runIngestService(assetClass: AssetClass): Promise<void> {
+  const service = `ingest-${assetClass}`;
+  const vars = ASSET_CLASS_ENV[assetClass];
+  const config = loadConfigOrExit(service, [...INGEST_COMMON_ENV, vars.sources, vars.symbols]);
+  const sourceIds = config[vars.sources] as string[];
+  const symbols = config[vars.symbols] as string[];
+  const logger = createLogger({ service, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
+
+  let sources;
+  try {
+    sources = createSources(sourceIds, assetClass, config.SIM_SEED, vars.sources);
+  } catch (error) {
+    if (!(error instanceof UnknownSourceError)) throw error;
+    process.stderr.write(`Invalid configuration for ${service}:\n  - ${error.message}\n`);
+    process.exit(1);
+  }
+
+  const redis = createProducerConnection(config.REDIS_URL, `tickvault-${service}`);
+  redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
+  try {
+    await waitFor(() => redisPing(redis), {
+      what: 'Redis', initialMs: 250, maxMs: 10_000, deadlineMs: config.STARTUP_WAIT_SECONDS * 1000,
+      onAttemptFailed: ({ attempt, error, retryInMs }) => logger.warn({ attempt, retryInMs, err: errorMessage(error) }, 'waiting for Redis'),
+    });
+  } catch (error) {
+    logger.fatal({ err: errorMessage(error) }, 'cannot start');
+    redis.disconnect();
+    process.exit(1);
+  }
+
+  const tickQueue = createTickQueue(redis, config.QUEUE_PREFIX);
+  const eventQueue = createEventQueue(redis, config.QUEUE_PREFIX);
+  tickQueue.on('error', (error) => logger.debug({ err: error.message }, 'tick queue error'));
+  eventQueue.on('error', (error) => logger.debug({ err: error.message }, 'event queue error'));
+  const outbox = new Outbox(
+    {
+      sendTicks: (jobs) => tickQueue.addBulk(jobs.map((data) => ({ name: JOB_NAMES.tickBatch, data }))).then(() => undefined),
+      sendEvents: (events) => eventQueue.addBulk(events.map((data) => ({ name: JOB_NAMES.systemEvent, data }))).then(() => undefined),
+    },
+    config.INGEST_BUFFER_MAX_TICKS,
+    logger,
+    service,
+  );
+  const pipeline = new IngestPipeline({
+    service, assetClass, symbols,
+    maxTicksPerJob: config.INGEST_BATCH_MAX_TICKS,
+    flushMs: config.INGEST_FLUSH_MS,
+    maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000,
+    outbox, logger,
+  });
+
+  const stop = new AbortController();
+  const running = sources.map(async (source) => {
+    const sourceLogger = logger.child({ source: source.id });
+    while (!stop.signal.aborted) {
+      try {
+        await source.stream({
+          symbols,
+          emit: (observations) => pipeline.accept(source, observations),
+          reject: (rejection) => pipeline.reject(source.id, rejection),
+          logger: sourceLogger,
+          signal: stop.signal,
+        });
+      } catch (error) {
+        sourceLogger.error({ err: errorMessage(error) }, 'source stream failed; restarting');
+        await new Promise((r) => setTimeout(r, SOURCE_RESTART_MS));
+      }
+    }
+  });
+
+  const health = await startHealthServer({
+    host: config.HEALTH_HOST,
+    port: config.HEALTH_PORT ?? DEFAULT_HEALTH_PORTS[assetClass],
+    checks: [{ name: 'redis', check: () => redis.status === 'ready' && outbox.healthy }],
+  });
+
+  outbox.pushEvent({
+    ts: new Date().toISOString(), service, kind: 'startup', symbol: null,
+    details: { config: describeConfig(config), sources: sourceIds, symbols },
+  });
+  logger.info({ sources: sourceIds, symbols, healthPort: health.port }, sourceIds.length === 0 ? `${service} started with no sources (disabled)` : `${service} started`);
+
+  const statsTimer = setInterval(() => {
+    logger.info({ ...pipeline.counters, ...outbox.stats() }, 'ingest throughput');
+  }, 30_000);
+  statsTimer.unref();
+
+  installShutdown({
+    logger,
+    timeoutMs: config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    steps: () => [
+      { name: 'mark not ready', run: () => health.setDraining() },
+      { name: 'stop sources', run: async () => { stop.abort(); await Promise.all(running); } },
+      { name: 'flush micro-batch', run: () => pipeline.flush() },
+      {
+        name: 'drain outbox',
+        // Leave a second of the hard timeout for closing connections.
+        run: () => outbox.close(Date.now() + Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 2000)),
+      },
+      { name: 'close health server', run: () => health.close() },
+      { name: 'close queues', run: () => Promise.all([tickQueue.close(), eventQueue.close()]).then(() => undefined) },
+      { name: 'close redis', run: () => void redis.quit().catch(() => redis.disconnect()) },
+    ],
+  });
+}

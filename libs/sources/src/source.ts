@@ -1,0 +1,63 @@
+import type { AssetClass, RejectReason } from '@tickvault/schema';
+
+/** One trade or observation as a source saw it, already in normalized symbol form. */
+export interface Observation {
+  symbol: string;
+  /** UTC ISO-8601, up to microseconds. */
+  ts: string;
+  /** Decimal strings exactly as the provider sent them. */
+  price: string;
+  size: string;
+  tradeId: string | null;
+}
+
+export interface SourceRejection {
+  symbol: string | null;
+  reason: RejectReason;
+  detail: string;
+  /** The raw input that was refused (cut before it is stored). */
+  sample: string;
+}
+
+export interface SourceLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface StreamContext {
+  symbols: readonly string[];
+  emit(observations: readonly Observation[]): void;
+  reject(rejection: SourceRejection): void;
+  logger: SourceLogger;
+  signal: AbortSignal;
+}
+
+export interface HistoryRequest {
+  symbol: string;
+  from: Date;
+  to: Date;
+}
+
+/**
+ * A market data provider. `stream` runs until the signal aborts, reconnecting on its own;
+ * `history` pages through past data for gap-fill and catch-up. Apps see only this interface,
+ * so adding a provider changes no app.
+ */
+export interface MarketSource {
+  readonly id: string;
+  readonly assetClass: AssetClass;
+  stream(ctx: StreamContext): Promise<void>;
+  history(request: HistoryRequest): AsyncIterable<readonly Observation[]>;
+}
+
+export interface SourceOptions {
+  assetClass: AssetClass;
+  seed: number;
+}
+
+export interface SourceDefinition {
+  id: string;
+  assetClasses: readonly AssetClass[];
+  create(options: SourceOptions): MarketSource;
+}
