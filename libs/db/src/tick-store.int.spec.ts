@@ -3,6 +3,7 @@ import { createTestDatabase, type TestDatabase } from '@tickvault/testing';
 import { TIMEFRAMES, type Tick, type Timeframe } from '@tickvault/schema';
 import { writeTickBatch, type WriteSettings } from './tick-store.js';
 import { verifyCandles } from './verify.js';
+import { migrate } from './migrate.js';
 
 const keep = Object.fromEntries(TIMEFRAMES.map((tf) => [tf, 2000])) as Record<Timeframe, number>;
 const settings: WriteSettings = { candleKeep: keep };
@@ -16,7 +17,7 @@ const window = { from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-01-0
 describe('writeTickBatch', () => {
   let db: TestDatabase;
   beforeAll(async () => {
-    db = await createTestDatabase();
+    db = await createTestDatabase(migrate);
   });
   afterAll(async () => {
     await db?.drop();

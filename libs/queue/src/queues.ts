@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { JOB_NAMES, QUEUE_NAMES, type JobPayloads, type QueueName, type SystemEvent, type TickBatchJob } from '@tickvault/schema';
+import { QUEUE_NAMES, type JOB_NAMES, type JobPayloads, type QueueName, type SystemEvent, type TickBatchJob } from '@tickvault/schema';
 import { DEFAULT_JOB_OPTIONS } from './options.js';
 
 export type TickQueue = Queue<TickBatchJob, unknown, typeof JOB_NAMES.tickBatch>;

@@ -88,6 +88,8 @@ export interface TickTimeBounds {
 
 /** Validates one tick as received; never throws. */
 export function checkTick(input: unknown, now: number, bounds: TickTimeBounds): TickCheck {
+  const shapeProblem = describeShapeProblem(input);
+  if (shapeProblem) return { ok: false, reason: 'malformed', detail: shapeProblem };
   const parsed = TickSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -115,4 +117,19 @@ export function checkTick(input: unknown, now: number, bounds: TickTimeBounds): 
 /** Formats an instant as the tick wire form (millisecond precision). */
 export function toTickTime(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+const TICK_FIELDS = ['source', 'symbol', 'assetClass', 'ts', 'price', 'size', 'tradeId'] as const;
+
+/** Not an object, or missing or extra fields: the producer sent something else than a tick. */
+function describeShapeProblem(input: unknown): string | undefined {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return `expected a tick object, got ${Array.isArray(input) ? 'an array' : input === null ? 'null' : typeof input}`;
+  }
+  const missing = TICK_FIELDS.filter((f) => !(f in input));
+  const extra = Object.keys(input).filter((k) => !(TICK_FIELDS as readonly string[]).includes(k));
+  if (missing.length === 0 && extra.length === 0) return undefined;
+  return [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `unexpected ${extra.slice(0, 5).join(', ')}` : '']
+    .filter(Boolean)
+    .join('; ');
 }

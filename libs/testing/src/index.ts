@@ -1,1 +1,4 @@
 export * from './services.js';
+export * from './tcp-proxy.js';
+export * from './process.js';
+export * from './ticks.js';

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { Redis } from 'ioredis';
-import { createDb, migrate, type Sql } from '@tickvault/db';
+import postgres from 'postgres';
+
+type Sql = postgres.Sql;
 
 function requireService(url: string | null, name: string): string {
   const reason = inject('servicesUnavailable');
@@ -24,16 +26,19 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database of its own for one test file, dropped afterwards. */
-export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
+/**
+ * A fresh database of its own for one test file, dropped afterwards. `prepare` (usually the db lib's
+ * `migrate`) runs first; it is passed in so this helper does not depend on the code under test.
+ */
+export async function createTestDatabase(prepare?: (url: string) => Promise<unknown>): Promise<TestDatabase> {
   const base = testDatabaseBaseUrl();
   const name = `tv_test_${randomBytes(6).toString('hex')}`;
   const url = new URL(base);
   url.pathname = `/${name}`;
-  const admin = createDb(base, { max: 1 });
+  const admin = postgres(base, { max: 1, onnotice: () => {} });
   await admin`create database ${admin(name)}`;
-  if (options.migrated !== false) await migrate(url.toString());
-  const sql = createDb(url.toString(), { max: 4 });
+  if (prepare) await prepare(url.toString());
+  const sql = postgres(url.toString(), { max: 4, onnotice: () => {}, connection: { TimeZone: 'UTC' } });
   return {
     url: url.toString(),
     name,
