@@ -1,0 +1,63 @@
+# syntax=docker/dockerfile:1
+#
+# One image for every tickvault process; the command picks which one runs:
+#   docker build -t tickvault:local .
+#   docker run --rm -e DATABASE_URL=... tickvault:local tools/cli/src/main.ts migrate
+#   docker run -e DATABASE_URL=... -e REDIS_URL=... tickvault:local                      # writer (default)
+#   docker run -e REDIS_URL=... -e HEALTH_PORT=9102 tickvault:local apps/ingest-crypto/src/main.ts
+# Services run from TypeScript source through tsx (a runtime dependency): there is no build step.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# --- deps: production node_modules only ------------------------------------------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+# Manifests first, so this layer and `npm ci` are reused until a dependency changes, not on every
+# source edit. npm ci needs the package.json of every workspace (apps/*, libs/*, tools/*) to link
+# them; tools/manifests/src/dockerfile.spec.ts fails when one is missing from this list.
+COPY package.json package-lock.json ./
+COPY apps/ingest-crypto/package.json apps/ingest-crypto/
+COPY apps/ingest-macro/package.json apps/ingest-macro/
+COPY apps/ingest-stock/package.json apps/ingest-stock/
+COPY apps/writer/package.json apps/writer/
+COPY libs/config/package.json libs/config/
+COPY libs/db/package.json libs/db/
+COPY libs/ingest/package.json libs/ingest/
+COPY libs/queue/package.json libs/queue/
+COPY libs/runtime/package.json libs/runtime/
+COPY libs/schema/package.json libs/schema/
+COPY libs/sources/package.json libs/sources/
+COPY libs/testing/package.json libs/testing/
+COPY tools/bench/package.json tools/bench/
+COPY tools/cli/package.json tools/cli/
+COPY tools/manifests/package.json tools/manifests/
+# --omit=dev keeps tsx (root "dependencies") and drops vitest, nx, eslint, typescript, testcontainers.
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --no-audit --no-fund
+
+# --- runtime ---------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+# node_modules (with the workspace links node_modules/@tickvault/* -> ../../libs/...) plus any
+# nested workspace node_modules. Owned by root: the service user can read the code, not change it.
+COPY --from=deps /app ./
+# tsx reads tsconfig.json (verbatimModuleSyntax etc.), so production transpiles like development.
+COPY package.json tsconfig.json tsconfig.base.json ./
+# Sources; libs/db/migrations ships inside libs (the migrate command and the services' schema check read it).
+COPY apps ./apps
+COPY libs ./libs
+COPY tools ./tools
+
+# The unprivileged user of the official Node image (uid 1000). tsx caches transpiled code in /tmp.
+USER node
+
+# No curl in the slim image: Node's fetch asks /readyz. HEALTH_PORT must be the service's port;
+# docker-compose.yml sets it for every service (unset, this checks the writer's default, 9101).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HEALTH_PORT || 9101) + '/readyz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
+# `node --import tsx` runs TypeScript in this one process (the `tsx` binary would add a parent
+# process), so SIGTERM from `docker stop` reaches the service's own graceful shutdown.
+ENTRYPOINT ["node", "--import", "tsx"]
+CMD ["apps/writer/src/main.ts"]

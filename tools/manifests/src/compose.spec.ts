@@ -1,0 +1,243 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ENV, loadConfig, type EnvName } from '@tickvault/config';
+import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from '@tickvault/ingest';
+// Relative imports of app/tool code are deliberate: this spec checks the deployment files against
+// the services' own env lists and entry points (nothing here ships).
+import { WRITER_ENV } from '../../../apps/writer/src/env.js';
+import { SERVICES } from '../../cli/src/commands/services.js';
+import {
+  dependsOn,
+  durationSeconds,
+  parseCompose,
+  parseDotenv,
+  rawEnvironment,
+  readRepoFile,
+  REPO_ROOT,
+  resolvedEnvironment,
+  type ComposeService,
+} from './parse.js';
+
+const compose = parseCompose(readRepoFile('docker-compose.yml'));
+const services = compose.services;
+const dotenvExample = parseDotenv(readRepoFile('.env.example'));
+
+/** What each process built from the tickvault image reads, exactly as its composition root does. */
+const APP_ENV: Record<string, readonly EnvName[]> = {
+  writer: WRITER_ENV,
+  'ingest-crypto': [...INGEST_COMMON_ENV, ASSET_CLASS_ENV.crypto.sources, ASSET_CLASS_ENV.crypto.symbols],
+  'ingest-stock': [...INGEST_COMMON_ENV, ASSET_CLASS_ENV.stock.sources, ASSET_CLASS_ENV.stock.symbols],
+  'ingest-macro': [...INGEST_COMMON_ENV, ASSET_CLASS_ENV.macro.sources, ASSET_CLASS_ENV.macro.symbols],
+};
+const DEFAULT_PORTS: Record<string, number> = {
+  writer: 9101,
+  'ingest-crypto': DEFAULT_HEALTH_PORTS.crypto,
+  'ingest-stock': DEFAULT_HEALTH_PORTS.stock,
+  'ingest-macro': DEFAULT_HEALTH_PORTS.macro,
+};
+// tools/cli/src/commands/migrate.ts reads only DATABASE_URL.
+const MIGRATE_ENV = ['DATABASE_URL'] as const satisfies readonly EnvName[];
+
+const APP_SERVICES = Object.keys(APP_ENV);
+const SCALABLE = APP_SERVICES;
+const LONG_RUNNING = ['redis', 'postgres', ...APP_SERVICES];
+const IMAGE = 'tickvault:local';
+
+const service = (name: string): ComposeService => {
+  const s = services[name];
+  if (!s) throw new Error(`docker-compose.yml has no service ${name}`);
+  return s;
+};
+const commandOf = (s: ComposeService): string[] => {
+  expect(Array.isArray(s.command), 'command must be in exec (list) form').toBe(true);
+  return s.command as string[];
+};
+
+/** Two interpolation environments: nothing set (every `${VAR:-default}` takes its default), and a copied .env.example. */
+const INTERPOLATION_ENVS: Record<string, Record<string, string>> = {
+  'no .env': {},
+  '.env copied from .env.example': Object.fromEntries(dotenvExample.map((e) => [e.key, e.value])),
+};
+
+describe('docker-compose.yml', () => {
+  it('defines redis, postgres, the one-shot migrate and the four services', () => {
+    expect(Object.keys(services).sort()).toEqual(['ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'writer']);
+  });
+
+  it('builds one image and runs every tickvault process from it', () => {
+    for (const name of ['migrate', ...APP_SERVICES]) {
+      expect(service(name).image, name).toBe(IMAGE);
+      expect(service(name).build, name).toBe('.');
+      expect(service(name).entrypoint, `${name} keeps the image's node --import tsx entrypoint`).toBeUndefined();
+    }
+  });
+
+  for (const [label, interpolationEnv] of Object.entries(INTERPOLATION_ENVS)) {
+    describe(`each app service's environment passes its config loader (${label})`, () => {
+      for (const [name, names] of Object.entries(APP_ENV)) {
+        it(name, () => {
+          const env = resolvedEnvironment(service(name), interpolationEnv);
+          const config = loadConfig(name, names, env);
+          expect(config.HEALTH_PORT, 'HEALTH_PORT is set (the healthcheck reads it)').toBe(DEFAULT_PORTS[name]);
+          expect(config.LOG_FORMAT).toBe('json');
+          expect(config.REDIS_URL).toBe('redis://redis:6379');
+          // Docker sends SIGKILL after stop_grace_period: the drain must finish before that.
+          expect(config.SHUTDOWN_TIMEOUT_SECONDS).toBeLessThan(durationSeconds(service(name).stop_grace_period ?? '10s'));
+          if ('DATABASE_URL' in config) expect(new URL(config.DATABASE_URL as string).host).toBe('postgres:5432');
+        });
+      }
+      it('migrate', () => {
+        const env = resolvedEnvironment(service('migrate'), interpolationEnv);
+        const config = loadConfig('migrate', MIGRATE_ENV, env);
+        expect(new URL(config.DATABASE_URL).host).toBe('postgres:5432');
+      });
+    });
+  }
+
+  it('passes every variable a service reads through to it, so .env can tune it', () => {
+    for (const [name, names] of Object.entries(APP_ENV)) {
+      const keys = Object.keys(rawEnvironment(service(name)));
+      expect(names.filter((n) => !keys.includes(n)), name).toEqual([]);
+    }
+  });
+
+  it('sets only variables of the ENV registry on tickvault services (no typos)', () => {
+    for (const name of ['migrate', ...APP_SERVICES]) {
+      const unknown = Object.keys(rawEnvironment(service(name))).filter((k) => !(k in ENV));
+      expect(unknown, name).toEqual([]);
+    }
+  });
+
+  it('gives every long-running service a healthcheck and a restart policy', () => {
+    for (const name of LONG_RUNNING) {
+      const hc = service(name).healthcheck;
+      expect(hc?.disable, name).not.toBe(true);
+      expect(hc?.test, name).toBeTruthy();
+      expect(service(name).restart, name).toBe('unless-stopped');
+    }
+    for (const name of APP_SERVICES) {
+      const test = [service(name).healthcheck?.test ?? []].flat().join(' ');
+      expect(test, name).toContain('/readyz');
+      expect(test, name).toContain('HEALTH_PORT');
+      expect(durationSeconds(service(name).stop_grace_period ?? '0s'), name).toBe(30);
+    }
+    expect(service('migrate').restart).toBe('no');
+  });
+
+  it('starts the services only after migrate has succeeded and Redis is healthy', () => {
+    for (const name of APP_SERVICES) {
+      expect(dependsOn(service(name)), name).toMatchObject({ migrate: 'service_completed_successfully', redis: 'service_healthy' });
+    }
+    expect(dependsOn(service('migrate'))).toEqual({ postgres: 'service_healthy' });
+  });
+
+  it('runs Redis with noeviction and AOF, as BullMQ needs', () => {
+    const command = [service('redis').command ?? []].flat().join(' ');
+    expect(service('redis').image).toMatch(/^redis:7/);
+    expect(command).toMatch(/--maxmemory-policy\s+noeviction\b/);
+    expect(command).toMatch(/--appendonly\s+yes\b/);
+    expect(command).toMatch(/--appendfsync\s+everysec\b/);
+    const conf = readRepoFile('infra/redis/redis.conf');
+    expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
+    expect(conf).toMatch(/^appendonly yes$/m);
+    expect(conf).toMatch(/^appendfsync everysec$/m);
+  });
+
+  it('keeps data in named volumes', () => {
+    expect([service('redis').volumes].flat()).toContain('redis-data:/data');
+    expect([service('postgres').volumes].flat()).toContain('postgres-data:/var/lib/postgresql/data');
+    expect(Object.keys(compose.volumes ?? {}).sort()).toEqual(['postgres-data', 'redis-data']);
+  });
+
+  it('lets the app services scale: no container_name, no host ports', () => {
+    for (const name of SCALABLE) {
+      expect(service(name).container_name, name).toBeUndefined();
+      expect(service(name).ports, name).toBeUndefined();
+    }
+    // Postgres and Redis are not published by default either.
+    for (const name of Object.keys(services)) expect(service(name).ports, name).toBeUndefined();
+  });
+
+  it('has no inline secrets: passwords come from ${...} references only', () => {
+    const reference = /^\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-?][^}]*)?\}$/;
+    const secretNames = new Set(
+      Object.entries(ENV)
+        .filter(([, spec]) => (spec as { secret?: string }).secret === 'value')
+        .map(([name]) => name),
+    );
+    for (const [name, s] of Object.entries(services)) {
+      for (const [key, value] of Object.entries(rawEnvironment(s))) {
+        if (value === undefined) continue;
+        if (/PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE/i.test(key) || secretNames.has(key)) {
+          expect(value, `${name}.${key}`).toMatch(reference);
+        }
+        // The password in a URL (scheme://user:password@host), with ${...} references masked first
+        // since their `:-default` contains a colon.
+        const refs: string[] = [];
+        const masked = value.replace(/\$\{[^}]*\}/g, (ref) => `\u0000${refs.push(ref) - 1}\u0000`);
+        const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^@/]*)@/i.exec(masked)?.[1];
+        const password = userinfo?.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : undefined;
+        if (password !== undefined) {
+          const unmasked = password.replace(/\u0000(\d+)\u0000/g, (_, i: string) => refs[Number(i)] ?? '');
+          expect(unmasked, `${name}.${key} password`).toMatch(reference);
+        }
+      }
+    }
+  });
+
+  it('runs entry files that exist, the same ones the CLI runs', () => {
+    for (const name of ['migrate', ...APP_SERVICES]) {
+      const [entry] = commandOf(service(name));
+      expect(entry, name).toBeTruthy();
+      const path = join(REPO_ROOT, entry ?? '');
+      expect(existsSync(path) && statSync(path).isFile(), `${name}: ${entry} exists`).toBe(true);
+    }
+    for (const [name, entry] of Object.entries(SERVICES)) expect(commandOf(service(name)), name).toEqual([entry]);
+    expect(commandOf(service('migrate'))).toEqual(['tools/cli/src/main.ts', 'migrate']);
+  });
+
+  it('sets HEALTH_PORT literally on each app service (the healthcheck depends on it)', () => {
+    for (const name of APP_SERVICES) {
+      expect(rawEnvironment(service(name)).HEALTH_PORT, name).toBe(String(DEFAULT_PORTS[name]));
+    }
+  });
+});
+
+describe('.env.example', () => {
+  const byKey = new Map(dotenvExample.map((e) => [e.key, e]));
+
+  it('lists every variable of the ENV registry with its default', () => {
+    for (const [name, spec] of Object.entries(ENV)) {
+      const entry = byKey.get(name);
+      expect(entry, `${name} is listed`).toBeDefined();
+      expect(entry?.value, name).toBe((spec as { default?: string }).default ?? '');
+    }
+  });
+
+  it('lists the PostgreSQL settings compose uses, and nothing unknown', () => {
+    for (const name of ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB']) expect(byKey.has(name), name).toBe(true);
+    const unknown = [...byKey.keys()].filter((k) => !(k in ENV) && !k.startsWith('POSTGRES_'));
+    expect(unknown).toEqual([]);
+    expect(dotenvExample.length, 'no key listed twice').toBe(byKey.size);
+  });
+
+  it('documents every variable with a comment', () => {
+    for (const entry of dotenvExample) expect(entry.comment.join(' ').length, entry.key).toBeGreaterThan(10);
+    for (const [name, spec] of Object.entries(ENV)) {
+      expect(byKey.get(name)?.comment.join(' '), name).toContain(spec.doc);
+    }
+  });
+
+  it('gives every variable compose interpolates a line', () => {
+    const strings: string[] = [];
+    const walk = (v: unknown): void => {
+      if (typeof v === 'string') strings.push(v);
+      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+    };
+    walk(compose);
+    // `$${VAR}` is escaped for the container's shell, not interpolated by compose.
+    const referenced = new Set(strings.flatMap((v) => [...v.replaceAll('$$', '').matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1])));
+    expect([...referenced].filter((n) => n && !byKey.has(n))).toEqual([]);
+  });
+});
