@@ -12,6 +12,8 @@ export interface FlusherOptions {
   maxTicks: number;
   /** Longest the first waiting job waits for company before a flush starts. */
   maxWaitMs: number;
+  /** Flushes allowed at once: a second one overlaps this process's work with the database's. */
+  maxInFlight: number;
   write: (batch: TickBatch) => Promise<WriteResult>;
   onFlushed?: (info: { jobs: number; result: WriteResult; ms: number }) => void;
 }
@@ -32,7 +34,7 @@ export class BatchFlusher {
   private waiting: Waiter[] = [];
   private waitingTicks = 0;
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: FlusherOptions) {}
 
@@ -46,14 +48,14 @@ export class BatchFlusher {
 
   /** Writes whatever is waiting and resolves once nothing is in flight. */
   async drain(): Promise<void> {
-    while (this.waiting.length > 0 || this.flushing) {
-      if (this.flushing) await this.flushing;
-      else this.startFlush();
+    while (this.waiting.length > 0 || this.inFlight.size > 0) {
+      if (this.waiting.length > 0 && this.inFlight.size < this.options.maxInFlight) this.startFlush();
+      else await Promise.race(this.inFlight);
     }
   }
 
   private schedule(): void {
-    if (this.flushing) return; // the running flush picks the rest up when it ends
+    if (this.inFlight.size >= this.options.maxInFlight) return; // a flush ending picks the rest up
     if (this.waitingTicks >= this.options.maxTicks) {
       this.startFlush();
     } else if (!this.timer) {
@@ -64,14 +66,15 @@ export class BatchFlusher {
   private startFlush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.flushing || this.waiting.length === 0) return;
+    if (this.inFlight.size >= this.options.maxInFlight || this.waiting.length === 0) return;
     const batch = this.waiting;
     this.waiting = [];
     this.waitingTicks = 0;
-    this.flushing = this.flush(batch).finally(() => {
-      this.flushing = undefined;
+    const flushing: Promise<void> = this.flush(batch).finally(() => {
+      this.inFlight.delete(flushing);
       if (this.waiting.length > 0) this.schedule();
     });
+    this.inFlight.add(flushing);
   }
 
   private async flush(batch: Waiter[]): Promise<void> {

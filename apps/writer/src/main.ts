@@ -45,6 +45,7 @@ const stats = { flushes: 0, jobs: 0, received: 0, inserted: 0, rejected: 0, flus
 const flusher = new BatchFlusher({
   maxTicks: config.WRITER_BATCH_MAX_TICKS,
   maxWaitMs: config.WRITER_BATCH_WAIT_MS,
+  maxInFlight: config.WRITER_FLUSHES_IN_FLIGHT,
   write: (batch) => writeTickBatch(sql, batch, { candleKeep: config.CANDLE_RETENTION }),
   onFlushed: ({ jobs, result, ms }) => {
     stats.flushes++;

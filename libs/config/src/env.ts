@@ -157,6 +157,12 @@ export const ENV = {
     doc: 'Longest the first job of a batch waits for others before the flush starts.',
     usedBy: 'writer',
   }),
+  WRITER_FLUSHES_IN_FLIGHT: spec({
+    schema: int(1, 8),
+    default: '2',
+    doc: 'Batches a writer writes at once. Two overlap validation in Node with the database\'s work; each holds one connection.',
+    usedBy: 'writer',
+  }),
   WRITER_DB_POOL: spec({
     schema: int(2, 100),
     default: '4',

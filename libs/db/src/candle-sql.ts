@@ -29,34 +29,41 @@ export function candleAggregationSql(relation: string, params: { baseAc: string;
   return `
   base_tf as (select * from unnest(${params.baseAc}::text[], ${params.baseTf}::text[]) as b(asset_class, timeframe)),
   all_tf as (select * from unnest(${params.allAc}::text[], ${params.allTf}::text[]) as a(asset_class, timeframe)),
-  base as (
+  base_arrays as (
+    -- Open and close travel with their trade id in one array, so each group is sorted twice, not four times.
     select i.source, i.symbol, i.asset_class, tv_bucket(b.timeframe, i.ts) as bucket,
-      (array_agg(i.price order by ${tradeOrderKey('i.ts', 'i.trade_id')}))[1] as open,
+      (array_agg(array[i.price::text, i.trade_id] order by ${tradeOrderKey('i.ts', 'i.trade_id')}))[1:1] as first,
+      (array_agg(array[i.price::text, i.trade_id] order by ${tradeOrderKeyDesc('i.ts', 'i.trade_id')}))[1:1] as last,
       max(i.price) as high,
       min(i.price) as low,
-      (array_agg(i.price order by ${tradeOrderKeyDesc('i.ts', 'i.trade_id')}))[1] as close,
       sum(i.size) as volume,
       count(*)::int as trade_count,
       min(i.ts) as first_ts,
-      (array_agg(i.trade_id order by ${tradeOrderKey('i.ts', 'i.trade_id')}))[1] as first_trade_id,
-      max(i.ts) as last_ts,
-      (array_agg(i.trade_id order by ${tradeOrderKeyDesc('i.ts', 'i.trade_id')}))[1] as last_trade_id
+      max(i.ts) as last_ts
     from ${relation} i join base_tf b using (asset_class)
     group by 1, 2, 3, 4
   ),
-  agg as (
+  base as (
+    select source, symbol, asset_class, bucket, first[1][1]::numeric as open, first[1][2] as first_trade_id,
+      last[1][1]::numeric as close, last[1][2] as last_trade_id, high, low, volume, trade_count, first_ts, last_ts
+    from base_arrays
+  ),
+  agg_arrays as (
     select b.source, b.symbol, a.timeframe, tv_bucket(a.timeframe, b.bucket) as open_time,
-      (array_agg(b.open order by ${tradeOrderKey('b.first_ts', 'b.first_trade_id')}))[1] as open,
+      (array_agg(array[b.open::text, b.first_trade_id] order by ${tradeOrderKey('b.first_ts', 'b.first_trade_id')}))[1:1] as first,
+      (array_agg(array[b.close::text, b.last_trade_id] order by ${tradeOrderKeyDesc('b.last_ts', 'b.last_trade_id')}))[1:1] as last,
       max(b.high) as high,
       min(b.low) as low,
-      (array_agg(b.close order by ${tradeOrderKeyDesc('b.last_ts', 'b.last_trade_id')}))[1] as close,
       sum(b.volume) as volume,
       sum(b.trade_count)::int as trade_count,
       min(b.first_ts) as first_ts,
-      (array_agg(b.first_trade_id order by ${tradeOrderKey('b.first_ts', 'b.first_trade_id')}))[1] as first_trade_id,
-      max(b.last_ts) as last_ts,
-      (array_agg(b.last_trade_id order by ${tradeOrderKeyDesc('b.last_ts', 'b.last_trade_id')}))[1] as last_trade_id
+      max(b.last_ts) as last_ts
     from base b join all_tf a using (asset_class)
     group by 1, 2, 3, 4
+  ),
+  agg as (
+    select source, symbol, timeframe, open_time, first[1][1]::numeric as open, high, low, last[1][1]::numeric as close,
+      volume, trade_count, first_ts, first[1][2] as first_trade_id, last_ts, last[1][2] as last_trade_id
+    from agg_arrays
   )`;
 }

@@ -4,3 +4,4 @@ export * from './tick-store.js';
 export * from './events.js';
 export * from './retention.js';
 export * from './verify.js';
+export * from './report.js';

@@ -101,7 +101,7 @@ export class Outbox {
       }
       try {
         await this.sendSome();
-        if (this.failingSince !== undefined) this.recovered();
+        if (this.failingSince !== undefined || this.droppedSinceReport > 0) this.recovered();
         attempt = 0;
       } catch (error) {
         attempt++;
@@ -133,14 +133,15 @@ export class Outbox {
     }
   }
 
+  /** After an outage, or after drops while the outbox fell behind, leaves an audit event. */
   private recovered(): void {
-    const outageMs = Date.now() - this.failingSince!;
+    const outageMs = this.failingSince === undefined ? 0 : Date.now() - this.failingSince;
     this.failingSince = undefined;
-    this.logger.info({ outageMs, droppedTicks: this.droppedSinceReport }, 'Redis reachable again; buffered ticks queued');
+    this.logger.info({ outageMs, droppedTicks: this.droppedSinceReport }, 'Redis accepting jobs again; buffered ticks queued');
     this.pushEvent({
       ts: new Date().toISOString(),
       service: this.service,
-      kind: 'redis_outage',
+      kind: outageMs > 0 ? 'redis_outage' : 'ingest_dropped',
       symbol: null,
       details: { outageMs, droppedTicks: this.droppedSinceReport },
     });

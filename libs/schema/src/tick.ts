@@ -22,7 +22,7 @@ export const TickSchema = z
     ts: z
       .string()
       .regex(ISO_UTC, 'timestamp must be UTC ISO-8601 (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)')
-      .refine((ts) => !Number.isNaN(Date.parse(ts)), 'timestamp is not a real date'),
+      .refine(isRealInstant, 'timestamp is not a real date'),
     price: z.string().max(42),
     size: z.string().regex(UNSIGNED_DECIMAL, 'size must be a non-negative decimal string'),
     tradeId: z.string().min(1).max(MAX_TRADE_ID_LENGTH).nullable(),
@@ -132,4 +132,10 @@ function describeShapeProblem(input: unknown): string | undefined {
   return [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `unexpected ${extra.slice(0, 5).join(', ')}` : '']
     .filter(Boolean)
     .join('; ');
+}
+
+/** Date.parse rolls 2026-02-30 over to March 2nd; a real instant formats back to the same fields. */
+function isRealInstant(ts: string): boolean {
+  const ms = Date.parse(ts);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === ts.slice(0, 19);
 }

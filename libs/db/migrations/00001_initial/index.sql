@@ -77,8 +77,10 @@ create index system_events_kind_idx on system_events (kind, ts);
 
 -- Bucket start of a timeframe, in UTC. Minutes to days are fixed-width bins from midnight
 -- 2000-01-01 UTC (so 4h candles open at 00, 04, ... UTC); weeks start on Monday; months on the 1st.
+-- Declared stable, like the date_trunc it calls, so the planner inlines it: a called SQL function
+-- per row would cost more than the whole aggregation.
 create function tv_bucket(tf text, ts timestamptz) returns timestamptz
-language sql immutable parallel safe as $$
+language sql stable parallel safe as $$
   select case tf
     when '1m'  then date_bin('1 minute',   ts, timestamptz '2000-01-01 00:00:00+00')
     when '5m'  then date_bin('5 minutes',  ts, timestamptz '2000-01-01 00:00:00+00')
@@ -92,7 +94,7 @@ language sql immutable parallel safe as $$
 $$;
 
 create function tv_bucket_end(tf text, open_time timestamptz) returns timestamptz
-language sql immutable parallel safe as $$
+language sql stable parallel safe as $$
   select case tf
     when '1m'  then open_time + interval '1 minute'
     when '5m'  then open_time + interval '5 minutes'

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import type { Tick } from '@tickvault/schema';
+import type { TickBatch, WriteResult } from '@tickvault/db';
+import { BatchFlusher } from './batch-flusher.js';
+
+const tick = (tradeId: string): Tick => ({ source: 'sim', symbol: 'BTC/USDT', assetClass: 'crypto', ts: '2026-01-01T00:00:00Z', price: '1', size: '1', tradeId });
+const result = (batch: TickBatch): WriteResult => ({
+  ticksReceived: batch.ticks.length, ticksInserted: batch.ticks.length, candlesWritten: 0, candlesCreated: 0,
+  candleUpdatesPastRetention: 0, candlesTrimmed: 0, rejectionsRecorded: 0,
+});
+
+describe('BatchFlusher', () => {
+  it('writes many jobs in one batch and resolves each only after the write', async () => {
+    const writes: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1,
+      write: async (batch) => {
+        await gate;
+        writes.push(batch.ticks.map((t) => t.tradeId!));
+        return result(batch);
+      },
+    });
+    let settled = 0;
+    const jobs = ['1', '2', '3'].map((id) => flusher.submit({ jobKey: id, ticks: [tick(id)], rejections: [] }).then(() => settled++));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(settled).toBe(0); // the write has not committed yet
+    release();
+    await Promise.all(jobs);
+    expect(writes).toEqual([['1', '2', '3']]);
+  });
+
+  it('flushes at once when the tick threshold is reached', async () => {
+    const sizes: number[] = [];
+    const flusher = new BatchFlusher({
+      maxTicks: 2, maxWaitMs: 10_000, maxInFlight: 1,
+      write: async (batch) => { sizes.push(batch.ticks.length); return result(batch); },
+    });
+    await Promise.all([
+      flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] }),
+      flusher.submit({ jobKey: 'b', ticks: [tick('2')], rejections: [] }),
+    ]);
+    expect(sizes).toEqual([2]);
+  });
+
+  it('isolates a poisoned job: the others are stored, only it fails', async () => {
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1,
+      write: async (batch) => {
+        if (batch.ticks.some((t) => t.tradeId === 'bad')) throw Object.assign(new Error('numeric field overflow'), { code: '22003' });
+        return result(batch);
+      },
+    });
+    const outcomes = await Promise.allSettled([
+      flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] }),
+      flusher.submit({ jobKey: 'b', ticks: [tick('bad')], rejections: [] }),
+      flusher.submit({ jobKey: 'c', ticks: [tick('3')], rejections: [] }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  });
+
+  it('fails every job of the batch on a connection error, without retrying them one by one', async () => {
+    let calls = 0;
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1,
+      write: async () => { calls++; throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }); },
+    });
+    const outcomes = await Promise.allSettled([
+      flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] }),
+      flusher.submit({ jobKey: 'b', ticks: [tick('2')], rejections: [] }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(calls).toBe(1);
+  });
+
+  it('drain writes what is waiting', async () => {
+    let written = 0;
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 60_000, maxInFlight: 2,
+      write: async (batch) => { written += batch.ticks.length; return result(batch); },
+    });
+    const pending = flusher.submit({ jobKey: 'a', ticks: [tick('1'), tick('2')], rejections: [] });
+    await flusher.drain();
+    await pending;
+    expect(written).toBe(2);
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { createSimSource } from './sim-source.js';
+import type { Observation } from '../source.js';
+import { isUsRegularSession } from '../us-market-hours.js';
+
+async function collect(iterable: AsyncIterable<readonly Observation[]>): Promise<Observation[]> {
+  const out: Observation[] = [];
+  for await (const page of iterable) out.push(...page);
+  return out;
+}
+
+describe('sim source', () => {
+  const from = new Date('2026-03-04T10:00:00Z');
+  const to = new Date('2026-03-04T10:10:00Z');
+
+  it('is deterministic: the same seed gives the same trades, another seed others', async () => {
+    const a = await collect(createSimSource({ assetClass: 'crypto', seed: 7 }).history({ symbol: 'BTC/USDT', from, to }));
+    const b = await collect(createSimSource({ assetClass: 'crypto', seed: 7 }).history({ symbol: 'BTC/USDT', from, to }));
+    const c = await collect(createSimSource({ assetClass: 'crypto', seed: 8 }).history({ symbol: 'BTC/USDT', from, to }));
+    expect(a.length).toBeGreaterThan(100);
+    expect(a).toEqual(b);
+    expect(c).not.toEqual(a);
+  });
+
+  it('produces valid, ordered, unique crypto trades within the range', async () => {
+    const trades = await collect(createSimSource({ assetClass: 'crypto', seed: 1 }).history({ symbol: 'ETH/USDT', from, to }));
+    expect(new Set(trades.map((t) => t.tradeId)).size).toBe(trades.length);
+    for (const t of trades) {
+      expect(Date.parse(t.ts)).toBeGreaterThanOrEqual(from.getTime());
+      expect(Date.parse(t.ts)).toBeLessThan(to.getTime());
+      expect(Number(t.price)).toBeGreaterThan(0);
+    }
+  });
+
+  it('trades stocks only in the US regular session', async () => {
+    const saturday = await collect(createSimSource({ assetClass: 'stock', seed: 1 }).history({ symbol: 'AAPL', from: new Date('2026-03-07T15:00:00Z'), to: new Date('2026-03-07T16:00:00Z') }));
+    expect(saturday).toEqual([]);
+    const wednesday = await collect(createSimSource({ assetClass: 'stock', seed: 1 }).history({ symbol: 'AAPL', from: new Date('2026-03-04T15:00:00Z'), to: new Date('2026-03-04T15:10:00Z') }));
+    expect(wednesday.length).toBeGreaterThan(0);
+    expect(isUsRegularSession(new Date('2026-03-04T14:29:00Z'))).toBe(false); // 09:29 EST
+    expect(isUsRegularSession(new Date('2026-03-04T14:30:00Z'))).toBe(true);
+    expect(isUsRegularSession(new Date('2026-07-01T13:30:00Z'))).toBe(true); // 09:30 EDT
+    expect(isUsRegularSession(new Date('2026-07-01T20:00:00Z'))).toBe(false); // 16:00 EDT
+  });
+
+  it('publishes one macro observation per business day at 00:00 UTC', async () => {
+    const obs = await collect(createSimSource({ assetClass: 'macro', seed: 1 }).history({ symbol: 'DGS10', from: new Date('2026-03-02T00:00:00Z'), to: new Date('2026-03-09T00:00:00Z') }));
+    expect(obs.map((o) => o.ts.slice(0, 10))).toEqual(['2026-03-02', '2026-03-03', '2026-03-04', '2026-03-05', '2026-03-06']);
+    expect(obs.every((o) => o.tradeId === null && o.ts.endsWith('T00:00:00.000Z'))).toBe(true);
+  });
+
+  it('streams live trades that match its history for the same span', async () => {
+    const source = createSimSource({ assetClass: 'crypto', seed: 3 });
+    const streamed: Observation[] = [];
+    const stop = new AbortController();
+    const started = Date.now();
+    const run = source.stream({
+      symbols: ['SOL/USDT'],
+      emit: (o) => streamed.push(...o),
+      reject: () => {},
+      logger: { info() {}, warn() {}, error() {} },
+      signal: stop.signal,
+    });
+    await new Promise((r) => setTimeout(r, 2500));
+    stop.abort();
+    await run;
+    const ended = Date.parse(streamed.at(-1)?.ts ?? new Date(started).toISOString()) + 1;
+    const expected = await collect(source.history({ symbol: 'SOL/USDT', from: new Date(Date.parse(streamed[0]?.ts ?? '') || started), to: new Date(ended) }));
+    expect(streamed.length).toBeGreaterThan(0);
+    expect(streamed).toEqual(expected);
+  });
+});
