@@ -10,6 +10,8 @@ export interface EnvVarSpec<S extends z.ZodType<unknown, string> = z.ZodType<unk
   usedBy: string;
   /** Unset means "not given" (the reader picks a contextual default). */
   optional?: true;
+  /** An explicitly empty value is a value (an empty list), not "unset". */
+  emptyIsValue?: true;
   /** `url`: mask the password; `value`: never print it. */
   secret?: 'url' | 'value';
 }
@@ -81,7 +83,8 @@ export const ENV = {
   CRYPTO_SOURCES: spec({
     schema: sourceList(),
     default: 'sim',
-    doc: 'Comma list of crypto source ids (`sim`). Empty disables crypto ingest.',
+    doc: 'Comma list of crypto source ids (`sim`). Set but empty (`CRYPTO_SOURCES=`) disables crypto ingest.',
+    emptyIsValue: true,
     usedBy: 'ingest-crypto, CLI',
   }),
   CRYPTO_SYMBOLS: spec({
@@ -93,7 +96,8 @@ export const ENV = {
   STOCK_SOURCES: spec({
     schema: sourceList(),
     default: 'sim',
-    doc: 'Comma list of stock source ids (`sim`). Empty disables stock ingest.',
+    doc: 'Comma list of stock source ids (`sim`). Set but empty (`STOCK_SOURCES=`) disables stock ingest.',
+    emptyIsValue: true,
     usedBy: 'ingest-stock, CLI',
   }),
   STOCK_SYMBOLS: spec({
@@ -105,7 +109,8 @@ export const ENV = {
   MACRO_SOURCES: spec({
     schema: sourceList(),
     default: 'sim',
-    doc: 'Comma list of macro source ids (`sim`). Empty disables macro ingest.',
+    doc: 'Comma list of macro source ids (`sim`). Set but empty (`MACRO_SOURCES=`) disables macro ingest.',
+    emptyIsValue: true,
     usedBy: 'ingest-macro, CLI',
   }),
   MACRO_SERIES: spec({

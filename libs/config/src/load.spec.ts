@@ -11,10 +11,11 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
-  it('treats empty strings as unset and an empty list as disabled', () => {
-    const config = loadConfig('test', ['WRITER_CONCURRENCY', 'CRYPTO_SOURCES'], { WRITER_CONCURRENCY: '  ', CRYPTO_SOURCES: ',' });
+  it('treats empty strings as unset, except for source lists where empty disables', () => {
+    const config = loadConfig('test', ['WRITER_CONCURRENCY', 'CRYPTO_SOURCES', 'STOCK_SOURCES'], { WRITER_CONCURRENCY: '  ', CRYPTO_SOURCES: '' });
     expect(config.WRITER_CONCURRENCY).toBe(32);
     expect(config.CRYPTO_SOURCES).toEqual([]);
+    expect(config.STOCK_SOURCES).toEqual(['sim']);
   });
 
   it('names every bad variable at once and masks secrets', () => {

@@ -44,9 +44,15 @@ export function loadConfig<K extends EnvName>(
   const values: Record<string, unknown> = {};
   const problems: ConfigProblem[] = [];
   for (const name of names) {
-    const spec = ENV[name] as { schema: { safeParse(v: unknown): { success: boolean; data?: unknown; error?: { issues: { message: string }[] } } }; default?: string; optional?: true };
-    const given = env[name];
-    const raw = given === undefined || given.trim() === '' ? spec.default : given.trim();
+    const spec = ENV[name] as {
+      schema: { safeParse(v: unknown): { success: boolean; data?: unknown; error?: { issues: { message: string }[] } } };
+      default?: string;
+      optional?: true;
+      emptyIsValue?: true;
+    };
+    const given = env[name]?.trim();
+    const unset = given === undefined || (given === '' && !spec.emptyIsValue);
+    const raw = unset ? spec.default : given;
     if (raw === undefined) {
       if (spec.optional) {
         values[name] = undefined;
