@@ -42,7 +42,8 @@ export default [
     },
   },
   {
-    files: ['libs/testing/**/*.ts'],
+    // The bench drives the real writer process with the same helpers the end-to-end tests use.
+    files: ['libs/testing/**/*.ts', 'tools/bench/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
 ];

@@ -1,15 +1,13 @@
 import { ASSET_CLASSES, type AssetClass } from '@tickvault/schema';
-import { describeConfig, loadConfigOrExit } from '@tickvault/config';
+import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
 import { assertSchemaCurrent, createDb, recordEvent, trimExpired, writeTickBatch } from '@tickvault/db';
 import { createWorkerConnection, redisPing } from '@tickvault/queue';
 import { createLogger, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
 import { DatabaseGate } from './database-gate.js';
-import { WRITER_ENV } from './env.js';
 
 const SERVICE = 'writer';
-const DEFAULT_HEALTH_PORT = 9101;
 // Expired ticks are trimmed in bounded chunks this often; a full chunk triggers the next one at once.
 const TRIM_INTERVAL_MS = 30_000;
 // A throughput line in the log this often, so an operator sees the writer working without metrics.
@@ -81,7 +79,7 @@ const eventWorker = createEventWorker(deps);
 
 const health = await startHealthServer({
   host: config.HEALTH_HOST,
-  port: config.HEALTH_PORT ?? DEFAULT_HEALTH_PORT,
+  port: config.HEALTH_PORT ?? SERVICES.writer.healthPort,
   checks: [
     { name: 'postgres', check: () => gate.isUp },
     { name: 'redis', check: () => redis.status === 'ready' },

@@ -217,8 +217,3 @@ export type EnvValue<K extends EnvName> =
   | z.output<(typeof ENV)[K]['schema']>
   | ((typeof ENV)[K] extends { optional: true } ? undefined : never);
 
-/** What every long-running service reads. */
-export const SERVICE_ENV = [
-  'REDIS_URL', 'QUEUE_PREFIX', 'LOG_LEVEL', 'LOG_FORMAT', 'NODE_ENV',
-  'HEALTH_HOST', 'HEALTH_PORT', 'STARTUP_WAIT_SECONDS', 'SHUTDOWN_TIMEOUT_SECONDS',
-] as const satisfies readonly EnvName[];

@@ -1,3 +1,4 @@
 export * from './env.js';
 export * from './load.js';
 export * from './mask.js';
+export * from './services.js';

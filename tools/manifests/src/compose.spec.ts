@@ -1,12 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENV, loadConfig, type EnvName } from '@tickvault/config';
-import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from '@tickvault/ingest';
-// Relative imports of app/tool code are deliberate: this spec checks the deployment files against
-// the services' own env lists and entry points (nothing here ships).
-import { WRITER_ENV } from '../../../apps/writer/src/env.js';
-import { SERVICES } from '../../cli/src/commands/services.js';
+import { ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
 import {
   dependsOn,
   durationSeconds,
@@ -24,18 +19,8 @@ const services = compose.services;
 const dotenvExample = parseDotenv(readRepoFile('.env.example'));
 
 /** What each process built from the tickvault image reads, exactly as its composition root does. */
-const APP_ENV: Record<string, readonly EnvName[]> = {
-  writer: WRITER_ENV,
-  'ingest-crypto': [...INGEST_COMMON_ENV, ASSET_CLASS_ENV.crypto.sources, ASSET_CLASS_ENV.crypto.symbols],
-  'ingest-stock': [...INGEST_COMMON_ENV, ASSET_CLASS_ENV.stock.sources, ASSET_CLASS_ENV.stock.symbols],
-  'ingest-macro': [...INGEST_COMMON_ENV, ASSET_CLASS_ENV.macro.sources, ASSET_CLASS_ENV.macro.symbols],
-};
-const DEFAULT_PORTS: Record<string, number> = {
-  writer: 9101,
-  'ingest-crypto': DEFAULT_HEALTH_PORTS.crypto,
-  'ingest-stock': DEFAULT_HEALTH_PORTS.stock,
-  'ingest-macro': DEFAULT_HEALTH_PORTS.macro,
-};
+const APP_ENV: Record<string, readonly EnvName[]> = Object.fromEntries(Object.entries(SERVICES).map(([name, spec]) => [name, spec.env]));
+const DEFAULT_PORTS: Record<string, number> = Object.fromEntries(Object.entries(SERVICES).map(([name, spec]) => [name, spec.healthPort]));
 // tools/cli/src/commands/migrate.ts reads only DATABASE_URL.
 const MIGRATE_ENV = ['DATABASE_URL'] as const satisfies readonly EnvName[];
 
@@ -193,7 +178,7 @@ describe('docker-compose.yml', () => {
       const path = join(REPO_ROOT, entry ?? '');
       expect(existsSync(path) && statSync(path).isFile(), `${name}: ${entry} exists`).toBe(true);
     }
-    for (const [name, entry] of Object.entries(SERVICES)) expect(commandOf(service(name)), name).toEqual([entry]);
+    for (const [name, spec] of Object.entries(SERVICES)) expect(commandOf(service(name)), name).toEqual([spec.entry]);
     expect(commandOf(service('migrate'))).toEqual(['tools/cli/src/main.ts', 'migrate']);
   });
 

@@ -1,0 +1,43 @@
+import type { AssetClass } from '@tickvault/schema';
+import type { EnvName } from './env.js';
+
+/** What every long-running service reads. */
+export const SERVICE_ENV = [
+  'REDIS_URL', 'QUEUE_PREFIX', 'LOG_LEVEL', 'LOG_FORMAT', 'NODE_ENV',
+  'HEALTH_HOST', 'HEALTH_PORT', 'STARTUP_WAIT_SECONDS', 'SHUTDOWN_TIMEOUT_SECONDS',
+] as const satisfies readonly EnvName[];
+
+export const WRITER_ENV = [
+  ...SERVICE_ENV,
+  'DATABASE_URL',
+  'WRITER_CONCURRENCY', 'WRITER_BATCH_MAX_TICKS', 'WRITER_BATCH_WAIT_MS', 'WRITER_FLUSHES_IN_FLIGHT', 'WRITER_DB_POOL',
+  'WRITER_LOCK_DURATION_MS', 'TICK_RETENTION_DAYS', 'MACRO_TICK_RETENTION_DAYS', 'CANDLE_RETENTION', 'TICK_MAX_FUTURE_SECONDS',
+] as const satisfies readonly EnvName[];
+
+export const INGEST_COMMON_ENV = [
+  ...SERVICE_ENV,
+  'SIM_SEED', 'INGEST_BATCH_MAX_TICKS', 'INGEST_FLUSH_MS', 'INGEST_BUFFER_MAX_TICKS', 'TICK_MAX_FUTURE_SECONDS',
+] as const satisfies readonly EnvName[];
+
+/** Which variables name the sources and symbols of each asset class. */
+export const ASSET_CLASS_ENV = {
+  crypto: { sources: 'CRYPTO_SOURCES', symbols: 'CRYPTO_SYMBOLS' },
+  stock: { sources: 'STOCK_SOURCES', symbols: 'STOCK_SYMBOLS' },
+  macro: { sources: 'MACRO_SOURCES', symbols: 'MACRO_SERIES' },
+} as const satisfies Record<AssetClass, { sources: EnvName; symbols: EnvName }>;
+
+export function ingestEnv(assetClass: AssetClass): readonly EnvName[] {
+  return [...INGEST_COMMON_ENV, ASSET_CLASS_ENV[assetClass].sources, ASSET_CLASS_ENV[assetClass].symbols];
+}
+
+/**
+ * Every long-running service: its entry point (run with `node --import tsx`), the variables it reads,
+ * and its default health port. The CLI, the compose checks and the apps all read this one table.
+ */
+export const SERVICES = {
+  writer: { entry: 'apps/writer/src/main.ts', env: WRITER_ENV, healthPort: 9101 },
+  'ingest-crypto': { entry: 'apps/ingest-crypto/src/main.ts', env: ingestEnv('crypto'), healthPort: 9102 },
+  'ingest-stock': { entry: 'apps/ingest-stock/src/main.ts', env: ingestEnv('stock'), healthPort: 9103 },
+  'ingest-macro': { entry: 'apps/ingest-macro/src/main.ts', env: ingestEnv('macro'), healthPort: 9104 },
+} as const;
+export type ServiceName = keyof typeof SERVICES;
