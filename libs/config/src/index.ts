@@ -2,3 +2,4 @@ export * from './env.js';
 export * from './load.js';
 export * from './mask.js';
 export * from './services.js';
+export * from './env-table.js';
