@@ -4,6 +4,7 @@ import { TIMEFRAMES, type Tick, type Timeframe } from '@tickvault/schema';
 import { writeTickBatch, type WriteSettings } from './tick-store.js';
 import { verifyCandles } from './verify.js';
 import { migrate } from './migrate.js';
+import { trimExpired } from './retention.js';
 
 const keep = Object.fromEntries(TIMEFRAMES.map((tf) => [tf, 2000])) as Record<Timeframe, number>;
 const settings: WriteSettings = { candleKeep: keep };
@@ -120,5 +121,39 @@ describe('writeTickBatch', () => {
     const { mismatches } = await verifyCandles(db.sql, window);
     expect(mismatches.map((m) => [m.timeframe, m.problem])).toContainEqual(['5m', 'different']);
     await db.sql`update candles set volume = volume - 1 where symbol = 'BTC/USDT' and timeframe = '5m'`;
+  });
+});
+
+describe('trimExpired', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase(migrate);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('deletes only ticks past their asset class horizon, in bounded chunks', async () => {
+    const now = Date.now();
+    const day = 86_400_000;
+    const rows = [
+      ...Array.from({ length: 25 }, (_, i) => ['crypto', 'BTC/USDT', new Date(now - 10 * day - i * 1000)]),
+      ...Array.from({ length: 5 }, (_, i) => ['crypto', 'BTC/USDT', new Date(now - day - i * 1000)]),
+      ...Array.from({ length: 5 }, (_, i) => ['macro', 'DGS10', new Date(now - 30 * day - i * day)]),
+    ] as const;
+    for (const [assetClass, symbol, ts] of rows) {
+      await db.sql`insert into ticks (source, symbol, asset_class, ts, price, size, trade_id)
+        values ('sim', ${symbol}, ${assetClass}, ${ts}, 1, 1, ${String(ts.getTime())})`;
+    }
+    const horizons = {
+      byAssetClass: { crypto: new Date(now - 7 * day), stock: new Date(now - 7 * day), macro: new Date(now - 3650 * day) },
+    };
+    const first = await trimExpired(db.sql, horizons, 10);
+    expect(first).toMatchObject({ ticksDeleted: 10, more: true });
+    await trimExpired(db.sql, horizons, 10);
+    const last = await trimExpired(db.sql, horizons, 10);
+    expect(last).toMatchObject({ ticksDeleted: 5, more: false });
+    const left = await db.sql`select asset_class, count(*)::int as n from ticks group by 1 order by 1`;
+    expect(left).toEqual([{ asset_class: 'crypto', n: 5 }, { asset_class: 'macro', n: 5 }]);
   });
 });
