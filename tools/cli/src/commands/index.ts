@@ -1,10 +1,18 @@
 import type { Command } from './command.js';
+import { doctorCommand } from './doctor.js';
 import { migrateCommand } from './migrate.js';
+import { reportCommand } from './report.js';
 import { serviceCommand } from './service.js';
+import { startCommand } from './start.js';
+import { verifyCommand } from './verify.js';
 
 export const commands: Record<string, Command> = {
+  doctor: doctorCommand,
   migrate: migrateCommand,
+  report: reportCommand,
   service: serviceCommand,
+  start: startCommand,
+  verify: verifyCommand,
 };
 
 export function usage(): string {

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@tickvault/testing';
+import { migrate } from '@tickvault/db';
+import { doctorLines, runCli } from '../testing/run-cli.js';
+
+const CHECKS = ['Config valid', 'Redis reachable', 'Redis noeviction', 'Redis AOF', 'Postgres reachable', 'Schema current', 'Postgres write/read'];
+
+describe('tickvault doctor', () => {
+  let db: TestDatabase;
+  let bare: TestDatabase;
+  let redis: TestRedis;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    [db, bare, redis] = await Promise.all([createTestDatabase(migrate), createTestDatabase(), createTestRedis()]);
+    env = { DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix };
+  });
+  afterAll(async () => {
+    await Promise.all([db?.drop(), bare?.drop(), redis?.cleanup()]);
+  });
+
+  it('passes every check against the test services, in order, and leaves no row behind', async () => {
+    const result = await runCli(['doctor'], env);
+    const lines = doctorLines(result.stdout);
+    expect([...lines.keys()], result.stdout).toEqual(CHECKS);
+    for (const name of CHECKS) {
+      // The test Redis may run without AOF, which doctor reports as a warning, never as a failure.
+      expect(lines.get(name)?.status, `${name}: ${result.stdout}`).toEqual(name === 'Redis AOF' ? expect.stringMatching(/^(ok|warn)$/) : 'ok');
+    }
+    expect(result.code).toBe(0);
+    const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from system_events`;
+    expect(row!.n).toBe(0);
+  });
+
+  it('names the failing Postgres check, masks the password and exits 1 when Postgres is unreachable', async () => {
+    const result = await runCli(['doctor'], { ...env, DATABASE_URL: 'postgres://tv_user:Sup3rSecretPw@127.0.0.1:1/tickvault' });
+    const lines = doctorLines(result.stdout);
+    expect(result.code).toBe(1);
+    expect(lines.get('Postgres reachable')?.status, result.stdout).toBe('FAIL');
+    expect(lines.get('Postgres reachable')?.detail).toMatch(/ECONNREFUSED.*postgres:\/\/tv_user:\*\*\*@127\.0\.0\.1:1\/tickvault/);
+    expect(lines.get('Schema current')).toEqual({ status: 'skip', detail: 'Postgres unreachable' });
+    expect(lines.get('Postgres write/read')).toEqual({ status: 'skip', detail: 'Postgres unreachable' });
+    expect(lines.get('Redis reachable')?.status).toBe('ok');
+    expect(result.stdout + result.stderr).not.toContain('Sup3rSecretPw');
+  });
+
+  it('names the failing Redis check when Redis is unreachable', async () => {
+    const result = await runCli(['doctor'], { ...env, REDIS_URL: 'redis://:R3disSecret@127.0.0.1:1' });
+    const lines = doctorLines(result.stdout);
+    expect(result.code).toBe(1);
+    expect(lines.get('Redis reachable')?.status, result.stdout).toBe('FAIL');
+    expect(lines.get('Redis reachable')?.detail).toMatch(/ECONNREFUSED/);
+    expect(lines.get('Redis noeviction')).toEqual({ status: 'skip', detail: 'Redis unreachable' });
+    expect(lines.get('Postgres write/read')?.status).toBe('ok');
+    expect(result.stdout + result.stderr).not.toContain('R3disSecret');
+  });
+
+  it('fails the schema check on an unmigrated database and says how to fix it', async () => {
+    const result = await runCli(['doctor'], { ...env, DATABASE_URL: bare.url });
+    const lines = doctorLines(result.stdout);
+    expect(result.code).toBe(1);
+    expect(lines.get('Postgres reachable')?.status).toBe('ok');
+    expect(lines.get('Schema current')?.status, result.stdout).toBe('FAIL');
+    expect(lines.get('Schema current')?.detail).toContain('npm run tickvault -- migrate');
+    expect(lines.get('Postgres write/read')?.status).toBe('skip');
+  });
+
+  it('reports every configuration problem with secrets masked', async () => {
+    const result = await runCli(['doctor'], { ...env, DATABASE_URL: 'mysql://root:hunter2@db/x', QUEUE_PREFIX: 'no-braces' });
+    const lines = doctorLines(result.stdout);
+    expect(result.code).toBe(1);
+    const config = lines.get('Config valid');
+    expect(config?.status).toBe('FAIL');
+    expect(config?.detail).toContain('DATABASE_URL');
+    expect(config?.detail).toContain('QUEUE_PREFIX');
+    expect(lines.get('Postgres reachable')).toEqual({ status: 'skip', detail: 'DATABASE_URL is invalid' });
+    expect(result.stdout + result.stderr).not.toContain('hunter2');
+  });
+});

@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ConfigError, loadConfig, maskUrl, type EnvName } from '@tickvault/config';
+import { currentSchemaVersion, EXPECTED_SCHEMA_VERSION, SchemaMismatchError, type Sql } from '@tickvault/db';
+import { redisEvictionPolicy, redisPing } from '@tickvault/queue';
+import type { Command } from './command.js';
+import { connectRedisOnce, createProbeDb, isMissingDatabase, safeErrorMessage } from '../probes.js';
+
+type Status = 'ok' | 'warn' | 'FAIL' | 'skip';
+
+const DOCTOR_ENV = [
+  'DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX',
+  'CRYPTO_SOURCES', 'CRYPTO_SYMBOLS', 'STOCK_SOURCES', 'STOCK_SYMBOLS', 'MACRO_SOURCES', 'MACRO_SERIES',
+] as const satisfies readonly EnvName[];
+
+const CHECK_NAMES = [
+  'Config valid', 'Redis reachable', 'Redis noeviction', 'Redis AOF', 'Postgres reachable', 'Schema current', 'Postgres write/read',
+] as const;
+type CheckName = (typeof CHECK_NAMES)[number];
+const NAME_WIDTH = Math.max(...CHECK_NAMES.map((n) => n.length)) + 2;
+
+function print(status: Status, name: CheckName, detail: string): void {
+  process.stdout.write(`${status.padEnd(4)}  ${name.padEnd(NAME_WIDTH)} ${detail}\n`);
+}
+
+/** Parses only the named variables, so one bad variable does not hide the checks that do not need it. */
+function tryLoad<K extends EnvName>(names: readonly K[]) {
+  try {
+    return loadConfig('doctor', names);
+  } catch (error) {
+    if (error instanceof ConfigError) return undefined;
+    throw error;
+  }
+}
+
+/** "CONFIG" is often disabled or renamed on managed Redis; that is worth saying plainly, not as a raw error. */
+function isConfigCommandUnavailable(error: unknown): boolean {
+  return /unknown command|NOPERM|no permissions/i.test(String((error as Error)?.message ?? error));
+}
+
+async function redisConfigValue(redis: Redis, key: string): Promise<string> {
+  const reply = (await redis.config('GET', key)) as string[];
+  return reply[1] ?? 'unknown';
+}
+
+class Rollback extends Error {}
+
+/** Writes an event row and reads it back inside a transaction that is always rolled back: proves writes work, leaves nothing behind. */
+async function writeReadRoundTrip(sql: Sql): Promise<void> {
+  const marker = randomUUID();
+  try {
+    await sql.begin(async (tx) => {
+      const [written] = await tx<{ id: string }[]>`
+        insert into system_events (service, kind, symbol, details)
+        values ('doctor', 'doctor_probe', null, ${tx.json({ marker })})
+        returning id`;
+      const [read] = await tx<{ marker: string | null }[]>`select details->>'marker' as marker from system_events where id = ${written!.id}`;
+      if (read?.marker !== marker) throw new Error('the row written could not be read back');
+      throw new Rollback();
+    });
+  } catch (error) {
+    if (!(error instanceof Rollback)) throw error;
+  }
+}
+
+export const doctorCommand: Command = {
+  summary: 'check configuration, Redis and Postgres; one line per check, exit 1 if any fails',
+  async run(args) {
+    if (args.length > 0) {
+      process.stderr.write('usage: npm run tickvault -- doctor\n');
+      return 2;
+    }
+    let failed = false;
+    const report = (status: Status, name: CheckName, detail: string) => {
+      if (status === 'FAIL') failed = true;
+      print(status, name, detail);
+    };
+
+    try {
+      loadConfig('doctor', DOCTOR_ENV);
+      report('ok', 'Config valid', `${DOCTOR_ENV.length} variables parsed`);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      const problems = error.problems.map((p) => `${p.name} ${p.message}${p.shown === undefined ? '' : ` (got "${p.shown}")`}`);
+      report('FAIL', 'Config valid', problems.join('; '));
+    }
+
+    const redisConfig = tryLoad(['REDIS_URL']);
+    if (!redisConfig) {
+      for (const name of ['Redis reachable', 'Redis noeviction', 'Redis AOF'] as const) report('skip', name, 'REDIS_URL is invalid');
+    } else {
+      await checkRedis(redisConfig.REDIS_URL, report);
+    }
+
+    const dbConfig = tryLoad(['DATABASE_URL']);
+    if (!dbConfig) {
+      for (const name of ['Postgres reachable', 'Schema current', 'Postgres write/read'] as const) report('skip', name, 'DATABASE_URL is invalid');
+    } else {
+      await checkPostgres(dbConfig.DATABASE_URL, report);
+    }
+    return failed ? 1 : 0;
+  },
+};
+
+type Report = (status: Status, name: CheckName, detail: string) => void;
+
+async function checkRedis(url: string, report: Report): Promise<void> {
+  const shownUrl = maskUrl(url);
+  let redis: Redis;
+  try {
+    redis = await connectRedisOnce(url, 'tickvault-doctor');
+    await redisPing(redis);
+  } catch (error) {
+    report('FAIL', 'Redis reachable', `${safeErrorMessage(error)} (${shownUrl})`);
+    report('skip', 'Redis noeviction', 'Redis unreachable');
+    report('skip', 'Redis AOF', 'Redis unreachable');
+    return;
+  }
+  try {
+    const version = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1];
+    report('ok', 'Redis reachable', `${shownUrl}${version ? ` (Redis ${version})` : ''}`);
+
+    try {
+      const policy = await redisEvictionPolicy(redis);
+      if (policy === 'noeviction') report('ok', 'Redis noeviction', 'maxmemory-policy is noeviction');
+      else report('FAIL', 'Redis noeviction', `maxmemory-policy is ${policy}: Redis may evict queued jobs and lose ticks; set maxmemory-policy noeviction`);
+    } catch (error) {
+      if (!isConfigCommandUnavailable(error)) throw error;
+      report('warn', 'Redis noeviction', 'cannot read maxmemory-policy: CONFIG is disabled on this server; make sure it is noeviction');
+    }
+
+    try {
+      const aof = await redisConfigValue(redis, 'appendonly');
+      if (aof === 'yes') report('ok', 'Redis AOF', 'appendonly is yes');
+      else report('warn', 'Redis AOF', `appendonly is ${aof}: a Redis restart loses queued jobs written since the last snapshot (fine for local dev, not for production)`);
+    } catch (error) {
+      if (!isConfigCommandUnavailable(error)) throw error;
+      report('warn', 'Redis AOF', 'cannot read appendonly: CONFIG is disabled on this server; make sure AOF is on');
+    }
+  } catch (error) {
+    // The connection dropped between checks: say so on the check that met it, not as a crash.
+    report('FAIL', 'Redis reachable', `lost the connection during checks: ${safeErrorMessage(error)} (${shownUrl})`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function checkPostgres(url: string, report: Report): Promise<void> {
+  const shownUrl = maskUrl(url);
+  const sql = createProbeDb(url, 'tickvault-doctor');
+  try {
+    try {
+      const [row] = await sql<{ version: string }[]>`select 1 as one, current_setting('server_version') as version`;
+      report('ok', 'Postgres reachable', `${shownUrl} (PostgreSQL ${row!.version})`);
+    } catch (error) {
+      const missing = isMissingDatabase(error);
+      const hint = missing ? ': run `npm run tickvault -- migrate`, which creates it' : '';
+      report('FAIL', 'Postgres reachable', `${safeErrorMessage(error)}${hint} (${shownUrl})`);
+      const why = missing ? 'database does not exist' : 'Postgres unreachable';
+      report('skip', 'Schema current', why);
+      report('skip', 'Postgres write/read', why);
+      return;
+    }
+
+    let schemaCurrent = false;
+    try {
+      const version = await currentSchemaVersion(sql);
+      schemaCurrent = version === EXPECTED_SCHEMA_VERSION;
+      if (schemaCurrent) report('ok', 'Schema current', `version ${version}`);
+      else report('FAIL', 'Schema current', new SchemaMismatchError(version, EXPECTED_SCHEMA_VERSION).message);
+    } catch (error) {
+      report('FAIL', 'Schema current', safeErrorMessage(error));
+    }
+
+    if (!schemaCurrent) {
+      report('skip', 'Postgres write/read', 'schema not current');
+      return;
+    }
+    try {
+      await writeReadRoundTrip(sql);
+      report('ok', 'Postgres write/read', 'wrote and read back a system_events row (rolled back)');
+    } catch (error) {
+      report('FAIL', 'Postgres write/read', safeErrorMessage(error));
+    }
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}

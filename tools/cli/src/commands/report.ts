@@ -1,0 +1,299 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { QUEUE_NAMES, type AssetClass } from '@tickvault/schema';
+import { loadConfigOrExit, maskUrl, maskUrlsInText, type Config, type EnvName } from '@tickvault/config';
+import { listStoredSeries, recentEvents, rejectionCounts, seriesStats, type RejectionCount, type Sql } from '@tickvault/db';
+import type { Command } from './command.js';
+import { parseOptions, UsageError } from '../args.js';
+import { formatCount, formatDuration, formatTable, formatTime, truncate } from '../format.js';
+import { connectRedisOnce, createProbeDb, safeErrorMessage } from '../probes.js';
+
+const USAGE = 'usage: npm run tickvault -- report [--json] [--watch [seconds]]\n';
+const DEFAULT_WATCH_SECONDS = 5;
+const RECENT_EVENTS = 10;
+
+/** Which variables configure the series of each asset class (the same ones the ingest services read). */
+const SERIES_ENV = {
+  crypto: { sources: 'CRYPTO_SOURCES', symbols: 'CRYPTO_SYMBOLS' },
+  stock: { sources: 'STOCK_SOURCES', symbols: 'STOCK_SYMBOLS' },
+  macro: { sources: 'MACRO_SOURCES', symbols: 'MACRO_SERIES' },
+} as const satisfies Record<AssetClass, { sources: EnvName; symbols: EnvName }>;
+
+const REPORT_ENV = [
+  'DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX',
+  ...Object.values(SERIES_ENV).flatMap((v) => [v.sources, v.symbols]),
+] as const satisfies readonly EnvName[];
+type ReportConfig = Config<(typeof REPORT_ENV)[number]>;
+
+/**
+ * The states a tick or event job can be in. BullMQ 6 has no "paused" list any more (a paused queue
+ * keeps its jobs in waiting), so pausing is reported as the queue's flag instead of a count.
+ */
+const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'] as const;
+
+export interface SeriesReport {
+  source: string;
+  symbol: string;
+  assetClass: string | null;
+  /** False for a series found in the database that no *_SOURCES / *_SYMBOLS variable names (any more). */
+  configured: boolean;
+  ticks: number;
+  firstTick: string | null;
+  lastTick: string | null;
+  /** Report time minus the last tick's time; null without ticks. */
+  lagMs: number | null;
+  candles: number;
+  candles1m: number;
+  last1mOpenTime: string | null;
+}
+
+export interface QueueReport {
+  name: string;
+  counts: Record<(typeof JOB_STATES)[number], number>;
+  paused: boolean;
+}
+
+export interface EventReport {
+  ts: string;
+  service: string;
+  kind: string;
+  symbol: string | null;
+  details: unknown;
+}
+
+/** One JSON document: sections that could not be read are null, with the reason in `errors`. */
+export interface Report {
+  generatedAt: string;
+  series: SeriesReport[] | null;
+  queues: QueueReport[] | null;
+  rejections: RejectionCount[] | null;
+  events: EventReport[] | null;
+  errors: string[];
+}
+
+export function configuredSeries(config: ReportConfig): { source: string; symbol: string; assetClass: AssetClass }[] {
+  const seen = new Set<string>();
+  const series: { source: string; symbol: string; assetClass: AssetClass }[] = [];
+  for (const [assetClass, vars] of Object.entries(SERIES_ENV) as [AssetClass, (typeof SERIES_ENV)[AssetClass]][]) {
+    for (const source of config[vars.sources]) {
+      for (const symbol of config[vars.symbols]) {
+        const key = `${source}\u0000${symbol}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        series.push({ source, symbol, assetClass });
+      }
+    }
+  }
+  return series;
+}
+
+/**
+ * Rows written through recordEvents (as of this writing) hold their details as a JSON string inside
+ * jsonb rather than as an object; decode those so they read, and mask, like the rest.
+ */
+function decodeDetails(details: unknown): unknown {
+  if (typeof details !== 'string' || !/^\s*[[{]/.test(details)) return details;
+  try {
+    return JSON.parse(details) as unknown;
+  } catch {
+    return details;
+  }
+}
+
+/** Event details are free-form and may quote a driver error, so every string in them is masked. */
+function maskDeep(value: unknown): unknown {
+  if (typeof value === 'string') return maskUrlsInText(value);
+  if (Array.isArray(value)) return value.map(maskDeep);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskDeep(v)]));
+  }
+  return value;
+}
+
+async function readQueues(config: ReportConfig): Promise<QueueReport[]> {
+  const redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-report');
+  try {
+    return await Promise.all(
+      Object.values(QUEUE_NAMES).map(async (name) => {
+        const queue = new Queue(name, { connection: redis, prefix: config.QUEUE_PREFIX });
+        queue.on('error', () => {});
+        try {
+          const [counts, paused] = await Promise.all([queue.getJobCounts(...JOB_STATES), queue.isPaused()]);
+          return { name, counts: Object.fromEntries(JOB_STATES.map((s) => [s, counts[s] ?? 0])) as QueueReport['counts'], paused };
+        } finally {
+          await queue.close();
+        }
+      }),
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function readDatabase(sql: Sql, config: ReportConfig, now: number) {
+  const configured = configuredSeries(config);
+  const known = new Set(configured.map((s) => `${s.source}\u0000${s.symbol}`));
+  const extra = (await listStoredSeries(sql)).filter((s) => !known.has(`${s.source}\u0000${s.symbol}`));
+  const all = [...configured.map((s) => ({ ...s, configured: true })), ...extra.map((s) => ({ ...s, configured: false }))];
+  const stats = await seriesStats(sql, all);
+  const series: SeriesReport[] = all.map((s, i) => {
+    const st = stats[i]!;
+    return {
+      source: s.source,
+      symbol: s.symbol,
+      assetClass: s.assetClass,
+      configured: s.configured,
+      ticks: st.tickCount,
+      firstTick: st.firstTick?.toISOString() ?? null,
+      lastTick: st.lastTick?.toISOString() ?? null,
+      lagMs: st.lastTick ? now - st.lastTick.getTime() : null,
+      candles: st.candleCount,
+      candles1m: st.candleCount1m,
+      last1mOpenTime: st.last1mOpenTime?.toISOString() ?? null,
+    };
+  });
+  const rejections = await rejectionCounts(sql);
+  const events = (await recentEvents(sql, RECENT_EVENTS)).map((e) => ({
+    ts: e.ts.toISOString(),
+    service: e.service,
+    kind: e.kind,
+    symbol: e.symbol,
+    details: maskDeep(decodeDetails(e.details)),
+  }));
+  return { series, rejections, events };
+}
+
+export async function buildReport(sql: Sql, config: ReportConfig): Promise<Report> {
+  const now = Date.now();
+  const report: Report = { generatedAt: new Date(now).toISOString(), series: null, queues: null, rejections: null, events: null, errors: [] };
+  const [db, queues] = await Promise.allSettled([readDatabase(sql, config, now), readQueues(config)]);
+  if (db.status === 'fulfilled') Object.assign(report, db.value);
+  else report.errors.push(`Postgres (${maskUrl(config.DATABASE_URL)}): ${safeErrorMessage(db.reason)}`);
+  if (queues.status === 'fulfilled') report.queues = queues.value;
+  else report.errors.push(`Redis (${maskUrl(config.REDIS_URL)}): ${safeErrorMessage(queues.reason)}`);
+  return report;
+}
+
+export function renderReport(report: Report): string {
+  const out: string[] = [`tickvault report at ${formatTime(report.generatedAt)} UTC\n`];
+  for (const error of report.errors) out.push(`! ${error}\n`);
+
+  if (report.series) {
+    out.push('\nSeries\n');
+    out.push(
+      formatTable(
+        [
+          { header: 'SERIES' }, { header: 'CLASS' }, { header: 'TICKS', align: 'right' }, { header: 'FIRST TICK' }, { header: 'LAST TICK' },
+          { header: 'LAG', align: 'right' }, { header: 'CANDLES', align: 'right' }, { header: '1M', align: 'right' }, { header: 'LAST 1M OPEN' },
+        ],
+        report.series.map((s) => [
+          `${s.source}:${s.symbol}${s.configured ? '' : ' *'}`,
+          s.assetClass ?? '?',
+          formatCount(s.ticks),
+          formatTime(s.firstTick),
+          formatTime(s.lastTick),
+          s.lagMs === null ? '-' : formatDuration(s.lagMs),
+          formatCount(s.candles),
+          formatCount(s.candles1m),
+          formatTime(s.last1mOpenTime),
+        ]),
+      ),
+    );
+    if (report.series.length === 0) out.push('  no series configured or stored\n');
+    if (report.series.some((s) => !s.configured)) out.push('  * stored in the database but not in the configured source/symbol lists\n');
+  }
+
+  if (report.queues) {
+    out.push('\nQueues\n');
+    out.push(
+      formatTable(
+        [{ header: 'QUEUE' }, ...JOB_STATES.map((s) => ({ header: s.toUpperCase(), align: 'right' as const })), { header: 'PAUSED' }],
+        report.queues.map((q) => [q.name, ...JOB_STATES.map((s) => formatCount(q.counts[s])), q.paused ? 'yes' : 'no']),
+      ),
+    );
+  }
+
+  if (report.rejections) {
+    out.push('\nRejected input\n');
+    if (report.rejections.length === 0) out.push('  none\n');
+    else
+      out.push(
+        formatTable(
+          [{ header: 'SOURCE' }, { header: 'REASON' }, { header: 'LAST 24H', align: 'right' }, { header: 'TOTAL', align: 'right' }],
+          report.rejections.map((r) => [r.source, r.reason, formatCount(r.last24h), formatCount(r.total)]),
+        ),
+      );
+  }
+
+  if (report.events) {
+    out.push(`\nLast ${RECENT_EVENTS} system events\n`);
+    if (report.events.length === 0) out.push('  none\n');
+    else
+      out.push(
+        formatTable(
+          [{ header: 'TIME' }, { header: 'SERVICE' }, { header: 'KIND' }, { header: 'SYMBOL' }, { header: 'DETAILS' }],
+          report.events.map((e) => [formatTime(e.ts), e.service, e.kind, e.symbol ?? '-', truncate(JSON.stringify(e.details), 80)]),
+        ),
+      );
+  }
+  return out.join('');
+}
+
+function parseReportArgs(args: string[]): { json: boolean; watchSeconds: number | null } {
+  // `--watch` takes an optional value, which parseArgs cannot express: accept `--watch=N` and `--watch N`.
+  const normalized = args.flatMap((a) => (a.startsWith('--watch=') ? ['--watch', a.slice('--watch='.length)] : [a]));
+  const { values, positionals } = parseOptions(normalized, { json: { type: 'boolean' }, watch: { type: 'boolean' } }, true);
+  if (positionals.length > 1 || (positionals.length === 1 && !values.watch)) throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
+  let watchSeconds: number | null = null;
+  if (values.watch) {
+    watchSeconds = positionals.length === 1 ? Number(positionals[0]) : DEFAULT_WATCH_SECONDS;
+    if (!Number.isFinite(watchSeconds) || watchSeconds < 1 || watchSeconds > 3600) {
+      throw new UsageError(`--watch takes a number of seconds from 1 to 3600 (got "${positionals[0]}")`);
+    }
+  }
+  return { json: values.json ?? false, watchSeconds };
+}
+
+export const reportCommand: Command = {
+  summary: 'per-series tick and candle figures, queue depths, rejections and recent events (--json, --watch [s])',
+  async run(args) {
+    let options;
+    try {
+      options = parseReportArgs(args);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      process.stderr.write(`${error.message}\n${USAGE}`);
+      return 2;
+    }
+    const config = loadConfigOrExit('report', REPORT_ENV);
+    const sql = createProbeDb(config.DATABASE_URL, 'tickvault-report', 2);
+    const print = (report: Report) => (options.json ? `${JSON.stringify(report, null, options.watchSeconds === null ? 2 : 0)}\n` : renderReport(report));
+    try {
+      if (options.watchSeconds === null) {
+        const report = await buildReport(sql, config);
+        process.stdout.write(print(report));
+        return report.errors.length > 0 ? 1 : 0;
+      }
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        while (!stop.signal.aborted) {
+          const report = await buildReport(sql, config);
+          if (stop.signal.aborted) break;
+          // JSON in watch mode is one document per line, for a pipe; text redraws the screen.
+          if (options.json) process.stdout.write(print(report));
+          else process.stdout.write(`\x1b[2J\x1b[H${print(report)}\nrefreshing every ${options.watchSeconds}s, Ctrl-C to stop\n`);
+          await sleep(options.watchSeconds * 1000, undefined, { signal: stop.signal }).catch(() => {});
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      return 0;
+    } finally {
+      await sql.end({ timeout: 2 });
+    }
+  },
+};

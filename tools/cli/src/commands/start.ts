@@ -1,0 +1,78 @@
+import { loadConfigOrExit, maskUrl } from '@tickvault/config';
+import { isConnectionError, migrate } from '@tickvault/db';
+import { redisPing } from '@tickvault/queue';
+import type { Command } from './command.js';
+import { connectRedisOnce, createProbeDb, errorCodeOrMessage, isMissingDatabase, safeErrorMessage } from '../probes.js';
+import { supervise } from '../supervise.js';
+import { REPO_ROOT, SERVICES, serviceEntry, type ServiceName } from './services.js';
+
+const START_HINT = 'Start it (e.g. `docker compose up -d postgres redis`, or your system service)';
+
+/** One line saying what is wrong and what to do, or null when Postgres answers (a missing database is fine: migrate creates it). */
+async function postgresProblem(url: string): Promise<string | null> {
+  const sql = createProbeDb(url, 'tickvault-start');
+  try {
+    await sql`select 1`;
+    return null;
+  } catch (error) {
+    if (isMissingDatabase(error)) return null;
+    if (isConnectionError(error)) return `Postgres is not reachable at ${maskUrl(url)} (${errorCodeOrMessage(error)}). ${START_HINT} or set DATABASE_URL.`;
+    return `Postgres at ${maskUrl(url)} refused the connection: ${safeErrorMessage(error)}. Check DATABASE_URL.`;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+async function redisProblem(url: string): Promise<string | null> {
+  try {
+    const redis = await connectRedisOnce(url, 'tickvault-start');
+    try {
+      await redisPing(redis);
+      return null;
+    } finally {
+      redis.disconnect();
+    }
+  } catch (error) {
+    if (/NOAUTH|WRONGPASS|NOPERM/.test(String((error as Error)?.message))) {
+      return `Redis at ${maskUrl(url)} refused the connection: ${safeErrorMessage(error)}. Check REDIS_URL.`;
+    }
+    return `Redis is not reachable at ${maskUrl(url)} (${errorCodeOrMessage(error)}). ${START_HINT} or set REDIS_URL.`;
+  }
+}
+
+export const startCommand: Command = {
+  summary: 'run the whole pipeline locally: check Postgres and Redis, migrate, then every service (Ctrl-C stops all)',
+  async run(args) {
+    if (args.length > 0) {
+      process.stderr.write('usage: npm run tickvault -- start\n');
+      return 2;
+    }
+    const config = loadConfigOrExit('start', ['DATABASE_URL', 'REDIS_URL', 'LOG_FORMAT']);
+
+    const problems = (await Promise.all([postgresProblem(config.DATABASE_URL), redisProblem(config.REDIS_URL)])).filter((p) => p !== null);
+    if (problems.length > 0) {
+      for (const problem of problems) process.stderr.write(`${problem}\n`);
+      return 1;
+    }
+
+    try {
+      const result = await migrate(config.DATABASE_URL);
+      if (result.createdDatabase) process.stdout.write(`created database ${maskUrl(config.DATABASE_URL)}\n`);
+      for (const step of result.applied) process.stdout.write(`applied migration ${step}\n`);
+      process.stdout.write(`schema at version ${result.to}\n`);
+    } catch (error) {
+      process.stderr.write(`migrate failed against ${maskUrl(config.DATABASE_URL)}: ${safeErrorMessage(error)}\n`);
+      return 1;
+    }
+
+    // With LOG_FORMAT=auto a service logs pretty only on a terminal; its output now goes through a pipe
+    // to ours, so when ours is a terminal the children are told to log as if theirs were.
+    const env = config.LOG_FORMAT === 'auto' && process.stdout.isTTY ? { ...process.env, LOG_FORMAT: 'pretty' } : process.env;
+    const names = Object.keys(SERVICES) as ServiceName[];
+    process.stdout.write(`starting ${names.join(', ')}; Ctrl-C stops them all\n`);
+    return supervise(
+      names.map((name) => ({ name, entry: serviceEntry(name) })),
+      { cwd: REPO_ROOT, env },
+    );
+  },
+};
