@@ -184,13 +184,13 @@ export const ENV = {
     schema: int(1, 36500),
     default: '7',
     doc: 'Crypto and stock ticks older than this are trimmed; older late ticks are rejected (`older_than_retention`).',
-    usedBy: 'writer',
+    usedBy: 'writer, CLI verify',
   }),
   MACRO_TICK_RETENTION_DAYS: spec({
     schema: int(1, 36500),
     default: '3650',
     doc: 'Macro observations are a few a day, and their history is their value: they are kept longer.',
-    usedBy: 'writer',
+    usedBy: 'writer, CLI verify',
   }),
   CANDLE_RETENTION: spec({
     schema: candleRetention(),

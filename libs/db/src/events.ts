@@ -11,8 +11,9 @@ export async function recordEvents(sql: Sql, events: readonly EventRow[]): Promi
   if (events.length === 0) return 0;
   const rows = await sql.unsafe(
     `insert into system_events (ts, service, kind, symbol, details, dedupe_key)
-     select coalesce(ts, now()), service, kind, symbol, details, dedupe_key
-     from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[])
+     -- details travel as text: the driver would JSON-encode a jsonb[] element a second time.
+     select coalesce(ts, now()), service, kind, symbol, details::jsonb, dedupe_key
+     from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
        as e(ts, service, kind, symbol, details, dedupe_key)
      on conflict (dedupe_key) do nothing
      returning 1`,

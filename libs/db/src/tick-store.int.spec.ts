@@ -5,6 +5,7 @@ import { writeTickBatch, type WriteSettings } from './tick-store.js';
 import { verifyCandles } from './verify.js';
 import { migrate } from './migrate.js';
 import { trimExpired } from './retention.js';
+import { recordEvents } from './events.js';
 
 const keep = Object.fromEntries(TIMEFRAMES.map((tf) => [tf, 2000])) as Record<Timeframe, number>;
 const settings: WriteSettings = { candleKeep: keep };
@@ -124,6 +125,21 @@ describe('writeTickBatch', () => {
   });
 });
 
+describe('recordEvents', () => {
+  it('stores details as a JSON object, once per dedupe key', async () => {
+    const db = await createTestDatabase(migrate);
+    try {
+      const event = { service: 'test', kind: 'probe', symbol: null, details: { a: 1 }, dedupeKey: 'events:1' };
+      expect(await recordEvents(db.sql, [event, { ...event, dedupeKey: undefined }])).toBe(2);
+      expect(await recordEvents(db.sql, [event])).toBe(0);
+      const rows = await db.sql`select jsonb_typeof(details) as type, details->>'a' as a from system_events`;
+      expect(rows).toEqual([{ type: 'object', a: '1' }, { type: 'object', a: '1' }]);
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
 describe('trimExpired', () => {
   let db: TestDatabase;
   beforeAll(async () => {
@@ -136,12 +152,13 @@ describe('trimExpired', () => {
   it('deletes only ticks past their asset class horizon, in bounded chunks', async () => {
     const now = Date.now();
     const day = 86_400_000;
+    const row = (assetClass: string, symbol: string, ts: Date) => ({ assetClass, symbol, ts });
     const rows = [
-      ...Array.from({ length: 25 }, (_, i) => ['crypto', 'BTC/USDT', new Date(now - 10 * day - i * 1000)]),
-      ...Array.from({ length: 5 }, (_, i) => ['crypto', 'BTC/USDT', new Date(now - day - i * 1000)]),
-      ...Array.from({ length: 5 }, (_, i) => ['macro', 'DGS10', new Date(now - 30 * day - i * day)]),
-    ] as const;
-    for (const [assetClass, symbol, ts] of rows) {
+      ...Array.from({ length: 25 }, (_, i) => row('crypto', 'BTC/USDT', new Date(now - 10 * day - i * 1000))),
+      ...Array.from({ length: 5 }, (_, i) => row('crypto', 'BTC/USDT', new Date(now - day - i * 1000))),
+      ...Array.from({ length: 5 }, (_, i) => row('macro', 'DGS10', new Date(now - 30 * day - i * day))),
+    ];
+    for (const { assetClass, symbol, ts } of rows) {
       await db.sql`insert into ticks (source, symbol, asset_class, ts, price, size, trade_id)
         values ('sim', ${symbol}, ${assetClass}, ${ts}, 1, 1, ${String(ts.getTime())})`;
     }

@@ -46,8 +46,14 @@ export function installShutdown(options: {
     return started;
   };
 
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  // A second signal (a supervisor forwarding the terminal's Ctrl-C again) must not cut the drain
+  // short: it is logged and ignored; the hard timeout still bounds the whole shutdown.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (started) options.logger.warn({ signal }, 'already shutting down');
+    void shutdown(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   // A fatal error is logged and the process drains and exits: carrying on in an unknown state is worse.
   process.on('uncaughtException', (error) => {
     options.logger.fatal({ err: error }, 'uncaught exception');

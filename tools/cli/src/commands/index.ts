@@ -1,5 +1,6 @@
 import type { Command } from './command.js';
 import { doctorCommand } from './doctor.js';
+import { envDocsCommand } from './env-docs.js';
 import { migrateCommand } from './migrate.js';
 import { reportCommand } from './report.js';
 import { serviceCommand } from './service.js';
@@ -8,6 +9,7 @@ import { verifyCommand } from './verify.js';
 
 export const commands: Record<string, Command> = {
   doctor: doctorCommand,
+  'env-docs': envDocsCommand,
   migrate: migrateCommand,
   report: reportCommand,
   service: serviceCommand,

@@ -87,19 +87,6 @@ export function configuredSeries(config: ReportConfig): { source: string; symbol
   return series;
 }
 
-/**
- * Rows written through recordEvents (as of this writing) hold their details as a JSON string inside
- * jsonb rather than as an object; decode those so they read, and mask, like the rest.
- */
-function decodeDetails(details: unknown): unknown {
-  if (typeof details !== 'string' || !/^\s*[[{]/.test(details)) return details;
-  try {
-    return JSON.parse(details) as unknown;
-  } catch {
-    return details;
-  }
-}
-
 /** Event details are free-form and may quote a driver error, so every string in them is masked. */
 function maskDeep(value: unknown): unknown {
   if (typeof value === 'string') return maskUrlsInText(value);
@@ -158,7 +145,7 @@ async function readDatabase(sql: Sql, config: ReportConfig, now: number) {
     service: e.service,
     kind: e.kind,
     symbol: e.symbol,
-    details: maskDeep(decodeDetails(e.details)),
+    details: maskDeep(e.details),
   }));
   return { series, rejections, events };
 }

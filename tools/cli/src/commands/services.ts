@@ -1,18 +1,12 @@
 import { fileURLToPath } from 'node:url';
+import { SERVICES, type ServiceName } from '@tickvault/config';
 
-/** Every long-running service and the entry point that runs it. */
-export const SERVICES = {
-  writer: 'apps/writer/src/main.ts',
-  'ingest-crypto': 'apps/ingest-crypto/src/main.ts',
-  'ingest-stock': 'apps/ingest-stock/src/main.ts',
-  'ingest-macro': 'apps/ingest-macro/src/main.ts',
-} as const;
-export type ServiceName = keyof typeof SERVICES;
+export { SERVICES, type ServiceName } from '@tickvault/config';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
 export function serviceEntry(name: ServiceName): string {
-  return fileURLToPath(new URL(`../../../../${SERVICES[name]}`, import.meta.url));
+  return fileURLToPath(new URL(`../../../../${SERVICES[name].entry}`, import.meta.url));
 }
 
 export function isServiceName(name: string | undefined): name is ServiceName {
