@@ -1,7 +1,7 @@
-import { ASSET_CLASSES, type AssetClass } from '@tickvault/schema';
+import { ASSET_CLASSES, liveChannel, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
 import { assertSchemaCurrent, createDb, recordEvent, trimExpired, writeTickBatch } from '@tickvault/db';
-import { createWorkerConnection, redisPing } from '@tickvault/queue';
+import { createProducerConnection, createWorkerConnection, redisPing } from '@tickvault/queue';
 import { createLogger, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
@@ -20,6 +20,10 @@ const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format:
 const sql = createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: `tickvault-${SERVICE}` });
 const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
 redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+// Live updates go out on their own fail-fast connection: a publish never queues up behind an outage.
+const publisher = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
+publisher.on('error', () => {});
+const channel = liveChannel(config.QUEUE_PREFIX);
 
 const startupDeadlineMs = config.STARTUP_WAIT_SECONDS * 1000;
 const onAttemptFailed = ({ what, attempt, error, retryInMs }: { what: string; attempt: number; error: unknown; retryInMs: number }) =>
@@ -54,6 +58,11 @@ const flusher = new BatchFlusher({
     stats.flushMs += ms;
     stats.candlesTrimmed += result.candlesTrimmed;
     stats.pastRetention += result.candleUpdatesPastRetention;
+    if (result.latestCandles.length > 0 && publisher.status === 'ready') {
+      const update: LiveUpdate = { at: new Date().toISOString(), candles: result.latestCandles };
+      // Fire and forget, after the commit: readers never hold up storage.
+      publisher.publish(channel, JSON.stringify(update)).catch(() => {});
+    }
   },
 });
 
@@ -128,7 +137,7 @@ installShutdown({
     { name: 'stop retention', run: () => { trimming = false; gate.stop(); } },
     { name: 'record shutdown', run: () => recordEvent(sql, { service: SERVICE, kind: 'shutdown', symbol: null, details: {} }).then(() => undefined) },
     { name: 'close health server', run: () => health.close() },
-    { name: 'close redis', run: () => void redis.quit().catch(() => redis.disconnect()) },
+    { name: 'close redis', run: () => { void redis.quit().catch(() => redis.disconnect()); publisher.disconnect(); } },
     { name: 'close postgres', run: () => sql.end({ timeout: 5 }) },
   ],
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JOB_NAMES, QUEUE_NAMES, type TickBatchJob } from '@tickvault/schema';
+import { JOB_NAMES, liveChannel, QUEUE_NAMES, type LiveUpdate, type TickBatchJob } from '@tickvault/schema';
 import { migrate, verifyCandles } from '@tickvault/db';
 import {
   createTestDatabase, createTestRedis, eventually, repoPath, ServiceProcess, syntheticTicks, TcpProxy, toJobs,
@@ -93,6 +93,20 @@ describe('writer (real process, real Redis and Postgres)', () => {
     expect(failed!.failedReason).toContain('contract');
     const [event] = await db.sql`select kind from system_events where kind = 'job_unprocessable'`;
     expect(event).toBeDefined();
+  });
+
+  it('publishes the candles it changed after each commit', async () => {
+    const subscriber = new Redis(redis.url);
+    const updates: LiveUpdate[] = [];
+    await subscriber.subscribe(liveChannel(redis.prefix));
+    subscriber.on('message', (_channel, message) => updates.push(JSON.parse(message) as LiveUpdate));
+    const ticks = syntheticTicks({ count: 10, symbols: ['BTC/USDT'], startMs: Date.now() - HOUR, source: 'live' });
+    await queue.add(JOB_NAMES.tickBatch, toJobs(ticks, 10)[0]!);
+    await eventually(() => updates.some((u) => u.candles.some((c) => c.source === 'live')), 'live update');
+    const candles = updates.flatMap((u) => u.candles).filter((c) => c.source === 'live');
+    expect(candles.map((c) => c.timeframe).sort()).toEqual(['15m', '1d', '1h', '1m', '4h', '5m']);
+    expect(candles.find((c) => c.timeframe === '1d')).toMatchObject({ symbol: 'BTC/USDT', tradeCount: 10, close: ticks[9]!.price });
+    subscriber.disconnect();
   });
 
   it('changes nothing when a batch is delivered twice', async () => {

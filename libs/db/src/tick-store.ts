@@ -1,4 +1,4 @@
-import type { RejectReason, Tick, Timeframe } from '@tickvault/schema';
+import type { LiveCandle, RejectReason, Tick, Timeframe } from '@tickvault/schema';
 import type { Sql } from './client.js';
 import { candleAggregationSql, timeframeArrays } from './candle-sql.js';
 
@@ -33,6 +33,8 @@ export interface WriteResult {
   candleUpdatesPastRetention: number;
   candlesTrimmed: number;
   rejectionsRecorded: number;
+  /** The newest candle this batch changed, per source, symbol and timeframe. */
+  latestCandles: LiveCandle[];
 }
 
 const TF = timeframeArrays();
@@ -75,7 +77,8 @@ upserted as (
     volume = c.volume + excluded.volume,
     trade_count = c.trade_count + excluded.trade_count,
     updated_at = now()
-  returning c.source, c.symbol, c.timeframe, (xmax = 0) as created
+  returning c.source, c.symbol, c.timeframe, c.open_time, c.open, c.high, c.low, c.close, c.volume, c.trade_count,
+    (xmax = 0) as created
 )
 select
   (select count(*) from input)::int as received,
@@ -84,7 +87,13 @@ select
   (select count(*) from upserted)::int as candles_written,
   (select coalesce(json_agg(json_build_array(source, symbol, timeframe)), '[]'::json)
      from (select distinct source, symbol, timeframe from upserted where created) n) as created_series,
-  (select count(*) from upserted where created)::int as candles_created
+  (select count(*) from upserted where created)::int as candles_created,
+  -- The newest changed candle per series and timeframe, for live readers (decimals as text).
+  (select coalesce(json_agg(json_build_array(source, symbol, timeframe,
+      to_char(open_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+      open::text, high::text, low::text, close::text, volume::text, trade_count)), '[]'::json)
+     from (select distinct on (source, symbol, timeframe) * from upserted
+           order by source, symbol, timeframe, open_time desc) latest) as latest_candles
 `;
 
 function orderKey(alias: string, edge: 'first' | 'last'): string {
@@ -138,10 +147,19 @@ export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: Write
       candleUpdatesPastRetention: 0,
       candlesTrimmed: 0,
       rejectionsRecorded: 0,
+      latestCandles: [],
     };
     if (ticks.length > 0) {
       const [row] = await tx.unsafe<
-        { received: number; inserted: number; candle_updates: number; candles_written: number; candles_created: number; created_series: [string, string, Timeframe][] }[]
+        {
+          received: number;
+          inserted: number;
+          candle_updates: number;
+          candles_written: number;
+          candles_created: number;
+          created_series: [string, string, Timeframe][];
+          latest_candles: [string, string, Timeframe, string, string, string, string, string, string, number][];
+        }[]
       >(WRITE_TICKS_SQL, [
         ticks.map((t) => t.source),
         ticks.map((t) => t.symbol),
@@ -159,6 +177,9 @@ export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: Write
       result.candlesWritten = row!.candles_written;
       result.candlesCreated = row!.candles_created;
       result.candleUpdatesPastRetention = row!.candle_updates - row!.candles_written;
+      result.latestCandles = row!.latest_candles.map(([source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount]) => ({
+        source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount,
+      }));
       const created = row!.created_series;
       if (created.length > 0) {
         const [trim] = await tx.unsafe<{ trimmed: number }[]>(TRIM_CANDLES_SQL, [

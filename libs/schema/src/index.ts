@@ -1,3 +1,4 @@
 export * from './market.js';
 export * from './tick.js';
 export * from './queues.js';
+export * from './live.js';
