@@ -74,6 +74,13 @@ describe('ingest-crypto (real process, real Redis)', () => {
     expect(outage.length).toBeGreaterThan(0);
   });
 
+  it('exposes ingest metrics', async () => {
+    const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(body).toMatch(/^tickvault_ticks_received_total\{.*source="sim".*\} [1-9]\d*$/m);
+    expect(body).toMatch(/^tickvault_ticks_validated_total\{.*source="sim".*\} [1-9]\d*$/m);
+    expect(body).toMatch(/^tickvault_ingest_buffered_ticks\{service="ingest-crypto"\} \d+$/m);
+  });
+
   it('drains and exits 0 on SIGTERM', async () => {
     const result = await ingest.stop();
     expect(result.code).toBe(0);

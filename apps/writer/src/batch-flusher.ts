@@ -15,7 +15,8 @@ export interface FlusherOptions {
   /** Flushes allowed at once: a second one overlaps this process's work with the database's. */
   maxInFlight: number;
   write: (batch: TickBatch) => Promise<WriteResult>;
-  onFlushed?: (info: { jobs: number; result: WriteResult; ms: number }) => void;
+  onFlushed?: (info: { jobs: number; batch: TickBatch; result: WriteResult; ms: number }) => void;
+  onFailed?: (info: { jobs: number; ms: number; error: unknown }) => void;
 }
 
 interface Waiter extends PendingWrite {
@@ -79,22 +80,27 @@ export class BatchFlusher {
 
   private async flush(batch: Waiter[]): Promise<void> {
     const started = performance.now();
+    const merged = merge(batch);
     try {
-      const result = await this.options.write(merge(batch));
-      this.options.onFlushed?.({ jobs: batch.length, result, ms: performance.now() - started });
+      const result = await this.options.write(merged);
+      this.options.onFlushed?.({ jobs: batch.length, batch: merged, result, ms: performance.now() - started });
       for (const w of batch) w.resolve();
     } catch (error) {
+      this.options.onFailed?.({ jobs: batch.length, ms: performance.now() - started, error });
       if (batch.length === 1 || isConnectionError(error)) {
         for (const w of batch) w.reject(error);
         return;
       }
       for (const w of batch) {
+        const single = merge([w]);
+        const singleStarted = performance.now();
         try {
-          const result = await this.options.write(merge([w]));
-          this.options.onFlushed?.({ jobs: 1, result, ms: performance.now() - started });
+          const result = await this.options.write(single);
+          this.options.onFlushed?.({ jobs: 1, batch: single, result, ms: performance.now() - singleStarted });
           w.resolve();
-        } catch (single) {
-          w.reject(single);
+        } catch (singleError) {
+          this.options.onFailed?.({ jobs: 1, ms: performance.now() - singleStarted, error: singleError });
+          w.reject(singleError);
         }
       }
     }

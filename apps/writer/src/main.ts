@@ -1,8 +1,8 @@
 import { ASSET_CLASSES, liveChannel, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
 import { assertSchemaCurrent, createDb, recordEvent, trimExpired, writeTickBatch } from '@tickvault/db';
-import { createProducerConnection, createWorkerConnection, redisPing } from '@tickvault/queue';
-import { createLogger, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
+import { createEventQueue, createProducerConnection, createTickQueue, createWorkerConnection, redisPing } from '@tickvault/queue';
+import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
 import { DatabaseGate } from './database-gate.js';
@@ -17,6 +17,7 @@ const DAY_MS = 86_400_000;
 const config = loadConfigOrExit(SERVICE, WRITER_ENV);
 
 const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
+const metrics = createMetrics(SERVICE);
 const sql = createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: `tickvault-${SERVICE}` });
 const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
 redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
@@ -49,7 +50,16 @@ const flusher = new BatchFlusher({
   maxWaitMs: config.WRITER_BATCH_WAIT_MS,
   maxInFlight: config.WRITER_FLUSHES_IN_FLIGHT,
   write: (batch) => writeTickBatch(sql, batch, { candleKeep: config.CANDLE_RETENTION }),
-  onFlushed: ({ jobs, result, ms }) => {
+  onFailed: ({ ms }) => metrics.flushDuration.observe({ outcome: 'failed' }, ms / 1000),
+  onFlushed: ({ jobs, batch, result, ms }) => {
+    metrics.flushDuration.observe({ outcome: 'committed' }, ms / 1000);
+    metrics.batchSize.observe(result.ticksReceived);
+    metrics.ticksWritten.inc(result.ticksInserted);
+    metrics.ticksDuplicate.inc(result.ticksReceived - result.ticksInserted);
+    metrics.candlesWritten.inc(result.candlesWritten);
+    const committedAt = Date.now();
+    for (const tick of batch.ticks) metrics.writeLag.observe((committedAt - Date.parse(tick.ts)) / 1000);
+    for (const r of batch.rejections) if (r.origin === 'writer') metrics.ticksRejected.inc({ source: r.source, reason: r.reason, stage: 'writer' });
     stats.flushes++;
     stats.jobs += jobs;
     stats.received += result.ticksReceived;
@@ -86,9 +96,18 @@ const deps = {
 const tickWorker = createTickWorker(deps);
 const eventWorker = createEventWorker(deps);
 
+// Queue handles for reading depths at scrape time (the KEDA autoscaler scales writers on them).
+const depthQueues = [createTickQueue(redis, config.QUEUE_PREFIX), createEventQueue(redis, config.QUEUE_PREFIX)];
 const health = await startHealthServer({
   host: config.HEALTH_HOST,
   port: config.HEALTH_PORT ?? SERVICES.writer.healthPort,
+  metrics: metrics.registry,
+  beforeScrape: async () => {
+    for (const queue of depthQueues) {
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+      for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ queue: queue.name, state }, count);
+    }
+  },
   checks: [
     { name: 'postgres', check: () => gate.isUp },
     { name: 'redis', check: () => redis.status === 'ready' },
@@ -137,6 +156,7 @@ installShutdown({
     { name: 'stop retention', run: () => { trimming = false; gate.stop(); } },
     { name: 'record shutdown', run: () => recordEvent(sql, { service: SERVICE, kind: 'shutdown', symbol: null, details: {} }).then(() => undefined) },
     { name: 'close health server', run: () => health.close() },
+    { name: 'close queue handles', run: () => Promise.all(depthQueues.map((q) => q.close())).then(() => undefined) },
     { name: 'close redis', run: () => { void redis.quit().catch(() => redis.disconnect()); publisher.disconnect(); } },
     { name: 'close postgres', run: () => sql.end({ timeout: 5 }) },
   ],

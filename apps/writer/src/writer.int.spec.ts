@@ -172,6 +172,30 @@ describe('writer (real process, real Redis and Postgres)', () => {
     expect(recovered).toBeDefined();
   });
 
+  it('exposes Prometheus metrics: writes, rejections, flushes, lag and queue depths', async () => {
+    const port = await healthPort(writer);
+    // This writer process was restarted above: give it one duplicate and one bad tick of its own.
+    const ticks = syntheticTicks({ count: 5, symbols: ['BTC/USDT'], startMs: Date.now() - HOUR, source: 'metrics' });
+    for (const data of [toJobs(ticks, 5)[0]!, { ...toJobs(ticks, 5)[0]!, ticks: [...ticks, { ...ticks[0]!, price: '-1' }] }]) {
+      const job = await queue.add(JOB_NAMES.tickBatch, data);
+      await eventually(async () => (await job.getState()) === 'completed', 'metrics job');
+    }
+    const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // The value of the first sample named `name` carrying all `labels`, in any label order.
+    const sample = (name: string, labels: Record<string, string> = {}) => {
+      const line = body.split('\n').find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    expect(sample('tickvault_ticks_written_total')).toBeGreaterThan(0);
+    expect(sample('tickvault_ticks_duplicate_total')).toBeGreaterThanOrEqual(5);
+    expect(sample('tickvault_ticks_rejected_total', { source: 'metrics', reason: 'invalid_price', stage: 'writer' })).toBe(1);
+    expect(sample('tickvault_flush_duration_seconds_count', { outcome: 'committed' })).toBeGreaterThan(0);
+    expect(sample('tickvault_write_lag_seconds_count')).toBeGreaterThan(0);
+    expect(sample('tickvault_batch_size_ticks_count')).toBeGreaterThan(0);
+    expect(sample('tickvault_queue_jobs', { queue: 'ticks', state: 'failed' })).toBe(1);
+    expect(body).toMatch(/^process_resident_memory_bytes/m);
+  });
+
   it('drains and exits 0 on SIGTERM', async () => {
     const result = await writer.stop();
     expect(result.code).toBe(0);

@@ -1,5 +1,5 @@
 import { checkTick, MAX_SAMPLE_CHARS, type AssetClass, type RejectedInput, type RejectReason, type TickBatchJob } from '@tickvault/schema';
-import type { Logger } from '@tickvault/runtime';
+import type { Logger, Metrics } from '@tickvault/runtime';
 import type { MarketSource, Observation, SourceRejection } from '@tickvault/sources';
 import type { Outbox } from './outbox.js';
 
@@ -12,6 +12,7 @@ export interface PipelineOptions {
   maxFutureMs: number;
   outbox: Outbox;
   logger: Logger;
+  metrics?: Pick<Metrics, 'ticksReceived' | 'ticksValidated' | 'ticksRejected'>;
 }
 
 export interface PipelineCounters {
@@ -39,6 +40,8 @@ export class IngestPipeline {
 
   accept(source: MarketSource, observations: readonly Observation[]): void {
     const now = Date.now();
+    const before = this.counters.accepted;
+    this.options.metrics?.ticksReceived.inc({ source: source.id }, observations.length);
     for (const obs of observations) {
       this.counters.received++;
       const tick = {
@@ -63,12 +66,14 @@ export class IngestPipeline {
       this.ticks.push(checked.tick);
       if (this.ticks.length >= this.options.maxTicksPerJob) this.flush();
     }
+    this.options.metrics?.ticksValidated.inc({ source: source.id }, this.counters.accepted - before);
     this.armTimer();
   }
 
   reject(sourceId: string, rejection: SourceRejection): void {
     const key = `${sourceId}:${rejection.reason}`;
     this.counters.rejected[key] = (this.counters.rejected[key] ?? 0) + 1;
+    this.options.metrics?.ticksRejected.inc({ source: sourceId, reason: rejection.reason, stage: 'ingest' });
     if (!this.loggedReasons.has(key)) {
       this.loggedReasons.add(key);
       this.options.logger.warn(

@@ -1,7 +1,7 @@
 import { JOB_NAMES, type AssetClass } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit } from '@tickvault/config';
 import { createEventQueue, createProducerConnection, createTickQueue, redisPing } from '@tickvault/queue';
-import { createLogger, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
+import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
 import { createSources, UnknownSourceError } from '@tickvault/sources';
 import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from './env.js';
 import { Outbox } from './outbox.js';
@@ -21,6 +21,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   const sourceIds = config[vars.sources] as string[];
   const symbols = config[vars.symbols] as string[];
   const logger = createLogger({ service, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
+  const metrics = createMetrics(service);
 
   let sources;
   try {
@@ -62,9 +63,10 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     maxTicksPerJob: config.INGEST_BATCH_MAX_TICKS,
     flushMs: config.INGEST_FLUSH_MS,
     maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000,
-    outbox, logger,
+    outbox, logger, metrics,
   });
 
+  let droppedReported = 0;
   const stop = new AbortController();
   const running = sources.map(async (source) => {
     const sourceLogger = logger.child({ source: source.id });
@@ -88,6 +90,13 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     host: config.HEALTH_HOST,
     port: config.HEALTH_PORT ?? DEFAULT_HEALTH_PORTS[assetClass],
     checks: [{ name: 'redis', check: () => redis.status === 'ready' && outbox.healthy }],
+    metrics: metrics.registry,
+    beforeScrape: () => {
+      const { bufferedTicks, droppedTicks } = outbox.stats();
+      metrics.ingestBuffered.set(bufferedTicks);
+      metrics.ingestDropped.inc(droppedTicks - droppedReported);
+      droppedReported = droppedTicks;
+    },
   });
 
   outbox.pushEvent({
