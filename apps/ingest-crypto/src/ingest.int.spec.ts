@@ -49,7 +49,7 @@ describe('ingest-crypto (real process, real Redis)', () => {
   it('queues validated, normalized ticks in micro-batches and a startup event', async () => {
     await eventually(async () => (await queuedTicks()) > 5, 'ticks in the queue', 20_000);
     const [job] = await ticks.getJobs(['waiting'], 0, 0);
-    expect(job!.data).toMatchObject({ v: 1, producer: 'ingest-crypto' });
+    expect(job!.data).toMatchObject({ v: 1, producer: expect.stringMatching(/^ingest-crypto@/) });
     expect(job!.data.ticks[0]).toMatchObject({ source: 'sim', assetClass: 'crypto', symbol: expect.stringMatching(/^(BTC|ETH)\/USDT$/) });
     const [startup] = await events.getJobs(['waiting'], 0, 0);
     expect(startup!.data).toMatchObject({ service: 'ingest-crypto', kind: 'startup' });

@@ -5,6 +5,8 @@ import type { Outbox } from './outbox.js';
 
 export interface PipelineOptions {
   service: string;
+  /** Written into every job, so an operator can tell which replica produced it. */
+  producer?: string;
   assetClass: AssetClass;
   symbols: readonly string[];
   maxTicksPerJob: number;
@@ -98,7 +100,7 @@ export class IngestPipeline {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.ticks.length === 0 && this.rejected.length === 0) return;
-    const job: TickBatchJob = { v: 1, producer: this.options.service, ticks: this.ticks, rejected: this.rejected };
+    const job: TickBatchJob = { v: 1, producer: (this.options.producer ?? this.options.service).slice(0, 64), ticks: this.ticks, rejected: this.rejected };
     this.ticks = [];
     this.rejected = [];
     this.options.outbox.pushTicks(job);

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { JOB_NAMES, type AssetClass } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit } from '@tickvault/config';
 import { createEventQueue, createProducerConnection, createTickQueue, redisPing } from '@tickvault/queue';
@@ -6,9 +8,8 @@ import { createSources, UnknownSourceError } from '@tickvault/sources';
 import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from './env.js';
 import { Outbox } from './outbox.js';
 import { IngestPipeline } from './pipeline.js';
-
-// A source whose stream throws is restarted after this pause rather than taking the process down.
-const SOURCE_RESTART_MS = 2_000;
+import { SourceRunner } from './source-runner.js';
+import { SymbolLeases } from './symbol-leases.js';
 
 /**
  * The composition of one ingest service: config → logger → Redis producer → sources → pipeline
@@ -45,6 +46,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     process.exit(1);
   }
 
+  const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const tickQueue = createTickQueue(redis, config.QUEUE_PREFIX);
   const eventQueue = createEventQueue(redis, config.QUEUE_PREFIX);
   tickQueue.on('error', (error) => logger.debug({ err: error.message }, 'tick queue error'));
@@ -59,7 +61,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     service,
   );
   const pipeline = new IngestPipeline({
-    service, assetClass, symbols,
+    service, assetClass, symbols, producer: `${service}@${replicaId}`,
     maxTicksPerJob: config.INGEST_BATCH_MAX_TICKS,
     flushMs: config.INGEST_FLUSH_MS,
     maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000,
@@ -67,24 +69,24 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   });
 
   let droppedReported = 0;
-  const stop = new AbortController();
-  const running = sources.map(async (source) => {
-    const sourceLogger = logger.child({ source: source.id });
-    while (!stop.signal.aborted) {
-      try {
-        await source.stream({
-          symbols,
-          emit: (observations) => pipeline.accept(source, observations),
-          reject: (rejection) => pipeline.reject(source.id, rejection),
-          logger: sourceLogger,
-          signal: stop.signal,
-        });
-      } catch (error) {
-        sourceLogger.error({ err: errorMessage(error) }, 'source stream failed; restarting');
-        await new Promise((r) => setTimeout(r, SOURCE_RESTART_MS));
-      }
-    }
+  // Replicas of this service share the symbols of each source through leases in Redis.
+  const runners = sources.map((source) => {
+    const runner = new SourceRunner(source, pipeline, redis, { prefix: config.QUEUE_PREFIX, service, logger });
+    const leases = new SymbolLeases({
+      redis, prefix: config.QUEUE_PREFIX, service, source: source.id, symbols, replicaId,
+      ttlMs: config.INGEST_LEASE_TTL_MS, logger,
+      onChange: (held, acquired) => runner.setSymbols(held, acquired),
+    });
+    return { runner, leases };
   });
+  for (const { runner, leases } of runners) {
+    runner.start();
+    leases.start();
+  }
+  const progressTimer = setInterval(() => {
+    for (const { runner } of runners) void runner.saveProgress();
+  }, config.INGEST_LEASE_TTL_MS / 3);
+  progressTimer.unref();
 
   const health = await startHealthServer({
     host: config.HEALTH_HOST,
@@ -103,7 +105,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     ts: new Date().toISOString(), service, kind: 'startup', symbol: null,
     details: { config: describeConfig(config), sources: sourceIds, symbols },
   });
-  logger.info({ sources: sourceIds, symbols, healthPort: health.port }, sourceIds.length === 0 ? `${service} started with no sources (disabled)` : `${service} started`);
+  logger.info({ sources: sourceIds, symbols, replicaId, healthPort: health.port }, sourceIds.length === 0 ? `${service} started with no sources (disabled)` : `${service} started`);
 
   const statsTimer = setInterval(() => {
     logger.info({ ...pipeline.counters, ...outbox.stats() }, 'ingest throughput');
@@ -115,7 +117,13 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     timeoutMs: config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     steps: () => [
       { name: 'mark not ready', run: () => health.setDraining() },
-      { name: 'stop sources', run: async () => { stop.abort(); await Promise.all(running); } },
+      {
+        name: 'stop sources and release symbols',
+        run: async () => {
+          clearInterval(progressTimer);
+          await Promise.all(runners.map(async ({ runner, leases }) => { await runner.stop(); await leases.stop(); }));
+        },
+      },
       { name: 'flush micro-batch', run: () => pipeline.flush() },
       {
         name: 'drain outbox',

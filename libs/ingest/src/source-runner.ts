@@ -1,0 +1,116 @@
+import type { Redis } from 'ioredis';
+import { errorMessage, type Logger } from '@tickvault/runtime';
+import type { MarketSource } from '@tickvault/sources';
+import type { IngestPipeline } from './pipeline.js';
+
+// A source whose stream throws is restarted after this pause rather than taking the process down.
+const SOURCE_RESTART_MS = 2_000;
+// A new owner replays at most this much history for a symbol it took over: older gaps are gap-fill's.
+const MAX_HANDOVER_REPLAY_MS = 60 * 60_000;
+
+/**
+ * Runs one source for the symbols this replica currently holds, restarting its stream when the
+ * set changes. Progress (the time of the last observation per symbol) is kept in Redis, so a replica
+ * that takes a symbol over replays it from there through the source's history: a replica dying leaves
+ * no hole, only duplicates, which the writer's natural key absorbs.
+ */
+export class SourceRunner {
+  private symbols: readonly string[] = [];
+  private streamAbort: AbortController | undefined;
+  private readonly lastSeen = new Map<string, string>();
+  private loop: Promise<void> | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private readonly progressKey: string;
+
+  constructor(
+    private readonly source: MarketSource,
+    private readonly pipeline: IngestPipeline,
+    private readonly redis: Redis,
+    private readonly options: { prefix: string; service: string; logger: Logger },
+  ) {
+    this.progressKey = `${options.prefix}:ingest-progress:${options.service}:${source.id}`;
+  }
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /** Called when the held symbols change; `acquired` are replayed from their last known progress. */
+  setSymbols(symbols: readonly string[], acquired: readonly string[]): void {
+    this.symbols = symbols;
+    for (const symbol of acquired) void this.replay(symbol);
+    this.streamAbort?.abort();
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.streamAbort?.abort();
+    this.wake?.();
+    await this.loop;
+    await this.saveProgress();
+  }
+
+  /** Writes the last observation time per held symbol (called on each lease round). */
+  async saveProgress(): Promise<void> {
+    const entries = [...this.lastSeen].filter(([symbol]) => this.symbols.includes(symbol));
+    if (entries.length === 0) return;
+    try {
+      await this.redis.hset(this.progressKey, Object.fromEntries(entries));
+    } catch (error) {
+      this.options.logger.debug({ err: errorMessage(error) }, 'could not save ingest progress');
+    }
+  }
+
+  private async run(): Promise<void> {
+    const logger = this.options.logger.child({ source: this.source.id });
+    while (!this.stopped) {
+      if (this.symbols.length === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      this.streamAbort = new AbortController();
+      try {
+        await this.source.stream({
+          symbols: this.symbols,
+          emit: (observations) => {
+            for (const o of observations) {
+              const seen = this.lastSeen.get(o.symbol);
+              if (!seen || o.ts > seen) this.lastSeen.set(o.symbol, o.ts);
+            }
+            this.pipeline.accept(this.source, observations);
+          },
+          reject: (rejection) => this.pipeline.reject(this.source.id, rejection),
+          logger,
+          signal: this.streamAbort.signal,
+        });
+      } catch (error) {
+        logger.error({ err: errorMessage(error) }, 'source stream failed; restarting');
+        await new Promise((r) => setTimeout(r, SOURCE_RESTART_MS));
+      }
+    }
+  }
+
+  private async replay(symbol: string): Promise<void> {
+    let from: string | null;
+    try {
+      from = await this.redis.hget(this.progressKey, symbol);
+    } catch {
+      return; // no progress readable: the weekly gap-fill covers it
+    }
+    if (!from) return;
+    const to = new Date();
+    const start = new Date(Math.max(Date.parse(from), to.getTime() - MAX_HANDOVER_REPLAY_MS));
+    let replayed = 0;
+    try {
+      for await (const page of this.source.history({ symbol, from: start, to })) {
+        this.pipeline.accept(this.source, page);
+        replayed += page.length;
+      }
+      this.options.logger.info({ source: this.source.id, symbol, from: start.toISOString(), replayed }, 'replayed history after taking a symbol over');
+    } catch (error) {
+      this.options.logger.warn({ source: this.source.id, symbol, err: errorMessage(error) }, 'handover replay failed; gap-fill will repair it');
+    }
+  }
+}
