@@ -144,6 +144,13 @@ export const ENV = {
     usedBy: 'ingest services',
   }),
 
+  INGEST_LEASE_TTL_MS: spec({
+    schema: int(1000, 600_000),
+    default: '15000',
+    doc: 'Replicas of an ingest service share symbols through leases of this length in Redis; a dead replica\'s symbols move to the others within about this long, replayed from its last progress.',
+    usedBy: 'ingest services',
+  }),
+
   WRITER_CONCURRENCY: spec({
     schema: int(1, 1000),
     default: '32',

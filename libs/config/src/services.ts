@@ -16,7 +16,7 @@ export const WRITER_ENV = [
 
 export const INGEST_COMMON_ENV = [
   ...SERVICE_ENV,
-  'SIM_SEED', 'INGEST_BATCH_MAX_TICKS', 'INGEST_FLUSH_MS', 'INGEST_BUFFER_MAX_TICKS', 'TICK_MAX_FUTURE_SECONDS',
+  'SIM_SEED', 'INGEST_BATCH_MAX_TICKS', 'INGEST_FLUSH_MS', 'INGEST_BUFFER_MAX_TICKS', 'INGEST_LEASE_TTL_MS', 'TICK_MAX_FUTURE_SECONDS',
 ] as const satisfies readonly EnvName[];
 
 /** Which variables name the sources and symbols of each asset class. */
