@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 
 /** Small, dependency-free readers for the deployment files, so tests can check them without Docker. */
 
@@ -112,6 +112,26 @@ export function durationSeconds(value: string): number {
     rest = rest.slice(m[0].length);
   }
   return total;
+}
+
+// --- Kubernetes manifests -------------------------------------------------------------------------
+
+/** Every document of a multi-document YAML file (`---` separated), empty ones dropped; throws on a syntax error. */
+export function parseYamlDocuments(text: string): unknown[] {
+  return parseAllDocuments(text).flatMap((doc) => {
+    if (doc.errors.length > 0) throw new Error(doc.errors.map((e) => e.message).join('\n'));
+    const value: unknown = doc.toJS();
+    return value === null || value === undefined ? [] : [value];
+  });
+}
+
+/** Kubernetes resource quantities (`250m`, `1`, `512Mi`, `1.5Gi`, `100M`) as plain numbers: cores or bytes. */
+export function quantity(value: string | number): number {
+  if (typeof value === 'number') return value;
+  const m = /^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(value.trim());
+  if (!m) throw new Error(`invalid quantity: ${value}`);
+  const factors: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+  return Number(m[1]) * (m[2] ? (factors[m[2]] ?? 1) : 1);
 }
 
 // --- .env files ---------------------------------------------------------------------------------

@@ -1,0 +1,614 @@
+import { existsSync, statSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
+import { parseDotenv, parseYamlDocuments, quantity, readRepoFile, REPO_ROOT } from './parse.js';
+
+/**
+ * Checks of the kustomize base and example overlay in infra/k8s, without kubectl or a cluster: the
+ * files are parsed and the parts of a kustomize build these checks need (resources, the ConfigMap
+ * generator with an overlay's merge, JSON 6902 patches) are resolved here.
+ */
+
+const BASE = 'infra/k8s/base';
+const OVERLAY = 'infra/k8s/overlays/example';
+/** The long-running services this base deploys (the dashboard is deployed on its own, if at all). */
+const DEPLOYED = ['writer', 'ingest-crypto', 'ingest-stock', 'ingest-macro'] as const;
+type Deployed = (typeof DEPLOYED)[number];
+const CONFIG_MAP = 'tickvault-config';
+const SECRET = 'tickvault-secrets';
+const IMAGE = 'tickvault';
+/** Variables whose values are credentials (URLs with passwords): only ever from the Secret. */
+const SECRET_VARS = Object.entries(ENV)
+  .filter(([, spec]) => (spec as { secret?: string }).secret !== undefined)
+  .map(([name]) => name);
+// Stand-ins for the Secret's values when the config loaders are run on the manifests.
+const DUMMY_SECRETS: Record<string, string> = {
+  DATABASE_URL: 'postgres://tickvault:dummy@postgres.test:5432/tickvault',
+  REDIS_URL: 'redis://:dummy@redis.test:6379',
+};
+
+// --- the few Kubernetes shapes these checks read ----------------------------------------------------
+
+interface Meta {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: Meta;
+  spec?: unknown;
+  [key: string]: unknown;
+}
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string } };
+}
+interface Probe {
+  httpGet?: { path: string; port: string | number };
+  periodSeconds?: number;
+  failureThreshold?: number;
+}
+interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+  ports?: { name?: string; containerPort: number }[];
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  startupProbe?: Probe;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: { readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean; runAsNonRoot?: boolean; runAsUser?: number };
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: { name: string; emptyDir?: unknown }[];
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+  terminationGracePeriodSeconds?: number;
+  restartPolicy?: string;
+}
+interface PodTemplate {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: PodSpec;
+}
+interface Deployment extends K8sObject {
+  spec: { replicas?: number; selector: { matchLabels: Record<string, string> }; template: PodTemplate };
+}
+interface Job extends K8sObject {
+  spec: { backoffLimit?: number; ttlSecondsAfterFinished?: number; template: PodTemplate };
+}
+interface Service extends K8sObject {
+  spec: { selector: Record<string, string>; ports: { name?: string; port: number; targetPort?: string | number }[] };
+}
+interface Pdb extends K8sObject {
+  spec: { minAvailable?: number | string; maxUnavailable?: number | string; selector: { matchLabels: Record<string, string> } };
+}
+interface ScaledObject extends K8sObject {
+  spec: {
+    scaleTargetRef: { apiVersion?: string; kind?: string; name: string };
+    minReplicaCount?: number;
+    maxReplicaCount?: number;
+    triggers: { type: string; metricType?: string; metadata: Record<string, string> }[];
+  };
+}
+interface Generator {
+  name: string;
+  behavior?: 'create' | 'merge' | 'replace';
+  envs?: string[];
+  literals?: string[];
+  files?: string[];
+}
+interface Kustomization {
+  namespace?: string;
+  resources?: string[];
+  configurations?: string[];
+  configMapGenerator?: Generator[];
+  secretGenerator?: Generator[];
+  images?: { name: string; newName?: string; newTag?: string }[];
+  patches?: { path?: string; patch?: string; target?: { kind?: string; name?: string; group?: string; version?: string } }[];
+}
+
+// --- reading a kustomization --------------------------------------------------------------------------
+
+const readKustomization = (dir: string): Kustomization => parseYaml(readRepoFile(`${dir}/kustomization.yaml`)) as Kustomization;
+const isFile = (path: string) => existsSync(join(REPO_ROOT, path)) && statSync(join(REPO_ROOT, path)).isFile();
+const isDir = (path: string) => existsSync(join(REPO_ROOT, path)) && statSync(join(REPO_ROOT, path)).isDirectory();
+
+/** The objects a kustomization's `resources` list (files, and directories that are kustomizations), before generators and patches. */
+function loadResources(dir: string): K8sObject[] {
+  return (readKustomization(dir).resources ?? []).flatMap((entry) => {
+    const path = posix.normalize(posix.join(dir, entry));
+    if (isDir(path)) return loadResources(path);
+    // A missing file is reported by the existence check below, with its name.
+    return isFile(path) ? (parseYamlDocuments(readRepoFile(path)) as K8sObject[]) : [];
+  });
+}
+
+/** KEY=value pairs of a generator: its env files, then its literals. */
+function generatorData(dir: string, generator: Generator): Record<string, string> {
+  const data: Record<string, string> = {};
+  for (const file of generator.envs ?? []) for (const { key, value } of parseDotenv(readRepoFile(posix.join(dir, file)))) data[key] = value;
+  for (const literal of generator.literals ?? []) {
+    const eq = literal.indexOf('=');
+    if (eq < 1) throw new Error(`not a KEY=value literal: ${literal}`);
+    data[literal.slice(0, eq)] = literal.slice(eq + 1);
+  }
+  return data;
+}
+
+/** The data of the generated ConfigMap `name` after the base and, when given, an overlay merging into it. */
+function configMapData(dirs: string[], name: string): Record<string, string> {
+  let data: Record<string, string> = {};
+  for (const dir of dirs) {
+    for (const generator of readKustomization(dir).configMapGenerator ?? []) {
+      if (generator.name !== name) continue;
+      const own = generatorData(dir, generator);
+      data = generator.behavior === 'merge' ? { ...data, ...own } : own;
+    }
+  }
+  return data;
+}
+
+/** JSON 6902 `replace`, `add` and `test`, as kustomize applies them; a `replace` of a missing path fails as it does there. */
+function applyJsonPatch<T>(target: T, ops: { op: string; path: string; value?: unknown }[]): T {
+  const copy = structuredClone(target) as unknown;
+  for (const { op, path, value } of ops) {
+    const keys = path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
+    const last = keys.pop();
+    if (last === undefined) throw new Error(`bad path ${path}`);
+    let node = copy as Record<string, unknown>;
+    for (const key of keys) {
+      const next = node[key];
+      if (next === null || typeof next !== 'object') throw new Error(`${op} ${path}: ${key} does not exist`);
+      node = next as Record<string, unknown>;
+    }
+    if (op === 'replace' || op === 'test') {
+      if (!(last in node)) throw new Error(`${op} ${path}: no such value to ${op}`);
+      if (op === 'test') expect(node[last], path).toEqual(value);
+      else node[last] = value;
+    } else if (op === 'add') {
+      if (Array.isArray(node) && last === '-') node.push(value);
+      else node[last] = value;
+    } else {
+      throw new Error(`op ${op} is not handled by this check`);
+    }
+  }
+  return copy as T;
+}
+
+// --- the objects ----------------------------------------------------------------------------------------
+
+const baseKustomization = readKustomization(BASE);
+const overlayKustomization = readKustomization(OVERLAY);
+const baseObjects = loadResources(BASE);
+const ofKind = <T extends K8sObject>(kind: string) => baseObjects.filter((o) => o.kind === kind) as T[];
+const deployments = ofKind<Deployment>('Deployment');
+const jobs = ofKind<Job>('Job');
+const services = ofKind<Service>('Service');
+const pdbs = ofKind<Pdb>('PodDisruptionBudget');
+const scaledObjects = ofKind<ScaledObject>('ScaledObject');
+
+const baseConfig = configMapData([BASE], CONFIG_MAP);
+const overlayConfig = configMapData([BASE, OVERLAY], CONFIG_MAP);
+const secretKeys = {
+  example: Object.keys((parseYaml(readRepoFile(`${BASE}/secret.example.yaml`)) as { stringData: Record<string, string> }).stringData),
+  overlay: parseDotenv(readRepoFile(`${OVERLAY}/secrets.env.example`)).map((e) => e.key),
+};
+
+const deploymentOf = (service: Deployed): Deployment => {
+  const found = deployments.filter((d) => d.spec.template.spec.containers.some((c) => c.name === service));
+  expect(found.map((d) => d.metadata.name), `one Deployment runs ${service}`).toHaveLength(1);
+  return found[0] as Deployment;
+};
+const containerOf = (service: Deployed): Container => {
+  const container = deploymentOf(service).spec.template.spec.containers.find((c) => c.name === service);
+  if (!container) throw new Error(`no container ${service}`);
+  return container;
+};
+const podSpecs = (): { what: string; spec: PodSpec }[] => [
+  ...deployments.map((d) => ({ what: `Deployment ${d.metadata.name}`, spec: d.spec.template.spec })),
+  ...jobs.map((j) => ({ what: `Job ${j.metadata.name}`, spec: j.spec.template.spec })),
+];
+const allContainers = (): { what: string; container: Container }[] =>
+  podSpecs().flatMap(({ what, spec }) => [...(spec.initContainers ?? []), ...spec.containers].map((container) => ({ what: `${what}/${container.name}`, container })));
+const literalEnv = (c: Container): Record<string, string> => Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
+const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) =>
+  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+
+/** The environment a container gets: the ConfigMap through envFrom, then its own env (which wins), secrets as dummies. */
+function containerEnv(c: Container, config: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const source of c.envFrom ?? []) {
+    if (source.configMapRef) {
+      expect(source.configMapRef.name, 'envFrom ConfigMap').toBe(CONFIG_MAP);
+      Object.assign(env, config);
+    }
+    if (source.secretRef) {
+      expect(source.secretRef.name, 'envFrom Secret').toBe(SECRET);
+      for (const key of secretKeys.overlay) env[key] = DUMMY_SECRETS[key] ?? 'dummy';
+    }
+  }
+  for (const e of c.env ?? []) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    const ref = e.valueFrom?.secretKeyRef;
+    if (ref) env[e.name] = DUMMY_SECRETS[ref.key] ?? 'dummy';
+    const cmRef = e.valueFrom?.configMapKeyRef;
+    if (cmRef) env[e.name] = config[cmRef.key] ?? '';
+  }
+  return env;
+}
+
+/** The port number a probe or Service targets: a number, or the name of one of the container's ports. */
+function resolvePort(c: Container, port: string | number | undefined): number | undefined {
+  if (typeof port === 'number') return port;
+  return c.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+// --- the checks -----------------------------------------------------------------------------------------
+
+describe('infra/k8s kustomizations', () => {
+  for (const [dir, k] of [[BASE, baseKustomization], [OVERLAY, overlayKustomization]] as const) {
+    it(`${dir}: every resource, generator source, patch and configuration exists`, () => {
+      for (const entry of k.resources ?? []) {
+        const path = posix.normalize(posix.join(dir, entry));
+        expect(isFile(path) || isFile(`${path}/kustomization.yaml`), `${dir} resource ${entry}`).toBe(true);
+      }
+      for (const file of [...(k.configurations ?? []), ...(k.patches ?? []).flatMap((p) => (p.path ? [p.path] : []))]) {
+        expect(isFile(posix.join(dir, file)), `${dir}: ${file}`).toBe(true);
+      }
+      for (const generator of k.configMapGenerator ?? []) {
+        for (const file of [...(generator.envs ?? []), ...(generator.files ?? [])]) expect(isFile(posix.join(dir, file)), `${dir}: ${file}`).toBe(true);
+      }
+      // Secret sources hold real credentials: gitignored, with a committed example beside them.
+      const ignored = isFile(`${dir}/.gitignore`) ? readRepoFile(`${dir}/.gitignore`).split(/\r?\n/).map((l) => l.trim()) : [];
+      for (const generator of k.secretGenerator ?? []) {
+        expect(generator.literals ?? [], `${dir}: no literal secrets in a kustomization`).toEqual([]);
+        for (const file of [...(generator.envs ?? []), ...(generator.files ?? [])]) {
+          expect(ignored, `${dir}/.gitignore lists ${file}`).toContain(file);
+          expect(isFile(posix.join(dir, `${file}.example`)), `${dir}: ${file}.example`).toBe(true);
+        }
+      }
+    });
+  }
+
+  it('the base ships no Secret, no Namespace and no database or Redis of its own', () => {
+    expect(baseKustomization.secretGenerator ?? []).toEqual([]);
+    const kinds = new Set(baseObjects.map((o) => o.kind));
+    for (const kind of ['Secret', 'Namespace', 'StatefulSet', 'PersistentVolumeClaim']) expect(kinds.has(kind), kind).toBe(false);
+    for (const { what, container } of allContainers()) expect(container.image, what).toBe(IMAGE);
+    expect(baseKustomization.images?.map((i) => i.name)).toEqual([IMAGE]);
+  });
+
+  it('resolves every base resource to a well-formed object with a unique kind and name', () => {
+    const seen = new Set<string>();
+    for (const o of baseObjects) {
+      expect(o.apiVersion, JSON.stringify(o.metadata)).toBeTruthy();
+      expect(o.metadata?.name, o.kind).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+      const id = `${o.kind}/${o.metadata.name}`;
+      expect(seen.has(id), id).toBe(false);
+      seen.add(id);
+      expect(o.metadata.labels?.['app.kubernetes.io/name'], id).toBe('tickvault');
+    }
+  });
+});
+
+describe('Deployments', () => {
+  it('run each service once, with SERVICES entry as the args of the image entrypoint', () => {
+    for (const service of DEPLOYED) {
+      const deployment = deploymentOf(service);
+      const c = containerOf(service);
+      expect(c.command, `${service} keeps the image's node --import tsx entrypoint`).toBeUndefined();
+      expect(c.args, service).toEqual([SERVICES[service].entry]);
+      expect(isFile(SERVICES[service].entry), `${SERVICES[service].entry} exists`).toBe(true);
+      expect(deployment.spec.template.metadata?.labels?.['app.kubernetes.io/component'], service).toBe(service);
+    }
+    // Nothing else: every Deployment runs one known service.
+    for (const d of deployments) {
+      expect(d.spec.template.spec.containers.map((c) => c.name), d.metadata.name).toHaveLength(1);
+      expect(DEPLOYED as readonly string[], d.metadata.name).toContain(d.spec.template.spec.containers[0]?.name);
+      // The selector picks this Deployment's pods and nobody else's.
+      expect(matches(d.spec.selector.matchLabels, d.spec.template.metadata?.labels), d.metadata.name).toBe(true);
+      for (const other of deployments.filter((o) => o !== d)) {
+        expect(matches(d.spec.selector.matchLabels, other.spec.template.metadata?.labels), `${d.metadata.name} vs ${other.metadata.name}`).toBe(false);
+      }
+    }
+  });
+
+  it('set only variables of the ENV registry, and the ConfigMap holds only such keys', () => {
+    for (const { what, container } of allContainers()) {
+      const unknown = (container.env ?? []).map((e) => e.name).filter((n) => !(n in ENV));
+      expect(unknown, what).toEqual([]);
+    }
+    expect(Object.keys(baseConfig).filter((k) => !(k in ENV))).toEqual([]);
+    expect(Object.keys(overlayConfig).filter((k) => !(k in ENV))).toEqual([]);
+  });
+
+  it('ConfigMap: every non-secret variable the services read, at its registry default (LOG_FORMAT=json)', () => {
+    const read = new Set(DEPLOYED.flatMap((s) => SERVICES[s].env as readonly string[]));
+    const expected = [...read].filter((n) => !SECRET_VARS.includes(n) && n !== 'HEALTH_PORT');
+    expect(expected.filter((n) => !(n in baseConfig)), `read by ${DEPLOYED.join(', ')}: add to ${BASE}/config.env`).toEqual([]);
+    expect(Object.keys(baseConfig).filter((n) => !expected.includes(n)), `in ${BASE}/config.env but read by none of them`).toEqual([]);
+    for (const [name, value] of Object.entries(baseConfig)) {
+      const fallback = (ENV[name as EnvName] as { default?: string }).default;
+      expect(value, name).toBe(name === 'LOG_FORMAT' ? 'json' : fallback);
+    }
+  });
+
+  for (const [label, config] of [['base', baseConfig], ['overlays/example', overlayConfig]] as const) {
+    it(`each container's environment passes its service's config loader (${label})`, () => {
+      for (const service of DEPLOYED) {
+        const c = containerOf(service);
+        const env = containerEnv(c, config);
+        const names = SERVICES[service].env as readonly EnvName[];
+        // Every variable the service reads is given, so nothing silently falls back to a code default.
+        expect(names.filter((n) => !(n in env)), `${service}: variables not given`).toEqual([]);
+        const loaded = loadConfig(service, names, env);
+        expect(loaded.HEALTH_PORT, service).toBe(SERVICES[service].healthPort);
+        expect(loaded.LOG_FORMAT, service).toBe('json');
+      }
+      for (const job of jobs) {
+        const c = job.spec.template.spec.containers[0] as Container;
+        // tools/cli/src/commands/migrate.ts reads DATABASE_URL only.
+        expect(loadConfig('migrate', ['DATABASE_URL'], containerEnv(c, config)).DATABASE_URL).toBe(DUMMY_SECRETS.DATABASE_URL);
+      }
+    });
+  }
+
+  it('keep secrets out of ConfigMaps and manifests: DATABASE_URL and REDIS_URL come from the Secret only', () => {
+    for (const name of SECRET_VARS) {
+      expect(name in baseConfig, `${name} in the ConfigMap`).toBe(false);
+      expect(name in overlayConfig, `${name} in the overlay's ConfigMap`).toBe(false);
+    }
+    for (const { what, container } of allContainers()) {
+      for (const e of container.env ?? []) {
+        if (SECRET_VARS.includes(e.name)) {
+          expect(e.value, `${what} ${e.name} inline`).toBeUndefined();
+          expect(e.valueFrom?.secretKeyRef, `${what} ${e.name} from a secretKeyRef`).toEqual({ name: SECRET, key: e.name });
+        }
+        if (e.valueFrom?.secretKeyRef) {
+          expect(secretKeys.example, `${what}: secret.example.yaml has ${e.valueFrom.secretKeyRef.key}`).toContain(e.valueFrom.secretKeyRef.key);
+          expect(secretKeys.overlay, `${what}: secrets.env.example has ${e.valueFrom.secretKeyRef.key}`).toContain(e.valueFrom.secretKeyRef.key);
+        }
+      }
+    }
+    // No URL with a password anywhere but the Secret examples (whose passwords are placeholders).
+    const withPassword = /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:[^\s/@]+@/i;
+    for (const o of baseObjects) expect(JSON.stringify(o), `${o.kind}/${o.metadata.name}`).not.toMatch(withPassword);
+    for (const [key, value] of Object.entries(overlayConfig)) expect(value, key).not.toMatch(withPassword);
+    for (const key of [...secretKeys.example, ...secretKeys.overlay]) expect(SECRET_VARS, key).toContain(key);
+    const examples = [readRepoFile(`${BASE}/secret.example.yaml`), readRepoFile(`${OVERLAY}/secrets.env.example`)];
+    for (const text of examples) for (const m of text.matchAll(/:\/\/[^\s/@]*:([^\s/@]+)@/g)) expect(m[1]).toBe('CHANGE-ME');
+  });
+
+  it('give each container only the secrets its service reads', () => {
+    for (const service of DEPLOYED) {
+      const c = containerOf(service);
+      expect(c.envFrom?.some((s) => s.secretRef) ?? false, `${service}: secrets by key, not the whole Secret`).toBe(false);
+      const secrets = (c.env ?? []).filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.name).sort();
+      expect(secrets, service).toEqual(SECRET_VARS.filter((n) => (SERVICES[service].env as readonly string[]).includes(n)).sort());
+    }
+  });
+
+  it('probe /livez and /readyz on the HEALTH_PORT set for the container, after a startup allowance', () => {
+    const startupWait = Number(baseConfig.STARTUP_WAIT_SECONDS);
+    for (const service of DEPLOYED) {
+      const c = containerOf(service);
+      const port = Number(literalEnv(c).HEALTH_PORT);
+      expect(port, `${service} sets HEALTH_PORT literally`).toBe(SERVICES[service].healthPort);
+      expect(c.ports?.find((p) => p.name === 'health')?.containerPort, `${service} port "health"`).toBe(port);
+      expect(c.livenessProbe?.httpGet?.path, service).toBe('/livez');
+      expect(c.readinessProbe?.httpGet?.path, service).toBe('/readyz');
+      expect(c.startupProbe?.httpGet?.path, service).toBe('/livez');
+      for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) expect(resolvePort(c, probe?.httpGet?.port), service).toBe(port);
+      // The health server starts after the dependencies answered; the writer waits for Postgres and
+      // then Redis, each up to STARTUP_WAIT_SECONDS. Liveness must not kill it during that.
+      const window = (c.startupProbe?.periodSeconds ?? 10) * (c.startupProbe?.failureThreshold ?? 3);
+      expect(window, `${service} startup probe window`).toBeGreaterThan(2 * startupWait);
+      const annotations = deploymentOf(service).spec.template.metadata?.annotations ?? {};
+      expect(annotations['prometheus.io/port'], `${service} metrics port annotation`).toBe(String(port));
+    }
+  });
+
+  it('have a Service each, exposing the health port as `health`', () => {
+    for (const service of DEPLOYED) {
+      const deployment = deploymentOf(service);
+      const port = SERVICES[service].healthPort;
+      const found = services.filter((s) => matches(s.spec.selector, deployment.spec.template.metadata?.labels));
+      expect(found.map((s) => s.metadata.name), service).toEqual([service]);
+      const health = found[0]?.spec.ports.find((p) => p.name === 'health');
+      expect(health?.port, service).toBe(port);
+      expect(resolvePort(containerOf(service), health?.targetPort ?? health?.port), service).toBe(port);
+      for (const other of deployments.filter((d) => d !== deployment)) {
+        expect(matches(found[0]?.spec.selector ?? {}, other.spec.template.metadata?.labels), `${service} Service vs ${other.metadata.name}`).toBe(false);
+      }
+    }
+  });
+
+  it('outlast the graceful drain: terminationGracePeriodSeconds > SHUTDOWN_TIMEOUT_SECONDS', () => {
+    const fallback = Number((ENV.SHUTDOWN_TIMEOUT_SECONDS as { default: string }).default);
+    for (const d of deployments) {
+      const grace = d.spec.template.spec.terminationGracePeriodSeconds ?? 30;
+      expect(d.spec.template.spec.terminationGracePeriodSeconds, d.metadata.name).toBe(30);
+      expect(grace, `${d.metadata.name} vs the registry default`).toBeGreaterThan(fallback);
+      expect(grace, `${d.metadata.name} vs the base ConfigMap`).toBeGreaterThan(Number(baseConfig.SHUTDOWN_TIMEOUT_SECONDS));
+      expect(grace, `${d.metadata.name} vs the overlay ConfigMap`).toBeGreaterThan(Number(overlayConfig.SHUTDOWN_TIMEOUT_SECONDS));
+    }
+  });
+
+  it('run as the image user (uid 1000), non-root, on a read-only root filesystem with /tmp writable', () => {
+    for (const { what, spec } of podSpecs()) {
+      expect(spec.securityContext?.runAsNonRoot, what).toBe(true);
+      expect(spec.securityContext?.runAsUser, what).toBe(1000);
+      for (const c of spec.containers) {
+        expect(c.securityContext?.readOnlyRootFilesystem, `${what}/${c.name}`).toBe(true);
+        expect(c.securityContext?.allowPrivilegeEscalation, `${what}/${c.name}`).toBe(false);
+        const tmp = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
+        expect(tmp, `${what}/${c.name} mounts /tmp (tsx caches there)`).toBeDefined();
+        expect(spec.volumes?.find((v) => v.name === tmp?.name)?.emptyDir, `${what}: /tmp is an emptyDir`).toBeDefined();
+      }
+    }
+  });
+
+  it('request and limit CPU and memory, writers more than ingest', () => {
+    for (const { what, container } of allContainers()) {
+      for (const resource of ['cpu', 'memory']) {
+        const request = container.resources?.requests?.[resource];
+        const limit = container.resources?.limits?.[resource];
+        expect(request, `${what} ${resource} request`).toBeDefined();
+        expect(limit, `${what} ${resource} limit`).toBeDefined();
+        expect(quantity(request ?? '0'), `${what} ${resource}`).toBeLessThanOrEqual(quantity(limit ?? '0'));
+      }
+    }
+    const writer = containerOf('writer').resources;
+    expect(quantity(writer?.requests?.cpu ?? '0')).toBe(0.25);
+    expect(quantity(writer?.requests?.memory ?? '0')).toBe(256 * 2 ** 20);
+    expect(quantity(writer?.limits?.cpu ?? '0')).toBe(1);
+    expect(quantity(writer?.limits?.memory ?? '0')).toBe(512 * 2 ** 20);
+    for (const service of DEPLOYED.filter((s) => s !== 'writer')) {
+      const r = containerOf(service).resources;
+      expect(quantity(r?.requests?.cpu ?? '1'), service).toBeLessThan(quantity(writer?.requests?.cpu ?? '0'));
+      expect(quantity(r?.limits?.cpu ?? '1'), service).toBeLessThan(quantity(writer?.limits?.cpu ?? '0'));
+    }
+  });
+
+  it('run one ingest replica per asset class, and leave the writer count to the autoscaler', () => {
+    for (const service of DEPLOYED.filter((s) => s !== 'writer')) expect(deploymentOf(service).spec.replicas, service).toBe(1);
+    expect(deploymentOf('writer').spec.replicas, 'a replicas field would fight the HPA on every apply').toBeUndefined();
+  });
+});
+
+describe('migrate Job', () => {
+  it('runs `tickvault migrate` from the image, retries, and cleans up after itself', () => {
+    expect(jobs.map((j) => j.metadata.name)).toEqual(['migrate']);
+    const job = jobs[0] as Job;
+    const c = job.spec.template.spec.containers[0] as Container;
+    expect(job.spec.template.spec.containers).toHaveLength(1);
+    expect(c.image).toBe(IMAGE);
+    expect(c.command).toBeUndefined();
+    expect(c.args).toEqual(['tools/cli/src/main.ts', 'migrate']);
+    expect(isFile('tools/cli/src/main.ts')).toBe(true);
+    expect(isFile('tools/cli/src/commands/migrate.ts')).toBe(true);
+    expect(job.spec.backoffLimit).toBeGreaterThan(0);
+    expect(job.spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
+    expect(['Never', 'OnFailure']).toContain(job.spec.template.spec.restartPolicy);
+  });
+});
+
+describe('writer PodDisruptionBudget', () => {
+  it('keeps at least one writer pod, and selects writer pods only', () => {
+    expect(pdbs).toHaveLength(1);
+    const pdb = pdbs[0] as Pdb;
+    expect(pdb.spec.minAvailable).toBe(1);
+    expect(matches(pdb.spec.selector.matchLabels, deploymentOf('writer').spec.template.metadata?.labels)).toBe(true);
+    for (const d of deployments.filter((x) => x !== deploymentOf('writer'))) {
+      expect(matches(pdb.spec.selector.matchLabels, d.spec.template.metadata?.labels), d.metadata.name).toBe(false);
+    }
+    for (const j of jobs) expect(matches(pdb.spec.selector.matchLabels, j.spec.template.metadata?.labels), j.metadata.name).toBe(false);
+  });
+});
+
+describe('writer ScaledObject (KEDA)', () => {
+  const so = (): ScaledObject => {
+    expect(scaledObjects).toHaveLength(1);
+    return scaledObjects[0] as ScaledObject;
+  };
+
+  it('targets the writer Deployment, from 1 to 8 replicas', () => {
+    expect(so().apiVersion).toBe('keda.sh/v1alpha1');
+    const ref = so().spec.scaleTargetRef;
+    expect(ref.kind ?? 'Deployment').toBe('Deployment');
+    expect(ref.apiVersion ?? 'apps/v1').toBe('apps/v1');
+    expect(ref.name).toBe(deploymentOf('writer').metadata.name);
+    expect(so().spec.minReplicaCount).toBe(1);
+    expect(so().spec.maxReplicaCount).toBe(8);
+    // kustomize renames the target along with the Deployment (namePrefix / nameSuffix).
+    const config = parseYaml(readRepoFile(`${BASE}/kustomizeconfig.yaml`)) as { nameReference: { kind: string; fieldSpecs: { kind: string; path: string }[] }[] };
+    expect(config.nameReference).toContainEqual({ kind: 'Deployment', fieldSpecs: [{ kind: 'ScaledObject', path: 'spec/scaleTargetRef/name' }] });
+  });
+
+  it('scales on the waiting jobs of the ticks queue, a metric the writer exposes', () => {
+    const [trigger, ...others] = so().spec.triggers;
+    expect(others).toEqual([]);
+    expect(trigger?.type).toBe('prometheus');
+    expect(trigger?.metricType ?? 'AverageValue').toBe('AverageValue');
+    const query = trigger?.metadata.query ?? '';
+    expect(query.replace(/\s+/g, '')).toContain('tickvault_queue_jobs{queue="ticks",state="waiting"}');
+    // Every writer reports the same queue-wide count: a sum over writers would grow with the replica count.
+    expect(query).toMatch(/^\s*max\s*\(/);
+    expect(Number(trigger?.metadata.threshold)).toBeGreaterThan(0);
+    expect(trigger?.metadata.serverAddress).toMatch(/^https?:\/\//);
+    const metrics = readRepoFile('libs/runtime/src/metrics.ts');
+    expect(metrics).toContain("name: 'tickvault_queue_jobs'");
+    expect(metrics).toMatch(/labelNames: \['queue', 'state'\]/);
+  });
+});
+
+describe('overlays/example', () => {
+  const baseScaledObject = scaledObjects[0] as ScaledObject;
+
+  it('uses the base, sets a namespace and a release tag of the tickvault image', () => {
+    expect(overlayKustomization.resources).toContain('../../base');
+    expect(overlayKustomization.namespace).toMatch(/^[a-z0-9-]+$/);
+    const image = overlayKustomization.images?.find((i) => i.name === IMAGE);
+    expect(image?.newTag).toBeTruthy();
+    expect(image?.newTag).not.toBe('latest');
+  });
+
+  it('merges into the base ConfigMap instead of replacing it', () => {
+    const generators = overlayKustomization.configMapGenerator ?? [];
+    for (const g of generators) {
+      expect(g.name).toBe(CONFIG_MAP);
+      expect(g.behavior).toBe('merge');
+    }
+    expect(Object.keys(overlayConfig).sort()).toEqual(Object.keys(baseConfig).sort());
+  });
+
+  it('generates the Secret the base refers to, with the keys the containers read', () => {
+    const generator = overlayKustomization.secretGenerator?.find((g) => g.name === SECRET);
+    expect(generator).toBeDefined();
+    const referenced = new Set(allContainers().flatMap(({ container }) => (container.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef.key] : []))));
+    expect([...referenced].sort()).toEqual([...secretKeys.overlay].sort());
+  });
+
+  it('patches apply to base objects: more writers, and writer resources for the named container', () => {
+    let patchedScaledObject: ScaledObject | undefined;
+    for (const patch of overlayKustomization.patches ?? []) {
+      expect(patch.path, 'patches live in files').toBeDefined();
+      const docs = parseYamlDocuments(readRepoFile(posix.join(OVERLAY, patch.path ?? '')));
+      if (Array.isArray(docs[0])) {
+        // JSON 6902: a target is required; it must be a base object.
+        const target = baseObjects.find((o) => o.kind === patch.target?.kind && o.metadata.name === patch.target?.name);
+        expect(target, `${patch.path} targets a base object`).toBeDefined();
+        const patched = applyJsonPatch(target, docs[0] as { op: string; path: string; value?: unknown }[]);
+        if (target?.kind === 'ScaledObject') patchedScaledObject = patched as ScaledObject;
+      } else {
+        // Strategic merge: the object and each named container exist in the base.
+        const p = docs[0] as Deployment;
+        const target = baseObjects.find((o) => o.kind === p.kind && o.metadata.name === p.metadata.name) as Deployment | undefined;
+        expect(target, `${patch.path} patches ${p.kind}/${p.metadata.name}`).toBeDefined();
+        for (const c of p.spec?.template?.spec?.containers ?? []) {
+          expect(target?.spec.template.spec.containers.map((x) => x.name), patch.path).toContain(c.name);
+          for (const resource of ['cpu', 'memory']) {
+            const request = c.resources?.requests?.[resource];
+            const limit = c.resources?.limits?.[resource] ?? target?.spec.template.spec.containers.find((x) => x.name === c.name)?.resources?.limits?.[resource];
+            if (request !== undefined && limit !== undefined) expect(quantity(request), `${patch.path} ${resource}`).toBeLessThanOrEqual(quantity(limit));
+          }
+        }
+      }
+    }
+    expect(patchedScaledObject, 'the overlay patches the writer ScaledObject').toBeDefined();
+    expect(patchedScaledObject?.spec.scaleTargetRef).toEqual(baseScaledObject.spec.scaleTargetRef);
+    expect(patchedScaledObject?.spec.maxReplicaCount).toBeGreaterThan(baseScaledObject.spec.maxReplicaCount ?? 0);
+    expect(patchedScaledObject?.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+    expect(patchedScaledObject?.spec.minReplicaCount).toBeLessThanOrEqual(patchedScaledObject?.spec.maxReplicaCount ?? 0);
+  });
+});
