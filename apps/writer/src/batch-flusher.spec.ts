@@ -15,7 +15,7 @@ describe('BatchFlusher', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const flusher = new BatchFlusher({
-      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1,
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1, deadlineMs: 5000,
       write: async (batch) => {
         await gate;
         writes.push(batch.ticks.map((t) => t.tradeId!));
@@ -34,7 +34,7 @@ describe('BatchFlusher', () => {
   it('flushes at once when the tick threshold is reached', async () => {
     const sizes: number[] = [];
     const flusher = new BatchFlusher({
-      maxTicks: 2, maxWaitMs: 10_000, maxInFlight: 1,
+      maxTicks: 2, maxWaitMs: 10_000, maxInFlight: 1, deadlineMs: 5000,
       write: async (batch) => { sizes.push(batch.ticks.length); return result(batch); },
     });
     await Promise.all([
@@ -46,7 +46,7 @@ describe('BatchFlusher', () => {
 
   it('isolates a poisoned job: the others are stored, only it fails', async () => {
     const flusher = new BatchFlusher({
-      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1,
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1, deadlineMs: 5000,
       write: async (batch) => {
         if (batch.ticks.some((t) => t.tradeId === 'bad')) throw Object.assign(new Error('numeric field overflow'), { code: '22003' });
         return result(batch);
@@ -63,7 +63,7 @@ describe('BatchFlusher', () => {
   it('fails every job of the batch on a connection error, without retrying them one by one', async () => {
     let calls = 0;
     const flusher = new BatchFlusher({
-      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1,
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1, deadlineMs: 5000,
       write: async () => { calls++; throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }); },
     });
     const outcomes = await Promise.allSettled([
@@ -77,12 +77,48 @@ describe('BatchFlusher', () => {
   it('drain writes what is waiting', async () => {
     let written = 0;
     const flusher = new BatchFlusher({
-      maxTicks: 100, maxWaitMs: 60_000, maxInFlight: 2,
+      maxTicks: 100, maxWaitMs: 60_000, maxInFlight: 2, deadlineMs: 5000,
       write: async (batch) => { written += batch.ticks.length; return result(batch); },
     });
     const pending = flusher.submit({ jobKey: 'a', ticks: [tick('1'), tick('2')], rejections: [] });
     await flusher.drain();
     await pending;
     expect(written).toBe(2);
+  });
+
+  it('retries a deadlock at once without failing any job', async () => {
+    let calls = 0;
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1, deadlineMs: 5000,
+      write: async (batch) => {
+        calls++;
+        if (calls === 1) throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+        return result(batch);
+      },
+    });
+    await flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] });
+    expect(calls).toBe(2);
+  });
+
+  it('treats database-side failures that are not about the data as an outage: no job-by-job split', async () => {
+    let calls = 0;
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1, deadlineMs: 5000,
+      write: async () => { calls++; throw Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' }); },
+    });
+    const outcomes = await Promise.allSettled([
+      flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] }),
+      flusher.submit({ jobKey: 'b', ticks: [tick('2')], rejections: [] }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(calls).toBe(1);
+  });
+
+  it('gives up on a write that never settles and reports it as an outage', async () => {
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1, deadlineMs: 50,
+      write: () => new Promise<never>(() => {}),
+    });
+    await expect(flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] })).rejects.toMatchObject({ code: 'CLIENT_DEADLINE' });
   });
 });

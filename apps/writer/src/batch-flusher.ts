@@ -1,5 +1,5 @@
 import type { Tick } from '@tickvault/schema';
-import { isConnectionError, type RejectionRow, type TickBatch, type WriteResult } from '@tickvault/db';
+import { classifyDbError, withDeadline, type RejectionRow, type TickBatch, type WriteResult } from '@tickvault/db';
 
 export interface PendingWrite {
   jobKey: string;
@@ -14,6 +14,8 @@ export interface FlusherOptions {
   maxWaitMs: number;
   /** Flushes allowed at once: a second one overlaps this process's work with the database's. */
   maxInFlight: number;
+  /** A flush still pending after this long counts as a database outage (the driver has no deadline). */
+  deadlineMs: number;
   write: (batch: TickBatch) => Promise<WriteResult>;
   onFlushed?: (info: { jobs: number; batch: TickBatch; result: WriteResult; ms: number }) => void;
   onFailed?: (info: { jobs: number; ms: number; error: unknown }) => void;
@@ -27,9 +29,9 @@ interface Waiter extends PendingWrite {
 /**
  * Open-source BullMQ has no batch consumption, so processors hand their ticks here and await
  * the flush: one transaction writes many jobs, and each job completes only after that commit.
- * A failed flush rejects every job in it (they are retried). When a shared batch fails for a
- * reason other than connectivity, each job is written on its own, so one poisoned job cannot
- * keep the others from being stored.
+ * A lost race (deadlock) is retried at once. A database outage rejects every job in the batch
+ * (they wait in the queue). When a shared batch fails because of its data, each job is written on
+ * its own, so one poisoned job cannot keep the others from being stored.
  */
 export class BatchFlusher {
   private waiting: Waiter[] = [];
@@ -78,16 +80,26 @@ export class BatchFlusher {
     this.inFlight.add(flushing);
   }
 
+  private async write(batch: TickBatch): Promise<WriteResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await withDeadline(this.options.write(batch), this.options.deadlineMs, 'writer flush');
+      } catch (error) {
+        if (classifyDbError(error) !== 'retry' || attempt >= MAX_RACE_RETRIES) throw error;
+      }
+    }
+  }
+
   private async flush(batch: Waiter[]): Promise<void> {
     const started = performance.now();
     const merged = merge(batch);
     try {
-      const result = await this.options.write(merged);
+      const result = await this.write(merged);
       this.options.onFlushed?.({ jobs: batch.length, batch: merged, result, ms: performance.now() - started });
       for (const w of batch) w.resolve();
     } catch (error) {
       this.options.onFailed?.({ jobs: batch.length, ms: performance.now() - started, error });
-      if (batch.length === 1 || isConnectionError(error)) {
+      if (batch.length === 1 || classifyDbError(error) !== 'data') {
         for (const w of batch) w.reject(error);
         return;
       }
@@ -95,7 +107,7 @@ export class BatchFlusher {
         const single = merge([w]);
         const singleStarted = performance.now();
         try {
-          const result = await this.options.write(single);
+          const result = await this.write(single);
           this.options.onFlushed?.({ jobs: 1, batch: single, result, ms: performance.now() - singleStarted });
           w.resolve();
         } catch (singleError) {
@@ -106,6 +118,9 @@ export class BatchFlusher {
     }
   }
 }
+
+// Deadlocks between writers are rare and resolve on retry; more than this means something else is wrong.
+const MAX_RACE_RETRIES = 3;
 
 function merge(batch: readonly PendingWrite[]): TickBatch {
   return {

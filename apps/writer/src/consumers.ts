@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { JOB_NAMES, QUEUE_NAMES, SystemEventSchema, type SystemEvent, type TickBatchJob } from '@tickvault/schema';
 import { cappedExponentialBackoff } from '@tickvault/queue';
-import { isConnectionError, recordEvent, type Sql } from '@tickvault/db';
+import { classifyDbError, recordEvent, type Sql } from '@tickvault/db';
 import type { Logger } from '@tickvault/runtime';
 import type { BatchFlusher } from './batch-flusher.js';
 import type { DatabaseGate } from './database-gate.js';
@@ -29,7 +29,8 @@ export function createTickWorker(deps: ConsumerDeps): Worker<TickBatchJob> {
   const worker = new Worker<TickBatchJob>(
     QUEUE_NAMES.ticks,
     async (job, token) => {
-      const jobKey = `${QUEUE_NAMES.ticks}:${job.id}`;
+      // Job ids restart when a queue is emptied or Redis loses data; with the creation time the key stays unique.
+      const jobKey = `${QUEUE_NAMES.ticks}:${job.id}@${job.timestamp}`;
       const validated = validateTickJob(job.data, jobKey, Date.now(), deps.bounds);
       if (!validated.ok) {
         deps.logger.error({ jobId: job.id, detail: validated.detail }, 'tick job can never succeed; failing it without retry');
@@ -68,7 +69,7 @@ export function createEventWorker(deps: ConsumerDeps): Worker<SystemEvent> {
       const event = SystemEventSchema.safeParse(job.data);
       if (!event.success) throw new UnrecoverableError(`event payload invalid: ${event.error.issues[0]?.message}`);
       try {
-        await recordEvent(deps.sql, { ...event.data, dedupeKey: `${QUEUE_NAMES.events}:${job.id}` });
+        await recordEvent(deps.sql, { ...event.data, dedupeKey: `${QUEUE_NAMES.events}:${job.id}@${job.timestamp}` });
       } catch (error) {
         await requeueIfOutage(job, token, error, deps.gate);
         throw error;
@@ -83,7 +84,7 @@ export function createEventWorker(deps: ConsumerDeps): Worker<SystemEvent> {
 }
 
 async function requeueIfOutage(job: Job, token: string | undefined, error: unknown, gate: DatabaseGate): Promise<void> {
-  if (!isConnectionError(error)) return;
+  if (classifyDbError(error) !== 'outage') return;
   gate.reportDown(error);
   await job.moveToDelayed(Date.now() + OUTAGE_REQUEUE_MS, token);
   throw new DelayedError();

@@ -1,6 +1,9 @@
 import type { Worker } from 'bullmq';
 import { errorMessage, backoffDelay, type Logger } from '@tickvault/runtime';
-import type { Sql } from '@tickvault/db';
+import { withDeadline, type Sql } from '@tickvault/db';
+
+// A select 1 slower than this is an outage for readiness purposes.
+const PROBE_DEADLINE_MS = 5_000;
 
 /**
  * Tracks whether Postgres answers. On an outage the workers stop fetching (jobs wait in Redis,
@@ -12,6 +15,7 @@ export class DatabaseGate {
   private since = 0;
   private stopped = false;
   private readonly workers: Worker[] = [];
+  private watchTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly sql: Sql,
@@ -40,13 +44,26 @@ export class DatabaseGate {
 
   stop(): void {
     this.stopped = true;
+    if (this.watchTimer) clearInterval(this.watchTimer);
+  }
+
+  /**
+   * Checks Postgres on its own every `everyMs`, so readiness turns false during an outage even
+   * when no job is in flight to notice it.
+   */
+  watch(everyMs: number): void {
+    this.watchTimer = setInterval(() => {
+      if (this.down || this.stopped) return;
+      withDeadline(this.sql`select 1`, PROBE_DEADLINE_MS, 'Postgres health probe').catch((error) => this.reportDown(error));
+    }, everyMs);
+    this.watchTimer.unref();
   }
 
   private async probeUntilUp(): Promise<void> {
     for (let attempt = 1; !this.stopped; attempt++) {
       await new Promise((r) => setTimeout(r, backoffDelay(attempt, { initialMs: 500, maxMs: 10_000 })));
       try {
-        await this.sql`select 1`;
+        await withDeadline(this.sql`select 1`, PROBE_DEADLINE_MS, 'Postgres probe');
       } catch (error) {
         this.logger.warn({ attempt, err: errorMessage(error) }, 'Postgres still unreachable');
         continue;

@@ -1,6 +1,6 @@
-import { ASSET_CLASSES, liveChannel, type AssetClass, type LiveUpdate } from '@tickvault/schema';
+import { ASSET_CLASSES, liveChannel, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
-import { assertSchemaCurrent, createDb, recordEvent, trimExpired, writeTickBatch } from '@tickvault/db';
+import { assertSchemaCurrent, createDb, recordEvent, trimExpired, withDeadline, writeTickBatch } from '@tickvault/db';
 import { createEventQueue, createProducerConnection, createTickQueue, createWorkerConnection, redisPing } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
@@ -12,7 +12,16 @@ const SERVICE = 'writer';
 const TRIM_INTERVAL_MS = 30_000;
 // A throughput line in the log this often, so an operator sees the writer working without metrics.
 const STATS_INTERVAL_MS = 30_000;
+// The largest flush takes well under a second; one pending this long means Postgres is not answering.
+const FLUSH_DEADLINE_MS = 30_000;
+// How often readiness checks Postgres on its own, with no job in flight to notice an outage.
+const DB_WATCH_INTERVAL_MS = 5_000;
+// A scrape must answer even when Redis does not: queue depths keep their last values instead.
+const SCRAPE_REFRESH_DEADLINE_MS = 2_000;
 const DAY_MS = 86_400_000;
+// Ticks are trimmed this long after they stop being accepted, so a tick validated just inside the
+// horizon cannot be inserted again after its first copy was trimmed.
+const TRIM_MARGIN_MS = 3_600_000;
 
 const config = loadConfigOrExit(SERVICE, WRITER_ENV);
 
@@ -21,7 +30,7 @@ const metrics = createMetrics(SERVICE);
 const sql = createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: `tickvault-${SERVICE}` });
 const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
 redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
-// Live updates go out on their own fail-fast connection: a publish never queues up behind an outage.
+// Live updates (and the startup ping) go over a fail-fast connection: nothing queues up behind an outage.
 const publisher = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
 publisher.on('error', () => {});
 const channel = liveChannel(config.QUEUE_PREFIX);
@@ -31,7 +40,7 @@ const onAttemptFailed = ({ what, attempt, error, retryInMs }: { what: string; at
   logger.warn({ attempt, retryInMs, err: errorMessage(error) }, `waiting for ${what}`);
 try {
   await waitFor(() => sql`select 1`, { what: 'Postgres', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
-  await waitFor(() => redisPing(redis), { what: 'Redis', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
+  await waitFor(() => redisPing(publisher), { what: 'Redis', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
   await assertSchemaCurrent(sql);
 } catch (error) {
   logger.fatal({ err: errorMessage(error) }, 'cannot start');
@@ -49,6 +58,7 @@ const flusher = new BatchFlusher({
   maxTicks: config.WRITER_BATCH_MAX_TICKS,
   maxWaitMs: config.WRITER_BATCH_WAIT_MS,
   maxInFlight: config.WRITER_FLUSHES_IN_FLIGHT,
+  deadlineMs: FLUSH_DEADLINE_MS,
   write: (batch) => writeTickBatch(sql, batch, { candleKeep: config.CANDLE_RETENTION }),
   onFailed: ({ ms }) => metrics.flushDuration.observe({ outcome: 'failed' }, ms / 1000),
   onFlushed: ({ jobs, batch, result, ms }) => {
@@ -59,7 +69,10 @@ const flusher = new BatchFlusher({
     metrics.candlesWritten.inc(result.candlesWritten);
     const committedAt = Date.now();
     for (const tick of batch.ticks) metrics.writeLag.observe((committedAt - Date.parse(tick.ts)) / 1000);
-    for (const r of batch.rejections) if (r.origin === 'writer') metrics.ticksRejected.inc({ source: r.source, reason: r.reason, stage: 'writer' });
+    for (const r of batch.rejections) {
+      // The source label comes from raw input: anything but a valid id is one label, not a new series.
+      if (r.origin === 'writer') metrics.ticksRejected.inc({ source: SOURCE_ID_PATTERN.test(r.source) ? r.source : 'invalid', reason: r.reason, stage: 'writer' });
+    }
     stats.flushes++;
     stats.jobs += jobs;
     stats.received += result.ticksReceived;
@@ -95,6 +108,7 @@ const deps = {
 };
 const tickWorker = createTickWorker(deps);
 const eventWorker = createEventWorker(deps);
+gate.watch(DB_WATCH_INTERVAL_MS);
 
 // Queue handles for reading depths at scrape time (the KEDA autoscaler scales writers on them).
 const depthQueues = [createTickQueue(redis, config.QUEUE_PREFIX), createEventQueue(redis, config.QUEUE_PREFIX)];
@@ -102,12 +116,17 @@ const health = await startHealthServer({
   host: config.HEALTH_HOST,
   port: config.HEALTH_PORT ?? SERVICES.writer.healthPort,
   metrics: metrics.registry,
-  beforeScrape: async () => {
-    for (const queue of depthQueues) {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
-      for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ queue: queue.name, state }, count);
-    }
-  },
+  beforeScrape: () =>
+    withDeadline(
+      (async () => {
+        for (const queue of depthQueues) {
+          const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+          for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ queue: queue.name, state }, count);
+        }
+      })(),
+      SCRAPE_REFRESH_DEADLINE_MS,
+      'queue depth refresh',
+    ),
   checks: [
     { name: 'postgres', check: () => gate.isUp },
     { name: 'redis', check: () => redis.status === 'ready' },
@@ -121,7 +140,9 @@ const trimLoop = (async () => {
     if (gate.isUp) {
       try {
         const now = Date.now();
-        const byAssetClass = Object.fromEntries(ASSET_CLASSES.map((ac) => [ac, new Date(now - tickRetentionMs[ac])])) as Record<AssetClass, Date>;
+        const byAssetClass = Object.fromEntries(
+          ASSET_CLASSES.map((ac) => [ac, new Date(now - tickRetentionMs[ac] - TRIM_MARGIN_MS)]),
+        ) as Record<AssetClass, Date>;
         const result = await trimExpired(sql, { byAssetClass });
         if (result.ticksDeleted + result.rejectionsDeleted + result.eventsDeleted > 0) {
           await recordEvent(sql, { service: SERVICE, kind: 'retention', symbol: null, details: { ...result } });

@@ -40,4 +40,21 @@ describe('validateTickJob', () => {
     const result = validateTickJob({ v: 1, producer: 'p', ticks: [huge] }, 'ticks:2', now, bounds);
     expect(result.ok && result.rejections[0]!.sample.length).toBeLessThanOrEqual(2000);
   });
+
+  it('makes hostile text storable: NUL never reaches PostgreSQL, so the valid ticks are still written', () => {
+    const result = validateTickJob(
+      {
+        v: 1, producer: 'p',
+        ticks: [tick('2026-06-01T11:00:00Z'), tick('2026-06-01T11:00:01Z', { symbol: 'BAD\u0000', tradeId: 'a\u0000b' })],
+        rejected: [{ source: 'sim\u0000', symbol: 'X\u0000', reason: 'malformed', detail: 'd\u0000', sample: '\u0000', observedAt: '2026-06-01T11:00:00Z' }],
+      },
+      'ticks:3', now, bounds,
+    );
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.ticks).toHaveLength(1);
+    for (const r of result.rejections) {
+      for (const text of [r.source, r.symbol ?? '', r.detail, r.sample]) expect(text.includes(String.fromCharCode(0))).toBe(false);
+    }
+  });
 });

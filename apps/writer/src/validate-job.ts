@@ -1,6 +1,7 @@
 import {
   checkTick,
   MAX_SAMPLE_CHARS,
+  storableText,
   TickBatchJobSchema,
   type AssetClass,
   type Tick,
@@ -33,11 +34,11 @@ export function validateTickJob(data: unknown, jobKey: string, now: number, boun
   };
   const ticks: Tick[] = [];
   const rejections: RejectionRow[] = envelope.data.rejected.map((r, position) => ({
-    source: r.source,
-    symbol: r.symbol,
+    source: storableText(r.source, 64),
+    symbol: r.symbol === null ? null : storableText(r.symbol, 64),
     reason: r.reason,
-    detail: r.detail,
-    sample: r.sample,
+    detail: storableText(r.detail, 1000),
+    sample: storableText(r.sample, MAX_SAMPLE_CHARS),
     origin: 'ingest',
     jobKey,
     position,
@@ -50,10 +51,10 @@ export function validateTickJob(data: unknown, jobKey: string, now: number, boun
     }
     const fields = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
     rejections.push({
-      source: typeof fields.source === 'string' ? fields.source.slice(0, 64) : 'unknown',
-      symbol: typeof fields.symbol === 'string' ? fields.symbol.slice(0, 64) : null,
+      source: typeof fields.source === 'string' ? storableText(fields.source, 64) : 'unknown',
+      symbol: typeof fields.symbol === 'string' ? storableText(fields.symbol, 64) : null,
       reason: checked.reason,
-      detail: checked.detail,
+      detail: storableText(checked.detail, 1000),
       sample: sampleOf(raw),
       origin: 'writer',
       jobKey,
@@ -70,5 +71,5 @@ export function sampleOf(raw: unknown): string {
   } catch {
     text = String(raw);
   }
-  return text.length > MAX_SAMPLE_CHARS ? `${text.slice(0, MAX_SAMPLE_CHARS - 3)}...` : text;
+  return storableText(text, MAX_SAMPLE_CHARS);
 }

@@ -77,7 +77,7 @@ describe('writer (real process, real Redis and Postgres)', () => {
     });
     await eventually(async () => (await job.getState()) === 'completed', 'job completion');
     expect(await countTicks(`source = 'mixed'`)).toBe(2);
-    const rejected = await db.sql`select reason, detail, position, origin from rejected_ticks where job_key = ${`ticks:${job.id}`} order by position`;
+    const rejected = await db.sql`select reason, detail, position, origin from rejected_ticks where job_key = ${`ticks:${job.id}@${job.timestamp}`} order by position`;
     expect(rejected.map((r) => [r.position, r.reason, r.origin])).toEqual([
       [1, 'invalid_price', 'writer'],
       [3, 'malformed', 'writer'],

@@ -63,14 +63,17 @@ export const symbolList = (assetClass: AssetClass, example: string) =>
       if (new Set(symbols).size !== symbols.length) ctx.addIssue({ code: 'custom', message: 'lists a symbol twice' });
     });
 
+// Two years of 1m candles; more belongs in the ticks table, and the SQL takes the count as int4.
+const MAX_CANDLES_KEPT = 1_051_200;
+
 /** "2000" or "2000,1m=10080,1d=3650": a default count, then per-timeframe overrides. */
 export const candleRetention = () =>
   z.string().transform((value, ctx): Readonly<Record<Timeframe, number>> => {
     const [first = '', ...overrides] = splitList(value);
     const fallback = Number(first);
     const counts = {} as Record<Timeframe, number>;
-    if (!/^\d+$/.test(first) || fallback < 10) {
-      ctx.addIssue({ code: 'custom', message: `must start with a default count of at least 10 (got "${first}")` });
+    if (!/^\d+$/.test(first) || fallback < 10 || fallback > MAX_CANDLES_KEPT) {
+      ctx.addIssue({ code: 'custom', message: `must start with a default count from 10 to ${MAX_CANDLES_KEPT} (got "${first}")` });
       return z.NEVER;
     }
     for (const tf of TIMEFRAMES) counts[tf] = fallback;
@@ -78,8 +81,8 @@ export const candleRetention = () =>
       const match = /^([^=]+)=(\d+)$/.exec(item);
       const tf = TimeframeSchema.safeParse(match?.[1]);
       const count = Number(match?.[2]);
-      if (!match || !tf.success || count < 10) {
-        ctx.addIssue({ code: 'custom', message: `"${item}" is not TIMEFRAME=COUNT with a timeframe of ${TIMEFRAMES.join('/')} and a count of at least 10` });
+      if (!match || !tf.success || count < 10 || count > MAX_CANDLES_KEPT) {
+        ctx.addIssue({ code: 'custom', message: `"${item}" is not TIMEFRAME=COUNT with a timeframe of ${TIMEFRAMES.join('/')} and a count from 10 to ${MAX_CANDLES_KEPT}` });
         continue;
       }
       counts[tf.data] = count;

@@ -7,6 +7,7 @@ export interface DbOptions {
   max?: number;
   applicationName?: string;
   connectTimeoutSeconds?: number;
+  statementTimeoutMs?: number;
 }
 
 export function createDb(url: string, options: DbOptions = {}): Sql {
@@ -20,8 +21,48 @@ export function createDb(url: string, options: DbOptions = {}): Sql {
     connection: {
       application_name: options.applicationName ?? 'tickvault',
       TimeZone: 'UTC',
+      // Server-side bounds: no statement or abandoned transaction holds locks for long.
+      statement_timeout: options.statementTimeoutMs ?? 60_000,
+      idle_in_transaction_session_timeout: 60_000,
     },
   });
+}
+
+/**
+ * postgres.js has no client-side deadline: a proxy that accepts and drops connections, or a
+ * half-open socket, leaves a query pending for minutes. Callers that must notice an outage race
+ * their query against this.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`${what} took longer than ${ms} ms`), { code: 'CLIENT_DEADLINE' })), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+export type DbErrorClass =
+  /** This data can never be written (bad value, constraint): fail the job, keep the others. */
+  | 'data'
+  /** A lost race with another transaction (deadlock, serialization): retry the same batch now. */
+  | 'retry'
+  /** The database cannot take writes right now: keep the data queued until it can. */
+  | 'outage';
+
+/**
+ * Sorts a write failure. Only SQLSTATE classes 22 (data exception) and 23 (integrity) and errors
+ * of our own code are about the data; every other database error (connection, read-only replica
+ * after a failover, disk full, timeouts, missing table) is about the database, and retrying the
+ * job against it would only spend its attempts.
+ */
+export function classifyDbError(error: unknown): DbErrorClass {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === '40001' || code === '40P01') return 'retry';
+  if (isConnectionError(error) || code === 'CLIENT_DEADLINE') return 'outage';
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
+    return code.startsWith('22') || code.startsWith('23') ? 'data' : 'outage';
+  }
+  return 'data';
 }
 
 /** Errors that mean "the database is not reachable right now", as opposed to "this data is wrong". */
@@ -45,9 +86,6 @@ export function isConnectionError(error: unknown): boolean {
     code === '57P02' ||
     code === '57P03' ||
     // 53300: too many connections; transient by nature.
-    code === '53300' ||
-    // Serialization failure and deadlock: retrying the same batch is correct.
-    code === '40001' ||
-    code === '40P01'
+    code === '53300'
   );
 }

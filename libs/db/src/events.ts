@@ -22,7 +22,7 @@ export async function recordEvents(sql: Sql, events: readonly EventRow[]): Promi
       events.map((e) => e.service),
       events.map((e) => e.kind),
       events.map((e) => e.symbol),
-      events.map((e) => JSON.stringify(e.details)),
+      events.map((e) => jsonbText(e.details)),
       events.map((e) => e.dedupeKey ?? null),
     ] as never[],
   );
@@ -31,4 +31,9 @@ export async function recordEvents(sql: Sql, events: readonly EventRow[]): Promi
 
 export function recordEvent(sql: Sql, event: EventRow): Promise<number> {
   return recordEvents(sql, [event]);
+}
+
+/** jsonb rejects the escape \u0000; such text (hostile input quoted in details) is kept as a literal. */
+function jsonbText(value: unknown): string {
+  return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\\\u0000');
 }

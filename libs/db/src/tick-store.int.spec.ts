@@ -134,6 +134,10 @@ describe('recordEvents', () => {
       expect(await recordEvents(db.sql, [event])).toBe(0);
       const rows = await db.sql`select jsonb_typeof(details) as type, details->>'a' as a from system_events`;
       expect(rows).toEqual([{ type: 'object', a: '1' }, { type: 'object', a: '1' }]);
+      // Hostile input quoted in details (a NUL) is kept as literal text instead of failing the insert.
+      expect(await recordEvents(db.sql, [{ ...event, dedupeKey: 'events:2', details: { sample: `x${String.fromCharCode(0)}y`, path: 'a\\u0000' } }])).toBe(1);
+      const [hostile] = await db.sql`select details->>'sample' as sample, details->>'path' as path from system_events where dedupe_key = 'events:2'`;
+      expect(hostile).toEqual({ sample: 'x\\u0000y', path: 'a\\u0000' });
     } finally {
       await db.drop();
     }

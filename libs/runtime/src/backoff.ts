@@ -15,6 +15,8 @@ export function backoffDelay(attempt: number, { initialMs, maxMs, jitter = 0.2 }
 export interface WaitForOptions extends BackoffOptions {
   what: string;
   deadlineMs: number;
+  /** One probe may take this long before it counts as failed (drivers can hang on a dead proxy). */
+  attemptTimeoutMs?: number;
   signal?: AbortSignal;
   onAttemptFailed: (info: { what: string; attempt: number; error: unknown; retryInMs: number }) => void;
 }
@@ -27,7 +29,7 @@ export async function waitFor<T>(probe: () => Promise<T>, options: WaitForOption
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await probe();
+      return await withTimeout(probe(), options.attemptTimeoutMs ?? 10_000, options.what);
     } catch (error) {
       const retryInMs = backoffDelay(attempt, options);
       if (Date.now() + retryInMs - started > options.deadlineMs || options.signal?.aborted) {
@@ -37,6 +39,14 @@ export async function waitFor<T>(probe: () => Promise<T>, options: WaitForOption
       await sleep(retryInMs, undefined, options.signal ? { signal: options.signal } : undefined);
     }
   }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 export class DependencyUnavailableError extends Error {

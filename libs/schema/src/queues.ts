@@ -23,6 +23,15 @@ export const MAX_TICKS_PER_JOB = 5000;
 /** Raw samples of bad input are cut to this many characters before they are queued or stored. */
 export const MAX_SAMPLE_CHARS = 2000;
 
+/**
+ * Makes free text storable in PostgreSQL, whose text type cannot hold U+0000: raw samples of hostile
+ * input may contain it, and a rejection must never fail the job that carries valid ticks.
+ */
+export function storableText(text: string, maxLength: number): string {
+  const clean = text.replace(/\u0000/g, '\\u0000');
+  return clean.length > maxLength ? `${clean.slice(0, maxLength - 3)}...` : clean;
+}
+
 /** Input refused before it was queued (by an ingest service), carried to the writer to be recorded. */
 export const RejectedInputSchema = z.object({
   source: z.string().max(64),

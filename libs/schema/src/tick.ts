@@ -25,7 +25,8 @@ export const TickSchema = z
       .refine(isRealInstant, 'timestamp is not a real date'),
     price: z.string().max(42),
     size: z.string().regex(UNSIGNED_DECIMAL, 'size must be a non-negative decimal string'),
-    tradeId: z.string().min(1).max(MAX_TRADE_ID_LENGTH).nullable(),
+    // Visible ASCII only: exchange trade ids are numbers or UUIDs, and PostgreSQL text cannot hold NUL.
+    tradeId: z.string().min(1).max(MAX_TRADE_ID_LENGTH).regex(/^[\x21-\x7e]+$/, 'trade id must be visible ASCII').nullable(),
   })
   .strict()
   .superRefine((tick, ctx) => {
