@@ -19,9 +19,9 @@ describe('Outbox', () => {
       {
         sendTicks: async (jobs) => {
           if (!redisUp) throw new Error('Stream isn\'t writeable and enableOfflineQueue options is false');
-          sent.push(...jobs.map((j) => String(j.ticks[0])));
+          sent.push(...jobs.map((j) => String(j.data.ticks[0])));
         },
-        sendEvents: async (e) => { if (!redisUp) throw new Error('down'); events.push(...e); },
+        sendEvents: async (e) => { if (!redisUp) throw new Error('down'); events.push(...e.map((x) => x.data)); },
       },
       1000, logger, 'ingest-test',
     );
@@ -44,8 +44,8 @@ describe('Outbox', () => {
     const events: SystemEvent[] = [];
     const outbox = new Outbox(
       {
-        sendTicks: async (jobs) => { if (!redisUp) throw new Error('down'); sent.push(...jobs.map((j) => String(j.ticks[0]))); },
-        sendEvents: async (e) => { if (!redisUp) throw new Error('down'); events.push(...e); },
+        sendTicks: async (jobs) => { if (!redisUp) throw new Error('down'); sent.push(...jobs.map((j) => String(j.data.ticks[0]))); },
+        sendEvents: async (e) => { if (!redisUp) throw new Error('down'); events.push(...e.map((x) => x.data)); },
       },
       25, logger, 'ingest-test',
     );
@@ -57,6 +57,40 @@ describe('Outbox', () => {
     await until(() => sent.length === 2);
     expect(sent).toEqual(['b0', 'c0']);
     await until(() => events.some((e) => e.details.droppedTicks === 10));
+    await outbox.close(Date.now() + 100);
+  });
+
+  it('never loses a job that was in flight when the bound forced a drop, and keeps ids across resends', async () => {
+    let release!: () => void;
+    let attempts = 0;
+    const ids: string[][] = [];
+    const sent: string[] = [];
+    const delivered: string[] = [];
+    const outbox = new Outbox(
+      {
+        sendTicks: async (jobs) => {
+          attempts++;
+          ids.push(jobs.map((j) => j.id));
+          if (attempts === 1) throw new Error('timeout (maybe it reached Redis)');
+          if (attempts === 2) await new Promise<void>((r) => (release = r));
+          sent.push(...jobs.map((j) => String(j.data.ticks[0])));
+        },
+        sendEvents: async () => {},
+        onDelivered: (jobs) => delivered.push(...jobs.map((j) => String(j.ticks[0]))),
+      },
+      25, logger, 'ingest-test',
+    );
+    outbox.pushTicks(job(10, 'a'));
+    outbox.pushTicks(job(10, 'b'));
+    await until(() => attempts === 2); // the retry is in flight now, holding a and b
+    expect(ids[1]).toEqual(ids[0]); // a resend carries the same ids, so BullMQ can ignore a duplicate
+    outbox.pushTicks(job(10, 'c'));
+    outbox.pushTicks(job(10, 'd')); // over the bound: c (not in flight) is dropped, a and b are not
+    release();
+    await until(() => sent.length === 3);
+    expect(sent).toEqual(['a0', 'b0', 'd0']);
+    expect(delivered).toEqual(['a0', 'b0', 'd0']);
+    expect(outbox.stats()).toMatchObject({ droppedTicks: 10, bufferedTicks: 0 });
     await outbox.close(Date.now() + 100);
   });
 });

@@ -1,9 +1,21 @@
+import { randomUUID } from 'node:crypto';
 import type { SystemEvent, TickBatchJob } from '@tickvault/schema';
 import { backoffDelay, errorMessage, type Logger } from '@tickvault/runtime';
 
+/**
+ * A job with the id it keeps across resends: BullMQ ignores an add whose id it already has, so a
+ * send that timed out but reached Redis is not queued twice, and the writer's keys stay unique.
+ */
+export interface OutgoingJob<T> {
+  id: string;
+  data: T;
+}
+
 export interface OutboxTargets {
-  sendTicks(jobs: TickBatchJob[]): Promise<void>;
-  sendEvents(events: SystemEvent[]): Promise<void>;
+  sendTicks(jobs: OutgoingJob<TickBatchJob>[]): Promise<void>;
+  sendEvents(events: OutgoingJob<SystemEvent>[]): Promise<void>;
+  /** Called once Redis holds these jobs: only then is their data safe from this process dying. */
+  onDelivered?(jobs: readonly TickBatchJob[]): void;
 }
 
 export interface OutboxStats {
@@ -16,6 +28,7 @@ export interface OutboxStats {
 
 // BullMQ's guidance: addBulk in batches of hundreds of jobs; larger calls risk Redis timeouts.
 const JOBS_PER_ADD_BULK = 100;
+const MAX_BUFFERED_EVENTS = 1000;
 
 /**
  * Holds jobs until Redis has taken them. While Redis is unreachable the buffer grows up to
@@ -23,8 +36,11 @@ const JOBS_PER_ADD_BULK = 100;
  * once Redis is back), because an ingest process must not grow without bound.
  */
 export class Outbox {
-  private jobs: TickBatchJob[] = [];
-  private events: SystemEvent[] = [];
+  private jobs: OutgoingJob<TickBatchJob>[] = [];
+  /** Taken out of `jobs` while a send is under way, so drops never touch what is being sent. */
+  private inFlight: OutgoingJob<TickBatchJob>[] = [];
+  private events: OutgoingJob<SystemEvent>[] = [];
+  private droppedEvents = 0;
   private bufferedTicks = 0;
   private droppedTicks = 0;
   private droppedSinceReport = 0;
@@ -32,6 +48,7 @@ export class Outbox {
   private sendFailures = 0;
   private failingSince: number | undefined;
   private wake: (() => void) | undefined;
+  private interruptBackoff: (() => void) | undefined;
   private running = true;
   private loop: Promise<void>;
 
@@ -45,10 +62,10 @@ export class Outbox {
   }
 
   pushTicks(job: TickBatchJob): void {
-    this.jobs.push(job);
+    this.jobs.push({ id: randomUUID(), data: job });
     this.bufferedTicks += job.ticks.length;
     while (this.bufferedTicks > this.maxTicks && this.jobs.length > 1) {
-      const dropped = this.jobs.shift()!;
+      const dropped = this.jobs.shift()!.data;
       this.bufferedTicks -= dropped.ticks.length;
       this.droppedTicks += dropped.ticks.length;
       this.droppedSinceReport += dropped.ticks.length;
@@ -59,14 +76,18 @@ export class Outbox {
 
   pushEvent(event: SystemEvent): void {
     // Events are few; a bound only guards against a runaway loop during a long outage.
-    if (this.events.length < 1000) this.events.push(event);
+    if (this.events.length < MAX_BUFFERED_EVENTS) {
+      this.events.push({ id: randomUUID(), data: event });
+    } else if (this.droppedEvents++ % 100 === 0) {
+      this.logger.error({ droppedEvents: this.droppedEvents, kind: event.kind }, 'event buffer full while Redis is unreachable: dropping events');
+    }
     this.wake?.();
   }
 
   stats(): OutboxStats {
     return {
       bufferedTicks: this.bufferedTicks,
-      bufferedJobs: this.jobs.length,
+      bufferedJobs: this.jobs.length + this.inFlight.length,
       droppedTicks: this.droppedTicks,
       sentJobs: this.sentJobs,
       sendFailures: this.sendFailures,
@@ -81,10 +102,12 @@ export class Outbox {
   async close(deadline: number): Promise<void> {
     while ((this.jobs.length > 0 || this.events.length > 0) && Date.now() < deadline) {
       this.wake?.();
+      this.interruptBackoff?.();
       await new Promise((r) => setTimeout(r, 50));
     }
     this.running = false;
     this.wake?.();
+    this.interruptBackoff?.();
     await this.loop;
     if (this.bufferedTicks > 0) {
       this.logger.error({ bufferedTicks: this.bufferedTicks }, 'stopped with ticks Redis never took; they are lost');
@@ -112,7 +135,15 @@ export class Outbox {
         } else if (attempt % 10 === 0) {
           this.logger.error({ err: errorMessage(error), bufferedTicks: this.bufferedTicks, droppedTicks: this.droppedTicks, attempt }, 'Redis still unreachable; buffering');
         }
-        await new Promise((r) => setTimeout(r, backoffDelay(attempt, { initialMs: 200, maxMs: 5000 })));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, backoffDelay(attempt, { initialMs: 200, maxMs: 5000 }));
+          // Shutdown cuts the pause short: its drain deadline is shorter than the longest pause.
+          this.interruptBackoff = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.interruptBackoff = undefined;
       }
     }
   }
@@ -121,15 +152,24 @@ export class Outbox {
     if (this.events.length > 0) {
       const events = this.events.slice(0, JOBS_PER_ADD_BULK);
       await this.targets.sendEvents(events);
-      this.events.splice(0, events.length);
+      this.events.splice(0, events.length); // events are only appended, never dropped from the front
     }
     if (this.jobs.length > 0) {
-      const jobs = this.jobs.slice(0, JOBS_PER_ADD_BULK);
-      await this.targets.sendTicks(jobs);
-      // Only now are they Redis's responsibility; a failure above keeps them here for the retry.
-      const sent = this.jobs.splice(0, jobs.length);
-      for (const job of sent) this.bufferedTicks -= job.ticks.length;
-      this.sentJobs += sent.length;
+      const batch = this.jobs.splice(0, JOBS_PER_ADD_BULK);
+      this.inFlight = batch;
+      try {
+        await this.targets.sendTicks(batch);
+      } catch (error) {
+        // Back to the front, in order: they are the oldest, so the first to go if the bound is hit.
+        this.jobs.unshift(...batch);
+        throw error;
+      } finally {
+        this.inFlight = [];
+      }
+      // Only now are they Redis's responsibility.
+      for (const job of batch) this.bufferedTicks -= job.data.ticks.length;
+      this.sentJobs += batch.length;
+      this.targets.onDelivered?.(batch.map((job) => job.data));
     }
   }
 

@@ -6,6 +6,7 @@ import { createEventQueue, createProducerConnection, createTickQueue, redisPing 
 import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
 import { createSources, UnknownSourceError } from '@tickvault/sources';
 import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from './env.js';
+import { DeliveredProgress } from './delivered-progress.js';
 import { Outbox } from './outbox.js';
 import { IngestPipeline } from './pipeline.js';
 import { SourceRunner } from './source-runner.js';
@@ -51,10 +52,14 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   const eventQueue = createEventQueue(redis, config.QUEUE_PREFIX);
   tickQueue.on('error', (error) => logger.debug({ err: error.message }, 'tick queue error'));
   eventQueue.on('error', (error) => logger.debug({ err: error.message }, 'event queue error'));
+  const delivered = new DeliveredProgress();
   const outbox = new Outbox(
     {
-      sendTicks: (jobs) => tickQueue.addBulk(jobs.map((data) => ({ name: JOB_NAMES.tickBatch, data }))).then(() => undefined),
-      sendEvents: (events) => eventQueue.addBulk(events.map((data) => ({ name: JOB_NAMES.systemEvent, data }))).then(() => undefined),
+      sendTicks: (jobs) =>
+        tickQueue.addBulk(jobs.map(({ id, data }) => ({ name: JOB_NAMES.tickBatch, data, opts: { jobId: id } }))).then(() => undefined),
+      sendEvents: (events) =>
+        eventQueue.addBulk(events.map(({ id, data }) => ({ name: JOB_NAMES.systemEvent, data, opts: { jobId: id } }))).then(() => undefined),
+      onDelivered: (jobs) => delivered.record(jobs),
     },
     config.INGEST_BUFFER_MAX_TICKS,
     logger,
@@ -71,7 +76,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   let droppedReported = 0;
   // Replicas of this service share the symbols of each source through leases in Redis.
   const runners = sources.map((source) => {
-    const runner = new SourceRunner(source, pipeline, redis, { prefix: config.QUEUE_PREFIX, service, logger });
+    const runner = new SourceRunner(source, pipeline, redis, { prefix: config.QUEUE_PREFIX, service, logger, delivered });
     const leases = new SymbolLeases({
       redis, prefix: config.QUEUE_PREFIX, service, source: source.id, symbols, replicaId,
       ttlMs: config.INGEST_LEASE_TTL_MS, logger,

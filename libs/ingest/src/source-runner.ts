@@ -1,18 +1,20 @@
 import type { Redis } from 'ioredis';
 import { errorMessage, type Logger } from '@tickvault/runtime';
 import type { MarketSource } from '@tickvault/sources';
+import type { DeliveredProgress } from './delivered-progress.js';
 import type { IngestPipeline } from './pipeline.js';
 
 // A source whose stream throws is restarted after this pause rather than taking the process down.
 const SOURCE_RESTART_MS = 2_000;
-// A new owner replays at most this much history for a symbol it took over: older gaps are gap-fill's.
+// A replay goes back at most this far; an older gap needs a backfill (gap-fill arrives with the scheduler).
 const MAX_HANDOVER_REPLAY_MS = 60 * 60_000;
 
 /**
  * Runs one source for the symbols this replica currently holds, restarting its stream when the
- * set changes. Progress (the time of the last observation per symbol) is kept in Redis, so a replica
- * that takes a symbol over replays it from there through the source's history: a replica dying leaves
- * no hole, only duplicates, which the writer's natural key absorbs.
+ * set changes. Progress (the newest tick per symbol that Redis has taken) is kept in Redis, so a
+ * replica that takes a symbol over replays it from there through the source's history; after any
+ * restart of its own stream it replays the symbols it kept from the last one it saw. Either way the
+ * cost is duplicates, which the writer's natural key absorbs, never a hole.
  */
 export class SourceRunner {
   private symbols: readonly string[] = [];
@@ -27,7 +29,7 @@ export class SourceRunner {
     private readonly source: MarketSource,
     private readonly pipeline: IngestPipeline,
     private readonly redis: Redis,
-    private readonly options: { prefix: string; service: string; logger: Logger },
+    private readonly options: { prefix: string; service: string; logger: Logger; delivered: DeliveredProgress },
   ) {
     this.progressKey = `${options.prefix}:ingest-progress:${options.service}:${source.id}`;
   }
@@ -52,9 +54,11 @@ export class SourceRunner {
     await this.saveProgress();
   }
 
-  /** Writes the last observation time per held symbol (called on each lease round). */
+  /** Writes the newest delivered tick time per held symbol (called a few times per lease TTL). */
   async saveProgress(): Promise<void> {
-    const entries = [...this.lastSeen].filter(([symbol]) => this.symbols.includes(symbol));
+    const entries = this.symbols
+      .map((symbol) => [symbol, this.options.delivered.get(this.source.id, symbol)] as const)
+      .filter((entry): entry is readonly [string, string] => entry[1] !== undefined);
     if (entries.length === 0) return;
     try {
       await this.redis.hset(this.progressKey, Object.fromEntries(entries));
@@ -65,11 +69,20 @@ export class SourceRunner {
 
   private async run(): Promise<void> {
     const logger = this.options.logger.child({ source: this.source.id });
+    let restarted = false;
     while (!this.stopped) {
       if (this.symbols.length === 0) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
+      if (restarted) {
+        // Trades of kept symbols between the old stream's end and the new one's start.
+        for (const symbol of this.symbols) {
+          const seen = this.lastSeen.get(symbol);
+          if (seen) void this.replayFrom(symbol, seen, 'stream restart');
+        }
+      }
+      restarted = true;
       this.streamAbort = new AbortController();
       try {
         await this.source.stream({
@@ -77,7 +90,7 @@ export class SourceRunner {
           emit: (observations) => {
             for (const o of observations) {
               const seen = this.lastSeen.get(o.symbol);
-              if (!seen || o.ts > seen) this.lastSeen.set(o.symbol, o.ts);
+              if (!seen || Date.parse(o.ts) > Date.parse(seen)) this.lastSeen.set(o.symbol, o.ts);
             }
             this.pipeline.accept(this.source, observations);
           },
@@ -96,10 +109,15 @@ export class SourceRunner {
     let from: string | null;
     try {
       from = await this.redis.hget(this.progressKey, symbol);
-    } catch {
-      return; // no progress readable: the weekly gap-fill covers it
+    } catch (error) {
+      this.options.logger.warn({ source: this.source.id, symbol, err: errorMessage(error) }, 'no handover progress readable; this gap stays open');
+      return;
     }
-    if (!from) return;
+    if (from) await this.replayFrom(symbol, from, 'takeover');
+  }
+
+  private async replayFrom(symbol: string, from: string, why: string): Promise<void> {
+    if (this.stopped) return;
     const to = new Date();
     const start = new Date(Math.max(Date.parse(from), to.getTime() - MAX_HANDOVER_REPLAY_MS));
     let replayed = 0;
@@ -108,9 +126,9 @@ export class SourceRunner {
         this.pipeline.accept(this.source, page);
         replayed += page.length;
       }
-      this.options.logger.info({ source: this.source.id, symbol, from: start.toISOString(), replayed }, 'replayed history after taking a symbol over');
+      this.options.logger.info({ source: this.source.id, symbol, why, from: start.toISOString(), replayed }, 'replayed history');
     } catch (error) {
-      this.options.logger.warn({ source: this.source.id, symbol, err: errorMessage(error) }, 'handover replay failed; gap-fill will repair it');
+      this.options.logger.warn({ source: this.source.id, symbol, why, err: errorMessage(error) }, 'history replay failed; this gap stays open until it is backfilled');
     }
   }
 }

@@ -23,13 +23,16 @@ export interface SymbolLeaseOptions {
 /**
  * Shares the symbols of one source among the replicas of an ingest service, so N replicas do not
  * ingest the same symbols N times. Each symbol is a Redis key with a TTL owned by one replica;
- * replicas announce themselves in a sorted set, each takes ceil(symbols / live replicas), gives up
- * extras when a replica joins, and picks up the symbols of a replica that died once its leases lapse.
+ * replicas announce themselves in a sorted set, each takes its exact share (the shares add up to the
+ * symbol count), gives up extras when a replica joins, and picks up the symbols of a replica that died once its leases lapse.
  * During a Redis outage a replica keeps what it holds: at worst two replicas ingest a symbol for a
  * while, which the idempotent write absorbs.
  */
 export class SymbolLeases {
   private held = new Set<string>();
+  /** What the runner was last told it holds; a round that fails halfway is reconciled next time. */
+  private notified = new Set<string>();
+  private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private readonly replicasKey: string;
@@ -44,17 +47,21 @@ export class SymbolLeases {
 
   start(): void {
     const loop = async () => {
-      this.ticking = this.tick().catch((error) =>
-        this.options.logger.warn({ err: errorMessage(error), source: this.options.source }, 'symbol lease round failed; keeping current symbols'),
-      );
+      if (this.stopped) return;
+      this.ticking = this.tick()
+        .catch((error) =>
+          this.options.logger.warn({ err: errorMessage(error), source: this.options.source }, 'symbol lease round failed; keeping current symbols'),
+        )
+        .finally(() => this.notify());
       await this.ticking;
-      this.timer = setTimeout(() => void loop(), this.options.ttlMs / RENEWALS_PER_TTL);
+      if (!this.stopped) this.timer = setTimeout(() => void loop(), this.options.ttlMs / RENEWALS_PER_TTL);
     };
     void loop();
   }
 
   /** Releases every lease so another replica takes the symbols over at once instead of after the TTL. */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.ticking;
@@ -73,13 +80,16 @@ export class SymbolLeases {
   }
 
   private async tick(): Promise<void> {
+    if (this.stopped) return;
     const { redis, replicaId, ttlMs, symbols } = this.options;
     const now = Date.now();
     await redis.zadd(this.replicasKey, now, replicaId);
     await redis.zremrangebyscore(this.replicasKey, '-inf', now - ttlMs);
-    const replicas = Math.max(1, await redis.zcard(this.replicasKey));
-    const target = Math.ceil(symbols.length / replicas);
-    const before = new Set(this.held);
+    const members = (await redis.zrange(this.replicasKey, 0, -1)).sort();
+    const replicas = Math.max(1, members.length);
+    // Exact shares that add up to the symbol count: the first (count mod replicas) ids take one more.
+    const rank = Math.max(0, members.indexOf(replicaId));
+    const target = Math.floor(symbols.length / replicas) + (rank < symbols.length % replicas ? 1 : 0);
 
     for (const symbol of [...this.held]) {
       const renewed = (await redis.eval(RENEW, 1, this.key(symbol), replicaId, String(ttlMs))) as number;
@@ -97,13 +107,20 @@ export class SymbolLeases {
       const taken = await redis.set(this.key(symbol), replicaId, 'PX', ttlMs, 'NX');
       if (taken === 'OK') this.held.add(symbol);
     }
+    this.replicas = replicas;
+  }
 
-    const acquired = [...this.held].filter((s) => !before.has(s));
-    const lost = [...before].filter((s) => !this.held.has(s));
-    if (acquired.length > 0 || lost.length > 0) {
-      this.options.logger.info({ source: this.options.source, held: this.symbols, acquired, lost, replicas }, 'symbol leases changed');
-      this.options.onChange(this.symbols, acquired);
-    }
+  private replicas = 1;
+
+  /** Tells the runner about every difference since the last notice, even after a failed round. */
+  private notify(): void {
+    if (this.stopped) return;
+    const acquired = [...this.held].filter((s) => !this.notified.has(s));
+    const lost = [...this.notified].filter((s) => !this.held.has(s));
+    if (acquired.length === 0 && lost.length === 0) return;
+    this.notified = new Set(this.held);
+    this.options.logger.info({ source: this.options.source, held: this.symbols, acquired, lost, replicas: this.replicas }, 'symbol leases changed');
+    this.options.onChange(this.symbols, acquired);
   }
 }
 
