@@ -32,6 +32,7 @@ COPY libs/sources/package.json libs/sources/
 COPY libs/testing/package.json libs/testing/
 COPY tools/bench/package.json tools/bench/
 COPY tools/cli/package.json tools/cli/
+COPY tools/fake-feeds/package.json tools/fake-feeds/
 COPY tools/manifests/package.json tools/manifests/
 # --omit=dev keeps tsx (root "dependencies") and drops vitest, nx, eslint, typescript, testcontainers.
 RUN --mount=type=cache,target=/root/.npm \

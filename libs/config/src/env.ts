@@ -125,6 +125,30 @@ export const ENV = {
     doc: 'Seed of the `sim` source: the same seed gives the same trades at the same instants.',
     usedBy: 'ingest services',
   }),
+  BINANCE_WS_URL: spec({
+    schema: url(['wss:', 'ws:']),
+    default: 'wss://stream.binance.com:9443',
+    doc: 'Base URL of the Binance spot WebSocket streams (`binance` source); `wss://data-stream.binance.vision` serves market data only.',
+    usedBy: 'ingest-crypto',
+  }),
+  BINANCE_REST_URL: spec({
+    schema: url(['https:', 'http:']),
+    default: 'https://api.binance.com',
+    doc: 'Base URL of the Binance spot REST API (`binance` source): missed trades after a reconnect, and history.',
+    usedBy: 'ingest-crypto',
+  }),
+  BINANCE_STALE_SECONDS: spec({
+    schema: int(5, 3600),
+    default: '30',
+    doc: 'A Binance stream connection that sends nothing (no trade, no ping) for this long is dropped and reopened, and the missed trades fetched. Binance pings every 20 s.',
+    usedBy: 'ingest-crypto',
+  }),
+  BINANCE_WEIGHT_PER_MINUTE: spec({
+    schema: int(10, 100_000),
+    default: '6000',
+    doc: 'REQUEST_WEIGHT this process may spend per minute on Binance REST calls (Binance allows 6000 per IP; the limiter is per process, so divide it among replicas sharing an IP).',
+    usedBy: 'ingest-crypto',
+  }),
   INGEST_BATCH_MAX_TICKS: spec({
     schema: int(1, 5000),
     default: '500',

@@ -26,8 +26,15 @@ export const ASSET_CLASS_ENV = {
   macro: { sources: 'MACRO_SOURCES', symbols: 'MACRO_SERIES' },
 } as const satisfies Record<AssetClass, { sources: EnvName; symbols: EnvName }>;
 
+/** Settings of the providers an asset class can use, read only by that ingest service. */
+export const SOURCE_SETTINGS_ENV = {
+  crypto: ['BINANCE_WS_URL', 'BINANCE_REST_URL', 'BINANCE_STALE_SECONDS', 'BINANCE_WEIGHT_PER_MINUTE'],
+  stock: [],
+  macro: [],
+} as const satisfies Record<AssetClass, readonly EnvName[]>;
+
 export function ingestEnv(assetClass: AssetClass): readonly EnvName[] {
-  return [...INGEST_COMMON_ENV, ASSET_CLASS_ENV[assetClass].sources, ASSET_CLASS_ENV[assetClass].symbols];
+  return [...INGEST_COMMON_ENV, ASSET_CLASS_ENV[assetClass].sources, ASSET_CLASS_ENV[assetClass].symbols, ...SOURCE_SETTINGS_ENV[assetClass]];
 }
 
 /**

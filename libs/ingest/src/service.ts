@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { JOB_NAMES, type AssetClass } from '@tickvault/schema';
-import { describeConfig, loadConfigOrExit } from '@tickvault/config';
+import { describeConfig, loadConfigOrExit, SOURCE_SETTINGS_ENV } from '@tickvault/config';
 import { createEventQueue, createProducerConnection, createTickQueue, redisPing } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
 import { createSources, UnknownSourceError } from '@tickvault/sources';
@@ -19,7 +19,7 @@ import { SymbolLeases } from './symbol-leases.js';
 export async function runIngestService(assetClass: AssetClass): Promise<void> {
   const service = `ingest-${assetClass}`;
   const vars = ASSET_CLASS_ENV[assetClass];
-  const config = loadConfigOrExit(service, [...INGEST_COMMON_ENV, vars.sources, vars.symbols]);
+  const config = loadConfigOrExit(service, [...INGEST_COMMON_ENV, vars.sources, vars.symbols, ...SOURCE_SETTINGS_ENV[assetClass]]);
   const sourceIds = config[vars.sources] as string[];
   const symbols = config[vars.symbols] as string[];
   const logger = createLogger({ service, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
@@ -27,7 +27,11 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
 
   let sources;
   try {
-    sources = createSources(sourceIds, assetClass, config.SIM_SEED, vars.sources);
+    sources = createSources(sourceIds, assetClass, config.SIM_SEED, vars.sources, {
+      maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000,
+      // Read by ingest-crypto only (SOURCE_SETTINGS_ENV); undefined elsewhere, where binance cannot run.
+      binance: { wsUrl: config.BINANCE_WS_URL, restUrl: config.BINANCE_REST_URL, staleSeconds: config.BINANCE_STALE_SECONDS, weightPerMinute: config.BINANCE_WEIGHT_PER_MINUTE },
+    });
   } catch (error) {
     if (!(error instanceof UnknownSourceError)) throw error;
     process.stderr.write(`Invalid configuration for ${service}:\n  - ${error.message}\n`);

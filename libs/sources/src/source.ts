@@ -51,9 +51,25 @@ export interface MarketSource {
   history(request: HistoryRequest): AsyncIterable<readonly Observation[]>;
 }
 
+/**
+ * Provider settings, filled by the ingest service from its configuration: sources never read the
+ * environment. Each provider has its own optional block; missing values take the provider's defaults.
+ */
+export interface SourceSettings {
+  /** Trades stamped further ahead of the clock than this are refused at the source (ms). */
+  maxFutureMs?: number;
+  binance?: {
+    wsUrl?: string;
+    restUrl?: string;
+    staleSeconds?: number;
+    weightPerMinute?: number;
+  };
+}
+
 export interface SourceOptions {
   assetClass: AssetClass;
   seed: number;
+  settings?: SourceSettings;
 }
 
 export interface SourceDefinition {

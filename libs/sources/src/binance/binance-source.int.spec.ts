@@ -1,0 +1,293 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeBinance, type FakeBinance, type FakeBinanceOptions } from '@tickvault/fake-feeds';
+import type { Observation, SourceRejection, StreamContext } from '../source.js';
+import { createBinanceSource, type BinanceSource, type BinanceSourceOptions } from './binance-source.js';
+
+/**
+ * The binance source against the fake Binance (tools/fake-feeds): real sockets, real HTTP, Binance's
+ * wire formats, faults on demand. No Redis or Postgres: `stream(ctx)` runs with a collecting context.
+ */
+
+const SYMBOLS = ['BTC/USDT', 'ETH/USDT'];
+const FAST: Partial<BinanceSourceOptions> = { staleMs: 1500, initialBackoffMs: 100, maxBackoffMs: 1000, batchMs: 20 };
+
+let fake: FakeBinance | undefined;
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+});
+
+async function startFake(options: FakeBinanceOptions = {}): Promise<FakeBinance> {
+  fake = await startFakeBinance({ seed: 7, symbols: ['BTCUSDT', 'ETHUSDT'], tradesPerSecond: 20, historyMs: 15 * 60_000, pingIntervalMs: 300, ...options });
+  return fake;
+}
+
+function sourceFor(server: FakeBinance, overrides: Partial<BinanceSourceOptions> = {}): BinanceSource {
+  return createBinanceSource({ assetClass: 'crypto', seed: 0, settings: { binance: { wsUrl: server.wsUrl, restUrl: server.restUrl } } }, { ...FAST, ...overrides });
+}
+
+interface Run {
+  observations: Observation[];
+  rejections: SourceRejection[];
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function run(source: BinanceSource, symbols: readonly string[] = SYMBOLS): Run {
+  const observations: Observation[] = [];
+  const rejections: SourceRejection[] = [];
+  const abort = new AbortController();
+  const ctx: StreamContext = {
+    symbols,
+    emit: (batch) => observations.push(...batch),
+    reject: (rejection) => rejections.push(rejection),
+    logger: { info() {}, warn() {}, error() {} },
+    signal: abort.signal,
+  };
+  const done = source.stream(ctx);
+  return {
+    observations,
+    rejections,
+    done,
+    async stop() {
+      abort.abort();
+      await done;
+    },
+  };
+}
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+const binanceName = (symbol: string) => symbol.replace('/', '');
+
+/**
+ * For each symbol: the distinct trade ids emitted must be exactly the fake's trades between the first
+ * and the last emitted trade (no hole, nothing invented); each emitted trade must match the fake's.
+ */
+function expectNoHole(server: FakeBinance, observations: readonly Observation[], symbols: readonly string[] = SYMBOLS) {
+  const summary: Record<string, { emitted: number; distinct: number; expected: number }> = {};
+  for (const symbol of symbols) {
+    const mine = observations.filter((o) => o.symbol === symbol);
+    expect(mine.length, symbol).toBeGreaterThan(0);
+    const byId = new Map(mine.map((o) => [Number(o.tradeId), o]));
+    const times = mine.map((o) => Date.parse(o.ts));
+    const expected = server.trades(binanceName(symbol), Math.min(...times), Math.max(...times) + 1);
+    const missing = expected.filter((t) => !byId.has(t.id)).map((t) => t.id);
+    expect(missing, `${symbol}: trade ids missing`).toEqual([]);
+    expect(byId.size, `${symbol}: nothing but the fake's trades`).toBe(expected.length);
+    for (const t of expected) {
+      expect(byId.get(t.id)).toEqual({ symbol, ts: new Date(t.time).toISOString(), price: t.price, size: t.qty, tradeId: String(t.id) });
+    }
+    summary[symbol] = { emitted: mine.length, distinct: byId.size, expected: expected.length };
+  }
+  return summary;
+}
+
+describe('binance source against the fake Binance', () => {
+  it('streams every trade of every symbol, exactly as sent, and answers pings', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await sleep(2000);
+    await r.stop();
+    const summary = expectNoHole(server, r.observations);
+    expect(r.rejections).toEqual([]);
+    expect(source.stats.connections).toBe(1);
+    expect(source.stats.serverPings).toBeGreaterThan(2);
+    expect(server.stats.pongs).toBeGreaterThan(2); // ws answered the server's pings
+    expect(source.stats.catchUp.trades).toBe(0);
+    console.info('normal stream', summary);
+  });
+
+  it('leaves no hole across repeated outages with withheld trades (REST catch-up)', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    for (let i = 0; i < 3; i++) {
+      // Connections dropped, new ones refused and the window's trades never pushed: only REST has them.
+      server.controls.outage(600);
+      await sleep(1500);
+    }
+    // Trades withheld on a live connection: the jump in ids is filled too.
+    const gapsBefore = source.stats.catchUp.gaps;
+    server.controls.withhold(700);
+    await sleep(1700);
+    await r.stop();
+    expect(source.stats.catchUp.gaps).toBeGreaterThan(gapsBefore);
+    const summary = expectNoHole(server, r.observations);
+    expect(source.stats.reconnects.length).toBeGreaterThanOrEqual(3);
+    expect(source.stats.catchUp.trades).toBeGreaterThan(0);
+    expect(source.stats.catchUp.gaveUp).toBe(0);
+    console.info('outages', { summary, reconnects: source.stats.reconnects, catchUp: source.stats.catchUp, restRequests: source.stats.rest.requests, restWeight: source.stats.rest.weight });
+  });
+
+  it('catches up across stream() restarts (the runner restarts it when symbols move)', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const first = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    await first.stop();
+    await sleep(1000);
+    const second = run(source);
+    await sleep(1000);
+    await second.stop();
+    expectNoHole(server, [...first.observations, ...second.observations]);
+    expect(source.stats.catchUp.trades).toBeGreaterThan(10);
+  });
+
+  it('terminates a stalled connection after the stale timeout, reconnects and fills the silence', async () => {
+    const server = await startFake();
+    const source = sourceFor(server, { staleMs: 1000 });
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    const stalledAt = Date.now();
+    expect(server.controls.stall()).toBe(1);
+    await until(() => source.stats.connections >= 2);
+    const recoveredMs = Date.now() - stalledAt;
+    await sleep(1000);
+    await r.stop();
+    expect(source.stats.staleTerminations).toBe(1);
+    // Silence is counted from the last frame or ping (pings every 300 ms), detection runs every 250 ms.
+    expect(recoveredMs, 'stall detected after the stale timeout').toBeGreaterThanOrEqual(1000 - 300);
+    expect(recoveredMs, 'stall detected and reconnected soon after the stale timeout').toBeLessThan(3000);
+    expectNoHole(server, r.observations);
+    console.info('stall', { recoveredMs, reconnects: source.stats.reconnects, catchUp: source.stats.catchUp });
+  });
+
+  it('reconnects at once on serverShutdown and before the connection age limit', async () => {
+    const server = await startFake();
+    const source = sourceFor(server, { maxConnectionMs: 1200 });
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    expect(server.controls.serverShutdown()).toBe(1);
+    await until(() => source.stats.shutdownNotices === 1 && source.stats.reconnects.some((x) => x.reason === 'shutdown'));
+    await sleep(2000);
+    await r.stop();
+    const shutdown = source.stats.reconnects.find((x) => x.reason === 'shutdown');
+    expect(shutdown?.downMs).toBeLessThan(200); // no backoff for a planned reconnect
+    expect(source.stats.reconnects.filter((x) => x.reason === 'max-age').length).toBeGreaterThanOrEqual(1);
+    expectNoHole(server, r.observations);
+    console.info('planned reconnects', source.stats.reconnects);
+  });
+
+  it('rejects malformed frames with their reasons while valid trades keep flowing on the same connection', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    server.controls.setDuplicates(true);
+    expect(server.controls.injectMalformed()).toBe(8);
+    const injectedAt = Date.now();
+    await sleep(1000);
+    await r.stop();
+    expect(r.rejections.map((x) => x.reason).sort()).toEqual([
+      'future_timestamp', 'invalid_price', 'invalid_price', 'invalid_size', 'malformed', 'malformed', 'oversized', 'unknown_symbol',
+    ]);
+    expect(r.rejections.find((x) => x.reason === 'unknown_symbol')?.symbol).toBe('XRP/USDT');
+    for (const rejection of r.rejections) expect(rejection.sample.length).toBeGreaterThan(0);
+    expect(source.stats.connections).toBe(1);
+    expect(r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length).toBeGreaterThan(10);
+    expectNoHole(server, r.observations); // duplicates allowed, nothing missing
+    expect(r.observations.length).toBeGreaterThan(new Set(r.observations.map((o) => `${o.symbol}:${o.tradeId}`)).size);
+  });
+
+  it('waits out a 429 Retry-After before asking again, then succeeds (history)', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const to = Date.now() - 1000;
+    const from = to - 60_000;
+    server.controls.force429({ retryAfterSeconds: 1, count: 1 });
+    const started = Date.now();
+    const trades: Observation[] = [];
+    for await (const page of source.history({ symbol: 'BTC/USDT', from: new Date(from), to: new Date(to) })) trades.push(...page);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(1000);
+    expect(source.stats.rest.rateLimited).toBe(1);
+    expect(server.stats.rateLimited).toBe(1);
+    expect(server.stats.banned).toBe(0);
+    expect(trades.map((t) => Number(t.tradeId))).toEqual(server.trades('BTCUSDT', from, to).map((t) => t.id));
+    console.info('429', { elapsed, requests: server.stats.requests });
+  });
+
+  it('catch-up after an outage also honours a 429 and still leaves no hole', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    server.controls.force429({ retryAfterSeconds: 1, count: 1 });
+    server.controls.outage(500);
+    await sleep(3000);
+    await r.stop();
+    // Both symbols' catch-up requests may already be in flight when the 429 comes back.
+    expect(source.stats.rest.rateLimited).toBeGreaterThanOrEqual(1);
+    expect(source.stats.rest.rateLimited).toBeLessThanOrEqual(2);
+    expect(server.stats.banned).toBe(0);
+    expectNoHole(server, r.observations);
+  });
+
+  it('history() pages exactly the fake\'s trades of a window', async () => {
+    const server = await startFake({ tradesPerSecond: 5 });
+    const source = sourceFor(server);
+    const to = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+    const from = to - 10 * 60_000 + 123;
+    const pages: (readonly Observation[])[] = [];
+    for await (const page of source.history({ symbol: 'ETH/USDT', from: new Date(from), to: new Date(to) })) pages.push(page);
+    const got = pages.flat();
+    const expected = server.trades('ETHUSDT', from, to);
+    expect(expected.length).toBeGreaterThan(2000);
+    expect(pages.length).toBeGreaterThanOrEqual(3);
+    expect(got).toEqual(expected.map((t) => ({ symbol: 'ETH/USDT', ts: new Date(t.time).toISOString(), price: t.price, size: t.qty, tradeId: String(t.id) })));
+    // An empty window yields nothing.
+    const none: Observation[] = [];
+    for await (const page of source.history({ symbol: 'ETH/USDT', from: new Date(to), to: new Date(to) })) none.push(...page);
+    expect(none).toEqual([]);
+  });
+
+  it('candles computed from collected trades equal the fake\'s klines for closed minutes', async () => {
+    const server = await startFake({ tradesPerSecond: 5 });
+    const source = sourceFor(server);
+    const minute = Math.floor(Date.now() / 60_000);
+    const from = (minute - 3) * 60_000;
+    const to = minute * 60_000; // the current minute is still open: left out
+    const trades: Observation[] = [];
+    for await (const page of source.history({ symbol: 'BTC/USDT', from: new Date(from), to: new Date(to) })) trades.push(...page);
+
+    const computed = new Map<number, { o: string; h: bigint; l: bigint; c: string; v: bigint; n: number }>();
+    for (const t of [...trades].sort((a, b) => Number(a.tradeId) - Number(b.tradeId))) {
+      const open = Math.floor(Date.parse(t.ts) / 60_000) * 60_000;
+      const price = toE8(t.price);
+      const candle = computed.get(open);
+      if (!candle) computed.set(open, { o: t.price, h: price, l: price, c: t.price, v: toE8(t.size), n: 1 });
+      else {
+        if (price > candle.h) candle.h = price;
+        if (price < candle.l) candle.l = price;
+        candle.c = t.price;
+        candle.v += toE8(t.size);
+        candle.n++;
+      }
+    }
+    const response = await fetch(`${server.restUrl}/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime=${from}&endTime=${to - 1}`);
+    const rows = (await response.json()) as [number, string, string, string, string, string, number, string, number, string, string, string][];
+    expect(rows.length).toBe(3);
+    for (const [open, o, h, l, c, v, close, , n] of rows) {
+      const candle = computed.get(open);
+      expect(candle, new Date(open).toISOString()).toBeDefined();
+      expect(close).toBe(open + 59_999);
+      expect({ o, h: toE8(h), l: toE8(l), c, v: toE8(v), n }).toEqual(candle);
+    }
+  });
+});
+
+/** A decimal string as an integer count of 1e-8 (exact, no float). */
+function toE8(decimal: string): bigint {
+  const [whole = '0', fraction = ''] = decimal.split('.');
+  return BigInt(whole) * 100_000_000n + BigInt(fraction.padEnd(8, '0').slice(0, 8));
+}

@@ -1,0 +1,488 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import type { HistoryRequest, MarketSource, Observation, SourceLogger, SourceOptions, StreamContext } from '../source.js';
+import { backoffDelay } from './backoff.js';
+import { checkTradeRow, parseFrame, type BinanceTrade, type CheckContext } from './frames.js';
+import { TokenBucketLimiter, type RequestWeightLimiter } from './rate-limiter.js';
+import { BinanceApiError, BinanceRest, type RestStats } from './rest.js';
+import { BinanceSymbolError, SubscribedSymbols, toBinanceSymbol } from './symbols.js';
+
+export const BINANCE_DEFAULTS = {
+  wsUrl: 'wss://stream.binance.com:9443',
+  restUrl: 'https://api.binance.com',
+  staleSeconds: 30,
+  weightPerMinute: 6000,
+} as const;
+
+export interface BinanceSourceOptions {
+  wsUrl: string;
+  restUrl: string;
+  /** A connection with no frame and no server ping for this long is terminated and reopened. */
+  staleMs: number;
+  /** REQUEST_WEIGHT budget per minute of the in-process limiter (ignored when `limiter` is given). */
+  weightPerMinute: number;
+  /** Trades stamped further ahead of the clock are rejected (`future_timestamp`). */
+  maxFutureMs: number;
+  /** Reconnect backoff: first delay (with jitter) and cap. */
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** Binance closes a connection at 24 h; reconnect (and catch up) before that. */
+  maxConnectionMs: number;
+  /** Live trades are emitted in batches: at most this long after the first one, or this many. */
+  batchMs: number;
+  batchMaxTrades: number;
+  /** historicalTrades page size (Binance max 1000). */
+  pageLimit: number;
+  /** A gap longer than this many trades is caught up only this far; the rest is left to gap-fill. */
+  maxCatchUpTrades: number;
+  /** How long catch-up waits for REST to show trades the stream already delivered after them. */
+  restLagToleranceMs: number;
+  limiter?: RequestWeightLimiter;
+  fetch?: typeof fetch;
+  random?: () => number;
+}
+
+export interface BinanceStats {
+  /** Connections opened. */
+  connections: number;
+  /** Each reconnect: why the previous connection ended and how long no connection was open. */
+  reconnects: { reason: string; downMs: number }[];
+  staleTerminations: number;
+  shutdownNotices: number;
+  serverPings: number;
+  liveTrades: number;
+  rejected: number;
+  catchUp: { gaps: number; trades: number; gaveUp: number };
+  rest: RestStats;
+}
+
+export type BinanceSource = MarketSource & { readonly stats: BinanceStats };
+
+/** One run of missing trade ids: `to` null means "up to the first trade the new connection delivers". */
+interface Gap {
+  from: number;
+  to: number | null;
+  done: boolean;
+}
+
+interface SymbolState {
+  /** Highest trade id emitted (live or caught up). */
+  lastId?: number;
+  gaps: Gap[];
+  /** The open-ended gap of the current connection, until its first live trade bounds it. */
+  openGap?: Gap;
+}
+
+type CloseReason = 'aborted' | 'closed' | 'error' | 'stale' | 'shutdown' | 'max-age';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The `binance` source: spot trades from Binance's combined trade stream, with REST catch-up.
+ *
+ * Live: one WebSocket per `stream()` call subscribed to `<symbol>@trade` for every symbol, emitting
+ * trades in small batches. The connection is reopened with exponential backoff and jitter when it
+ * drops, when it stays silent longer than `staleMs` (Binance pings every 20 s, so silence means a
+ * dead connection), when the server announces `serverShutdown`, and before the 24 h limit.
+ *
+ * No hole: the last delivered trade id per symbol outlives connections (and `stream()` calls).
+ * After each reconnect the missed ids are paged from `historicalTrades` (the same ids as the trade
+ * stream) from last+1 up to the first id the new connection delivers; a jump in ids on a live
+ * connection is filled the same way. Duplicates with the live stream can occur and are absorbed by
+ * the writer's natural key.
+ */
+export function createBinanceSource(options: SourceOptions, overrides: Partial<BinanceSourceOptions> = {}): BinanceSource {
+  const settings = options.settings?.binance;
+  const opts: BinanceSourceOptions = {
+    wsUrl: settings?.wsUrl ?? BINANCE_DEFAULTS.wsUrl,
+    restUrl: settings?.restUrl ?? BINANCE_DEFAULTS.restUrl,
+    staleMs: (settings?.staleSeconds ?? BINANCE_DEFAULTS.staleSeconds) * 1000,
+    weightPerMinute: settings?.weightPerMinute ?? BINANCE_DEFAULTS.weightPerMinute,
+    maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
+    initialBackoffMs: 500,
+    maxBackoffMs: 30_000,
+    maxConnectionMs: DAY_MS - 30 * 60_000,
+    batchMs: 50,
+    batchMaxTrades: 500,
+    pageLimit: 1000,
+    maxCatchUpTrades: 500_000,
+    restLagToleranceMs: 10_000,
+    ...overrides,
+  };
+  const random = opts.random ?? Math.random;
+  let logger: SourceLogger | undefined;
+  const limiter = opts.limiter ?? new TokenBucketLimiter({ weightPerMinute: opts.weightPerMinute });
+  const rest = new BinanceRest({
+    baseUrl: opts.restUrl,
+    limiter,
+    fetch: opts.fetch,
+    logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
+  });
+  const states = new Map<string, SymbolState>();
+  const stats: BinanceStats = {
+    connections: 0,
+    reconnects: [],
+    staleTerminations: 0,
+    shutdownNotices: 0,
+    serverPings: 0,
+    liveTrades: 0,
+    rejected: 0,
+    catchUp: { gaps: 0, trades: 0, gaveUp: 0 },
+    rest: rest.stats,
+  };
+
+  const stateOf = (symbol: string): SymbolState => {
+    let state = states.get(symbol);
+    if (!state) states.set(symbol, (state = { gaps: [] }));
+    return state;
+  };
+  const checkContext = (subscribed: SubscribedSymbols): CheckContext => ({ subscribed, now: Date.now(), maxFutureMs: opts.maxFutureMs });
+
+  /** Catch-up of missed trade ids, one worker per symbol, bound to one `stream()` call. */
+  class CatchUp {
+    private readonly running = new Map<string, Promise<void>>();
+
+    constructor(
+      private readonly ctx: StreamContext,
+      private readonly subscribed: SubscribedSymbols,
+    ) {}
+
+    /** A connection opened: everything after the last delivered id is missing until proven otherwise. */
+    opened(): void {
+      for (const symbol of this.subscribed.symbols()) {
+        const state = stateOf(symbol);
+        if (state.openGap && !state.openGap.done && state.openGap.to === null) state.openGap.done = true;
+        state.openGap = undefined;
+        if (state.lastId === undefined) continue;
+        const gap: Gap = { from: state.lastId + 1, to: null, done: false };
+        state.gaps.push(gap);
+        state.openGap = gap;
+        stats.catchUp.gaps++;
+        this.kick(symbol);
+      }
+    }
+
+    /** A live trade: bounds the open gap with the first one per connection, opens a gap on a jump. */
+    live(trade: BinanceTrade): void {
+      const state = stateOf(trade.symbol);
+      const open = state.openGap;
+      if (open) {
+        state.openGap = undefined;
+        if (!open.done) {
+          open.to = trade.id - 1;
+          state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
+          return;
+        }
+      }
+      if (state.lastId !== undefined && trade.id > state.lastId + 1) {
+        state.gaps.push({ from: state.lastId + 1, to: trade.id - 1, done: false });
+        stats.catchUp.gaps++;
+        this.kick(trade.symbol);
+      }
+      state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
+    }
+
+    /** Starts workers for gaps left over from an earlier `stream()` call. */
+    resume(): void {
+      for (const symbol of this.subscribed.symbols()) if (stateOf(symbol).gaps.length > 0) this.kick(symbol);
+    }
+
+    async stop(): Promise<void> {
+      await Promise.all(this.running.values());
+    }
+
+    private kick(symbol: string): void {
+      if (this.running.has(symbol)) return;
+      const run = this.drain(symbol).finally(() => this.running.delete(symbol));
+      this.running.set(symbol, run);
+    }
+
+    private async drain(symbol: string): Promise<void> {
+      const state = stateOf(symbol);
+      let failures = 0;
+      while (!this.ctx.signal.aborted) {
+        const gap = state.gaps[0];
+        if (!gap) return;
+        if (gap.done) {
+          state.gaps.shift();
+          continue;
+        }
+        try {
+          await this.fill(symbol, gap);
+          failures = 0;
+        } catch (error) {
+          if (this.ctx.signal.aborted) return;
+          if (error instanceof BinanceApiError && error.status >= 400 && error.status < 500 && error.status !== 429 && error.status !== 418) {
+            this.ctx.logger.error({ symbol, from: gap.from, to: gap.to, err: error.message }, 'Binance catch-up refused; leaving the gap to gap-fill');
+            gap.done = true;
+            stats.catchUp.gaveUp++;
+            continue;
+          }
+          const retryInMs = backoffDelay(failures++, 1000, 30_000, random);
+          this.ctx.logger.warn({ symbol, from: gap.from, to: gap.to, retryInMs, err: (error as Error).message }, 'Binance catch-up failed; retrying');
+          await sleep(retryInMs, undefined, { signal: this.ctx.signal }).catch(() => {});
+        }
+      }
+    }
+
+    /** Pages historicalTrades from gap.from until the gap is closed; progress stays in the gap. */
+    private async fill(symbol: string, gap: Gap): Promise<void> {
+      const binanceSymbol = toBinanceSymbol(symbol);
+      const started = gap.from;
+      let fetched = 0;
+      let waitingSince: number | undefined;
+      while (!gap.done) {
+        if (gap.to !== null && gap.from > gap.to) break;
+        const rows = await rest.historicalTrades(binanceSymbol, gap.from, opts.pageLimit, this.ctx.signal);
+        const page: Observation[] = [];
+        let maxId = -1;
+        const check = checkContext(this.subscribed);
+        for (const row of rows) {
+          const id = typeof row.id === 'number' ? row.id : Number.NaN;
+          if (Number.isSafeInteger(id)) maxId = Math.max(maxId, id);
+          if (gap.to !== null && id > gap.to) continue;
+          const checked = checkTradeRow(row, binanceSymbol, check);
+          if (!checked.ok) {
+            stats.rejected++;
+            this.ctx.reject(checked.rejection);
+            continue;
+          }
+          page.push(checked.trade.observation);
+        }
+        if (page.length > 0) {
+          this.ctx.emit(page);
+          stats.catchUp.trades += page.length;
+        }
+        fetched += rows.length;
+        if (maxId >= gap.from) {
+          gap.from = maxId + 1;
+          const state = stateOf(symbol);
+          state.lastId = Math.max(state.lastId ?? maxId, Math.min(maxId, gap.to ?? maxId));
+        }
+        if (gap.to === null && rows.length < opts.pageLimit) break; // reached the newest trade
+        if (gap.to !== null && gap.from > gap.to) break;
+        if (rows.length < opts.pageLimit) {
+          // REST has not caught up with the stream yet (it is served from a database): wait a little.
+          waitingSince ??= Date.now();
+          if (Date.now() - waitingSince > opts.restLagToleranceMs) {
+            this.ctx.logger.warn({ symbol, from: gap.from, to: gap.to }, 'Binance REST does not have trades the stream skipped; leaving them to gap-fill');
+            stats.catchUp.gaveUp++;
+            break;
+          }
+          await sleep(500, undefined, { signal: this.ctx.signal });
+          continue;
+        }
+        waitingSince = undefined;
+        if (fetched >= opts.maxCatchUpTrades) {
+          this.ctx.logger.warn({ symbol, from: started, reached: gap.from, to: gap.to }, 'Binance gap too long to catch up here; leaving the rest to gap-fill');
+          stats.catchUp.gaveUp++;
+          break;
+        }
+      }
+      gap.done = true;
+      if (fetched > 0) this.ctx.logger.info({ symbol, fromId: started, toId: gap.from - 1, trades: fetched }, 'caught up missed Binance trades');
+    }
+  }
+
+  /** Live trades leave in batches: at most `batchMs` after the first of a batch. */
+  class Batcher {
+    private buffer: Observation[] = [];
+    private timer: NodeJS.Timeout | undefined;
+
+    constructor(private readonly ctx: StreamContext) {}
+
+    push(observation: Observation): void {
+      this.buffer.push(observation);
+      if (this.buffer.length >= opts.batchMaxTrades) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), opts.batchMs);
+    }
+
+    flush(): void {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      if (this.buffer.length === 0) return;
+      const batch = this.buffer;
+      this.buffer = [];
+      this.ctx.emit(batch);
+    }
+  }
+
+  function connectOnce(ctx: StreamContext, subscribed: SubscribedSymbols, batcher: Batcher, catchUp: CatchUp, onOpen: () => void) {
+    return new Promise<{ reason: CloseReason; delivered: boolean; detail: string }>((resolve) => {
+      const url = `${opts.wsUrl.replace(/\/+$/, '')}/stream?streams=${subscribed.streams().join('/')}`;
+      let reason: CloseReason = 'closed';
+      let detail = '';
+      let delivered = false;
+      let lastActivity = Date.now();
+      let maxAgeTimer: NodeJS.Timeout | undefined;
+      let socket: WebSocket;
+      try {
+        // autoPong: ws answers the server's pings with their payload, as Binance requires.
+        socket = new WebSocket(url, { handshakeTimeout: 10_000, maxPayload: 1 << 20, perMessageDeflate: false, autoPong: true });
+      } catch (error) {
+        resolve({ reason: 'error', delivered, detail: (error as Error).message });
+        return;
+      }
+      const ws = socket;
+      // A polite close, but a server that does not answer it must not hold the reconnect up.
+      const closeSoon = () => {
+        ws.close(1000);
+        setTimeout(() => ws.terminate(), 1000).unref();
+      };
+      const onAbort = () => {
+        reason = 'aborted';
+        closeSoon();
+      };
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      const watchdog = setInterval(() => {
+        const silentMs = Date.now() - lastActivity;
+        if (silentMs > opts.staleMs && ws.readyState !== WebSocket.CLOSED) {
+          reason = 'stale';
+          detail = `no frame or ping for ${silentMs} ms`;
+          stats.staleTerminations++;
+          ws.terminate();
+        }
+      }, Math.max(50, Math.min(1000, Math.floor(opts.staleMs / 4))));
+
+      ws.on('open', () => {
+        lastActivity = Date.now();
+        onOpen();
+        catchUp.opened();
+        maxAgeTimer = setTimeout(() => {
+          reason = 'max-age';
+          closeSoon();
+        }, opts.maxConnectionMs);
+      });
+      ws.on('ping', () => {
+        lastActivity = Date.now();
+        stats.serverPings++;
+      });
+      ws.on('message', (data: WebSocket.RawData) => {
+        lastActivity = Date.now();
+        delivered = true;
+        const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+        const outcome = parseFrame(buffer.toString('utf8'), buffer.length, checkContext(subscribed));
+        switch (outcome.kind) {
+          case 'trade':
+            stats.liveTrades++;
+            catchUp.live(outcome.trade);
+            batcher.push(outcome.trade.observation);
+            break;
+          case 'rejected':
+            stats.rejected++;
+            ctx.reject(outcome.rejection);
+            break;
+          case 'shutdown':
+            stats.shutdownNotices++;
+            reason = 'shutdown';
+            detail = outcome.detail;
+            closeSoon();
+            break;
+          case 'control':
+            ctx.logger.info({ frame: outcome.detail }, 'Binance stream control message');
+            break;
+        }
+      });
+      ws.on('error', (error) => {
+        if (reason === 'closed') reason = 'error';
+        detail ||= error.message;
+      });
+      ws.on('close', (code, why) => {
+        clearInterval(watchdog);
+        if (maxAgeTimer) clearTimeout(maxAgeTimer);
+        ctx.signal.removeEventListener('abort', onAbort);
+        batcher.flush();
+        resolve({ reason, delivered, detail: detail || `close ${code}${why.length ? ` ${why.toString()}` : ''}` });
+      });
+    });
+  }
+
+  return {
+    id: 'binance',
+    assetClass: options.assetClass,
+    stats,
+
+    async stream(ctx: StreamContext) {
+      logger = ctx.logger;
+      const symbols: string[] = [];
+      for (const symbol of ctx.symbols) {
+        try {
+          toBinanceSymbol(symbol);
+          symbols.push(symbol);
+        } catch (error) {
+          if (!(error instanceof BinanceSymbolError)) throw error;
+          ctx.reject({ symbol, reason: 'invalid_symbol', detail: error.message, sample: symbol });
+        }
+      }
+      if (symbols.length === 0) {
+        await new Promise<void>((resolve) => (ctx.signal.aborted ? resolve() : ctx.signal.addEventListener('abort', () => resolve(), { once: true })));
+        return;
+      }
+      const subscribed = new SubscribedSymbols(symbols);
+      const batcher = new Batcher(ctx);
+      const catchUp = new CatchUp(ctx, subscribed);
+      catchUp.resume();
+      let attempt = 0;
+      let closed: { at: number; reason: string } | undefined;
+      while (!ctx.signal.aborted) {
+        const outcome = await connectOnce(ctx, subscribed, batcher, catchUp, () => {
+          stats.connections++;
+          if (closed) {
+            const downMs = Date.now() - closed.at;
+            stats.reconnects.push({ reason: closed.reason, downMs });
+            if (stats.reconnects.length > 100) stats.reconnects.shift();
+            ctx.logger.info({ reason: closed.reason, downMs, streams: subscribed.size }, 'Binance stream reconnected');
+          } else {
+            ctx.logger.info({ streams: subscribed.size }, 'Binance stream connected');
+          }
+        });
+        if (ctx.signal.aborted || outcome.reason === 'aborted') break;
+        closed = { at: Date.now(), reason: outcome.reason };
+        let delayMs = 0;
+        if (outcome.reason === 'shutdown' || outcome.reason === 'max-age') {
+          attempt = 0; // planned: come back at once
+        } else {
+          if (outcome.delivered) attempt = 0;
+          delayMs = backoffDelay(attempt++, opts.initialBackoffMs, opts.maxBackoffMs, random);
+        }
+        ctx.logger.warn({ reason: outcome.reason, detail: outcome.detail, retryInMs: delayMs, attempt }, 'Binance stream closed; reconnecting');
+        if (delayMs > 0) await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
+      }
+      batcher.flush();
+      await catchUp.stop();
+    },
+
+    async *history({ symbol, from, to }: HistoryRequest) {
+      const binanceSymbol = toBinanceSymbol(symbol);
+      if (to.getTime() <= from.getTime()) return;
+      const subscribed = new SubscribedSymbols([symbol]);
+      // The first trade at or after `from`: its aggregate trade names the first trade id (weight 4).
+      const [first] = await rest.aggTrades(binanceSymbol, { startTime: from.getTime(), endTime: to.getTime() - 1, limit: 1 });
+      if (!first) return;
+      if (typeof first.f !== 'number' || !Number.isSafeInteger(first.f)) {
+        throw new BinanceApiError(200, null, `aggTrades row without a first trade id: ${JSON.stringify(first)}`);
+      }
+      let fromId: number = first.f;
+      for (;;) {
+        const rows = await rest.historicalTrades(binanceSymbol, fromId, opts.pageLimit);
+        const page: Observation[] = [];
+        let maxId = -1;
+        let ended = false;
+        const check = checkContext(subscribed);
+        for (const row of rows) {
+          if (typeof row.id === 'number' && Number.isSafeInteger(row.id)) maxId = Math.max(maxId, row.id);
+          const checked = checkTradeRow(row, binanceSymbol, check);
+          if (!checked.ok) continue; // history has no reject channel; the pipeline would refuse it anyway
+          if (checked.trade.time >= to.getTime()) {
+            ended = true;
+            break;
+          }
+          if (checked.trade.time >= from.getTime()) page.push(checked.trade.observation);
+        }
+        if (page.length > 0) yield page;
+        if (ended || rows.length < opts.pageLimit || maxId < fromId) return;
+        fromId = maxId + 1;
+      }
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import { isValidPrice, type RejectReason } from '@tickvault/schema';
+import type { Observation, SourceRejection } from '../source.js';
+import { fromBinanceSymbol, type SubscribedSymbols } from './symbols.js';
+
+/** Frames above this are refused unread (`oversized`): a trade event is a few hundred bytes. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+const SAMPLE_CHARS = 500;
+const SIZE = /^(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
+
+export interface BinanceTrade {
+  /** Normalized (`BTC/USDT`). */
+  symbol: string;
+  /** Binance trade id: per symbol, numeric, increasing by one per trade. */
+  id: number;
+  /** Trade time, ms since the epoch. */
+  time: number;
+  observation: Observation;
+}
+
+export type FrameOutcome =
+  | { kind: 'trade'; trade: BinanceTrade }
+  | { kind: 'shutdown'; detail: string }
+  /** Subscription replies and server error notices: nothing to store, nothing wrong with the data. */
+  | { kind: 'control'; detail: string }
+  | { kind: 'rejected'; rejection: SourceRejection };
+
+export interface CheckContext {
+  subscribed: SubscribedSymbols;
+  now: number;
+  maxFutureMs: number;
+}
+
+type TradeCheck = { ok: true; trade: BinanceTrade } | { ok: false; rejection: SourceRejection };
+
+const reject = (reason: RejectReason, detail: string, sample: string, symbol: string | null = null): { ok: false; rejection: SourceRejection } => ({
+  ok: false,
+  rejection: { symbol, reason, detail, sample: sample.slice(0, SAMPLE_CHARS) },
+});
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * One trade as Binance describes it (stream `s t p q T`, REST `id price qty time`), checked field
+ * by field: the symbol must be one this stream subscribed to, the id a non-negative integer, the
+ * price a positive decimal string, the size a non-negative decimal string, the time a plausible
+ * instant not ahead of the clock. Prices and sizes are kept exactly as sent.
+ */
+export function checkTrade(
+  fields: { symbol: unknown; id: unknown; price: unknown; qty: unknown; time: unknown },
+  sample: string,
+  ctx: CheckContext,
+): TradeCheck {
+  if (typeof fields.symbol !== 'string') return reject('malformed', 'trade without a symbol', sample);
+  const symbol = ctx.subscribed.lookup(fields.symbol);
+  if (!symbol) {
+    const named = fromBinanceSymbol(fields.symbol);
+    return reject('unknown_symbol', `trade for ${fields.symbol}, which this stream did not subscribe to`, sample, named);
+  }
+  const { id, price, qty, time } = fields;
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+    return reject('invalid_trade_id', `trade id ${JSON.stringify(id)} is not a non-negative integer`, sample, symbol);
+  }
+  if (typeof price !== 'string' || !isValidPrice('crypto', price)) {
+    return reject('invalid_price', `price ${JSON.stringify(price)} is not a positive decimal string`, sample, symbol);
+  }
+  if (typeof qty !== 'string' || !SIZE.test(qty)) {
+    return reject('invalid_size', `quantity ${JSON.stringify(qty)} is not a non-negative decimal string`, sample, symbol);
+  }
+  // 2000-01-01 .. 2100-01-01: anything else is a unit or parsing error, not a trade time.
+  if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < 946_684_800_000 || time >= 4_102_444_800_000) {
+    return reject('invalid_timestamp', `trade time ${JSON.stringify(time)} is not a millisecond timestamp`, sample, symbol);
+  }
+  if (time > ctx.now + ctx.maxFutureMs) {
+    return reject('future_timestamp', `trade time ${new Date(time).toISOString()} is ahead of the clock by more than ${ctx.maxFutureMs} ms`, sample, symbol);
+  }
+  return {
+    ok: true,
+    trade: { symbol, id, time, observation: { symbol, ts: new Date(time).toISOString(), price, size: qty, tradeId: String(id) } },
+  };
+}
+
+function isShutdown(obj: Record<string, unknown>): boolean {
+  // The documented form is {"event":{"e":"serverShutdown","E":..}}; accept the bare and the
+  // combined-stream wrappings too, since reconnecting early costs nothing.
+  const nested = [obj, obj.event, obj.data];
+  return nested.some((o) => isObject(o) && o.e === 'serverShutdown');
+}
+
+/**
+ * Classifies one WebSocket frame of a combined (`{"stream":..,"data":..}`) or raw trade stream.
+ * Never throws: whatever arrives is a trade, a control message, a shutdown notice or a rejection.
+ */
+export function parseFrame(text: string, byteLength: number, ctx: CheckContext): FrameOutcome {
+  if (byteLength > MAX_FRAME_BYTES) {
+    return { kind: 'rejected', rejection: { symbol: null, reason: 'oversized', detail: `frame of ${byteLength} bytes exceeds ${MAX_FRAME_BYTES}`, sample: text.slice(0, SAMPLE_CHARS) } };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return { kind: 'rejected', rejection: reject('malformed', `frame is not JSON: ${(error as Error).message}`, text).rejection };
+  }
+  if (!isObject(parsed)) {
+    return { kind: 'rejected', rejection: reject('malformed', `frame is ${Array.isArray(parsed) ? 'an array' : typeof parsed}, not an object`, text).rejection };
+  }
+  if (isShutdown(parsed)) return { kind: 'shutdown', detail: text.slice(0, 200) };
+  if ('id' in parsed && ('result' in parsed || 'error' in parsed)) return { kind: 'control', detail: text.slice(0, 200) };
+  if ('code' in parsed && 'msg' in parsed && !('data' in parsed)) return { kind: 'control', detail: text.slice(0, 200) };
+
+  const payload = 'stream' in parsed && 'data' in parsed ? parsed.data : parsed;
+  if (!isObject(payload)) return { kind: 'rejected', rejection: reject('malformed', 'stream frame without an event object', text).rejection };
+  if (payload.e !== 'trade') {
+    const named = typeof payload.s === 'string' ? (ctx.subscribed.lookup(payload.s) ?? fromBinanceSymbol(payload.s)) : null;
+    return { kind: 'rejected', rejection: reject('malformed', `unexpected event type ${JSON.stringify(payload.e ?? null)}`, text, named).rejection };
+  }
+  const checked = checkTrade({ symbol: payload.s, id: payload.t, price: payload.p, qty: payload.q, time: payload.T }, text, ctx);
+  return checked.ok ? { kind: 'trade', trade: checked.trade } : { kind: 'rejected', rejection: checked.rejection };
+}
+
+/** A row of `GET /api/v3/historicalTrades` (`{"id","price","qty","quoteQty","time","isBuyerMaker","isBestMatch"}`). */
+export function checkTradeRow(row: unknown, binanceSymbol: string, ctx: CheckContext): TradeCheck {
+  const sample = JSON.stringify(row) ?? String(row);
+  if (!isObject(row)) return reject('malformed', 'trade row is not an object', sample);
+  return checkTrade({ symbol: binanceSymbol, id: row.id, price: row.price, qty: row.qty, time: row.time }, sample, ctx);
+}

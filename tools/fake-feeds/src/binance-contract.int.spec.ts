@@ -1,0 +1,158 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startFakeBinance, type FakeBinance } from './binance.js';
+
+/**
+ * Contract: what the fake sends has the shape (keys and value types) of Binance's documented
+ * examples (../shared/reference/feeds.md; developers.binance.com spot docs: web-socket-streams,
+ * rest-api market data endpoints). Adapters tested against the fake then parse the real thing.
+ */
+const DOCUMENTED = {
+  // web-socket-streams: Trade Streams (combined streams wrap it as {"stream":..,"data":..}).
+  tradeFrame: { stream: 'bnbbtc@trade', data: { e: 'trade', E: 1672515782136, s: 'BNBBTC', t: 12345, p: '0.001', q: '100', T: 1672515782136, m: true, M: true } },
+  // rest-api: Kline/Candlestick data.
+  klineRow: [1499040000000, '0.01634790', '0.80000000', '0.01575800', '0.01577100', '148976.11427815', 1499644799999, '2434.19055334', 308, '1756.87402397', '28.46694368', '0'],
+  // rest-api: Old trade lookup (and Recent trades list).
+  tradeRow: { id: 28457, price: '4.00000100', qty: '12.00000000', quoteQty: '48.000012', time: 1499865549590, isBuyerMaker: true, isBestMatch: true },
+  // rest-api: Compressed/Aggregate trades list.
+  aggTradeRow: { a: 26129, p: '0.01633102', q: '4.70443515', f: 27781, l: 27781, T: 1498793709153, m: true, M: true },
+  // errors: -1121 Invalid symbol.
+  error: { code: -1121, msg: 'Invalid symbol.' },
+  // rest-api: Exchange information (the fields adapters read).
+  exchangeInfoSymbol: { symbol: 'ETHBTC', status: 'TRADING', baseAsset: 'ETH', baseAssetPrecision: 8, quoteAsset: 'BTC', quotePrecision: 8, quoteAssetPrecision: 8 },
+};
+
+/** The shape of a JSON value: objects by sorted key, arrays element by element, leaves by type. */
+function shape(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(shape);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, shape((value as Record<string, unknown>)[k])]));
+  }
+  return value === null ? 'null' : typeof value;
+}
+
+let fake: FakeBinance | undefined;
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+});
+
+async function get(path: string): Promise<{ status: number; headers: Headers; body: unknown }> {
+  const response = await fetch(`${fake!.restUrl}${path}`);
+  return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+describe('fake Binance speaks the documented wire formats', () => {
+  it('combined-stream trade frames', async () => {
+    fake = await startFakeBinance({ symbols: ['BTCUSDT'], tradesPerSecond: 20, historyMs: 60_000 });
+    const ws = new WebSocket(`${fake.wsUrl}/stream?streams=btcusdt@trade`);
+    const frame = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (data) => resolve(data.toString()));
+      ws.once('error', reject);
+    });
+    ws.close();
+    const parsed = JSON.parse(frame) as { stream: string; data: { s: string; p: string; q: string } };
+    expect(shape(parsed)).toEqual(shape(DOCUMENTED.tradeFrame));
+    expect(parsed.stream).toBe('btcusdt@trade');
+    expect(parsed.data.s).toBe('BTCUSDT');
+    expect(parsed.data.p).toMatch(/^\d+\.\d{8}$/);
+    expect(parsed.data.q).toMatch(/^\d+\.\d{8}$/);
+  });
+
+  it('raw streams and SUBSCRIBE / LIST_SUBSCRIPTIONS', async () => {
+    fake = await startFakeBinance({ symbols: ['BTCUSDT', 'ETHUSDT'], tradesPerSecond: 20, historyMs: 60_000 });
+    const ws = new WebSocket(`${fake.wsUrl}/ws/btcusdt@trade`);
+    const messages: unknown[] = [];
+    ws.on('message', (data) => messages.push(JSON.parse(data.toString())));
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['ethusdt@trade'], id: 1 }));
+    ws.send(JSON.stringify({ method: 'LIST_SUBSCRIPTIONS', id: 3 }));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    ws.close();
+    expect(messages).toContainEqual({ result: null, id: 1 });
+    expect(messages).toContainEqual({ result: ['btcusdt@trade', 'ethusdt@trade'], id: 3 });
+    const trades = messages.filter((m): m is { e: string; s: string } => typeof m === 'object' && m !== null && 'e' in m);
+    expect(shape(trades[0])).toEqual(shape(DOCUMENTED.tradeFrame.data));
+    expect(new Set(trades.map((t) => t.s))).toEqual(new Set(['BTCUSDT', 'ETHUSDT']));
+  });
+
+  it('historicalTrades, aggTrades and klines rows, with the used-weight header', async () => {
+    fake = await startFakeBinance({ symbols: ['BTCUSDT'] });
+    const trades = await get('/api/v3/historicalTrades?symbol=BTCUSDT&limit=5');
+    expect(trades.status).toBe(200);
+    expect(trades.headers.get('x-mbx-used-weight-1m')).toBe('25');
+    expect((trades.body as unknown[]).length).toBe(5);
+    for (const row of trades.body as unknown[]) expect(shape(row)).toEqual(shape(DOCUMENTED.tradeRow));
+
+    const first = (trades.body as { id: number }[])[0]!.id;
+    const from = await get(`/api/v3/historicalTrades?symbol=BTCUSDT&fromId=${first}&limit=3`);
+    expect((from.body as { id: number }[]).map((r) => r.id)).toEqual([first, first + 1, first + 2]);
+
+    const agg = await get(`/api/v3/aggTrades?symbol=BTCUSDT&startTime=${Date.now() - 60_000}&limit=2`);
+    expect(agg.headers.get('x-mbx-used-weight-1m')).toBe('54');
+    for (const row of agg.body as unknown[]) expect(shape(row)).toEqual(shape(DOCUMENTED.aggTradeRow));
+
+    const klines = await get('/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=3');
+    expect((klines.body as unknown[]).length).toBe(3);
+    for (const row of klines.body as unknown[]) expect(shape(row)).toEqual(shape(DOCUMENTED.klineRow));
+    const [open, , , , , , close] = (klines.body as number[][])[0]!;
+    expect(close! - open!).toBe(59_999);
+  });
+
+  it('exchangeInfo, ping, time and error bodies', async () => {
+    fake = await startFakeBinance({ symbols: ['ETHBTC', 'BTCFDUSD'] });
+    const info = await get('/api/v3/exchangeInfo');
+    const symbols = (info.body as { symbols: Record<string, unknown>[] }).symbols;
+    for (const s of symbols) {
+      const picked = Object.fromEntries(Object.keys(DOCUMENTED.exchangeInfoSymbol).map((k) => [k, s[k]]));
+      expect(shape(picked)).toEqual(shape(DOCUMENTED.exchangeInfoSymbol));
+    }
+    expect(symbols.map((s) => [s.symbol, s.baseAsset, s.quoteAsset])).toEqual([['ETHBTC', 'ETH', 'BTC'], ['BTCFDUSD', 'BTC', 'FDUSD']]);
+    expect((await get('/api/v3/ping')).body).toEqual({});
+    expect(shape((await get('/api/v3/time')).body)).toEqual({ serverTime: 'number' });
+
+    const invalid = await get('/api/v3/historicalTrades?symbol=NOPE');
+    expect(invalid.status).toBe(400);
+    expect(invalid.body).toEqual(DOCUMENTED.error);
+    const missing = await get('/api/v3/klines?symbol=ETHBTC');
+    expect(missing.status).toBe(400);
+    expect(shape(missing.body)).toEqual(shape(DOCUMENTED.error));
+    expect((await get('/api/v3/klines?symbol=ETHBTC&interval=7m')).body).toEqual({ code: -1120, msg: 'Invalid interval.' });
+  });
+
+  it('answers 429 with Retry-After over the weight limit, then 418 to a client that keeps asking', async () => {
+    fake = await startFakeBinance({ symbols: ['BTCUSDT'], weightPerMinute: 60, violationsBeforeBan: 2 });
+    // Weight is counted per calendar minute: keep the five requests inside one.
+    if (Date.now() % 60_000 > 58_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - (Date.now() % 60_000) + 50));
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 5; i++) {
+      const response = await fetch(`${fake.restUrl}/api/v3/historicalTrades?symbol=BTCUSDT&limit=1`);
+      statuses.push(response.status);
+      retryAfter ??= response.headers.get('retry-after');
+      await response.body?.cancel();
+    }
+    // 25 + 25 fit in 60; the third is over; asking again during Retry-After is a violation; the second one bans.
+    expect(statuses).toEqual([200, 200, 429, 429, 418]);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+    expect(Number(retryAfter)).toBeLessThanOrEqual(60);
+  });
+
+  it('makes trades a pure function of seed, symbol and time', async () => {
+    const a = await startFakeBinance({ seed: 3, symbols: ['BTCUSDT'], historyMs: 60_000 });
+    const b = await startFakeBinance({ seed: 3, symbols: ['BTCUSDT'], historyMs: 120_000 });
+    const c = await startFakeBinance({ seed: 4, symbols: ['BTCUSDT'], historyMs: 60_000 });
+    try {
+      const to = Math.floor(Date.now() / 1000) * 1000;
+      const strip = (trades: { time: number; price: string; qty: string }[]) => trades.map(({ time, price, qty }) => ({ time, price, qty }));
+      const ta = a.trades('BTCUSDT', to - 30_000, to);
+      expect(ta.length).toBeGreaterThan(50);
+      expect(strip(b.trades('BTCUSDT', to - 30_000, to))).toEqual(strip(ta));
+      expect(strip(c.trades('BTCUSDT', to - 30_000, to))).not.toEqual(strip(ta));
+      // Ids are numeric and increase by one per trade.
+      expect(ta.every((t, i) => i === 0 || t.id === ta[i - 1]!.id + 1)).toBe(true);
+    } finally {
+      await Promise.all([a.close(), b.close(), c.close()]);
+    }
+  });
+});

@@ -1,0 +1,675 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
+import { formatE8, hashSeed, mulberry32, mulE8 } from './random.js';
+
+/**
+ * A local Binance spot market-data server for tests and demos. It speaks Binance's wire formats
+ * (combined trade streams, historicalTrades, aggTrades, klines, exchangeInfo, ping, time, weights
+ * and error bodies) over one HTTP port, with trades that are a pure function of (seed, symbol,
+ * second): ids are numeric, per symbol, and increase by one per trade, like Binance's.
+ *
+ * Trades exist from `historyMs` before the start onwards, and become visible (stream and REST) when
+ * their time has come. Fault switches (`controls`) drop, stall or starve connections, send
+ * duplicates, malformed frames and `serverShutdown`, and answer 429/418 like the real API.
+ */
+
+export interface FakeBinanceOptions {
+  seed?: number;
+  /** Binance symbols (`BTCUSDT`), with base and quote for exchangeInfo. Default BTCUSDT, ETHUSDT, SOLUSDT. */
+  symbols?: readonly string[];
+  /** Average trades per second per symbol (default 5). */
+  tradesPerSecond?: number;
+  /** Trades exist from this long before the server started (default 2 h). */
+  historyMs?: number;
+  host?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Server ping frames (Binance: every 20 s). */
+  pingIntervalMs?: number;
+  /** How often due trades are pushed to connections (default 20 ms). */
+  pushIntervalMs?: number;
+  /** REQUEST_WEIGHT per minute (Binance: 6000). */
+  weightPerMinute?: number;
+  /** Requests sent while told to back off, before the IP is "banned" with 418 (default 3). */
+  violationsBeforeBan?: number;
+  /** Connections are closed after this long (Binance: 24 h). Default: never. */
+  maxConnectionMs?: number;
+}
+
+export interface FakeTrade {
+  symbol: string;
+  id: number;
+  time: number;
+  price: string;
+  qty: string;
+  quoteQty: string;
+  isBuyerMaker: boolean;
+  priceE8: bigint;
+  qtyE8: bigint;
+}
+
+export const MALFORMED_KINDS = [
+  'not_json',
+  'unknown_event',
+  'bad_price',
+  'zero_price',
+  'negative_size',
+  'future_timestamp',
+  'oversized',
+  'unknown_symbol',
+] as const;
+export type MalformedKind = (typeof MALFORMED_KINDS)[number];
+
+export interface FakeBinanceControls {
+  /** Terminates every open connection now; returns how many. */
+  dropAll(): number;
+  /** Drops every connection, refuses new ones (HTTP 503 on upgrade) and withholds the trades of the next `ms`. */
+  outage(ms: number): void;
+  /** Trades executed in the next `ms` are never pushed (connections stay open); REST still has them. */
+  withhold(ms: number): void;
+  /** Every open connection stops sending anything, pings included, without closing. New connections are normal. */
+  stall(): number;
+  /** Send every trade frame twice. */
+  setDuplicates(on: boolean): void;
+  /** Sends the given malformed frames (default: all kinds) on every open connection now. */
+  injectMalformed(kinds?: readonly MalformedKind[]): number;
+  /** The next `count` REST requests are answered 429 with this Retry-After. */
+  force429(options: { retryAfterSeconds: number; count?: number }): void;
+  /** Sends a serverShutdown event on every open connection; closes them after `closeAfterMs` if given. */
+  serverShutdown(options?: { closeAfterMs?: number }): number;
+  /** Clears all faults (withheld windows stay: those trades were never sent). */
+  reset(): void;
+}
+
+export interface FakeBinanceStats {
+  connections: number;
+  open: number;
+  refused: number;
+  pingsSent: number;
+  pongs: number;
+  tradeFramesSent: number;
+  requests: Record<string, number>;
+  weightUsed: number;
+  rateLimited: number;
+  banned: number;
+}
+
+export interface FakeBinance {
+  wsUrl: string;
+  restUrl: string;
+  port: number;
+  controls: FakeBinanceControls;
+  stats: FakeBinanceStats;
+  /** The trades of a symbol (Binance name) executed in [fromMs, toMs) and already visible. */
+  trades(symbol: string, fromMs: number, toMs: number): FakeTrade[];
+  close(): Promise<void>;
+}
+
+const WEIGHTS: Record<string, number> = {
+  '/api/v3/ping': 1,
+  '/api/v3/time': 1,
+  '/api/v3/exchangeInfo': 20,
+  '/api/v3/trades': 25,
+  '/api/v3/historicalTrades': 25,
+  '/api/v3/aggTrades': 4,
+  '/api/v3/klines': 2,
+};
+
+const QUOTES = ['FDUSD', 'USDT', 'USDC', 'BUSD', 'TUSD', 'BTC', 'ETH', 'BNB', 'EUR', 'TRY'];
+const BASE_PRICES: Record<string, number> = { BTCUSDT: 65000, ETHUSDT: 3200, SOLUSDT: 150, BNBUSDT: 600, ETHBTC: 0.05 };
+
+const INTERVALS: Record<string, number> = {
+  '1s': 1000, '1m': 60_000, '3m': 180_000, '5m': 300_000, '15m': 900_000, '30m': 1_800_000,
+  '1h': 3_600_000, '2h': 7_200_000, '4h': 14_400_000, '6h': 21_600_000, '8h': 28_800_000, '12h': 43_200_000, '1d': 86_400_000,
+};
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function splitSymbol(symbol: string): { base: string; quote: string } {
+  const quote = QUOTES.find((q) => symbol.endsWith(q) && symbol.length > q.length) ?? symbol.slice(-4);
+  return { base: symbol.slice(0, -quote.length), quote };
+}
+
+/** Per symbol: every trade from the origin up to the newest generated second, in id (and time) order. */
+class SymbolTape {
+  readonly trades: FakeTrade[] = [];
+  private nextSecond: number;
+  readonly idBase: number;
+
+  constructor(
+    readonly symbol: string,
+    private readonly seed: number,
+    private readonly originSecond: number,
+    private readonly rate: number,
+  ) {
+    this.nextSecond = originSecond;
+    this.idBase = 1_000_000 * (1 + (hashSeed(seed, symbol, 'ids') % 9000));
+  }
+
+  private level(second: number): number {
+    const base = BASE_PRICES[this.symbol] ?? 10 + (hashSeed(this.seed, this.symbol) % 100);
+    const phase = (hashSeed(this.seed, this.symbol, 'phase') % 1000) / 159;
+    const t = second / 60;
+    return base * (1 + 0.02 * Math.sin(t / 240 + phase) + 0.005 * Math.sin(t / 7 + 2 * phase));
+  }
+
+  /** Generates every second up to and including `second` (trades of a second are fixed once made). */
+  ensure(second: number): void {
+    for (; this.nextSecond <= second; this.nextSecond++) {
+      const s = this.nextSecond;
+      const rand = mulberry32(hashSeed(this.seed, this.symbol, s));
+      const count = Math.floor(rand() * (2 * this.rate + 1));
+      const offsets = Array.from({ length: count }, () => Math.floor(rand() * 1000)).sort((a, b) => a - b);
+      let price = this.level(s);
+      const decimals = price >= 100 ? 2 : price >= 1 ? 4 : 6;
+      for (const offset of offsets) {
+        price *= 1 + (rand() - 0.5) * 0.0004;
+        const priceE8 = BigInt(Math.round(Number(price.toFixed(decimals)) * 10 ** decimals)) * 10n ** BigInt(8 - decimals);
+        const qtyE8 = BigInt(1 + Math.floor(rand() * 200_000)) * 1000n; // 0.00001 .. 2 base units
+        this.trades.push({
+          symbol: this.symbol,
+          id: this.idBase + this.trades.length,
+          time: s * 1000 + offset,
+          price: formatE8(priceE8),
+          qty: formatE8(qtyE8),
+          quoteQty: formatE8(mulE8(priceE8, qtyE8)),
+          isBuyerMaker: rand() < 0.5,
+          priceE8,
+          qtyE8,
+        });
+      }
+    }
+  }
+
+  /** Index of the first trade with time >= t (among generated trades). */
+  indexAtTime(t: number): number {
+    let lo = 0;
+    let hi = this.trades.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.trades[mid]!.time < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Visible trades (time <= now), generated on demand. */
+  visible(now: number): number {
+    this.ensure(Math.floor(now / 1000));
+    return this.indexAtTime(now + 1);
+  }
+
+  between(fromMs: number, toMs: number, now: number): FakeTrade[] {
+    const end = Math.min(this.visible(now), this.indexAtTime(toMs));
+    return this.trades.slice(Math.min(this.indexAtTime(fromMs), end), end);
+  }
+}
+
+interface Connection {
+  ws: WebSocket;
+  combined: boolean;
+  streams: Set<string>;
+  /** Trades with time > cursor have not been considered for this connection yet. */
+  cursor: number;
+  stalled: boolean;
+}
+
+export async function startFakeBinance(options: FakeBinanceOptions = {}): Promise<FakeBinance> {
+  const seed = options.seed ?? 42;
+  const symbols = [...(options.symbols ?? ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'])].map((s) => s.toUpperCase());
+  const startedAt = Date.now();
+  const originSecond = Math.floor((startedAt - (options.historyMs ?? 2 * 3_600_000)) / 1000);
+  const tapes = new Map(symbols.map((s) => [s, new SymbolTape(s, seed, originSecond, options.tradesPerSecond ?? 5)]));
+  // The past is generated now, before the port opens: lazily, the first request would stall every socket.
+  for (const symbolTape of tapes.values()) symbolTape.ensure(Math.floor(startedAt / 1000));
+  const weightPerMinute = options.weightPerMinute ?? 6000;
+  const violationsBeforeBan = options.violationsBeforeBan ?? 3;
+
+  const stats: FakeBinanceStats = {
+    connections: 0, open: 0, refused: 0, pingsSent: 0, pongs: 0, tradeFramesSent: 0, requests: {}, weightUsed: 0, rateLimited: 0, banned: 0,
+  };
+  const connections = new Set<Connection>();
+  const withheld: [number, number][] = [];
+  let refuseUntil = 0;
+  let duplicates = false;
+  let forced: { retryAfterSeconds: number; count: number } | undefined;
+  let backoffUntil = 0;
+  let bannedUntil = 0;
+  let violations = 0;
+  let weightMinute = -1;
+  let weightInMinute = 0;
+
+  const tape = (symbol: string | null): SymbolTape => {
+    if (!symbol) throw new ApiError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.");
+    const found = tapes.get(symbol);
+    if (!found) throw new ApiError(400, -1121, 'Invalid symbol.');
+    return found;
+  };
+
+  // --- REST ---------------------------------------------------------------------------------
+  const intParam = (query: URLSearchParams, name: string): number | undefined => {
+    const raw = query.get(name);
+    if (raw === null || raw === '') return undefined;
+    if (!/^\d{1,20}$/.test(raw)) throw new ApiError(400, -1100, `Illegal characters found in parameter '${name}'; legal range is '^[0-9]{1,20}$'.`);
+    return Number(raw);
+  };
+  const limitParam = (query: URLSearchParams, fallback: number): number => Math.max(1, Math.min(1000, intParam(query, 'limit') ?? fallback));
+
+  const tradeRow = (t: FakeTrade) => ({ id: t.id, price: t.price, qty: t.qty, quoteQty: t.quoteQty, time: t.time, isBuyerMaker: t.isBuyerMaker, isBestMatch: true });
+  // One aggregate trade per trade: aggregate ids run on their own number line.
+  const aggRow = (t: FakeTrade, base: number) => ({ a: t.id - base, p: t.price, q: t.qty, f: t.id, l: t.id, T: t.time, m: t.isBuyerMaker, M: true });
+
+  function klines(symbolTape: SymbolTape, interval: number, query: URLSearchParams, now: number): unknown[] {
+    const limit = limitParam(query, 500);
+    const startTime = intParam(query, 'startTime');
+    const endTime = intParam(query, 'endTime');
+    const visible = symbolTape.visible(now);
+    let from = startTime === undefined ? undefined : Math.ceil(startTime / interval) * interval;
+    const to = endTime ?? now;
+    if (from === undefined) from = Math.max(0, (Math.floor(to / interval) - limit + 1) * interval);
+    const rows: unknown[] = [];
+    let i = symbolTape.indexAtTime(from);
+    while (i < visible && rows.length < limit) {
+      const open = Math.floor(symbolTape.trades[i]!.time / interval) * interval;
+      if (open > to) break;
+      let j = i;
+      let high = symbolTape.trades[i]!.priceE8;
+      let low = high;
+      let volume = 0n;
+      let quote = 0n;
+      let takerBase = 0n;
+      let takerQuote = 0n;
+      while (j < visible && symbolTape.trades[j]!.time < open + interval) {
+        const t = symbolTape.trades[j]!;
+        if (t.priceE8 > high) high = t.priceE8;
+        if (t.priceE8 < low) low = t.priceE8;
+        const q = mulE8(t.priceE8, t.qtyE8);
+        volume += t.qtyE8;
+        quote += q;
+        if (!t.isBuyerMaker) {
+          takerBase += t.qtyE8;
+          takerQuote += q;
+        }
+        j++;
+      }
+      rows.push([
+        open, symbolTape.trades[i]!.price, formatE8(high), formatE8(low), symbolTape.trades[j - 1]!.price, formatE8(volume),
+        open + interval - 1, formatE8(quote), j - i, formatE8(takerBase), formatE8(takerQuote), '0',
+      ]);
+      i = j;
+    }
+    return rows;
+  }
+
+  function route(path: string, query: URLSearchParams, now: number): unknown {
+    switch (path) {
+      case '/api/v3/ping':
+        return {};
+      case '/api/v3/time':
+        return { serverTime: now };
+      case '/api/v3/exchangeInfo': {
+        const wanted = query.get('symbol') ? [query.get('symbol')!] : query.get('symbols') ? (JSON.parse(query.get('symbols')!) as string[]) : symbols;
+        for (const s of wanted) tape(s);
+        return {
+          timezone: 'UTC',
+          serverTime: now,
+          rateLimits: [
+            { rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: weightPerMinute },
+            { rateLimitType: 'ORDERS', interval: 'SECOND', intervalNum: 10, limit: 100 },
+            { rateLimitType: 'RAW_REQUESTS', interval: 'MINUTE', intervalNum: 5, limit: 61000 },
+          ],
+          exchangeFilters: [],
+          symbols: wanted.map((symbol) => ({
+            symbol,
+            status: 'TRADING',
+            ...(({ base, quote }) => ({ baseAsset: base, baseAssetPrecision: 8, quoteAsset: quote, quotePrecision: 8, quoteAssetPrecision: 8 }))(splitSymbol(symbol)),
+            orderTypes: ['LIMIT', 'LIMIT_MAKER', 'MARKET', 'STOP_LOSS_LIMIT', 'TAKE_PROFIT_LIMIT'],
+            isSpotTradingAllowed: true,
+            isMarginTradingAllowed: false,
+            filters: [],
+            permissions: [],
+            permissionSets: [['SPOT']],
+          })),
+        };
+      }
+      case '/api/v3/trades':
+      case '/api/v3/historicalTrades': {
+        const t = tape(query.get('symbol'));
+        const limit = limitParam(query, 500);
+        const visible = t.visible(now);
+        const fromId = path === '/api/v3/historicalTrades' ? intParam(query, 'fromId') : undefined;
+        const start = fromId === undefined ? Math.max(0, visible - limit) : Math.max(0, Math.min(visible, fromId - t.idBase));
+        return t.trades.slice(start, Math.min(visible, start + limit)).map(tradeRow);
+      }
+      case '/api/v3/aggTrades': {
+        const t = tape(query.get('symbol'));
+        const limit = limitParam(query, 500);
+        const visible = t.visible(now);
+        const fromId = intParam(query, 'fromId');
+        const startTime = intParam(query, 'startTime');
+        const endTime = intParam(query, 'endTime');
+        const aggBase = t.idBase - 1000;
+        if (fromId !== undefined && (startTime !== undefined || endTime !== undefined)) {
+          throw new ApiError(400, -1128, 'Combination of optional parameters invalid.');
+        }
+        let start: number;
+        let end = visible;
+        if (fromId !== undefined) start = Math.max(0, fromId + aggBase - t.idBase);
+        else if (startTime !== undefined) {
+          start = t.indexAtTime(startTime);
+          if (endTime !== undefined) end = Math.min(visible, t.indexAtTime(endTime + 1));
+        } else if (endTime !== undefined) {
+          end = Math.min(visible, t.indexAtTime(endTime + 1));
+          start = Math.max(0, end - limit);
+        } else start = Math.max(0, visible - limit);
+        return t.trades.slice(start, Math.max(start, Math.min(end, start + limit))).map((trade) => aggRow(trade, aggBase));
+      }
+      case '/api/v3/klines': {
+        const t = tape(query.get('symbol'));
+        const interval = INTERVALS[query.get('interval') ?? ''];
+        if (!query.get('interval')) throw new ApiError(400, -1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed.");
+        if (!interval) throw new ApiError(400, -1120, 'Invalid interval.');
+        return klines(t, interval, query, now);
+      }
+      default:
+        throw new ApiError(404, -1000, 'Not found.');
+    }
+  }
+
+  function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    res.writeHead(status, { 'Content-Type': 'application/json;charset=UTF-8', 'X-MBX-USED-WEIGHT-1M': String(weightInMinute), ...headers });
+    res.end(JSON.stringify(body));
+  }
+
+  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const now = Date.now();
+    const url = new URL(req.url ?? '/', 'http://fake');
+    stats.requests[url.pathname] = (stats.requests[url.pathname] ?? 0) + 1;
+    if (req.method !== 'GET') return send(res, 405, { code: -1000, msg: 'Method not allowed.' });
+    const minute = Math.floor(now / 60_000);
+    if (minute !== weightMinute) {
+      weightMinute = minute;
+      weightInMinute = 0;
+    }
+    if (now < bannedUntil) {
+      stats.banned++;
+      return send(res, 418, { code: -1003, msg: `Way too much request weight used; IP banned until ${bannedUntil}. Please use WebSocket Streams for live updates to avoid bans.` }, {
+        'Retry-After': String(Math.ceil((bannedUntil - now) / 1000)),
+      });
+    }
+    if (now < backoffUntil) {
+      // Told to wait and did not: Binance escalates to an IP ban (418).
+      if (++violations >= violationsBeforeBan) {
+        bannedUntil = now + 120_000;
+        stats.banned++;
+        return send(res, 418, { code: -1003, msg: `Way too much request weight used; IP banned until ${bannedUntil}. Please use WebSocket Streams for live updates to avoid bans.` }, { 'Retry-After': '120' });
+      }
+      stats.rateLimited++;
+      return send(res, 429, { code: -1003, msg: 'Too much request weight used; please wait for Retry-After.' }, { 'Retry-After': String(Math.ceil((backoffUntil - now) / 1000)) });
+    }
+    const weight = WEIGHTS[url.pathname] ?? 1;
+    let retryAfterSeconds: number | undefined;
+    if (forced && forced.count > 0) {
+      forced.count--;
+      retryAfterSeconds = forced.retryAfterSeconds;
+    } else if (weightInMinute + weight > weightPerMinute) {
+      retryAfterSeconds = Math.ceil(((minute + 1) * 60_000 - now) / 1000);
+    }
+    if (retryAfterSeconds !== undefined) {
+      backoffUntil = now + retryAfterSeconds * 1000;
+      violations = 0;
+      stats.rateLimited++;
+      return send(res, 429, { code: -1003, msg: `Too much request weight used; current limit is ${weightPerMinute} request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.` }, {
+        'Retry-After': String(retryAfterSeconds),
+      });
+    }
+    weightInMinute += weight;
+    stats.weightUsed += weight;
+    try {
+      send(res, 200, route(url.pathname, url.searchParams, now));
+    } catch (error) {
+      if (error instanceof ApiError) return send(res, error.status, { code: error.code, msg: error.message });
+      send(res, 500, { code: -1000, msg: `An unknown error occurred while processing the request. ${(error as Error).message}` });
+    }
+  }
+
+  // --- WebSocket ------------------------------------------------------------------------------
+  const server = http.createServer(handleRequest);
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  const streamSymbol = (stream: string): string | null => {
+    const match = /^([a-z0-9]+)@trade$/.exec(stream);
+    return match ? match[1]!.toUpperCase() : null;
+  };
+
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    if (Date.now() < refuseUntil) {
+      stats.refused++;
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    let streams: string[];
+    let combined: boolean;
+    if (url.pathname === '/stream') {
+      combined = true;
+      streams = (url.searchParams.get('streams') ?? '').split('/').filter(Boolean);
+    } else if (url.pathname === '/ws' || url.pathname.startsWith('/ws/')) {
+      combined = false;
+      streams = url.pathname.slice(4).split('/').filter(Boolean);
+    } else {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const connection: Connection = { ws, combined, streams: new Set(streams), cursor: Date.now(), stalled: false };
+      connections.add(connection);
+      stats.connections++;
+      stats.open++;
+      ws.on('pong', () => stats.pongs++);
+      ws.on('close', () => {
+        connections.delete(connection);
+        stats.open--;
+      });
+      ws.on('error', () => {});
+      ws.on('message', (data) => handleControl(connection, data.toString()));
+      if (options.maxConnectionMs) setTimeout(() => ws.close(1000), options.maxConnectionMs).unref();
+    });
+  });
+
+  function handleControl(connection: Connection, text: string): void {
+    if (connection.stalled) return;
+    let request: { method?: unknown; params?: unknown; id?: unknown };
+    try {
+      request = JSON.parse(text) as typeof request;
+    } catch (error) {
+      connection.ws.send(JSON.stringify({ code: 3, msg: `Invalid JSON: ${(error as Error).message}` }));
+      return;
+    }
+    const params = Array.isArray(request.params) ? request.params.filter((p): p is string => typeof p === 'string') : [];
+    switch (request.method) {
+      case 'SUBSCRIBE':
+        for (const p of params) connection.streams.add(p);
+        connection.ws.send(JSON.stringify({ result: null, id: request.id ?? null }));
+        break;
+      case 'UNSUBSCRIBE':
+        for (const p of params) connection.streams.delete(p);
+        connection.ws.send(JSON.stringify({ result: null, id: request.id ?? null }));
+        break;
+      case 'LIST_SUBSCRIPTIONS':
+        connection.ws.send(JSON.stringify({ result: [...connection.streams], id: request.id ?? null }));
+        break;
+      default:
+        connection.ws.send(JSON.stringify({ code: 2, msg: `Invalid request: unknown variant ${JSON.stringify(request.method)}`, id: request.id ?? null }));
+    }
+  }
+
+  const frame = (connection: Connection, stream: string, data: unknown): string =>
+    JSON.stringify(connection.combined ? { stream, data } : data);
+
+  const tradeEvent = (t: FakeTrade, eventTime: number) => ({
+    e: 'trade', E: eventTime, s: t.symbol, t: t.id, p: t.price, q: t.qty, T: t.time, m: t.isBuyerMaker, M: true,
+  });
+
+  const isWithheld = (time: number) => withheld.some(([from, to]) => time >= from && time < to);
+
+  const pushTimer = setInterval(() => {
+    const now = Date.now();
+    for (const connection of connections) {
+      if (connection.stalled || connection.ws.readyState !== WebSocket.OPEN) continue;
+      for (const stream of connection.streams) {
+        const symbolTape = tapes.get(streamSymbol(stream) ?? '');
+        if (!symbolTape) continue;
+        for (const trade of symbolTape.between(connection.cursor + 1, now + 1, now)) {
+          if (isWithheld(trade.time)) continue;
+          const text = frame(connection, stream, tradeEvent(trade, now));
+          connection.ws.send(text);
+          stats.tradeFramesSent++;
+          if (duplicates) {
+            connection.ws.send(text);
+            stats.tradeFramesSent++;
+          }
+        }
+      }
+      connection.cursor = now;
+    }
+  }, options.pushIntervalMs ?? 20);
+
+  const pingTimer = setInterval(() => {
+    for (const connection of connections) {
+      if (connection.stalled || connection.ws.readyState !== WebSocket.OPEN) continue;
+      connection.ws.ping(String(Date.now()));
+      stats.pingsSent++;
+    }
+  }, options.pingIntervalMs ?? 20_000);
+
+  function malformedFrame(connection: Connection, kind: MalformedKind): string {
+    const stream = [...connection.streams][0] ?? 'btcusdt@trade';
+    const symbol = (streamSymbol(stream) ?? 'BTCUSDT').toUpperCase();
+    const now = Date.now();
+    const trade = { e: 'trade', E: now, s: symbol, t: 1, p: '100.00000000', q: '1.00000000', T: now, m: false, M: true };
+    switch (kind) {
+      case 'not_json':
+        return '{"stream":"' + stream + '","data":{"e":"trade"';
+      case 'unknown_event':
+        return frame(connection, stream.replace('@trade', '@aggTrade'), { e: 'aggTrade', E: now, s: symbol, a: 1, p: '100.00000000', q: '1.00000000', f: 1, l: 1, T: now, m: false, M: true });
+      case 'bad_price':
+        return frame(connection, stream, { ...trade, p: 'abc' });
+      case 'zero_price':
+        return frame(connection, stream, { ...trade, p: '0.00000000' });
+      case 'negative_size':
+        return frame(connection, stream, { ...trade, q: '-1.50000000' });
+      case 'future_timestamp':
+        return frame(connection, stream, { ...trade, T: now + 86_400_000 });
+      case 'oversized':
+        return frame(connection, stream, { ...trade, padding: 'x'.repeat(70 * 1024) });
+      case 'unknown_symbol':
+        return frame(connection, 'xrpusdt@trade', { ...trade, s: 'XRPUSDT' });
+    }
+  }
+
+  const controls: FakeBinanceControls = {
+    dropAll() {
+      let n = 0;
+      for (const connection of connections) {
+        connection.ws.terminate();
+        n++;
+      }
+      return n;
+    },
+    outage(ms) {
+      const now = Date.now();
+      refuseUntil = now + ms;
+      withheld.push([now, now + ms]);
+      controls.dropAll();
+    },
+    withhold(ms) {
+      const now = Date.now();
+      withheld.push([now, now + ms]);
+    },
+    stall() {
+      let n = 0;
+      for (const connection of connections) {
+        connection.stalled = true;
+        n++;
+      }
+      return n;
+    },
+    setDuplicates(on) {
+      duplicates = on;
+    },
+    injectMalformed(kinds = MALFORMED_KINDS) {
+      let n = 0;
+      for (const connection of connections) {
+        if (connection.stalled || connection.ws.readyState !== WebSocket.OPEN) continue;
+        for (const kind of kinds) {
+          connection.ws.send(malformedFrame(connection, kind));
+          n++;
+        }
+      }
+      return n;
+    },
+    force429({ retryAfterSeconds, count = 1 }) {
+      forced = { retryAfterSeconds, count };
+    },
+    serverShutdown({ closeAfterMs } = {}) {
+      let n = 0;
+      for (const connection of connections) {
+        if (connection.ws.readyState !== WebSocket.OPEN) continue;
+        connection.ws.send(JSON.stringify({ event: { e: 'serverShutdown', E: Date.now() } }));
+        if (closeAfterMs !== undefined) setTimeout(() => connection.ws.close(1001), closeAfterMs).unref();
+        n++;
+      }
+      return n;
+    },
+    reset() {
+      refuseUntil = 0;
+      duplicates = false;
+      forced = undefined;
+      backoffUntil = 0;
+      bannedUntil = 0;
+      violations = 0;
+    },
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host ?? '127.0.0.1';
+  const hostForUrl = host.includes(':') ? `[${host}]` : host;
+
+  return {
+    wsUrl: `ws://${hostForUrl}:${port}`,
+    restUrl: `http://${hostForUrl}:${port}`,
+    port,
+    controls,
+    stats,
+    trades(symbol, fromMs, toMs) {
+      return tape(symbol.toUpperCase()).between(fromMs, toMs, Date.now());
+    },
+    async close() {
+      clearInterval(pushTimer);
+      clearInterval(pingTimer);
+      for (const connection of connections) connection.ws.terminate();
+      wss.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
