@@ -75,7 +75,7 @@ export class SourceRunner {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
-      if (restarted) {
+      if (restarted && !this.source.resumesItself) {
         // Trades of kept symbols between the old stream's end and the new one's start.
         for (const symbol of this.symbols) {
           const seen = this.lastSeen.get(symbol);

@@ -47,6 +47,11 @@ export interface HistoryRequest {
 export interface MarketSource {
   readonly id: string;
   readonly assetClass: AssetClass;
+  /**
+   * True when the source remembers where each symbol's stream stopped and catches up by itself
+   * when `stream` runs again (binance: trade ids over REST). The runner then skips its own replay.
+   */
+  readonly resumesItself?: boolean;
   stream(ctx: StreamContext): Promise<void>;
   history(request: HistoryRequest): AsyncIterable<readonly Observation[]>;
 }

@@ -400,6 +400,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
   return {
     id: 'binance',
     assetClass: options.assetClass,
+    resumesItself: true,
     stats,
 
     async stream(ctx: StreamContext) {
