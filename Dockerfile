@@ -18,6 +18,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # The empty stand-in for an optional native module (see stubs/README.md), referenced by the lockfile.
 COPY stubs ./stubs
+COPY apps/dashboard/package.json apps/dashboard/
 COPY apps/ingest-crypto/package.json apps/ingest-crypto/
 COPY apps/ingest-macro/package.json apps/ingest-macro/
 COPY apps/ingest-stock/package.json apps/ingest-stock/

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { candleRetention, int, oneOf, sourceList, symbolList, url } from './parsers.js';
+import { bool, candleRetention, int, oneOf, sourceList, symbolList, url } from './parsers.js';
 
 export interface EnvVarSpec<S extends z.ZodType<unknown, string> = z.ZodType<unknown, string>> {
   schema: S;
@@ -27,7 +27,7 @@ export const ENV = {
     schema: url(['postgres:', 'postgresql:']),
     default: 'postgres://postgres@127.0.0.1:5432/tickvault',
     doc: 'PostgreSQL connection URL. `migrate` creates the database if it does not exist.',
-    usedBy: 'writer, tickvault CLI',
+    usedBy: 'writer, dashboard, tickvault CLI',
     secret: 'url',
   }),
   REDIS_URL: spec({
@@ -64,7 +64,7 @@ export const ENV = {
   HEALTH_PORT: spec({
     schema: int(0, 65535),
     optional: true,
-    doc: 'Port of `/livez` and `/readyz`. Unset: writer 9101, ingest-crypto 9102, ingest-stock 9103, ingest-macro 9104. 0 picks a free port.',
+    doc: 'Port of `/livez` and `/readyz`. Unset: writer 9101, ingest-crypto 9102, ingest-stock 9103, ingest-macro 9104, dashboard 9105. 0 picks a free port.',
     usedBy: 'all services',
   }),
   STARTUP_WAIT_SECONDS: spec({
@@ -240,6 +240,64 @@ export const ENV = {
     default: 'production',
     doc: '`development` turns on pretty logs (with LOG_FORMAT=auto).',
     usedBy: 'all services',
+  }),
+
+  DASHBOARD_HOST: spec({
+    schema: z.string().min(1),
+    default: '0.0.0.0',
+    doc: 'Address the dashboard (status page, read API, Bull Board) binds to.',
+    usedBy: 'dashboard',
+  }),
+  DASHBOARD_PORT: spec({
+    schema: int(0, 65535),
+    default: '3000',
+    doc: 'Port of the dashboard. 0 picks a free port.',
+    usedBy: 'dashboard',
+  }),
+  DASHBOARD_AUTH: spec({
+    schema: oneOf(['basic', 'bearer', 'off']),
+    default: 'basic',
+    doc: '`basic`: user and password (DASHBOARD_USER, DASHBOARD_PASSWORD); `bearer`: `Authorization: Bearer DASHBOARD_TOKEN`; `off`: no authentication (logged as a warning; only behind a proxy that authenticates).',
+    usedBy: 'dashboard',
+  }),
+  DASHBOARD_USER: spec({
+    schema: z.string().min(1).max(200).regex(/^[^:]+$/, 'must not contain ":"'),
+    default: 'admin',
+    doc: 'User name for basic authentication.',
+    usedBy: 'dashboard',
+  }),
+  DASHBOARD_PASSWORD: spec({
+    schema: z.string().min(8, 'must be at least 8 characters').max(200),
+    optional: true,
+    doc: 'Password for basic authentication; required when DASHBOARD_AUTH=basic.',
+    usedBy: 'dashboard',
+    secret: 'value',
+  }),
+  DASHBOARD_TOKEN: spec({
+    schema: z.string().min(16, 'must be at least 16 characters').max(500).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    optional: true,
+    doc: 'Token for bearer authentication; required when DASHBOARD_AUTH=bearer.',
+    usedBy: 'dashboard',
+    secret: 'value',
+  }),
+  DASHBOARD_QUEUE_ACTIONS: spec({
+    schema: bool(),
+    default: 'false',
+    doc: '`true` lets Bull Board retry, remove, pause and clean jobs; `false` keeps it read-only.',
+    usedBy: 'dashboard',
+  }),
+  DASHBOARD_DATABASE_URL: spec({
+    schema: url(['postgres:', 'postgresql:']),
+    optional: true,
+    doc: 'PostgreSQL URL the dashboard reads with, ideally a read-only role. Unset: DATABASE_URL.',
+    usedBy: 'dashboard',
+    secret: 'url',
+  }),
+  LATEST_CACHE_TTL_MS: spec({
+    schema: int(0, 600_000),
+    default: '2000',
+    doc: 'How long `/api/latest` answers are cached in Redis, so polling clients do not each query Postgres. 0 disables the cache.',
+    usedBy: 'dashboard',
   }),
 } as const;
 

@@ -37,6 +37,15 @@ export function ingestEnv(assetClass: AssetClass): readonly EnvName[] {
   return [...INGEST_COMMON_ENV, ASSET_CLASS_ENV[assetClass].sources, ASSET_CLASS_ENV[assetClass].symbols, ...SOURCE_SETTINGS_ENV[assetClass]];
 }
 
+/** The dashboard reads through its own small pool, knows the configured series, and serves the UI. */
+export const DASHBOARD_ENV = [
+  ...SERVICE_ENV,
+  'DATABASE_URL', 'DASHBOARD_DATABASE_URL',
+  ...Object.values(ASSET_CLASS_ENV).flatMap((v) => [v.sources, v.symbols]),
+  'DASHBOARD_HOST', 'DASHBOARD_PORT', 'DASHBOARD_AUTH', 'DASHBOARD_USER', 'DASHBOARD_PASSWORD', 'DASHBOARD_TOKEN',
+  'DASHBOARD_QUEUE_ACTIONS', 'LATEST_CACHE_TTL_MS',
+] as const satisfies readonly EnvName[];
+
 /**
  * Every long-running service: its entry point (run with `node --import tsx`), the variables it reads,
  * and its default health port. The CLI, the compose checks and the apps all read this one table.
@@ -46,5 +55,6 @@ export const SERVICES = {
   'ingest-crypto': { entry: 'apps/ingest-crypto/src/main.ts', env: ingestEnv('crypto'), healthPort: 9102 },
   'ingest-stock': { entry: 'apps/ingest-stock/src/main.ts', env: ingestEnv('stock'), healthPort: 9103 },
   'ingest-macro': { entry: 'apps/ingest-macro/src/main.ts', env: ingestEnv('macro'), healthPort: 9104 },
+  dashboard: { entry: 'apps/dashboard/src/main.ts', env: DASHBOARD_ENV, healthPort: 9105 },
 } as const;
 export type ServiceName = keyof typeof SERVICES;

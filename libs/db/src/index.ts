@@ -5,3 +5,4 @@ export * from './events.js';
 export * from './retention.js';
 export * from './verify.js';
 export * from './report.js';
+export * from './read-api.js';

@@ -25,7 +25,9 @@ const DEFAULT_PORTS: Record<string, number> = Object.fromEntries(Object.entries(
 const MIGRATE_ENV = ['DATABASE_URL'] as const satisfies readonly EnvName[];
 
 const APP_SERVICES = Object.keys(APP_ENV);
-const SCALABLE = APP_SERVICES;
+// The dashboard is the UI: it publishes its port, so it runs once rather than scaled.
+const PUBLISHED: Record<string, string[]> = { dashboard: ['3000:3000'] };
+const SCALABLE = APP_SERVICES.filter((name) => !(name in PUBLISHED));
 const LONG_RUNNING = ['redis', 'postgres', ...APP_SERVICES];
 const IMAGE = 'tickvault:local';
 
@@ -44,10 +46,12 @@ const INTERPOLATION_ENVS: Record<string, Record<string, string>> = {
   'no .env': {},
   '.env copied from .env.example': Object.fromEntries(dotenvExample.map((e) => [e.key, e.value])),
 };
+/** The dashboard has no default password: compose needs one from .env or the shell. */
+const OPERATOR_SET = { DASHBOARD_PASSWORD: 'operator-chosen-password' };
 
 describe('docker-compose.yml', () => {
   it('defines redis, postgres, the one-shot migrate and the four services', () => {
-    expect(Object.keys(services).sort()).toEqual(['ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'writer']);
+    expect(Object.keys(services).sort()).toEqual(['dashboard', 'ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'writer']);
   });
 
   it('builds one image and runs every tickvault process from it', () => {
@@ -62,7 +66,7 @@ describe('docker-compose.yml', () => {
     describe(`each app service's environment passes its config loader (${label})`, () => {
       for (const [name, names] of Object.entries(APP_ENV)) {
         it(name, () => {
-          const env = resolvedEnvironment(service(name), interpolationEnv);
+          const env = resolvedEnvironment(service(name), { ...interpolationEnv, ...OPERATOR_SET });
           const config = loadConfig(name, names, env);
           expect(config.HEALTH_PORT, 'HEALTH_PORT is set (the healthcheck reads it)').toBe(DEFAULT_PORTS[name]);
           expect(config.LOG_FORMAT).toBe('json');
@@ -70,8 +74,12 @@ describe('docker-compose.yml', () => {
           // Docker sends SIGKILL after stop_grace_period: the drain must finish before that.
           expect(config.SHUTDOWN_TIMEOUT_SECONDS).toBeLessThan(durationSeconds(service(name).stop_grace_period ?? '10s'));
           if ('DATABASE_URL' in config) expect(new URL(config.DATABASE_URL as string).host).toBe('postgres:5432');
+          if ('DASHBOARD_PORT' in config) expect(PUBLISHED[name]?.map((p) => p.split(':').at(-1))).toEqual([String(config.DASHBOARD_PORT)]);
         });
       }
+      it('dashboard: refused without DASHBOARD_PASSWORD, with a message naming it', () => {
+        expect(() => resolvedEnvironment(service('dashboard'), interpolationEnv)).toThrow(/DASHBOARD_PASSWORD/);
+      });
       it('migrate', () => {
         const env = resolvedEnvironment(service('migrate'), interpolationEnv);
         const config = loadConfig('migrate', MIGRATE_ENV, env);
@@ -140,8 +148,8 @@ describe('docker-compose.yml', () => {
       expect(service(name).container_name, name).toBeUndefined();
       expect(service(name).ports, name).toBeUndefined();
     }
-    // Postgres and Redis are not published by default either.
-    for (const name of Object.keys(services)) expect(service(name).ports, name).toBeUndefined();
+    // Postgres and Redis are not published by default either; only the UI is.
+    for (const name of Object.keys(services)) expect(service(name).ports, name).toEqual(PUBLISHED[name]);
   });
 
   it('has no inline secrets: passwords come from ${...} references only', () => {

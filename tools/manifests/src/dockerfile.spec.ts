@@ -30,6 +30,7 @@ const last = (instructions: Instruction[] | undefined, keyword: string) => only(
 /** Every process the image runs: the services (compose commands) and the CLI (migrate). */
 const ENTRY_FILES = [
   'apps/writer/src/main.ts',
+  'apps/dashboard/src/main.ts',
   'apps/ingest-crypto/src/main.ts',
   'apps/ingest-stock/src/main.ts',
   'apps/ingest-macro/src/main.ts',
@@ -149,6 +150,8 @@ describe('.dockerignore', () => {
       ...workspaces.map((w) => `${w.dir}/package.json`),
       ...traceRuntimeImports(ENTRY_FILES).files,
       ...filesUnder('libs/db/migrations'),
+      // The dashboard's page is served from files, not imported.
+      ...filesUnder('apps/dashboard/src/public'),
     ];
     expect(needed.filter((p) => ignored(p))).toEqual([]);
     // Every file the runtime stage COPYs by name exists.

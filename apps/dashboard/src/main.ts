@@ -1,0 +1,176 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import client from 'prom-client';
+import { ASSET_CLASSES, liveChannel } from '@tickvault/schema';
+import { ASSET_CLASS_ENV, ConfigError, DASHBOARD_ENV, describeConfig, loadConfigOrExit, SERVICES } from '@tickvault/config';
+import { assertSchemaCurrent, createReadDb, readLatest, withDeadline } from '@tickvault/db';
+import { createEventQueue, createProducerConnection, createTickQueue, createWorkerConnection, redisPing } from '@tickvault/queue';
+import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
+import type { ConfiguredSeries } from './api.js';
+import { createDashboardApp } from './app.js';
+import { resolveAuth } from './auth.js';
+import { LatestCache } from './latest-cache.js';
+import { LiveHub } from './live-hub.js';
+
+const SERVICE = 'dashboard';
+// Read-only queries only: a small pool of its own, so the dashboard can never starve the writers.
+const DB_POOL = 4;
+const HEARTBEAT_MS = 15_000;
+const STREAM_LIMITS = {
+  // About a minute and a half of updates for one chart: plenty to ride out a slow network, bounded.
+  maxQueuedEvents: 100,
+  // A reader whose socket has not drained for this long is gone or stuck; its slot is freed.
+  stallTimeoutMs: 60_000,
+  maxClients: 200,
+};
+
+const config = loadConfigOrExit(SERVICE, DASHBOARD_ENV);
+const auth = resolveAuth(config);
+if ('problem' in auth) {
+  process.stderr.write(`${new ConfigError(SERVICE, [auth.problem]).message}\n`);
+  process.exit(1);
+}
+
+const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
+if (auth.settings.mode === 'off') {
+  logger.warn(
+    { DASHBOARD_AUTH: 'off' },
+    'DASHBOARD AUTHENTICATION IS OFF: anyone who can reach the dashboard port can read all data and see every queued job. Use only behind a proxy that authenticates.',
+  );
+}
+
+const metrics = createMetrics(SERVICE);
+const streamClients = new client.Gauge({ name: 'tickvault_dashboard_stream_clients', help: 'Open live streams (SSE).', registers: [metrics.registry] });
+const streamQueued = new client.Gauge({
+  name: 'tickvault_dashboard_stream_queued_events_max',
+  help: 'Largest number of events one live stream client has waiting because it reads slowly (bounded).',
+  registers: [metrics.registry],
+});
+const streamBuffered = new client.Gauge({
+  name: 'tickvault_dashboard_stream_buffered_bytes_max',
+  help: "Largest number of bytes in one live stream client's socket write buffer.",
+  registers: [metrics.registry],
+});
+const streamDropped = new client.Gauge({
+  name: 'tickvault_dashboard_stream_dropped_events',
+  help: 'Live events dropped for clients that fell behind, since start.',
+  registers: [metrics.registry],
+});
+const streamStalled = new client.Gauge({
+  name: 'tickvault_dashboard_stream_stalled_disconnects',
+  help: 'Live stream clients disconnected because they stopped reading, since start.',
+  registers: [metrics.registry],
+});
+
+const sql = createReadDb(config.DASHBOARD_DATABASE_URL ?? config.DATABASE_URL, { max: DB_POOL, applicationName: `tickvault-${SERVICE}` });
+// Fail-fast: a page or API call during a Redis outage gets an error now instead of hanging in a queue.
+const redis = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
+redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+// Subscribed connections can do nothing else; this one reconnects forever and resubscribes by itself.
+const subscriber = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
+subscriber.on('error', (error) => logger.warn({ err: error.message }, 'redis live subscription error'));
+
+const startupDeadlineMs = config.STARTUP_WAIT_SECONDS * 1000;
+const onAttemptFailed = ({ what, attempt, error, retryInMs }: { what: string; attempt: number; error: unknown; retryInMs: number }) =>
+  logger.warn({ attempt, retryInMs, err: errorMessage(error) }, `waiting for ${what}`);
+try {
+  await waitFor(() => sql`select 1`, { what: 'Postgres', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
+  await waitFor(() => redisPing(redis), { what: 'Redis', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
+  await assertSchemaCurrent(sql);
+} catch (error) {
+  logger.fatal({ err: errorMessage(error) }, 'cannot start');
+  await sql.end({ timeout: 1 });
+  redis.disconnect();
+  subscriber.disconnect();
+  process.exit(1);
+}
+
+const configuredSeries: ConfiguredSeries[] = ASSET_CLASSES.flatMap((assetClass) => {
+  const vars = ASSET_CLASS_ENV[assetClass];
+  return config[vars.sources].flatMap((source) => config[vars.symbols].map((symbol) => ({ source, symbol, assetClass })));
+});
+
+const queues = [createTickQueue(redis, config.QUEUE_PREFIX), createEventQueue(redis, config.QUEUE_PREFIX)];
+for (const queue of queues) queue.on('error', (error) => logger.warn({ queue: queue.name, err: error.message }, 'queue error'));
+
+const hub = new LiveHub(STREAM_LIMITS);
+const channel = liveChannel(config.QUEUE_PREFIX);
+subscriber.on('message', (from, message) => {
+  if (from === channel) hub.publish(message);
+});
+await subscriber.subscribe(channel);
+const heartbeat = setInterval(() => hub.tick(), HEARTBEAT_MS);
+heartbeat.unref();
+
+let cacheErrorLogged = 0;
+const latest = new LatestCache(redis, config.QUEUE_PREFIX, config.LATEST_CACHE_TTL_MS, (series) => readLatest(sql, series), (error) => {
+  // Once a minute at most: during a Redis outage every request would log it.
+  if (Date.now() - cacheErrorLogged < 60_000) return;
+  cacheErrorLogged = Date.now();
+  logger.warn({ err: errorMessage(error) }, 'latest cache unavailable; answering from Postgres');
+});
+
+const app = createDashboardApp({
+  sql, queues, latest, hub, configuredSeries, logger, auth: auth.settings, queueActions: config.DASHBOARD_QUEUE_ACTIONS,
+});
+const server = http.createServer(app);
+await new Promise<void>((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(config.DASHBOARD_PORT, config.DASHBOARD_HOST, () => resolve());
+});
+const port = (server.address() as AddressInfo).port;
+
+const health = await startHealthServer({
+  host: config.HEALTH_HOST,
+  port: config.HEALTH_PORT ?? SERVICES.dashboard.healthPort,
+  metrics: metrics.registry,
+  beforeScrape: async () => {
+    const stats = hub.stats();
+    streamClients.set(stats.clients);
+    streamQueued.set(stats.maxQueuedEvents);
+    streamBuffered.set(stats.maxBufferedBytes);
+    streamDropped.set(stats.droppedEvents);
+    streamStalled.set(stats.stalledDisconnects);
+    for (const queue of queues) {
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+      for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ queue: queue.name, state }, count);
+    }
+  },
+  checks: [
+    {
+      name: 'postgres',
+      check: () => withDeadline(sql`select 1`, 2000, 'readiness probe').then(() => true),
+    },
+    { name: 'redis', check: () => redis.status === 'ready' },
+    { name: 'live', check: () => subscriber.status === 'ready' },
+  ],
+});
+
+logger.info(
+  { port, healthPort: health.port, auth: auth.settings.mode, queueActions: config.DASHBOARD_QUEUE_ACTIONS, series: configuredSeries.length, config: describeConfig(config) },
+  'dashboard started',
+);
+
+installShutdown({
+  logger,
+  timeoutMs: config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  steps: () => [
+    { name: 'mark not ready', run: () => health.setDraining() },
+    { name: 'stop heartbeats', run: () => clearInterval(heartbeat) },
+    // Open streams would keep the server from closing; browsers reconnect to another replica.
+    { name: 'end live streams', run: () => hub.closeAll() },
+    {
+      name: 'close dashboard server',
+      run: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), 2000).unref();
+        }),
+    },
+    { name: 'close health server', run: () => health.close() },
+    { name: 'close queue handles', run: () => Promise.all(queues.map((q) => q.close())).then(() => undefined) },
+    { name: 'close redis', run: () => { subscriber.disconnect(); void redis.quit().catch(() => redis.disconnect()); } },
+    { name: 'close postgres', run: () => sql.end({ timeout: 5 }) },
+  ],
+});
