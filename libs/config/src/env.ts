@@ -83,7 +83,7 @@ export const ENV = {
   CRYPTO_SOURCES: spec({
     schema: sourceList(),
     default: 'sim',
-    doc: 'Comma list of crypto source ids (`sim`). Set but empty (`CRYPTO_SOURCES=`) disables crypto ingest.',
+    doc: 'Comma list of crypto source ids (`sim`, `binance`). Set but empty (`CRYPTO_SOURCES=`) disables crypto ingest.',
     emptyIsValue: true,
     usedBy: 'ingest-crypto, CLI',
   }),
