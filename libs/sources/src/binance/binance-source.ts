@@ -60,9 +60,12 @@ export type BinanceSource = MarketSource & { readonly stats: BinanceStats };
 
 /** One run of missing trade ids: `to` null means "up to the first trade the new connection delivers". */
 interface Gap {
+  /** First missing trade id; NaN until `fromTime` is resolved to an id. */
   from: number;
   to: number | null;
   done: boolean;
+  /** For a symbol with no delivered trade yet: the gap starts at the first trade at or after this instant. */
+  fromTime?: number;
 }
 
 interface SymbolState {
@@ -71,6 +74,11 @@ interface SymbolState {
   gaps: Gap[];
   /** The open-ended gap of the current connection, until its first live trade bounds it. */
   openGap?: Gap;
+  /**
+   * When the symbol was first asked for. Until one of its trades is delivered, a connection drop is
+   * caught up from here by time (there is no trade id to start from yet).
+   */
+  wantedSince?: number;
 }
 
 type CloseReason = 'aborted' | 'closed' | 'error' | 'stale' | 'shutdown' | 'max-age';
@@ -153,8 +161,10 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         const state = stateOf(symbol);
         if (state.openGap && !state.openGap.done && state.openGap.to === null) state.openGap.done = true;
         state.openGap = undefined;
-        if (state.lastId === undefined) continue;
-        const gap: Gap = { from: state.lastId + 1, to: null, done: false };
+        let gap: Gap;
+        if (state.lastId !== undefined) gap = { from: state.lastId + 1, to: null, done: false };
+        else if (state.wantedSince !== undefined) gap = { from: Number.NaN, to: null, done: false, fromTime: state.wantedSince };
+        else continue;
         state.gaps.push(gap);
         state.openGap = gap;
         stats.catchUp.gaps++;
@@ -228,6 +238,15 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
     /** Pages historicalTrades from gap.from until the gap is closed; progress stays in the gap. */
     private async fill(symbol: string, gap: Gap): Promise<void> {
       const binanceSymbol = toBinanceSymbol(symbol);
+      if (Number.isNaN(gap.from) && gap.fromTime !== undefined) {
+        // No delivered trade yet: the first trade id at or after the time the symbol was asked for.
+        const [first] = await rest.aggTrades(binanceSymbol, { startTime: gap.fromTime, limit: 1 });
+        if (!first || typeof first.f !== 'number' || !Number.isSafeInteger(first.f)) {
+          gap.done = true; // no trade since then: nothing was missed
+          return;
+        }
+        gap.from = first.f;
+      }
       const started = gap.from;
       let fetched = 0;
       let waitingSince: number | undefined;
@@ -420,6 +439,8 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         return;
       }
       const subscribed = new SubscribedSymbols(symbols);
+      const askedAt = Date.now();
+      for (const symbol of symbols) stateOf(symbol).wantedSince ??= askedAt;
       const batcher = new Batcher(ctx);
       const catchUp = new CatchUp(ctx, subscribed);
       catchUp.resume();
@@ -432,6 +453,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
             const downMs = Date.now() - closed.at;
             stats.reconnects.push({ reason: closed.reason, downMs });
             if (stats.reconnects.length > 100) stats.reconnects.shift();
+            ctx.onReconnect?.(closed.reason);
             ctx.logger.info({ reason: closed.reason, downMs, streams: subscribed.size }, 'Binance stream reconnected');
           } else {
             ctx.logger.info({ streams: subscribed.size }, 'Binance stream connected');
