@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
 import { Queue } from 'bullmq';
@@ -46,10 +47,16 @@ const copyRate = await measureCopy(sql, ticks);
 await sql`truncate ticks, candles, candle_cutoffs`;
 const pipeline = await measurePipeline();
 
+// The same run again with the dashboard up and a live-stream client that never reads: storage must
+// not wait for readers, so the rate should stay within the run-to-run noise.
+await sql`truncate ticks, candles, candle_cutoffs`;
+const stalled = await withStalledLiveReader(() => measurePipeline());
+
 log('');
 log(`raw COPY into ticks:         ${fmt(copyRate)} ticks/s`);
 log(`end-to-end queue → writer:   ${fmt(pipeline.rate)} ticks/s  (enqueue alone ${fmt(pipeline.enqueueRate)} ticks/s)`);
 log(`ratio end-to-end / COPY:     ${(pipeline.rate / copyRate).toFixed(2)}`);
+log(`with a live client that never reads: ${fmt(stalled.result.rate)} ticks/s  (ratio to the run without: ${(stalled.result.rate / pipeline.rate).toFixed(2)}; the dashboard dropped ${stalled.dropped} events for it)`);
 log(`candles written:             ${pipeline.candles}`);
 
 await queue.obliterate({ force: true });
@@ -98,6 +105,34 @@ async function measurePipeline() {
     enqueueRate: N / ((enqueued - started) / 1000),
     candles: candles!.n as number,
   };
+}
+
+/** Runs `measure` while a dashboard process serves one SSE client that never reads its socket. */
+async function withStalledLiveReader<T>(measure: () => Promise<T>): Promise<{ result: T; dropped: string }> {
+  const dashboard = new ServiceProcess(repoPath('apps/dashboard/src/main.ts'), {
+    DATABASE_URL: benchUrl.toString(),
+    REDIS_URL: config.REDIS_URL,
+    QUEUE_PREFIX: PREFIX,
+    DASHBOARD_AUTH: 'off',
+    DASHBOARD_PORT: '0',
+    HEALTH_PORT: '0',
+    LOG_LEVEL: 'info',
+    CRYPTO_SYMBOLS: SYMBOLS.slice(0, 3).join(','),
+  });
+  const started = await dashboard.waitForLog((l) => l.msg === 'dashboard started', 30_000);
+  const series = SYMBOLS.slice(0, 10).map((s) => `sim:${s}`).join(',');
+  const socket = net.connect(started.port as number, '127.0.0.1');
+  socket.pause(); // never read: the kernel buffers fill, then the server must cope on its own
+  socket.write(`GET /api/stream?series=${encodeURIComponent(series)}&timeframe=1m HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n`);
+  try {
+    const result = await measure();
+    const metrics = await (await fetch(`http://127.0.0.1:${started.healthPort as number}/metrics`)).text();
+    const dropped = /^tickvault_dashboard_stream_dropped_events(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? 'an unknown number of';
+    return { result, dropped };
+  } finally {
+    socket.destroy();
+    await dashboard.stop();
+  }
 }
 
 async function waitUntil(check: () => Promise<boolean>, intervalMs = 50): Promise<void> {
