@@ -162,7 +162,8 @@ export const ENV = {
     usedBy: 'ingest services',
   }),
   INGEST_BUFFER_MAX_TICKS: spec({
-    schema: int(1000, 50_000_000),
+    // At least two of the largest jobs (INGEST_BATCH_MAX_TICKS ≤ 5000), so the bound never drops the job just made.
+    schema: int(10_000, 50_000_000),
     default: '500000',
     doc: 'Ticks an ingest service holds while Redis is unreachable; beyond it the oldest are dropped and counted.',
     usedBy: 'ingest services',
