@@ -51,14 +51,23 @@ const iso = (d: Date | null) => d?.toISOString() ?? null;
 
 /** Runs `compute` at most once at a time and reuses its result for `reuseMs`. */
 function shared<T>(compute: () => Promise<T>, reuseMs: number): () => Promise<T> {
-  let last: { at: number; value: Promise<T> } | undefined;
+  let last: { at: number; value: Promise<T>; settled: boolean } | undefined;
   return () => {
     const now = Date.now();
-    if (!last || now - last.at > reuseMs) {
-      const value = compute();
-      last = { at: now, value };
-      // A failure is not reused: the next request tries again.
-      value.catch(() => (last = undefined));
+    // A query still running is shared however old it is: slow answers must not pile up in the pool.
+    if (!last || (last.settled && now - last.at > reuseMs)) {
+      const entry = { at: now, value: compute(), settled: false };
+      last = entry;
+      entry.value.then(
+        () => {
+          entry.settled = true;
+          entry.at = Date.now();
+        },
+        // A failure is not reused: the next request tries again.
+        () => {
+          if (last === entry) last = undefined;
+        },
+      );
     }
     return last.value;
   };
@@ -173,6 +182,10 @@ export function createApiRouter(deps: ApiDeps): Router {
     });
   });
 
+  // HEAD would take a stream slot whose writes Node silently discards, so stall detection never fires.
+  api.head('/stream', (_req, res) => {
+    res.set('Allow', 'GET').status(405).end();
+  });
   api.get('/stream', (req, res) => {
     const q = parseQuery(req.query, { series: seriesListParam, timeframe: timeframeParam });
     const filter = { series: new Set(q.series.map((s) => `${s.source}:${s.symbol}`)), timeframe: q.timeframe };

@@ -30,7 +30,7 @@ export class LatestCache {
       this.onCacheError(error);
       return this.load(series);
     }
-    const quotes: (LatestQuote | undefined)[] = cached.map((text) => (text === null ? undefined : (JSON.parse(text) as LatestQuote)));
+    const quotes: (LatestQuote | undefined)[] = cached.map((text) => (text === null ? undefined : parseCached(text)));
     const missing = series.filter((_, i) => quotes[i] === undefined);
     if (missing.length > 0) {
       const loaded = await this.load(missing);
@@ -45,5 +45,14 @@ export class LatestCache {
       await pipeline.exec().catch((error: unknown) => this.onCacheError(error));
     }
     return quotes as LatestQuote[];
+  }
+}
+
+/** A corrupt or old-format entry is a cache miss, not a failed request. */
+function parseCached(text: string): LatestQuote | undefined {
+  try {
+    return JSON.parse(text) as LatestQuote;
+  } catch {
+    return undefined;
   }
 }

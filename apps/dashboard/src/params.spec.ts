@@ -36,6 +36,10 @@ describe('parseQuery', () => {
 
   it('refuses unknown and repeated parameters', () => {
     expect(problem({ source: 'sim', symbol: 'BTC/USDT', timeframe: '1m', limt: '5' }).parameter).toBe('limt');
+    // Names of built-in object properties are unknown parameters too.
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+      expect(problem({ source: 'sim', symbol: 'BTC/USDT', timeframe: '1m', [name]: '1' }).parameter).toBe(name);
+    }
     expect(problem({ source: ['sim', 'other'], symbol: 'BTC/USDT', timeframe: '1m' })).toMatchObject({ parameter: 'source', message: 'source must be given once' });
   });
 

@@ -68,7 +68,7 @@ type Parsed<S extends Shape> = { [K in keyof S]: z.output<S[K]> };
  */
 export function parseQuery<S extends Shape>(query: Record<string, unknown>, shape: S): Parsed<S> {
   for (const name of Object.keys(query)) {
-    if (!(name in shape)) throw new ParameterError(name, `is not a parameter here (expected: ${Object.keys(shape).join(', ')})`);
+    if (!Object.hasOwn(shape, name)) throw new ParameterError(name, `is not a parameter here (expected: ${Object.keys(shape).join(', ')})`);
   }
   const out: Record<string, unknown> = {};
   for (const [name, schema] of Object.entries(shape)) {

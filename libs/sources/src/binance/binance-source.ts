@@ -59,6 +59,9 @@ export interface BinanceStats {
 export type BinanceSource = MarketSource & { readonly stats: BinanceStats };
 
 /** One run of missing trade ids: `to` null means "up to the first trade the new connection delivers". */
+// A connection up at least this long counts as healthy and resets the reconnect backoff.
+const HEALTHY_CONNECTION_MS = 60_000;
+
 interface Gap {
   /** First missing trade id; NaN until `fromTime` is resolved to an id. */
   from: number;
@@ -240,7 +243,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
       const binanceSymbol = toBinanceSymbol(symbol);
       if (Number.isNaN(gap.from) && gap.fromTime !== undefined) {
         // No delivered trade yet: the first trade id at or after the time the symbol was asked for.
-        const [first] = await rest.aggTrades(binanceSymbol, { startTime: gap.fromTime, limit: 1 });
+        const [first] = await rest.aggTrades(binanceSymbol, { startTime: gap.fromTime, limit: 1 }, this.ctx.signal);
         if (!first || typeof first.f !== 'number' || !Number.isSafeInteger(first.f)) {
           gap.done = true; // no trade since then: nothing was missed
           return;
@@ -447,7 +450,9 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
       let attempt = 0;
       let closed: { at: number; reason: string } | undefined;
       while (!ctx.signal.aborted) {
+        let connectedAt = Date.now();
         const outcome = await connectOnce(ctx, subscribed, batcher, catchUp, () => {
+          connectedAt = Date.now();
           stats.connections++;
           if (closed) {
             const downMs = Date.now() - closed.at;
@@ -462,10 +467,13 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         if (ctx.signal.aborted || outcome.reason === 'aborted') break;
         closed = { at: Date.now(), reason: outcome.reason };
         let delayMs = 0;
-        if (outcome.reason === 'shutdown' || outcome.reason === 'max-age') {
+        // Only a connection that stayed up a while resets the backoff: an endpoint that accepts, sends a
+        // frame and closes must not be hammered (Binance bans IPs past 300 connections per 5 minutes).
+        const healthy = outcome.delivered && Date.now() - connectedAt >= HEALTHY_CONNECTION_MS;
+        if ((outcome.reason === 'shutdown' || outcome.reason === 'max-age') && healthy) {
           attempt = 0; // planned: come back at once
         } else {
-          if (outcome.delivered) attempt = 0;
+          if (healthy) attempt = 0;
           delayMs = backoffDelay(attempt++, opts.initialBackoffMs, opts.maxBackoffMs, random);
         }
         ctx.logger.warn({ reason: outcome.reason, detail: outcome.detail, retryInMs: delayMs, attempt }, 'Binance stream closed; reconnecting');

@@ -97,14 +97,22 @@ export class BinanceRest {
       this.stats.requests++;
       this.stats.weight += weight;
       let response: Response;
+      // One controller per request, linked to the long-lived stream signal and unlinked afterwards:
+      // AbortSignal.any on a signal that lives for days leaks on Node 20 (nodejs/node#55351).
+      const request = new AbortController();
+      const timer = setTimeout(() => request.abort(new Error('request timed out')), this.options.timeoutMs ?? 10_000);
+      const onAbort = () => request.abort(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 10_000);
-        response = await this.fetchImpl(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+        response = await this.fetchImpl(url, { signal: request.signal });
       } catch (error) {
         signal?.throwIfAborted();
         if (++failures >= maxAttempts) throw error;
         await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
         continue;
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
       }
       const used = Number(response.headers.get('x-mbx-used-weight-1m'));
       if (response.headers.has('x-mbx-used-weight-1m') && Number.isFinite(used)) {
