@@ -67,7 +67,9 @@ describe('fake Binance speaks the documented wire formats', () => {
     await new Promise((resolve) => ws.once('open', resolve));
     ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['ethusdt@trade'], id: 1 }));
     ws.send(JSON.stringify({ method: 'LIST_SUBSCRIPTIONS', id: 3 }));
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Trades are random in time: wait until both streams have delivered one (or give up after 5 s).
+    const symbolsSeen = () => new Set(messages.flatMap((m) => (typeof m === 'object' && m !== null && 's' in m ? [(m as { s: string }).s] : []))).size;
+    for (let waited = 0; symbolsSeen() < 2 && waited < 5000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
     ws.close();
     expect(messages).toContainEqual({ result: null, id: 1 });
     expect(messages).toContainEqual({ result: ['btcusdt@trade', 'ethusdt@trade'], id: 3 });
