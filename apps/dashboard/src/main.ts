@@ -65,10 +65,10 @@ const streamStalled = new client.Gauge({
 const sql = createReadDb(config.DASHBOARD_DATABASE_URL ?? config.DATABASE_URL, { max: DB_POOL, applicationName: `tickvault-${SERVICE}` });
 // Fail-fast: a page or API call during a Redis outage gets an error now instead of hanging in a queue.
 const redis = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
-redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+redis.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
 // Subscribed connections can do nothing else; this one reconnects forever and resubscribes by itself.
 const subscriber = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
-subscriber.on('error', (error) => logger.warn({ err: error.message }, 'redis live subscription error'));
+subscriber.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'redis live subscription error'));
 
 const startupDeadlineMs = config.STARTUP_WAIT_SECONDS * 1000;
 const onAttemptFailed = ({ what, attempt, error, retryInMs }: { what: string; attempt: number; error: unknown; retryInMs: number }) =>
@@ -91,7 +91,7 @@ const configuredSeries: ConfiguredSeries[] = ASSET_CLASSES.flatMap((assetClass) 
 });
 
 const queues = [createTickQueue(redis, config.QUEUE_PREFIX), createEventQueue(redis, config.QUEUE_PREFIX)];
-for (const queue of queues) queue.on('error', (error) => logger.warn({ queue: queue.name, err: error.message }, 'queue error'));
+for (const queue of queues) queue.on('error', (error) => logger.warn({ queue: queue.name, err: errorMessage(error) }, 'queue error'));
 
 const hub = new LiveHub(STREAM_LIMITS);
 const channel = liveChannel(config.QUEUE_PREFIX);

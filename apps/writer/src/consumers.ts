@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type 
 import { JOB_NAMES, QUEUE_NAMES, SystemEventSchema, type SystemEvent, type TickBatchJob } from '@tickvault/schema';
 import { cappedExponentialBackoff } from '@tickvault/queue';
 import { classifyDbError, recordEvent, type Sql } from '@tickvault/db';
-import type { Logger } from '@tickvault/runtime';
+import { errorMessage, type Logger } from '@tickvault/runtime';
 import type { BatchFlusher } from './batch-flusher.js';
 import type { DatabaseGate } from './database-gate.js';
 import { validateTickJob, type RetentionBounds } from './validate-job.js';
@@ -50,10 +50,10 @@ export function createTickWorker(deps: ConsumerDeps): Worker<TickBatchJob> {
     },
     consumerOptions(deps, deps.concurrency),
   );
-  worker.on('error', (error) => deps.logger.error({ err: error.message, queue: QUEUE_NAMES.ticks }, 'tick worker error'));
+  worker.on('error', (error) => deps.logger.error({ err: errorMessage(error), queue: QUEUE_NAMES.ticks }, 'tick worker error'));
   worker.on('failed', (job, error) => {
     if (job && !(error instanceof DelayedError)) {
-      deps.logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: error.message }, 'tick job failed');
+      deps.logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: errorMessage(error) }, 'tick job failed');
     }
   });
   deps.gate.attach(worker);
@@ -78,7 +78,7 @@ export function createEventWorker(deps: ConsumerDeps): Worker<SystemEvent> {
     // Events are rare; a few at a time is plenty.
     consumerOptions(deps, 4),
   );
-  worker.on('error', (error) => deps.logger.error({ err: error.message, queue: QUEUE_NAMES.events }, 'event worker error'));
+  worker.on('error', (error) => deps.logger.error({ err: errorMessage(error), queue: QUEUE_NAMES.events }, 'event worker error'));
   deps.gate.attach(worker);
   return worker;
 }

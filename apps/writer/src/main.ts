@@ -29,7 +29,7 @@ const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format:
 const metrics = createMetrics(SERVICE);
 const sql = createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: `tickvault-${SERVICE}` });
 const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
-redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+redis.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
 // Live updates (and the startup ping) go over a fail-fast connection: nothing queues up behind an outage.
 const publisher = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
 publisher.on('error', () => {});

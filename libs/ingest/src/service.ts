@@ -39,7 +39,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   }
 
   const redis = createProducerConnection(config.REDIS_URL, `tickvault-${service}`);
-  redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
+  redis.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'redis connection error'));
   try {
     await waitFor(() => redisPing(redis), {
       what: 'Redis', initialMs: 250, maxMs: 10_000, deadlineMs: config.STARTUP_WAIT_SECONDS * 1000,
@@ -54,8 +54,8 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const tickQueue = createTickQueue(redis, config.QUEUE_PREFIX);
   const eventQueue = createEventQueue(redis, config.QUEUE_PREFIX);
-  tickQueue.on('error', (error) => logger.debug({ err: error.message }, 'tick queue error'));
-  eventQueue.on('error', (error) => logger.debug({ err: error.message }, 'event queue error'));
+  tickQueue.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'tick queue error'));
+  eventQueue.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'event queue error'));
   const delivered = new DeliveredProgress();
   const outbox = new Outbox(
     {

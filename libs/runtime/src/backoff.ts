@@ -1,3 +1,4 @@
+import { maskUrlsInText } from '@tickvault/config';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface BackoffOptions {
@@ -60,8 +61,13 @@ export class DependencyUnavailableError extends Error {
   }
 }
 
+/** An error as one line for logs, with any password inside a quoted connection URL masked. */
 export function errorMessage(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) return errorMessage(error.errors[0]);
+  return maskUrlsInText(rawMessage(error));
+}
+
+function rawMessage(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return rawMessage(error.errors[0]);
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     return code && !error.message.includes(String(code)) ? `${error.message} (${String(code)})` : error.message || String(code ?? error.name);
