@@ -59,6 +59,9 @@ export interface BinanceStats {
 export type BinanceSource = MarketSource & { readonly stats: BinanceStats };
 
 /** One run of missing trade ids: `to` null means "up to the first trade the new connection delivers". */
+// Gaps waiting per symbol while REST is failing; beyond this the oldest is left to gap-fill.
+const MAX_PENDING_GAPS = 1000;
+
 // A connection up at least this long (and delivering) counts as healthy and resets the reconnect
 // backoff: a flapping endpoint then costs at most one connection per 5 s, far under Binance's 300 per 5 min.
 const HEALTHY_CONNECTION_MS = 5_000;
@@ -169,7 +172,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         if (state.lastId !== undefined) gap = { from: state.lastId + 1, to: null, done: false };
         else if (state.wantedSince !== undefined) gap = { from: Number.NaN, to: null, done: false, fromTime: state.wantedSince };
         else continue;
-        state.gaps.push(gap);
+        this.pushGap(symbol, gap);
         state.openGap = gap;
         stats.catchUp.gaps++;
         this.kick(symbol);
@@ -189,11 +192,27 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         }
       }
       if (state.lastId !== undefined && trade.id > state.lastId + 1) {
-        state.gaps.push({ from: state.lastId + 1, to: trade.id - 1, done: false });
+        this.pushGap(trade.symbol, { from: state.lastId + 1, to: trade.id - 1, done: false });
         stats.catchUp.gaps++;
         this.kick(trade.symbol);
       }
       state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
+    }
+
+    /**
+     * Queues a gap. While REST keeps failing, reconnects and jumps keep adding gaps: past a bound the
+     * oldest waiting one is given up (counted and logged) so memory stays bounded.
+     */
+    private pushGap(symbol: string, gap: Gap): void {
+      const state = stateOf(symbol);
+      state.gaps.push(gap);
+      if (state.gaps.length > MAX_PENDING_GAPS) {
+        // Index 0 may be in progress; the newest may be the open gap of the current connection.
+        const [dropped] = state.gaps.splice(1, 1);
+        if (dropped) dropped.done = true;
+        stats.catchUp.gaveUp++;
+        this.ctx.logger.warn({ symbol, from: dropped?.from, to: dropped?.to, pending: state.gaps.length }, 'too many Binance gaps pending; giving the oldest up to gap-fill');
+      }
     }
 
     /** Starts workers for gaps left over from an earlier `stream()` call. */
