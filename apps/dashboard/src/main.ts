@@ -5,7 +5,7 @@ import { ASSET_CLASSES, liveChannel } from '@tickvault/schema';
 import { ASSET_CLASS_ENV, ConfigError, DASHBOARD_ENV, describeConfig, loadConfigOrExit, SERVICES } from '@tickvault/config';
 import { assertSchemaCurrent, createReadDb, readLatest, withDeadline } from '@tickvault/db';
 import { createEventQueue, createProducerConnection, createTickQueue, createWorkerConnection, redisPing } from '@tickvault/queue';
-import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
+import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
 import type { ConfiguredSeries } from './api.js';
 import { createDashboardApp } from './app.js';
 import { resolveAuth } from './auth.js';
@@ -70,12 +70,11 @@ redis.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'redis co
 const subscriber = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
 subscriber.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'redis live subscription error'));
 
-const startupDeadlineMs = config.STARTUP_WAIT_SECONDS * 1000;
-const onAttemptFailed = ({ what, attempt, error, retryInMs }: { what: string; attempt: number; error: unknown; retryInMs: number }) =>
-  logger.warn({ attempt, retryInMs, err: errorMessage(error) }, `waiting for ${what}`);
 try {
-  await waitFor(() => sql`select 1`, { what: 'Postgres', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
-  await waitFor(() => redisPing(redis), { what: 'Redis', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
+  await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [
+    { what: 'Postgres', probe: () => sql`select 1` },
+    { what: 'Redis', probe: () => redisPing(redis) },
+  ]);
   await assertSchemaCurrent(sql);
 } catch (error) {
   logger.fatal({ err: errorMessage(error) }, 'cannot start');

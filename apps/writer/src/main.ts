@@ -2,7 +2,7 @@ import { ASSET_CLASSES, liveChannel, SOURCE_ID_PATTERN, type AssetClass, type Li
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
 import { assertSchemaCurrent, createDb, recordEvent, trimExpired, withDeadline, writeTickBatch } from '@tickvault/db';
 import { createEventQueue, createProducerConnection, createTickQueue, createWorkerConnection, redisPing } from '@tickvault/queue';
-import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
+import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
 import { DatabaseGate } from './database-gate.js';
@@ -35,12 +35,11 @@ const publisher = createProducerConnection(config.REDIS_URL, `tickvault-${SERVIC
 publisher.on('error', () => {});
 const channel = liveChannel(config.QUEUE_PREFIX);
 
-const startupDeadlineMs = config.STARTUP_WAIT_SECONDS * 1000;
-const onAttemptFailed = ({ what, attempt, error, retryInMs }: { what: string; attempt: number; error: unknown; retryInMs: number }) =>
-  logger.warn({ attempt, retryInMs, err: errorMessage(error) }, `waiting for ${what}`);
 try {
-  await waitFor(() => sql`select 1`, { what: 'Postgres', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
-  await waitFor(() => redisPing(publisher), { what: 'Redis', initialMs: 250, maxMs: 10_000, deadlineMs: startupDeadlineMs, onAttemptFailed });
+  await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [
+    { what: 'Postgres', probe: () => sql`select 1` },
+    { what: 'Redis', probe: () => redisPing(publisher) },
+  ]);
   await assertSchemaCurrent(sql);
 } catch (error) {
   logger.fatal({ err: errorMessage(error) }, 'cannot start');

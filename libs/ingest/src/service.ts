@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { JOB_NAMES, type AssetClass } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SOURCE_SETTINGS_ENV } from '@tickvault/config';
 import { createEventQueue, createProducerConnection, createTickQueue, redisPing } from '@tickvault/queue';
-import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitFor } from '@tickvault/runtime';
+import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
 import { createSources, UnknownSourceError } from '@tickvault/sources';
 import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from './env.js';
 import { DeliveredProgress } from './delivered-progress.js';
@@ -41,10 +41,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   const redis = createProducerConnection(config.REDIS_URL, `tickvault-${service}`);
   redis.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'redis connection error'));
   try {
-    await waitFor(() => redisPing(redis), {
-      what: 'Redis', initialMs: 250, maxMs: 10_000, deadlineMs: config.STARTUP_WAIT_SECONDS * 1000,
-      onAttemptFailed: ({ attempt, error, retryInMs }) => logger.warn({ attempt, retryInMs, err: errorMessage(error) }, 'waiting for Redis'),
-    });
+    await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [{ what: 'Redis', probe: () => redisPing(redis) }]);
   } catch (error) {
     logger.fatal({ err: errorMessage(error) }, 'cannot start');
     redis.disconnect();

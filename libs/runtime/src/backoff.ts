@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { maskUrlsInText } from '@tickvault/config';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -39,6 +40,26 @@ export async function waitFor<T>(probe: () => Promise<T>, options: WaitForOption
       options.onAttemptFailed({ what: options.what, attempt, error, retryInMs });
       await sleep(retryInMs, undefined, options.signal ? { signal: options.signal } : undefined);
     }
+  }
+}
+
+/**
+ * Startup: waits for each dependency in turn (doubling pauses from 250 ms to 10 s, each attempt
+ * logged) until `deadlineMs` has passed, then throws DependencyUnavailableError for the caller to exit on.
+ */
+export async function waitForDependencies(
+  logger: Logger,
+  deadlineMs: number,
+  dependencies: readonly { what: string; probe: () => Promise<unknown> }[],
+): Promise<void> {
+  for (const { what, probe } of dependencies) {
+    await waitFor(probe, {
+      what,
+      initialMs: 250,
+      maxMs: 10_000,
+      deadlineMs,
+      onAttemptFailed: ({ attempt, error, retryInMs }) => logger.warn({ attempt, retryInMs, err: errorMessage(error) }, `waiting for ${what}`),
+    });
   }
 }
 
