@@ -124,7 +124,8 @@ describe('status page in Chromium (real pipeline)', () => {
     await page.selectOption('#chart-timeframe', '1m');
     await page.waitForTimeout(1500);
 
-    await expect.poll(() => page.locator('#queues-table tbody tr').count()).toBe(2);
+    // ticks, events, maintenance and the sim source's backfill queue.
+    await expect.poll(() => page.locator('#queues-table tbody tr').count()).toBe(4);
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(problems).toEqual([]);
     expect(foreign).toEqual([]);

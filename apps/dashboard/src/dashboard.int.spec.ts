@@ -31,6 +31,7 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
       DASHBOARD_PASSWORD: '',
       DASHBOARD_TOKEN: '',
       DASHBOARD_AUTH: '',
+      CRYPTO_SOURCES: 'sim',
       STOCK_SOURCES: '',
       MACRO_SOURCES: '',
       CRYPTO_SYMBOLS: 'BTC/USDT,ETH/USDT',
@@ -246,7 +247,7 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
 
     it('reports queue depths, rejections by reason and recent events', async () => {
       const queues = await getJson('/api/queues');
-      expect((queues.body.queues as { name: string }[]).map((q) => q.name)).toEqual(['ticks', 'events']);
+      expect((queues.body.queues as { name: string }[]).map((q) => q.name)).toEqual(['ticks', 'events', 'maintenance', 'backfill-sim']);
       await db.sql`
         insert into rejected_ticks (source, symbol, reason, detail, sample, origin, job_key, position)
         values ('sim', 'BTC/USDT', 'invalid_price', 'price must be positive', '{}', 'writer', 'ticks:1', 0),
@@ -286,7 +287,7 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
     it('shows every queue and is read-only unless DASHBOARD_QUEUE_ACTIONS=true', async () => {
       const res = await fetch(`${basic.url}/admin/queues/api/queues`, { headers: auth });
       const body = (await res.json()) as { queues: { name: string; readOnlyMode: boolean }[] };
-      expect(body.queues.map((q) => q.name).sort()).toEqual(['events', 'ticks']);
+      expect(body.queues.map((q) => q.name).sort()).toEqual(['backfill-sim', 'events', 'maintenance', 'ticks']);
       expect(body.queues.every((q) => q.readOnlyMode)).toBe(true);
       const pause = await fetch(`${basic.url}/admin/queues/api/queues/ticks/pause`, { method: 'PUT', headers: auth });
       expect(pause.status).toBe(403);

@@ -2,9 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import client from 'prom-client';
 import { ASSET_CLASSES, liveChannel } from '@tickvault/schema';
-import { ASSET_CLASS_ENV, ConfigError, DASHBOARD_ENV, describeConfig, loadConfigOrExit, SERVICES } from '@tickvault/config';
+import { ASSET_CLASS_ENV, ConfigError, DASHBOARD_ENV, describeConfig, loadConfigOrExit, SERVICES, configuredSources } from '@tickvault/config';
 import { assertSchemaCurrent, createReadDb, readLatest, withDeadline } from '@tickvault/db';
-import { createEventQueue, createProducerConnection, createTickQueue, createWorkerConnection, redisPing } from '@tickvault/queue';
+import { createBackfillQueue, createEventQueue, createMaintenanceQueue, createProducerConnection, createTickQueues, createWorkerConnection, redisPing } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
 import type { ConfiguredSeries } from './api.js';
 import { createDashboardApp } from './app.js';
@@ -86,10 +86,16 @@ try {
 
 const configuredSeries: ConfiguredSeries[] = ASSET_CLASSES.flatMap((assetClass) => {
   const vars = ASSET_CLASS_ENV[assetClass];
-  return config[vars.sources].flatMap((source) => config[vars.symbols].map((symbol) => ({ source, symbol, assetClass })));
+  return configuredSources(assetClass, config).flatMap((source) => config[vars.symbols].map((symbol) => ({ source, symbol, assetClass })));
 });
 
-const queues = [createTickQueue(redis, config.QUEUE_PREFIX), createEventQueue(redis, config.QUEUE_PREFIX)];
+// Every queue an operator may need to look at: all tick shards, events, maintenance, and the backfill queue of each configured source.
+const queues = [
+  ...createTickQueues(redis, config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS),
+  createEventQueue(redis, config.QUEUE_PREFIX),
+  createMaintenanceQueue(redis, config.QUEUE_PREFIX),
+  ...[...new Set(configuredSeries.map((s) => s.source))].map((source) => createBackfillQueue(redis, config.QUEUE_PREFIX, source)),
+];
 for (const queue of queues) queue.on('error', (error) => logger.warn({ queue: queue.name, err: errorMessage(error) }, 'queue error'));
 
 const hub = new LiveHub(STREAM_LIMITS);

@@ -54,13 +54,15 @@ describe('ingest replicas share symbols and fail over', () => {
 
     // Once settled, every symbol is produced by one replica only.
     const settled = new Date().toISOString();
-    // Long enough for every symbol to trade (the sim makes 20 to 120 trades a minute per symbol).
-    await new Promise((r) => setTimeout(r, 6000));
+    // Until every symbol has traded (the sim makes 20 to 120 trades a minute per symbol).
     const producersBySymbol = new Map<string, Set<string>>();
-    for (const t of (await queued()).filter((t) => t.ts > settled)) {
-      producersBySymbol.set(t.symbol, (producersBySymbol.get(t.symbol) ?? new Set()).add(t.producer));
-    }
-    expect(producersBySymbol.size).toBe(4);
+    await eventually(async () => {
+      producersBySymbol.clear();
+      for (const t of (await queued()).filter((t) => t.ts > settled)) {
+        producersBySymbol.set(t.symbol, (producersBySymbol.get(t.symbol) ?? new Set()).add(t.producer));
+      }
+      return producersBySymbol.size === 4;
+    }, 'every symbol traded since the split', 30_000, 500);
     for (const producers of producersBySymbol.values()) expect(producers.size).toBe(1);
   });
 

@@ -1,9 +1,10 @@
-import type { Tick } from '@tickvault/schema';
+import type { Bar, Tick } from '@tickvault/schema';
 import { classifyDbError, withDeadline, type RejectionRow, type TickBatch, type WriteResult } from '@tickvault/db';
 
 export interface PendingWrite {
   jobKey: string;
   ticks: Tick[];
+  bars?: Bar[];
   rejections: RejectionRow[];
 }
 
@@ -44,7 +45,7 @@ export class BatchFlusher {
   submit(write: PendingWrite): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ ...write, resolve, reject });
-      this.waitingTicks += write.ticks.length;
+      this.waitingTicks += write.ticks.length + (write.bars?.length ?? 0);
       this.schedule();
     });
   }
@@ -125,6 +126,7 @@ const MAX_RACE_RETRIES = 3;
 function merge(batch: readonly PendingWrite[]): TickBatch {
   return {
     ticks: batch.flatMap((w) => w.ticks),
+    bars: batch.flatMap((w) => w.bars ?? []),
     rejections: batch.flatMap((w) => w.rejections),
   };
 }

@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { JOB_NAMES, QUEUE_NAMES, SystemEventSchema, type SystemEvent, type TickBatchJob } from '@tickvault/schema';
+import { JOB_NAMES, QUEUE_NAMES, SystemEventSchema, type SystemEvent, type TickBatchJob, BackfillResultSchema, type TickShard } from '@tickvault/schema';
 import { cappedExponentialBackoff } from '@tickvault/queue';
-import { classifyDbError, recordEvent, type Sql } from '@tickvault/db';
+import { classifyDbError, recordEvent, type Sql, recordEmptyRanges, recordGapResult } from '@tickvault/db';
 import { errorMessage, type Logger } from '@tickvault/runtime';
 import type { BatchFlusher } from './batch-flusher.js';
 import type { DatabaseGate } from './database-gate.js';
@@ -25,32 +25,33 @@ export interface ConsumerDeps {
   service: string;
 }
 
-export function createTickWorker(deps: ConsumerDeps): Worker<TickBatchJob> {
+/** A worker on one tick shard (the unsharded layout is shard 0, queue `ticks`). */
+export function createTickWorker(deps: ConsumerDeps, shard: TickShard = { index: 0, name: QUEUE_NAMES.ticks, prefix: deps.prefix }): Worker<TickBatchJob> {
   const worker = new Worker<TickBatchJob>(
-    QUEUE_NAMES.ticks,
+    shard.name,
     async (job, token) => {
       // Job ids restart when a queue is emptied or Redis loses data; with the creation time the key stays unique.
-      const jobKey = `${QUEUE_NAMES.ticks}:${job.id}@${job.timestamp}`;
+      const jobKey = `${shard.name}:${job.id}@${job.timestamp}`;
       const validated = validateTickJob(job.data, jobKey, Date.now(), deps.bounds);
       if (!validated.ok) {
         deps.logger.error({ jobId: job.id, detail: validated.detail }, 'tick job can never succeed; failing it without retry');
         await recordEvent(deps.sql, {
           service: deps.service, kind: 'job_unprocessable', symbol: null,
-          details: { queue: QUEUE_NAMES.ticks, jobId: job.id, detail: validated.detail }, dedupeKey: `unprocessable:${jobKey}`,
+          details: { queue: shard.name, jobId: job.id, detail: validated.detail }, dedupeKey: `unprocessable:${jobKey}`,
         }).catch(() => {});
         throw new UnrecoverableError(validated.detail);
       }
       try {
-        await deps.flusher.submit({ jobKey, ticks: validated.ticks, rejections: validated.rejections });
+        await deps.flusher.submit({ jobKey, ticks: validated.ticks, bars: validated.bars, rejections: validated.rejections });
       } catch (error) {
         await requeueIfOutage(job, token, error, deps.gate);
         throw error;
       }
-      return { ticks: validated.ticks.length, rejected: validated.rejections.length };
+      return { ticks: validated.ticks.length, bars: validated.bars.length, rejected: validated.rejections.length };
     },
-    consumerOptions(deps, deps.concurrency),
+    { ...consumerOptions(deps, deps.concurrency), prefix: shard.prefix },
   );
-  worker.on('error', (error) => deps.logger.error({ err: errorMessage(error), queue: QUEUE_NAMES.ticks }, 'tick worker error'));
+  worker.on('error', (error) => deps.logger.error({ err: errorMessage(error), queue: shard.name }, 'tick worker error'));
   worker.on('failed', (job, error) => {
     if (job && !(error instanceof DelayedError)) {
       deps.logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: errorMessage(error) }, 'tick job failed');
@@ -70,6 +71,17 @@ export function createEventWorker(deps: ConsumerDeps): Worker<SystemEvent> {
       if (!event.success) throw new UnrecoverableError(`event payload invalid: ${event.error.issues[0]?.message}`);
       try {
         await recordEvent(deps.sql, { ...event.data, dedupeKey: `${QUEUE_NAMES.events}:${job.id}@${job.timestamp}` });
+        // An ingest service's backfill outcome closes its gap (ingest services never touch Postgres).
+        if (event.data.kind === 'backfill_result') {
+          const result = BackfillResultSchema.safeParse(event.data.details);
+          if (result.success && result.data.gapId !== null) {
+            await recordGapResult(deps.sql, { gapId: result.data.gapId, attempt: result.data.attempt, status: result.data.status, rows: result.data.rows, detail: result.data.detail });
+          }
+          if (result.success && result.data.assetClass && result.data.emptyRanges.length > 0) {
+            const { source, symbol, assetClass } = result.data;
+            await recordEmptyRanges(deps.sql, { source, symbol, assetClass }, result.data.emptyRanges);
+          }
+        }
       } catch (error) {
         await requeueIfOutage(job, token, error, deps.gate);
         throw error;

@@ -1,13 +1,17 @@
-import { ASSET_CLASSES, liveChannel, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
+import { Queue } from 'bullmq';
+import { hostname } from 'node:os';
+import { ASSET_CLASSES, liveChannel, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
-import { assertSchemaCurrent, createDb, recordEvent, trimExpired, withDeadline, writeTickBatch } from '@tickvault/db';
-import { createEventQueue, createProducerConnection, createTickQueue, createWorkerConnection, redisPing } from '@tickvault/queue';
+import { assertSchemaCurrent, claimDataEnvironment, createDb, recordEvent, trimExpired, withDeadline, writeTickBatch } from '@tickvault/db';
+import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, redisPing } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
 import { DatabaseGate } from './database-gate.js';
 
 const SERVICE = 'writer';
+// Shards above the configured count that are checked for stranded jobs at startup.
+const EXTRA_SHARDS_CHECKED = 8;
 // Expired ticks are trimmed in bounded chunks this often; a full chunk triggers the next one at once.
 const TRIM_INTERVAL_MS = 30_000;
 // A throughput line in the log this often, so an operator sees the writer working without metrics.
@@ -41,6 +45,7 @@ try {
     { what: 'Redis', probe: () => redisPing(publisher) },
   ]);
   await assertSchemaCurrent(sql);
+  await claimDataEnvironment(sql, config.DATA_ENVIRONMENT, `${SERVICE}@${hostname()}`);
 } catch (error) {
   logger.fatal({ err: errorMessage(error) }, 'cannot start');
   await sql.end({ timeout: 1 });
@@ -100,17 +105,32 @@ const deps = {
   flusher,
   gate,
   logger,
-  bounds: { maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000, tickRetentionMs },
+  bounds: { dataEnvironment: config.DATA_ENVIRONMENT, maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000, tickRetentionMs },
   concurrency: config.WRITER_CONCURRENCY,
   lockDurationMs: config.WRITER_LOCK_DURATION_MS,
   service: SERVICE,
 };
-const tickWorker = createTickWorker(deps);
+// One worker per tick shard; each has its own blocking connection and shares the flusher, so jobs of
+// every shard are written together. WRITER_CONCURRENCY applies per shard.
+const tickWorkers = tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS).map((shard) => createTickWorker(deps, shard));
 const eventWorker = createEventWorker(deps);
 gate.watch(DB_WATCH_INTERVAL_MS);
 
+// Jobs in shards beyond TICK_QUEUE_SHARDS would wait unseen (a lowered shard count, or a mismatch
+// between services): say so loudly at startup rather than leave them.
+for (const shard of tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS + EXTRA_SHARDS_CHECKED).slice(config.TICK_QUEUE_SHARDS)) {
+  const queue = new Queue(shard.name, { connection: redis, prefix: shard.prefix });
+  const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized').catch(() => ({}) as Record<string, number>);
+  await queue.close();
+  const pending = Object.values(counts).reduce((n, c) => n + (c ?? 0), 0);
+  if (pending > 0) {
+    logger.error({ queue: shard.name, pending, TICK_QUEUE_SHARDS: config.TICK_QUEUE_SHARDS }, 'jobs wait in a tick shard this writer does not consume: set TICK_QUEUE_SHARDS to the value the ingest services use (or the old, higher one until it drains)');
+    await recordEvent(sql, { service: SERVICE, kind: 'unconsumed_shard', symbol: null, details: { queue: shard.name, pending } }).catch(() => {});
+  }
+}
+
 // Queue handles for reading depths at scrape time (the KEDA autoscaler scales writers on them).
-const depthQueues = [createTickQueue(redis, config.QUEUE_PREFIX), createEventQueue(redis, config.QUEUE_PREFIX)];
+const depthQueues = [...createTickQueues(redis, config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS), createEventQueue(redis, config.QUEUE_PREFIX)];
 const health = await startHealthServer({
   host: config.HEALTH_HOST,
   port: config.HEALTH_PORT ?? SERVICES.writer.healthPort,
@@ -129,7 +149,7 @@ const health = await startHealthServer({
   checks: [
     { name: 'postgres', check: () => gate.isUp },
     { name: 'redis', check: () => redis.status === 'ready' },
-    { name: 'workers', check: () => tickWorker.isRunning() && eventWorker.isRunning() },
+    { name: 'workers', check: () => tickWorkers.every((w) => w.isRunning()) && eventWorker.isRunning() },
   ],
 });
 
@@ -171,7 +191,7 @@ installShutdown({
   steps: () => [
     { name: 'mark not ready', run: () => health.setDraining() },
     // close() stops fetching and waits for active jobs, whose flushes commit before they complete.
-    { name: 'close workers', run: () => Promise.all([tickWorker.close(), eventWorker.close()]).then(() => undefined) },
+    { name: 'close workers', run: () => Promise.all([...tickWorkers.map((w) => w.close()), eventWorker.close()]).then(() => undefined) },
     { name: 'drain writes', run: () => flusher.drain() },
     { name: 'stop retention', run: () => { trimming = false; gate.stop(); } },
     { name: 'record shutdown', run: () => recordEvent(sql, { service: SERVICE, kind: 'shutdown', symbol: null, details: {} }).then(() => undefined) },

@@ -35,7 +35,7 @@ describe('writer startup refusals', () => {
     const writer = new ServiceProcess(WRITER, { DATABASE_URL: unmigrated.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix, HEALTH_PORT: '0' });
     const { code } = await writer.exited;
     expect(code).toBe(1);
-    expect(writer.output.join('\n')).toContain('schema is at version 0, this build needs 1: run `npm run tickvault -- migrate`');
+    expect(writer.output.join('\n')).toContain('schema is at version 0, this build needs 4: run `npm run tickvault -- migrate`');
   });
 
   it('waits for Postgres with logged backoff, then gives up with a clear message', async () => {

@@ -1,19 +1,23 @@
 import {
+  checkBar,
   checkTick,
   MAX_SAMPLE_CHARS,
   storableText,
   TickBatchJobSchema,
   type AssetClass,
+  type Bar,
   type Tick,
   type TickTimeBounds,
 } from '@tickvault/schema';
 import type { RejectionRow } from '@tickvault/db';
 
 export type ValidatedJob =
-  | { ok: true; ticks: Tick[]; rejections: RejectionRow[] }
+  | { ok: true; ticks: Tick[]; bars: Bar[]; rejections: RejectionRow[] }
   | { ok: false; detail: string };
 
 export interface RetentionBounds {
+  /** This writer's DATA_ENVIRONMENT: a job from another environment can never be stored here. */
+  dataEnvironment?: 'live' | 'demo' | 'test';
   maxFutureMs: number;
   tickRetentionMs: Readonly<Record<AssetClass, number>>;
 }
@@ -27,6 +31,13 @@ export function validateTickJob(data: unknown, jobKey: string, now: number, boun
   if (!envelope.success) {
     const issue = envelope.error.issues[0];
     return { ok: false, detail: `job payload does not match the tick-batch contract: ${issue?.path.join('.') || '(root)'}: ${issue?.message}` };
+  }
+  const jobEnv = envelope.data.env;
+  if (jobEnv !== undefined && bounds.dataEnvironment !== undefined && jobEnv !== bounds.dataEnvironment) {
+    return {
+      ok: false,
+      detail: `job from a ${jobEnv} producer (${envelope.data.producer}) refused by a ${bounds.dataEnvironment} writer: DATA_ENVIRONMENT differs between the ingest service and the writer`,
+    };
   }
   const timeBounds: TickTimeBounds = {
     maxFutureMs: bounds.maxFutureMs,
@@ -49,19 +60,34 @@ export function validateTickJob(data: unknown, jobKey: string, now: number, boun
       ticks.push(checked.tick);
       return;
     }
-    const fields = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-    rejections.push({
-      source: typeof fields.source === 'string' ? storableText(fields.source, 64) : 'unknown',
-      symbol: typeof fields.symbol === 'string' ? storableText(fields.symbol, 64) : null,
-      reason: checked.reason,
-      detail: storableText(checked.detail, 1000),
-      sample: sampleOf(raw),
-      origin: 'writer',
-      jobKey,
-      position,
-    });
+    rejections.push(writerRejection(raw, checked.reason, checked.detail, jobKey, position));
   });
-  return { ok: true, ticks, rejections };
+  const bars: Bar[] = [];
+  const barsFrom = envelope.data.ticks.length;
+  envelope.data.bars.forEach((raw, index) => {
+    const checked = checkBar(raw, now, timeBounds);
+    if (checked.ok) {
+      bars.push(checked.bar);
+      return;
+    }
+    rejections.push(writerRejection(raw, checked.reason, checked.detail, jobKey, barsFrom + index));
+  });
+  return { ok: true, ticks, bars, rejections };
+}
+
+/** Positions count ticks first, then bars, so each refused item has its own idempotency key. */
+function writerRejection(raw: unknown, reason: RejectionRow['reason'], detail: string, jobKey: string, position: number): RejectionRow {
+  const fields = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  return {
+    source: typeof fields.source === 'string' ? storableText(fields.source, 64) : 'unknown',
+    symbol: typeof fields.symbol === 'string' ? storableText(fields.symbol, 64) : null,
+    reason,
+    detail: storableText(detail, 1000),
+    sample: sampleOf(raw),
+    origin: 'writer',
+    jobKey,
+    position,
+  };
 }
 
 export function sampleOf(raw: unknown): string {

@@ -3,3 +3,4 @@ export * from './load.js';
 export * from './mask.js';
 export * from './services.js';
 export * from './env-table.js';
+export * from './demo.js';

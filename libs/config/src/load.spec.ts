@@ -15,7 +15,7 @@ describe('loadConfig', () => {
     const config = loadConfig('test', ['WRITER_CONCURRENCY', 'CRYPTO_SOURCES', 'STOCK_SOURCES'], { WRITER_CONCURRENCY: '  ', CRYPTO_SOURCES: '' });
     expect(config.WRITER_CONCURRENCY).toBe(32);
     expect(config.CRYPTO_SOURCES).toEqual([]);
-    expect(config.STOCK_SOURCES).toEqual(['sim']);
+    expect(config.STOCK_SOURCES).toEqual(['auto']);
   });
 
   it('names every bad variable at once and masks secrets', () => {

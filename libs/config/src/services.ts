@@ -11,12 +11,12 @@ export const WRITER_ENV = [
   ...SERVICE_ENV,
   'DATABASE_URL',
   'WRITER_CONCURRENCY', 'WRITER_BATCH_MAX_TICKS', 'WRITER_BATCH_WAIT_MS', 'WRITER_FLUSHES_IN_FLIGHT', 'WRITER_DB_POOL',
-  'WRITER_LOCK_DURATION_MS', 'TICK_RETENTION_DAYS', 'MACRO_TICK_RETENTION_DAYS', 'CANDLE_RETENTION', 'TICK_MAX_FUTURE_SECONDS',
+  'WRITER_LOCK_DURATION_MS', 'DATA_ENVIRONMENT', 'TICK_QUEUE_SHARDS', 'TICK_RETENTION_DAYS', 'MACRO_TICK_RETENTION_DAYS', 'CANDLE_RETENTION', 'TICK_MAX_FUTURE_SECONDS',
 ] as const satisfies readonly EnvName[];
 
 export const INGEST_COMMON_ENV = [
   ...SERVICE_ENV,
-  'SIM_SEED', 'INGEST_BATCH_MAX_TICKS', 'INGEST_FLUSH_MS', 'INGEST_BUFFER_MAX_TICKS', 'INGEST_LEASE_TTL_MS', 'TICK_MAX_FUTURE_SECONDS',
+  'DATA_ENVIRONMENT', 'TICK_QUEUE_SHARDS', 'SIM_SEED', 'INGEST_BATCH_MAX_TICKS', 'INGEST_FLUSH_MS', 'INGEST_BUFFER_MAX_TICKS', 'INGEST_LEASE_TTL_MS', 'TICK_MAX_FUTURE_SECONDS',
 ] as const satisfies readonly EnvName[];
 
 /** Which variables name the sources and symbols of each asset class. */
@@ -28,9 +28,9 @@ export const ASSET_CLASS_ENV = {
 
 /** Settings of the providers an asset class can use, read only by that ingest service. */
 export const SOURCE_SETTINGS_ENV = {
-  crypto: ['BINANCE_WS_URL', 'BINANCE_REST_URL', 'BINANCE_STALE_SECONDS', 'BINANCE_WEIGHT_PER_MINUTE'],
-  stock: [],
-  macro: [],
+  crypto: ['BINANCE_WS_URL', 'BINANCE_REST_URL', 'BINANCE_STALE_SECONDS', 'BINANCE_WEIGHT_PER_MINUTE', 'COINBASE_WS_URL', 'COINBASE_REST_URL'],
+  stock: ['ALPACA_WS_URL', 'ALPACA_REST_URL', 'ALPACA_FEED', 'ALPACA_KEY_ID', 'ALPACA_SECRET_KEY', 'YAHOO_CHART_URL', 'YAHOO_POLL_SECONDS'],
+  macro: ['FRED_API_URL', 'FRED_GRAPH_URL', 'FRED_API_KEY', 'FRED_POLL_SECONDS'],
 } as const satisfies Record<AssetClass, readonly EnvName[]>;
 
 export function ingestEnv(assetClass: AssetClass): readonly EnvName[] {
@@ -42,8 +42,20 @@ export const DASHBOARD_ENV = [
   ...SERVICE_ENV,
   'DATABASE_URL', 'DASHBOARD_DATABASE_URL',
   ...Object.values(ASSET_CLASS_ENV).flatMap((v) => [v.sources, v.symbols]),
+  // Only to resolve STOCK_SOURCES' default (alpaca when keys are set); never used to call Alpaca.
+  'ALPACA_KEY_ID', 'ALPACA_SECRET_KEY',
   'DASHBOARD_HOST', 'DASHBOARD_PORT', 'DASHBOARD_AUTH', 'DASHBOARD_USER', 'DASHBOARD_PASSWORD', 'DASHBOARD_TOKEN',
-  'DASHBOARD_QUEUE_ACTIONS', 'LATEST_CACHE_TTL_MS',
+  'DASHBOARD_QUEUE_ACTIONS', 'LATEST_CACHE_TTL_MS', 'TICK_QUEUE_SHARDS',
+] as const satisfies readonly EnvName[];
+
+/** The scheduler reads the database (gaps, health) and knows every configured series. */
+export const SCHEDULER_ENV = [
+  ...SERVICE_ENV,
+  'DATABASE_URL',
+  ...Object.values(ASSET_CLASS_ENV).flatMap((v) => [v.sources, v.symbols]),
+  'ALPACA_KEY_ID', 'ALPACA_SECRET_KEY',
+  'TICK_RETENTION_DAYS', 'CANDLE_RETENTION',
+  'GAP_FILL_CRON', 'HEALTH_CRON', 'HEALTH_MIN_POINTS_PER_HOUR', 'HEALTH_MAX_SILENCE_SECONDS', 'MACRO_REFRESH_DAYS',
 ] as const satisfies readonly EnvName[];
 
 /**
@@ -56,5 +68,16 @@ export const SERVICES = {
   'ingest-stock': { entry: 'apps/ingest-stock/src/main.ts', env: ingestEnv('stock'), healthPort: 9103 },
   'ingest-macro': { entry: 'apps/ingest-macro/src/main.ts', env: ingestEnv('macro'), healthPort: 9104 },
   dashboard: { entry: 'apps/dashboard/src/main.ts', env: DASHBOARD_ENV, healthPort: 9105 },
+  scheduler: { entry: 'apps/scheduler/src/main.ts', env: SCHEDULER_ENV, healthPort: 9106 },
 } as const;
 export type ServiceName = keyof typeof SERVICES;
+
+/**
+ * The source ids configured for an asset class. STOCK_SOURCES' `auto` (its default) means `alpaca`
+ * when its keys are set (a user who has keys wants the real feed), `yahoo` otherwise.
+ */
+export function configuredSources(assetClass: AssetClass, config: Readonly<Record<string, unknown>>): string[] {
+  const ids = (config[ASSET_CLASS_ENV[assetClass].sources] as string[] | undefined) ?? [];
+  const stockDefault = config.ALPACA_KEY_ID && config.ALPACA_SECRET_KEY ? 'alpaca' : 'yahoo';
+  return [...new Set(ids.map((id) => (assetClass === 'stock' && id === 'auto' ? stockDefault : id)))];
+}

@@ -25,7 +25,25 @@ export function timeframeArrays(): { assetClasses: string[]; timeframes: string[
  * placeholders for the timeframe arrays. Used by the writer (on newly inserted ticks only) and by verify
  * (on all ticks of a window), so both compute candles the same way.
  */
-export function candleAggregationSql(relation: string, params: { baseAc: string; baseTf: string; allAc: string; allTf: string }): string {
+export function candleAggregationSql(
+  relation: string,
+  params: { baseAc: string; baseTf: string; allAc: string; allTf: string },
+  options: { barMinutes?: 'skip' | 'use' } = {},
+): string {
+  // 'skip' (writer): a minute held by a provider bar already counts its trades, so they are not folded
+  // into it or into larger candles again. 'use' (verify): such a minute contributes its bar instead.
+  // bar_minutes outlives 1m retention, so a late trade for a trimmed bar minute is not counted again either.
+  const barFilter = options.barMinutes
+    ? `where not exists (select 1 from bar_minutes bm where bm.source = base_raw.source and bm.symbol = base_raw.symbol
+         and bm.minute = base_raw.bucket)`
+    : '';
+  const barRows = options.barMinutes === 'use'
+    ? `union all
+    select bc.source, bc.symbol, r.asset_class, bc.open_time, bc.open, bc.first_trade_id, bc.close, bc.last_trade_id, bc.high, bc.low,
+      bc.volume, bc.trade_count, bc.first_ts, bc.last_ts
+    from candles bc join (select distinct source, symbol, asset_class from ${relation}) r using (source, symbol)
+    where bc.timeframe = '1m' and bc.from_bar and bc.open_time >= $1 and bc.open_time < $2`
+    : '';
   return `
   base_tf as (select * from unnest(${params.baseAc}::text[], ${params.baseTf}::text[]) as b(asset_class, timeframe)),
   all_tf as (select * from unnest(${params.allAc}::text[], ${params.allTf}::text[]) as a(asset_class, timeframe)),
@@ -43,10 +61,14 @@ export function candleAggregationSql(relation: string, params: { baseAc: string;
     from ${relation} i join base_tf b using (asset_class)
     group by 1, 2, 3, 4
   ),
-  base as (
+  base_raw as (
     select source, symbol, asset_class, bucket, first[1][1]::numeric as open, first[1][2] as first_trade_id,
       last[1][1]::numeric as close, last[1][2] as last_trade_id, high, low, volume, trade_count, first_ts, last_ts
     from base_arrays
+  ),
+  base as (
+    select * from base_raw ${barFilter}
+    ${barRows}
   ),
   agg_arrays as (
     select b.source, b.symbol, a.timeframe, tv_bucket(a.timeframe, b.bucket) as open_time,

@@ -28,13 +28,21 @@ export async function trimExpired(sql: Sql, horizons: TickHorizons, chunk = 20_0
   for (const [assetClass, before] of Object.entries(horizons.byAssetClass)) {
     const [row] = await sql<{ deleted: number }[]>`
       with doomed as (
+        -- The order keeps the planner on the (asset_class, ts) index: without it a cached generic plan
+        -- turned into a sequential scan of the whole table for every trim smaller than a chunk (bench).
         select ctid from ticks where asset_class = ${assetClass} and ts < ${before}
-        limit ${chunk} for update skip locked
+        order by ts limit ${chunk} for update skip locked
       ), gone as (delete from ticks where ctid in (select ctid from doomed) returning 1)
       select count(*)::int as deleted from gone`;
     ticksDeleted += row!.deleted;
     if (row!.deleted === chunk) more = true;
   }
+  // Bar minutes matter only while trades for them are accepted: the older of the trade horizons.
+  const barsBefore = new Date(Math.min(horizons.byAssetClass.crypto.getTime(), horizons.byAssetClass.stock.getTime()));
+  await sql`
+    with gone as (delete from bar_minutes where ctid in (
+      select ctid from bar_minutes where minute < ${barsBefore} limit ${chunk} for update skip locked) returning 1)
+    select count(*) from gone`;
   const auditBefore = new Date(Date.now() - AUDIT_RETENTION_DAYS * 86_400_000);
   const [rejections] = await sql<{ deleted: number }[]>`
     with gone as (delete from rejected_ticks where id in (

@@ -1,6 +1,7 @@
-import type { LiveCandle, RejectReason, Tick, Timeframe } from '@tickvault/schema';
+import type { Bar, LiveCandle, RejectReason, Tick, Timeframe } from '@tickvault/schema';
 import type { Sql } from './client.js';
 import { candleAggregationSql, timeframeArrays } from './candle-sql.js';
+import { lockSeries, seriesKey, writeBars, writePoints } from './bar-store.js';
 
 export interface RejectionRow {
   source: string;
@@ -16,6 +17,8 @@ export interface RejectionRow {
 
 export interface TickBatch {
   ticks: readonly Tick[];
+  /** Provider one-minute bars: each becomes its minute's candle (see bar-store.ts). */
+  bars?: readonly Bar[];
   rejections: readonly RejectionRow[];
 }
 
@@ -27,6 +30,11 @@ export interface WriteSettings {
 export interface WriteResult {
   ticksReceived: number;
   ticksInserted: number;
+  /** Macro points whose value was new or revised. */
+  pointsChanged: number;
+  barsReceived: number;
+  /** Bars that created or changed their minute (an identical resend changes nothing). */
+  barsWritten: number;
   candlesWritten: number;
   candlesCreated: number;
   /** Candle updates not applied because their bucket is older than what candle retention keeps. */
@@ -54,7 +62,7 @@ inserted as (
   on conflict on constraint ticks_natural_key do nothing
   returning source, symbol, asset_class, ts, price, size, trade_id
 ),
-${candleAggregationSql('inserted', { baseAc: '$8', baseTf: '$9', allAc: '$10', allTf: '$11' })},
+${candleAggregationSql('inserted', { baseAc: '$8', baseTf: '$9', allAc: '$10', allTf: '$11' }, { barMinutes: 'skip' })},
 upserted as (
   insert into candles as c (source, symbol, timeframe, open_time, open, high, low, close, volume, trade_count,
                             first_ts, first_trade_id, last_ts, last_trade_id)
@@ -137,11 +145,17 @@ select count(*)::int as trimmed from deleted
  * retention for series that gained a candle, and the batch's rejections. Either all of it commits or none.
  */
 export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: WriteSettings): Promise<WriteResult> {
-  const ticks = batch.ticks;
+  // Trades are immutable and folded into candles; macro points are revisable and recomputed.
+  const trades = batch.ticks.filter((t) => t.assetClass !== 'macro');
+  const points = batch.ticks.filter((t) => t.assetClass === 'macro');
+  const bars = batch.bars ?? [];
   return sql.begin(async (tx) => {
     const result: WriteResult = {
-      ticksReceived: ticks.length,
+      ticksReceived: batch.ticks.length,
       ticksInserted: 0,
+      pointsChanged: 0,
+      barsReceived: bars.length,
+      barsWritten: 0,
       candlesWritten: 0,
       candlesCreated: 0,
       candleUpdatesPastRetention: 0,
@@ -149,7 +163,33 @@ export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: Write
       rejectionsRecorded: 0,
       latestCandles: [],
     };
-    if (ticks.length > 0) {
+    const created: [string, string, Timeframe][] = [];
+    if (bars.length > 0 || points.length > 0 || trades.length > 0) {
+      await lockSeries(
+        tx as unknown as Sql,
+        [...new Set([...bars, ...points].map((x) => seriesKey(x.source, x.symbol)))],
+        sharedKeysOf(trades),
+      );
+    }
+    if (bars.length > 0) {
+      const out = await writeBars(tx as unknown as Sql, bars);
+      result.barsWritten = out.barsWritten;
+      result.candlesWritten += out.written;
+      result.candlesCreated += out.created.length;
+      created.push(...out.created);
+      result.latestCandles.push(...out.latest);
+    }
+    if (points.length > 0) {
+      const out = await writePoints(tx as unknown as Sql, points);
+      result.pointsChanged = out.pointsChanged;
+      result.ticksInserted += out.pointsChanged;
+      result.candlesWritten += out.written;
+      result.candlesCreated += out.created.length;
+      created.push(...out.created);
+      result.latestCandles.push(...out.latest);
+    }
+    if (trades.length > 0) {
+      const ticks = trades;
       const [row] = await tx.unsafe<
         {
           received: number;
@@ -173,29 +213,39 @@ export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: Write
         TF.assetClasses,
         TF.timeframes,
       ] as never[]);
-      result.ticksInserted = row!.inserted;
-      result.candlesWritten = row!.candles_written;
-      result.candlesCreated = row!.candles_created;
+      result.ticksInserted += row!.inserted;
+      result.candlesWritten += row!.candles_written;
+      result.candlesCreated += row!.candles_created;
       result.candleUpdatesPastRetention = row!.candle_updates - row!.candles_written;
-      result.latestCandles = row!.latest_candles.map(([source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount]) => ({
-        source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount,
-      }));
-      const created = row!.created_series;
-      if (created.length > 0) {
-        const [trim] = await tx.unsafe<{ trimmed: number }[]>(TRIM_CANDLES_SQL, [
-          created.map((c) => c[0]),
-          created.map((c) => c[1]),
-          created.map((c) => c[2]),
-          created.map((c) => settings.candleKeep[c[2]]),
-        ] as never[]);
-        result.candlesTrimmed = trim!.trimmed;
-      }
+      result.latestCandles.push(
+        ...row!.latest_candles.map(([source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount]) => ({
+          source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount,
+        })),
+      );
+      created.push(...row!.created_series);
+    }
+    if (created.length > 0) {
+      const unique = [...new Map(created.map((c) => [c.join('\u0000'), c])).values()];
+      const [trim] = await tx.unsafe<{ trimmed: number }[]>(TRIM_CANDLES_SQL, [
+        unique.map((c) => c[0]),
+        unique.map((c) => c[1]),
+        unique.map((c) => c[2]),
+        unique.map((c) => settings.candleKeep[c[2]]),
+      ] as never[]);
+      result.candlesTrimmed = trim!.trimmed;
     }
     if (batch.rejections.length > 0) {
       result.rejectionsRecorded = await insertRejections(tx as unknown as Sql, batch.rejections);
     }
     return result;
   });
+}
+
+/** Shared locks for a trades-only batch: one per series, deduplicated. */
+function sharedKeysOf(trades: readonly Tick[]): string[] {
+  const keys = new Set<string>();
+  for (const t of trades) keys.add(seriesKey(t.source, t.symbol));
+  return [...keys];
 }
 
 async function insertRejections(sql: Sql, rows: readonly RejectionRow[]): Promise<number> {

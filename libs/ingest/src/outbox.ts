@@ -9,6 +9,8 @@ import { backoffDelay, errorMessage, type Logger } from '@tickvault/runtime';
 export interface OutgoingJob<T> {
   id: string;
   data: T;
+  /** Order of pushing, for callers that wait until what they pushed is in Redis. */
+  seq?: number;
 }
 
 export interface OutboxTargets {
@@ -51,6 +53,10 @@ export class Outbox {
   private interruptBackoff: (() => void) | undefined;
   private running = true;
   private loop: Promise<void>;
+  private pushedSeq = 0;
+  private eventsPushed = 0;
+  private eventsSent = 0;
+  private droppedSeqMax = 0;
 
   constructor(
     private readonly targets: OutboxTargets,
@@ -62,14 +68,16 @@ export class Outbox {
   }
 
   pushTicks(job: TickBatchJob): void {
-    this.jobs.push({ id: randomUUID(), data: job });
-    this.bufferedTicks += job.ticks.length;
+    this.jobs.push({ id: randomUUID(), data: job, seq: ++this.pushedSeq });
+    this.bufferedTicks += itemsIn(job);
     while (this.bufferedTicks > this.maxTicks && this.jobs.length > 1) {
-      const dropped = this.jobs.shift()!.data;
-      this.bufferedTicks -= dropped.ticks.length;
-      this.droppedTicks += dropped.ticks.length;
-      this.droppedSinceReport += dropped.ticks.length;
-      this.logger.error({ dropped: dropped.ticks.length, droppedTotal: this.droppedTicks }, 'ingest buffer full while Redis is unreachable: dropped the oldest ticks');
+      const droppedJob = this.jobs.shift()!;
+      this.droppedSeqMax = Math.max(this.droppedSeqMax, droppedJob.seq ?? 0);
+      const dropped = itemsIn(droppedJob.data);
+      this.bufferedTicks -= dropped;
+      this.droppedTicks += dropped;
+      this.droppedSinceReport += dropped;
+      this.logger.error({ dropped, droppedTotal: this.droppedTicks }, 'ingest buffer full while Redis is unreachable: dropped the oldest ticks and bars');
     }
     this.wake?.();
   }
@@ -78,10 +86,42 @@ export class Outbox {
     // Events are few; a bound only guards against a runaway loop during a long outage.
     if (this.events.length < MAX_BUFFERED_EVENTS) {
       this.events.push({ id: randomUUID(), data: event });
+      this.eventsPushed++;
     } else if (this.droppedEvents++ % 100 === 0) {
       this.logger.error({ droppedEvents: this.droppedEvents, kind: event.kind }, 'event buffer full while Redis is unreachable: dropping events');
     }
     this.wake?.();
+  }
+
+  /** The position of the newest job pushed so far (see `delivered`). */
+  get position(): number {
+    return this.pushedSeq;
+  }
+
+  /**
+   * Resolves once every job pushed after `from` up to `through` is in Redis; rejects if any job pushed
+   * after `from` was dropped (buffer full during an outage), or at `deadline`. Lets a backfill complete
+   * only when its data is safe.
+   */
+  async delivered(from: number, through: number, deadline: number): Promise<void> {
+    for (;;) {
+      if (this.droppedSeqMax > from) throw new Error('ingest buffer overflowed while Redis was unreachable: some of this data was dropped');
+      const pending = [...this.inFlight, ...this.jobs].some((job) => (job.seq ?? 0) > from && (job.seq ?? 0) <= through);
+      if (!pending) return;
+      if (Date.now() > deadline) throw new Error('Redis did not take the data in time');
+      this.wake?.();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Resolves once every event pushed so far is in Redis (events are only appended, sent in order). */
+  async eventsDelivered(deadline: number): Promise<void> {
+    const target = this.eventsPushed;
+    while (this.eventsSent < target) {
+      if (Date.now() > deadline) throw new Error('Redis did not take the event in time');
+      this.wake?.();
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   stats(): OutboxStats {
@@ -153,6 +193,7 @@ export class Outbox {
       const events = this.events.slice(0, JOBS_PER_ADD_BULK);
       await this.targets.sendEvents(events);
       this.events.splice(0, events.length); // events are only appended, never dropped from the front
+      this.eventsSent += events.length;
     }
     if (this.jobs.length > 0) {
       const batch = this.jobs.splice(0, JOBS_PER_ADD_BULK);
@@ -167,7 +208,7 @@ export class Outbox {
         this.inFlight = [];
       }
       // Only now are they Redis's responsibility.
-      for (const job of batch) this.bufferedTicks -= job.data.ticks.length;
+      for (const job of batch) this.bufferedTicks -= itemsIn(job.data);
       this.sentJobs += batch.length;
       this.targets.onDelivered?.(batch.map((job) => job.data));
     }
@@ -187,4 +228,9 @@ export class Outbox {
     });
     this.droppedSinceReport = 0;
   }
+}
+
+/** What a job holds that counts against the buffer bound: ticks and bars (bar-only jobs count too). */
+function itemsIn(job: TickBatchJob): number {
+  return job.ticks.length + (job.bars?.length ?? 0);
 }

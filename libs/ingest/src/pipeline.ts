@@ -1,6 +1,6 @@
-import { checkTick, MAX_SAMPLE_CHARS, type AssetClass, type RejectedInput, type RejectReason, type TickBatchJob } from '@tickvault/schema';
+import { checkBar, checkTick, MAX_SAMPLE_CHARS, type AssetClass, type RejectedInput, type RejectReason, type TickBatchJob } from '@tickvault/schema';
 import type { Logger, Metrics } from '@tickvault/runtime';
-import type { MarketSource, Observation, SourceRejection } from '@tickvault/sources';
+import type { MarketSource, Observation, SourceBar, SourceRejection } from '@tickvault/sources';
 import type { Outbox } from './outbox.js';
 
 export interface PipelineOptions {
@@ -8,6 +8,8 @@ export interface PipelineOptions {
   /** Written into every job, so an operator can tell which replica produced it. */
   producer?: string;
   assetClass: AssetClass;
+  /** Stamped on every job; the writer refuses jobs of another environment. */
+  dataEnvironment?: 'live' | 'demo' | 'test';
   symbols: readonly string[];
   maxTicksPerJob: number;
   flushMs: number;
@@ -30,6 +32,7 @@ export interface PipelineCounters {
  */
 export class IngestPipeline {
   private ticks: unknown[] = [];
+  private bars: unknown[] = [];
   private rejected: RejectedInput[] = [];
   private readonly symbols: ReadonlySet<string>;
   private readonly loggedReasons = new Set<string>();
@@ -72,6 +75,34 @@ export class IngestPipeline {
     this.armTimer();
   }
 
+  /** Provider bars go in the same jobs as ticks; the writer makes each the candle of its minute. */
+  /** Returns how many were accepted (the rest were rejected with their reason). */
+  acceptBars(source: MarketSource, bars: readonly SourceBar[]): number {
+    const now = Date.now();
+    const seenAt = new Date(now).toISOString();
+    let accepted = 0;
+    if (this.options.assetClass === 'macro') {
+      for (const bar of bars) this.reject(source.id, { symbol: bar.symbol, reason: 'invalid_bar', detail: 'macro series have no bars', sample: JSON.stringify(bar) });
+      return 0;
+    }
+    for (const input of bars) {
+      if (!this.symbols.has(input.symbol)) {
+        this.reject(source.id, { symbol: input.symbol, reason: 'unknown_symbol', detail: `symbol ${input.symbol} is not configured`, sample: JSON.stringify(input) });
+        continue;
+      }
+      const checked = checkBar({ source: source.id, assetClass: this.options.assetClass, ...input, seenAt }, now, { maxFutureMs: this.options.maxFutureMs });
+      if (!checked.ok) {
+        this.reject(source.id, { symbol: input.symbol, reason: checked.reason, detail: checked.detail, sample: JSON.stringify(input) });
+        continue;
+      }
+      accepted++;
+      this.bars.push(checked.bar);
+      if (this.bars.length >= this.options.maxTicksPerJob) this.flush();
+    }
+    this.armTimer();
+    return accepted;
+  }
+
   reject(sourceId: string, rejection: SourceRejection): void {
     const key = `${sourceId}:${rejection.reason}`;
     this.counters.rejected[key] = (this.counters.rejected[key] ?? 0) + 1;
@@ -99,15 +130,18 @@ export class IngestPipeline {
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.ticks.length === 0 && this.rejected.length === 0) return;
+    if (this.ticks.length === 0 && this.bars.length === 0 && this.rejected.length === 0) return;
     const job: TickBatchJob = { v: 1, producer: (this.options.producer ?? this.options.service).slice(0, 64), ticks: this.ticks, rejected: this.rejected };
+    if (this.bars.length > 0) job.bars = this.bars;
+    if (this.options.dataEnvironment) job.env = this.options.dataEnvironment;
     this.ticks = [];
+    this.bars = [];
     this.rejected = [];
     this.options.outbox.pushTicks(job);
   }
 
   private armTimer(): void {
-    if (!this.timer && (this.ticks.length > 0 || this.rejected.length > 0)) {
+    if (!this.timer && (this.ticks.length > 0 || this.bars.length > 0 || this.rejected.length > 0)) {
       this.timer = setTimeout(() => this.flush(), this.options.flushMs);
     }
   }

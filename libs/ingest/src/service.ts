@@ -1,16 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { JOB_NAMES, type AssetClass } from '@tickvault/schema';
-import { describeConfig, loadConfigOrExit, SOURCE_SETTINGS_ENV } from '@tickvault/config';
-import { createEventQueue, createProducerConnection, createTickQueue, redisPing } from '@tickvault/queue';
+import { configuredSources, describeConfig, loadConfigOrExit, SOURCE_SETTINGS_ENV } from '@tickvault/config';
+import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, redisPing } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
-import { createSources, UnknownSourceError } from '@tickvault/sources';
+import { createSources, UnknownSourceError, type MarketSource } from '@tickvault/sources';
 import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from './env.js';
 import { DeliveredProgress } from './delivered-progress.js';
 import { Outbox } from './outbox.js';
 import { IngestPipeline } from './pipeline.js';
 import { SourceRunner } from './source-runner.js';
 import { SymbolLeases } from './symbol-leases.js';
+import { liveEnvironmentProblems } from './live-guard.js';
+import { RedisTokenBucket } from './redis-limiter.js';
+import { createBackfillWorker } from './backfill.js';
+import { splitByShard } from './shard-split.js';
 
 /**
  * The composition of one ingest service: config → logger → Redis producer → sources → pipeline
@@ -20,25 +24,37 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   const service = `ingest-${assetClass}`;
   const vars = ASSET_CLASS_ENV[assetClass];
   const config = loadConfigOrExit(service, [...INGEST_COMMON_ENV, vars.sources, vars.symbols, ...SOURCE_SETTINGS_ENV[assetClass]]);
-  const sourceIds = config[vars.sources] as string[];
+  const sourceIds = configuredSources(assetClass, config);
   const symbols = config[vars.symbols] as string[];
   const logger = createLogger({ service, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
   const metrics = createMetrics(service);
-
-  let sources;
-  try {
-    sources = createSources(sourceIds, assetClass, config.SIM_SEED, vars.sources, {
-      maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000,
-      // Read by ingest-crypto only (SOURCE_SETTINGS_ENV); undefined elsewhere, where binance cannot run.
-      binance: { wsUrl: config.BINANCE_WS_URL, restUrl: config.BINANCE_REST_URL, staleSeconds: config.BINANCE_STALE_SECONDS, weightPerMinute: config.BINANCE_WEIGHT_PER_MINUTE },
-    });
-  } catch (error) {
-    if (!(error instanceof UnknownSourceError)) throw error;
-    process.stderr.write(`Invalid configuration for ${service}:\n  - ${error.message}\n`);
+  const exitWithProblems = (problems: readonly string[]): never => {
+    process.stderr.write(`Invalid configuration for ${service}:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
     process.exit(1);
+  };
+  if (config.DATA_ENVIRONMENT === 'live') {
+    const problems = liveEnvironmentProblems(vars.sources, sourceIds, config);
+    if (problems.length > 0) exitWithProblems(problems);
   }
 
   const redis = createProducerConnection(config.REDIS_URL, `tickvault-${service}`);
+  let sources: MarketSource[] = [];
+  try {
+    // Each provider's settings are read only by the ingest service of its asset class (SOURCE_SETTINGS_ENV).
+    sources = createSources(sourceIds, assetClass, config.SIM_SEED, vars.sources, {
+      maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000,
+      binance: { wsUrl: config.BINANCE_WS_URL, restUrl: config.BINANCE_REST_URL, staleSeconds: config.BINANCE_STALE_SECONDS, weightPerMinute: config.BINANCE_WEIGHT_PER_MINUTE },
+      coinbase: { wsUrl: config.COINBASE_WS_URL, restUrl: config.COINBASE_REST_URL },
+      alpaca: { wsUrl: config.ALPACA_WS_URL, restUrl: config.ALPACA_REST_URL, feed: config.ALPACA_FEED, keyId: config.ALPACA_KEY_ID, secretKey: config.ALPACA_SECRET_KEY },
+      yahoo: { chartUrl: config.YAHOO_CHART_URL, pollSeconds: config.YAHOO_POLL_SECONDS },
+      fred: { apiUrl: config.FRED_API_URL, graphUrl: config.FRED_GRAPH_URL, apiKey: config.FRED_API_KEY, pollSeconds: config.FRED_POLL_SECONDS },
+    }, (key, budget) => new RedisTokenBucket(redis, { prefix: config.QUEUE_PREFIX, key, perMinute: budget.perMinute, logger }));
+  } catch (error) {
+    redis.disconnect();
+    if (!(error instanceof UnknownSourceError)) throw error;
+    exitWithProblems([error.message]);
+  }
+
   redis.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'redis connection error'));
   try {
     await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [{ what: 'Redis', probe: () => redisPing(redis) }]);
@@ -49,15 +65,23 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   }
 
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const tickQueue = createTickQueue(redis, config.QUEUE_PREFIX);
+  const tickQueues = createTickQueues(redis, config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS);
   const eventQueue = createEventQueue(redis, config.QUEUE_PREFIX);
-  tickQueue.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'tick queue error'));
+  for (const queue of tickQueues) queue.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'tick queue error'));
   eventQueue.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'event queue error'));
   const delivered = new DeliveredProgress();
   const outbox = new Outbox(
     {
-      sendTicks: (jobs) =>
-        tickQueue.addBulk(jobs.map(({ id, data }) => ({ name: JOB_NAMES.tickBatch, data, opts: { jobId: id } }))).then(() => undefined),
+      sendTicks: async (jobs) => {
+        const byShard = splitByShard(jobs, tickQueues.length);
+        await Promise.all(
+          byShard.map((parts, shard) =>
+            parts.length === 0
+              ? undefined
+              : tickQueues[shard]!.addBulk(parts.map(({ id, data }) => ({ name: JOB_NAMES.tickBatch, data, opts: { jobId: id } }))),
+          ),
+        );
+      },
       sendEvents: (events) =>
         eventQueue.addBulk(events.map(({ id, data }) => ({ name: JOB_NAMES.systemEvent, data, opts: { jobId: id } }))).then(() => undefined),
       onDelivered: (jobs) => delivered.record(jobs),
@@ -67,7 +91,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     service,
   );
   const pipeline = new IngestPipeline({
-    service, assetClass, symbols, producer: `${service}@${replicaId}`,
+    service, assetClass, symbols, producer: `${service}@${replicaId}`, dataEnvironment: config.DATA_ENVIRONMENT,
     maxTicksPerJob: config.INGEST_BATCH_MAX_TICKS,
     flushMs: config.INGEST_FLUSH_MS,
     maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000,
@@ -92,6 +116,15 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     runner.start();
     leases.start();
   }
+  // Backfills (gap-fill, health follow-ups, `tickvault backfill`) for this service's sources, from any replica.
+  const workerConnection = createWorkerConnection(config.REDIS_URL, `tickvault-${service}-backfill`);
+  workerConnection.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'backfill redis connection error'));
+  const backfillWorkers = sources.map((source) =>
+    createBackfillWorker({
+      source, pipeline, outbox, connection: workerConnection, prefix: config.QUEUE_PREFIX, service, logger,
+      onResult: (result) => metrics.backfills.inc({ source: result.source, status: result.status }),
+    }),
+  );
   const progressTimer = setInterval(() => {
     for (const { runner } of runners) void runner.saveProgress();
   }, config.INGEST_LEASE_TTL_MS / 3);
@@ -126,6 +159,8 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     timeoutMs: config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     steps: () => [
       { name: 'mark not ready', run: () => health.setDraining() },
+      // A backfill in hand finishes (its data goes through the outbox below) or comes back to the queue.
+      { name: 'stop backfills', run: () => Promise.all(backfillWorkers.map((w) => w.close())).then(() => undefined) },
       {
         name: 'stop sources and release symbols',
         run: async () => {
@@ -140,8 +175,11 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
         run: () => outbox.close(Date.now() + Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 2000)),
       },
       { name: 'close health server', run: () => health.close() },
-      { name: 'close queues', run: () => Promise.all([tickQueue.close(), eventQueue.close()]).then(() => undefined) },
-      { name: 'close redis', run: () => void redis.quit().catch(() => redis.disconnect()) },
+      { name: 'close queues', run: () => Promise.all([...tickQueues.map((q) => q.close()), eventQueue.close()]).then(() => undefined) },
+      { name: 'close redis', run: () => {
+        void redis.quit().catch(() => redis.disconnect());
+        void workerConnection.quit().catch(() => workerConnection.disconnect());
+      } },
     ],
   });
 }

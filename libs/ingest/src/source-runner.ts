@@ -60,10 +60,13 @@ export class SourceRunner {
     await this.saveProgress();
   }
 
-  /** Writes the newest delivered tick time per held symbol (called a few times per lease TTL). */
+  /**
+   * Writes the newest delivered tick time per held symbol (called a few times per lease TTL), held
+   * back to what the source still owes: a gap it would have caught up dies with this process.
+   */
   async saveProgress(): Promise<void> {
     const entries = this.symbols
-      .map((symbol) => [symbol, this.options.delivered.get(this.source.id, symbol)] as const)
+      .map((symbol) => [symbol, this.progressOf(symbol)] as const)
       .filter((entry): entry is readonly [string, string] => entry[1] !== undefined);
     if (entries.length === 0) return;
     try {
@@ -71,6 +74,13 @@ export class SourceRunner {
     } catch (error) {
       this.options.logger.debug({ err: errorMessage(error) }, 'could not save ingest progress');
     }
+  }
+
+  private progressOf(symbol: string): string | undefined {
+    const delivered = this.options.delivered.get(this.source.id, symbol);
+    const owed = this.source.owedSince?.(symbol);
+    if (delivered === undefined || owed === undefined || owed >= Date.parse(delivered)) return delivered;
+    return new Date(owed).toISOString();
   }
 
   private async run(): Promise<void> {
@@ -100,6 +110,7 @@ export class SourceRunner {
             }
             this.pipeline.accept(this.source, observations);
           },
+          emitBars: (bars) => this.pipeline.acceptBars(this.source, bars),
           reject: (rejection) => this.pipeline.reject(this.source.id, rejection),
           logger,
           signal: this.streamAbort.signal,

@@ -17,6 +17,7 @@ export interface Metrics {
   writeLag: Histogram<never>;
   queueJobs: Gauge<'queue' | 'state'>;
   reconnects: Counter<'source'>;
+  backfills: Counter<'source' | 'status'>;
   ingestBuffered: Gauge<never>;
   ingestDropped: Counter<never>;
 }
@@ -60,6 +61,10 @@ export function createMetrics(service: string): Metrics {
     }),
     queueJobs: new client.Gauge({ name: 'tickvault_queue_jobs', help: 'Jobs per queue and state, read at scrape time.', labelNames: ['queue', 'state'], registers }),
     reconnects: new client.Counter({ name: 'tickvault_source_reconnects_total', help: 'Stream reconnects per source.', labelNames: ['source'], registers }),
+    backfills: new client.Counter({
+      name: 'tickvault_backfills_total', help: 'Backfill jobs finished by ingest services, by source and outcome (filled, no_data, failed).',
+      labelNames: ['source', 'status'], registers,
+    }),
     ingestBuffered: new client.Gauge({ name: 'tickvault_ingest_buffered_ticks', help: 'Ticks held by an ingest service until Redis takes them.', registers }),
     ingestDropped: new client.Counter({ name: 'tickvault_ingest_dropped_ticks_total', help: 'Ticks dropped because the ingest buffer was full during a Redis outage.', registers }),
   };

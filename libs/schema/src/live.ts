@@ -25,7 +25,8 @@ export const LiveCandleSchema = z.object({
   low: z.string(),
   close: z.string(),
   volume: z.string(),
-  tradeCount: z.number().int(),
+  // Null for bars from providers that do not count trades (Yahoo).
+  tradeCount: z.number().int().nullable(),
 });
 export type LiveCandle = z.infer<typeof LiveCandleSchema>;
 

@@ -5,12 +5,12 @@ import { AssetClassSchema, SOURCE_ID_PATTERN, SYMBOL_PATTERNS, type AssetClass }
  * Decimals travel as the source wrote them, as strings, so nothing is rounded through a float.
  * Bounds keep every accepted value inside what PostgreSQL numeric stores without surprise.
  */
-const UNSIGNED_DECIMAL = /^(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
+export const UNSIGNED_DECIMAL = /^(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
 const SIGNED_DECIMAL = /^-?(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
 const NON_ZERO = /[1-9]/;
 
 /** UTC ISO-8601 with at most microseconds, the precision of timestamptz. */
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+export const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 
 export const MAX_TRADE_ID_LENGTH = 64;
 
@@ -62,6 +62,7 @@ export const REJECT_REASONS = [
   'older_than_retention',
   'invalid_trade_id',
   'oversized',
+  'invalid_bar',
 ] as const;
 export const RejectReasonSchema = z.enum(REJECT_REASONS);
 export type RejectReason = z.infer<typeof RejectReasonSchema>;
@@ -136,7 +137,7 @@ function describeShapeProblem(input: unknown): string | undefined {
 }
 
 /** Date.parse rolls 2026-02-30 over to March 2nd; a real instant formats back to the same fields. */
-function isRealInstant(ts: string): boolean {
+export function isRealInstant(ts: string): boolean {
   const ms = Date.parse(ts);
   return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === ts.slice(0, 19);
 }

@@ -1,4 +1,5 @@
 import type { AssetClass, RejectReason } from '@tickvault/schema';
+import type { RequestWeightLimiter } from './rate-limiter.js';
 
 /** One trade or observation as a source saw it, already in normalized symbol form. */
 export interface Observation {
@@ -9,6 +10,24 @@ export interface Observation {
   price: string;
   size: string;
   tradeId: string | null;
+}
+
+/**
+ * A provider's own one-minute bar (Alpaca, Yahoo, Binance klines, Coinbase candles). Where a provider
+ * bar holds a minute, it *is* that minute's candle: ticks of the minute are still stored but not folded
+ * in again, and a later bar for the same minute (a correction) replaces it.
+ */
+export interface SourceBar {
+  symbol: string;
+  /** Minute start, UTC ISO-8601 (`2026-11-20T14:31:00Z` or with `.000`). */
+  openTime: string;
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  volume: string;
+  /** Trades in the minute when the provider says; null when it does not (Yahoo). */
+  tradeCount: number | null;
 }
 
 export interface SourceRejection {
@@ -28,6 +47,8 @@ export interface SourceLogger {
 export interface StreamContext {
   symbols: readonly string[];
   emit(observations: readonly Observation[]): void;
+  /** Provider bars (see SourceBar); a bar for a minute already sent replaces it. */
+  emitBars(bars: readonly SourceBar[]): void;
   reject(rejection: SourceRejection): void;
   logger: SourceLogger;
   signal: AbortSignal;
@@ -37,8 +58,11 @@ export interface StreamContext {
 
 export interface HistoryRequest {
   symbol: string;
+  /** Inclusive. */
   from: Date;
+  /** Exclusive. */
   to: Date;
+  signal?: AbortSignal;
 }
 
 /**
@@ -54,8 +78,20 @@ export interface MarketSource {
    * when `stream` runs again (binance: trade ids over REST). The runner then skips its own replay.
    */
   readonly resumesItself?: boolean;
+  /**
+   * The oldest trade time (ms) of `symbol` that this source still means to deliver by itself (a
+   * gap it has not caught up yet, late reports it still expects), or undefined. It lives only in
+   * this process: the runner never saves progress past it, so a restart replays from there.
+   */
+  owedSince?(symbol: string): number | undefined;
   stream(ctx: StreamContext): Promise<void>;
+  /** Past trades (or observations) in [from, to): used to replay a hand-over or a restart. */
   history(request: HistoryRequest): AsyncIterable<readonly Observation[]>;
+  /**
+   * The provider's one-minute bars in [from, to), oldest first, in pages: what gap-fill uses, since
+   * re-reading days of trades would cost far more of a provider's rate limit. Macro sources have no bars.
+   */
+  bars?(request: HistoryRequest): AsyncIterable<readonly SourceBar[]>;
 }
 
 /**
@@ -71,12 +107,47 @@ export interface SourceSettings {
     staleSeconds?: number;
     weightPerMinute?: number;
   };
+  coinbase?: {
+    wsUrl?: string;
+    restUrl?: string;
+    staleSeconds?: number;
+    requestsPerMinute?: number;
+  };
+  alpaca?: {
+    wsUrl?: string;
+    restUrl?: string;
+    /** iex (free plan), sip or delayed_sip; appended to wsUrl as in Alpaca's docs. */
+    feed?: string;
+    keyId?: string;
+    secretKey?: string;
+    staleSeconds?: number;
+    requestsPerMinute?: number;
+  };
+  yahoo?: {
+    chartUrl?: string;
+    pollSeconds?: number;
+    requestsPerMinute?: number;
+  };
+  fred?: {
+    apiUrl?: string;
+    graphUrl?: string;
+    /** With a key the JSON observations API is used, without one the keyless fredgraph CSV. */
+    apiKey?: string;
+    pollSeconds?: number;
+    requestsPerMinute?: number;
+  };
 }
 
 export interface SourceOptions {
   assetClass: AssetClass;
   seed: number;
   settings?: SourceSettings;
+  /**
+   * The request budget of a provider, shared by every replica when the ingest service backs it with
+   * Redis. `key` names the budget (one per provider and credential/IP); sources fall back to an
+   * in-process TokenBucketLimiter when this is absent (tests, single process).
+   */
+  limiter?(key: string, budget: { perMinute: number }): RequestWeightLimiter;
 }
 
 export interface SourceDefinition {

@@ -19,7 +19,7 @@ export class ServiceProcess {
   constructor(entry: string, env: Record<string, string>) {
     this.child = spawn(process.execPath, ['--import', 'tsx', entry], {
       cwd: REPO_ROOT,
-      env: { ...process.env, LOG_FORMAT: 'json', NODE_ENV: 'test', ...env },
+      env: { ...process.env, LOG_FORMAT: 'json', NODE_ENV: 'test', DATA_ENVIRONMENT: 'test', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const collect = (chunk: Buffer) => {

@@ -7,6 +7,9 @@ import net from 'node:net';
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Client/upstream pairs, so pause() can stop the bytes between them without closing anything. */
+  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  private paused = false;
   port = 0;
 
   constructor(
@@ -30,14 +33,17 @@ export class TcpProxy {
   async start(): Promise<void> {
     const server = net.createServer((client) => {
       const upstream = net.connect(this.targetPort, this.targetHost);
+      const pair = { client, upstream };
       this.sockets.add(client);
       this.sockets.add(upstream);
-      client.pipe(upstream).pipe(client);
+      this.pairs.add(pair);
+      if (!this.paused) client.pipe(upstream).pipe(client);
       const close = () => {
         client.destroy();
         upstream.destroy();
         this.sockets.delete(client);
         this.sockets.delete(upstream);
+        this.pairs.delete(pair);
       };
       client.on('error', close).on('close', close);
       upstream.on('error', close).on('close', close);
@@ -58,5 +64,25 @@ export class TcpProxy {
   /** Listens again on the same port. */
   restore(): Promise<void> {
     return this.start();
+  }
+
+  /**
+   * A stall, not an outage: connections stay open but no byte moves either way (new ones are
+   * accepted and held too) until resume(), as on a congested or partitioned link. The bytes wait
+   * in the socket buffers and are delivered, in order, on resume.
+   */
+  pause(): void {
+    this.paused = true;
+    for (const { client, upstream } of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  resume(): void {
+    this.paused = false;
+    for (const { client, upstream } of this.pairs) client.pipe(upstream).pipe(client);
   }
 }

@@ -1,148 +1,157 @@
-import net from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { cpus } from 'node:os';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfigOrExit, maskUrl } from '@tickvault/config';
-import { createDb, migrate, type Sql } from '@tickvault/db';
-import { JOB_NAMES, QUEUE_NAMES, type Tick, type TickBatchJob } from '@tickvault/schema';
-import { ServiceProcess, repoPath, syntheticTicks, toJobs } from '@tickvault/testing';
+import { createDb, migrate } from '@tickvault/db';
+import { createTickQueue, fmtNumber, log, resetState, type BenchContext, type Figure } from './lib.js';
+import { throughput } from './scenarios/throughput.js';
+import { baselines } from './scenarios/baselines.js';
+import { latency } from './scenarios/latency.js';
+import { memory } from './scenarios/memory.js';
+import { retention } from './scenarios/retention.js';
+import { gapfill } from './scenarios/gapfill.js';
 
 /**
- * End-to-end throughput: N ticks pushed by a producer through the real queue into the real writer
- * process (ticks + 6 candle timeframes + retention), against the raw COPY rate into the same table,
- * measured in the same run on the same machine. Prints figures and their ratio; asserts nothing.
+ * The benchmark suite. Every scenario drives the real processes (writer, ingest-crypto, scheduler)
+ * against its own database (`tickvault_bench`, recreated) and queue prefix, prints figures and ratios
+ * measured in this run, and asserts no timing: the figures are read, not checked.
+ *
+ *   npm run bench                                   # every scenario, full sizes (about 10 minutes on 2 cores)
+ *   npm run bench -- --quick                        # every scenario, small sizes (a smoke run)
+ *   npm run bench -- --only throughput,latency      # some scenarios
+ *   npm run bench -- --retention-ticks 10000000     # sizes: see the options below
  */
+const SCENARIOS = ['throughput', 'baselines', 'latency', 'memory', 'retention', 'gapfill'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
 const { values } = parseArgs({
   options: {
-    ticks: { type: 'string', default: '300000' },
+    only: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    ticks: { type: 'string' },
     'per-job': { type: 'string', default: '500' },
     symbols: { type: 'string', default: '20' },
+    'baseline-ticks': { type: 'string' },
+    'latency-rates': { type: 'string', default: '5000,20000' },
+    'latency-seconds': { type: 'string' },
+    backlogs: { type: 'string' },
+    'retention-ticks': { type: 'string' },
+    'gapfill-days': { type: 'string' },
+    'gapfill-symbols': { type: 'string' },
+    'gapfill-trades-per-second': { type: 'string', default: '0.2' },
   },
 });
-const N = Number(values.ticks);
-const PER_JOB = Number(values['per-job']);
-const SYMBOLS = Array.from({ length: Number(values.symbols) }, (_, i) => `S${i}/USDT`);
-const PREFIX = '{tickvault-bench}';
+const quick = values.quick!;
+const num = (name: keyof typeof values, full: number, small: number): number => {
+  const raw = values[name];
+  const value = raw === undefined ? (quick ? small : full) : Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    process.stderr.write(`--${name} must be a positive number (got "${String(raw)}")\n`);
+    process.exit(2);
+  }
+  return value;
+};
+const list = (raw: string): number[] => raw.split(',').map((s) => Number(s.trim())).filter((n) => Number.isFinite(n) && n > 0);
+
+const selected = (values.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Scenario[];
+const unknown = selected.filter((s) => !SCENARIOS.includes(s));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown scenario(s): ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}\n`);
+  process.exit(2);
+}
+
+const sizes = {
+  ticks: num('ticks', 300_000, 50_000),
+  perJob: num('per-job', 500, 500),
+  symbols: num('symbols', 20, 20),
+  baselineTicks: num('baseline-ticks', 10_000, 3_000),
+  latencyRates: list(values['latency-rates']!),
+  latencySeconds: num('latency-seconds', 30, 5),
+  backlogs: values.backlogs ? list(values.backlogs) : quick ? [20_000, 100_000] : [100_000, 1_000_000],
+  retentionTicks: num('retention-ticks', 10_000_000, 300_000),
+  gapfillDays: num('gapfill-days', 7, 1),
+  gapfillSymbols: num('gapfill-symbols', 20, 5),
+  gapfillTradesPerSecond: num('gapfill-trades-per-second', 0.2, 0.2),
+};
 
 const config = loadConfigOrExit('bench', ['DATABASE_URL', 'REDIS_URL']);
 const benchUrl = new URL(config.DATABASE_URL);
 benchUrl.pathname = '/tickvault_bench';
+const PREFIX = '{tickvault-bench}';
 
 const admin = createDb(config.DATABASE_URL.replace(/\/[^/]*$/, '/postgres'), { max: 1 });
 await admin`drop database if exists tickvault_bench with (force)`;
 await admin.end();
 await migrate(benchUrl.toString());
-const sql = createDb(benchUrl.toString(), { max: 2 });
+// No statement timeout: building the retention table is one long COPY.
+const sql = createDb(benchUrl.toString(), { max: 2, statementTimeoutMs: 0 });
 const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-const queue = new Queue<TickBatchJob>(QUEUE_NAMES.ticks, { connection: redis, prefix: PREFIX });
-await queue.obliterate({ force: true });
+const ctx: BenchContext = {
+  quick,
+  databaseUrl: benchUrl.toString(),
+  redisUrl: config.REDIS_URL,
+  prefix: PREFIX,
+  sql,
+  redis,
+  queue: createTickQueue(redis, PREFIX),
+  figures: [],
+  shared: {},
+};
 
-const startMs = Date.now() - 2 * 3_600_000;
-const ticks = syntheticTicks({ count: N, symbols: SYMBOLS, startMs, stepMs: Math.max(1, Math.floor(3_600_000 / N)) });
+const [pg] = await sql`select current_setting('server_version') as v`;
+const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1];
+log(`tickvault bench${quick ? ' (quick)' : ''}: ${selected.join(', ')}`);
+log(`machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GB RAM; PostgreSQL ${pg!.v}, Redis ${redisVersion}; db ${maskUrl(benchUrl.toString())}, prefix ${PREFIX}`);
+log(`sizes: ${JSON.stringify(sizes)}`);
 
-log(`tickvault bench: ${N} ticks, ${PER_JOB} per job, ${SYMBOLS.length} symbols; ${cpus().length} cores; db ${maskUrl(benchUrl.toString())}`);
-
-const copyRate = await measureCopy(sql, ticks);
-await sql`truncate ticks, candles, candle_cutoffs`;
-const pipeline = await measurePipeline();
-
-// The same run again with the dashboard up and a live-stream client that never reads: storage must
-// not wait for readers, so the rate should stay within the run-to-run noise.
-await sql`truncate ticks, candles, candle_cutoffs`;
-const stalled = await withStalledLiveReader(() => measurePipeline());
-
-log('');
-log(`raw COPY into ticks:         ${fmt(copyRate)} ticks/s`);
-log(`end-to-end queue → writer:   ${fmt(pipeline.rate)} ticks/s  (enqueue alone ${fmt(pipeline.enqueueRate)} ticks/s)`);
-log(`ratio end-to-end / COPY:     ${(pipeline.rate / copyRate).toFixed(2)}`);
-log(`with a live client that never reads: ${fmt(stalled.result.rate)} ticks/s  (ratio to the run without: ${(stalled.result.rate / pipeline.rate).toFixed(2)}; the dashboard dropped ${stalled.dropped} events for it)`);
-log(`candles written:             ${pipeline.candles}`);
-
-await queue.obliterate({ force: true });
-await queue.close();
-redis.disconnect();
-await sql.end();
-
-async function measureCopy(db: Sql, rows: readonly Tick[]): Promise<number> {
-  // Rows are rendered before the clock starts: only the database's work is timed.
-  const lines = rows.map((t) => `copy\t${t.symbol}\t${t.assetClass}\t${t.ts}\t${t.price}\t${t.size}\t${t.tradeId}\n`);
-  const started = performance.now();
-  const stream = await db`copy ticks (source, symbol, asset_class, ts, price, size, trade_id) from stdin`.writable();
-  for (let i = 0; i < lines.length; i += 5000) {
-    if (!stream.write(lines.slice(i, i + 5000).join(''))) await new Promise((r) => stream.once('drain', r));
+const suiteStarted = performance.now();
+const timings: Record<string, number> = {};
+try {
+  await resetState(ctx);
+  for (const scenario of SCENARIOS.filter((s) => selected.includes(s))) {
+    log('');
+    const started = performance.now();
+    switch (scenario) {
+      case 'throughput':
+        await throughput(ctx, { ticks: sizes.ticks, repeats: quick ? 1 : 2, perJob: sizes.perJob, symbols: sizes.symbols });
+        break;
+      case 'baselines':
+        await baselines(ctx, { ticks: sizes.baselineTicks, symbols: sizes.symbols });
+        break;
+      case 'latency':
+        await latency(ctx, { rates: sizes.latencyRates, seconds: sizes.latencySeconds, warmupSeconds: quick ? 1 : 3, symbols: sizes.symbols, perJob: 500, flushMs: 200 });
+        break;
+      case 'memory':
+        await memory(ctx, { backlogs: sizes.backlogs, perJob: sizes.perJob, symbols: sizes.symbols });
+        break;
+      case 'retention':
+        await retention(ctx, { ticks: sizes.retentionTicks, series: 100, smallDelete: 10_000, largeShare: 0.2 });
+        break;
+      case 'gapfill':
+        await gapfill(ctx, { days: sizes.gapfillDays, symbols: sizes.gapfillSymbols, tradesPerSecond: sizes.gapfillTradesPerSecond, weightPerMinute: 6000 });
+        break;
+    }
+    timings[scenario] = (performance.now() - started) / 1000;
+    log(`  (${scenario} took ${timings[scenario]!.toFixed(0)} s)`);
   }
-  await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  const seconds = (performance.now() - started) / 1000;
-  const [row] = await db`select count(*)::int as n from ticks where source = 'copy'`;
-  if (row!.n !== rows.length) throw new Error(`COPY stored ${row!.n} of ${rows.length}`);
-  return rows.length / seconds;
+} finally {
+  log('');
+  log(`suite took ${((performance.now() - suiteStarted) / 1000).toFixed(0)} s`);
+  printTable(ctx.figures);
+  if (values.json) writeFileSync(values.json, `${JSON.stringify({ at: new Date().toISOString(), quick, sizes, timings, figures: ctx.figures }, null, 2)}\n`);
+  await ctx.queue.close();
+  redis.disconnect();
+  await sql.end();
 }
 
-async function measurePipeline() {
-  const writer = new ServiceProcess(repoPath('apps/writer/src/main.ts'), {
-    DATABASE_URL: benchUrl.toString(),
-    REDIS_URL: config.REDIS_URL,
-    QUEUE_PREFIX: PREFIX,
-    HEALTH_PORT: '0',
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'production',
-  });
-  await writer.waitForLog(() => true, 30_000).catch(() => {});
-  await waitUntil(async () => (await sql`select count(*)::int as n from system_events where kind = 'startup'`)[0]!.n > 0);
-  const jobs = toJobs(ticks, PER_JOB, 'bench');
-  const started = performance.now();
-  for (let i = 0; i < jobs.length; i += 100) {
-    await queue.addBulk(jobs.slice(i, i + 100).map((data) => ({ name: JOB_NAMES.tickBatch, data })));
+function printTable(figures: readonly Figure[]): void {
+  log('');
+  log('| scenario | figure | value | unit | note |');
+  log('|---|---|---:|---|---|');
+  for (const f of figures) {
+    const value = typeof f.value === 'number' ? fmtNumber(f.value) : f.value;
+    log(`| ${f.scenario} | ${f.metric.trim()} | ${value} | ${f.unit} | ${f.note ?? ''} |`);
   }
-  const enqueued = performance.now();
-  await waitUntil(async () => (await sql`select count(*)::int as n from ticks`)[0]!.n >= N, 10);
-  const finished = performance.now();
-  const [candles] = await sql`select count(*)::int as n from candles`;
-  await writer.stop();
-  return {
-    rate: N / ((finished - started) / 1000),
-    enqueueRate: N / ((enqueued - started) / 1000),
-    candles: candles!.n as number,
-  };
-}
-
-/** Runs `measure` while a dashboard process serves one SSE client that never reads its socket. */
-async function withStalledLiveReader<T>(measure: () => Promise<T>): Promise<{ result: T; dropped: string }> {
-  const dashboard = new ServiceProcess(repoPath('apps/dashboard/src/main.ts'), {
-    DATABASE_URL: benchUrl.toString(),
-    REDIS_URL: config.REDIS_URL,
-    QUEUE_PREFIX: PREFIX,
-    DASHBOARD_AUTH: 'off',
-    DASHBOARD_PORT: '0',
-    HEALTH_PORT: '0',
-    LOG_LEVEL: 'info',
-    CRYPTO_SYMBOLS: SYMBOLS.slice(0, 3).join(','),
-  });
-  const started = await dashboard.waitForLog((l) => l.msg === 'dashboard started', 30_000);
-  const series = SYMBOLS.slice(0, 10).map((s) => `sim:${s}`).join(',');
-  const socket = net.connect(started.port as number, '127.0.0.1');
-  socket.pause(); // never read: the kernel buffers fill, then the server must cope on its own
-  socket.write(`GET /api/stream?series=${encodeURIComponent(series)}&timeframe=1m HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n`);
-  try {
-    const result = await measure();
-    const metrics = await (await fetch(`http://127.0.0.1:${started.healthPort as number}/metrics`)).text();
-    const dropped = /^tickvault_dashboard_stream_dropped_events(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? 'an unknown number of';
-    return { result, dropped };
-  } finally {
-    socket.destroy();
-    await dashboard.stop();
-  }
-}
-
-async function waitUntil(check: () => Promise<boolean>, intervalMs = 50): Promise<void> {
-  while (!(await check())) await new Promise((r) => setTimeout(r, intervalMs));
-}
-
-function fmt(rate: number): string {
-  return Math.round(rate).toLocaleString('en-US').padStart(9);
-}
-
-function log(line: string): void {
-  process.stdout.write(`${line}\n`);
 }

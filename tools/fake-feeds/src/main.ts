@@ -1,25 +1,28 @@
 import { parseArgs } from 'node:util';
 import { startFakeBinance } from './binance.js';
+import { startFakeCoinbase } from './coinbase.js';
+import { startFakeAlpaca } from './alpaca.js';
+import { startFakeYahoo } from './yahoo.js';
+import { startFakeFred } from './fred.js';
+import { DEMO_ALPACA_KEY_ID, DEMO_ALPACA_SECRET_KEY, DEMO_FEED_PORTS, demoFeedEnv } from '@tickvault/config';
 
 /**
- * Starts the fake Binance on a port, for demos and manual runs:
- *   node --import tsx tools/fake-feeds/src/main.ts --port 18443 [--seed 42] [--symbols BTCUSDT,ETHUSDT] [--rate 5]
- * then point the binance source at it:
- *   CRYPTO_SOURCES=binance BINANCE_WS_URL=ws://127.0.0.1:18443 BINANCE_REST_URL=http://127.0.0.1:18443 npm run service -- ingest-crypto
+ * Starts every fake provider, each on its own port (defaults in DEMO_FEED_PORTS), for demos and manual runs:
+ *   node --import tsx tools/fake-feeds/src/main.ts [--host 127.0.0.1] [--seed 42] [--rate 5]
+ * and prints one JSON line with the variables that point the ingest services at them
+ * (`npm run demo` does all of this for you).
  */
 const { values } = parseArgs({
   options: {
-    port: { type: 'string', default: '18443' },
     host: { type: 'string', default: '127.0.0.1' },
+    // The host the ingest services use to reach the fakes (compose: the service name).
+    'advertise-host': { type: 'string' },
     seed: { type: 'string', default: '42' },
-    symbols: { type: 'string', default: 'BTCUSDT,ETHUSDT,SOLUSDT' },
     rate: { type: 'string', default: '5' },
-    'ping-seconds': { type: 'string', default: '20' },
-    'weight-per-minute': { type: 'string', default: '6000' },
   },
 });
 
-const number = (name: keyof typeof values): number => {
+const number = (name: 'seed' | 'rate'): number => {
   const value = Number(values[name]);
   if (!Number.isFinite(value) || value < 0) {
     process.stderr.write(`--${name} must be a non-negative number (got "${values[name]}")\n`);
@@ -28,22 +31,24 @@ const number = (name: keyof typeof values): number => {
   return value;
 };
 
-const fake = await startFakeBinance({
-  host: values.host,
-  port: number('port'),
-  seed: number('seed'),
-  symbols: String(values.symbols).split(',').map((s) => s.trim()).filter(Boolean),
-  tradesPerSecond: number('rate'),
-  pingIntervalMs: number('ping-seconds') * 1000,
-  weightPerMinute: number('weight-per-minute'),
-});
-process.stdout.write(`${JSON.stringify({ fake: 'binance', wsUrl: fake.wsUrl, restUrl: fake.restUrl })}\n`);
+const host = values.host;
+const seed = number('seed');
+const rate = number('rate');
+const fakes = await Promise.all([
+  startFakeBinance({ host, port: DEMO_FEED_PORTS.binance, seed, symbols: ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'], tradesPerSecond: rate }),
+  startFakeCoinbase({ host, port: DEMO_FEED_PORTS.coinbase, seed, products: ['BTC-USDT', 'ETH-USDT', 'SOL-USDT'], tradesPerSecond: rate }),
+  // The demo trades around the clock: the fake market is open whenever you look.
+  startFakeAlpaca({ host, port: DEMO_FEED_PORTS.alpaca, seed, symbols: ['AAPL', 'MSFT', 'SPY'], tradesPerSecond: rate, keyId: DEMO_ALPACA_KEY_ID, secretKey: DEMO_ALPACA_SECRET_KEY }),
+  startFakeYahoo({ host, port: DEMO_FEED_PORTS.yahoo, seed, symbols: ['AAPL', 'MSFT', 'SPY'] }),
+  startFakeFred({ host, port: DEMO_FEED_PORTS.fred, seed, series: ['DGS10', 'DGS2', 'DEXUSEU'] }),
+]);
+process.stdout.write(`${JSON.stringify({ fakeFeeds: demoFeedEnv(values['advertise-host'] ?? host) })}\n`);
 
 let closing = false;
 const stop = () => {
   if (closing) return;
   closing = true;
-  void fake.close().then(() => process.exit(0));
+  void Promise.all(fakes.map((f) => f.close())).then(() => process.exit(0));
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
+import { demoFeedEnv, ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
 import {
   dependsOn,
   durationSeconds,
@@ -50,8 +50,25 @@ const INTERPOLATION_ENVS: Record<string, Record<string, string>> = {
 const OPERATOR_SET = { DASHBOARD_PASSWORD: 'operator-chosen-password' };
 
 describe('docker-compose.yml', () => {
-  it('defines redis, postgres, the one-shot migrate and the four services', () => {
-    expect(Object.keys(services).sort()).toEqual(['dashboard', 'ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'writer']);
+  it('defines redis, postgres, the one-shot migrate and every service', () => {
+    expect(Object.keys(services).sort()).toEqual(['dashboard', 'fake-feeds', 'ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'scheduler', 'writer']);
+  });
+
+  it('has a demo profile whose env file points every ingest service at the fake feeds, labelled demo', () => {
+    const fake = service('fake-feeds');
+    expect(fake.profiles).toEqual(['demo']);
+    expect(fake.image).toBe(IMAGE);
+    expect(fake.command?.[0]).toBe('tools/fake-feeds/src/main.ts');
+    expect(existsSync(join(REPO_ROOT, fake.command![0]!))).toBe(true);
+    const demoEnv = Object.fromEntries(parseDotenv(readRepoFile('infra/demo.env')).map((e) => [e.key, e.value]));
+    expect(demoEnv).toEqual(demoFeedEnv('fake-feeds'));
+    // Each variable reaches the services that read it (compose passes it through from the env file).
+    for (const [name, reads] of Object.entries(APP_ENV)) {
+      const passed = Object.keys(rawEnvironment(service(name)));
+      for (const variable of Object.keys(demoEnv)) {
+        if ((reads as readonly string[]).includes(variable)) expect(passed, `${name} passes ${variable}`).toContain(variable);
+      }
+    }
   });
 
   it('builds one image and runs every tickvault process from it', () => {

@@ -14,7 +14,7 @@ import { parseDotenv, parseYamlDocuments, quantity, readRepoFile, REPO_ROOT } fr
 const BASE = 'infra/k8s/base';
 const OVERLAY = 'infra/k8s/overlays/example';
 /** The long-running services this base deploys (the dashboard is deployed on its own, if at all). */
-const DEPLOYED = ['writer', 'ingest-crypto', 'ingest-stock', 'ingest-macro'] as const;
+const DEPLOYED = ['writer', 'ingest-crypto', 'ingest-stock', 'ingest-macro', 'scheduler'] as const;
 type Deployed = (typeof DEPLOYED)[number];
 const CONFIG_MAP = 'tickvault-config';
 const SECRET = 'tickvault-secrets';
@@ -27,6 +27,9 @@ const SECRET_VARS = Object.entries(ENV)
 const DUMMY_SECRETS: Record<string, string> = {
   DATABASE_URL: 'postgres://tickvault:dummy@postgres.test:5432/tickvault',
   REDIS_URL: 'redis://:dummy@redis.test:6379',
+  ALPACA_KEY_ID: 'PKDUMMYKEY0001',
+  ALPACA_SECRET_KEY: 'dummy-secret-key-0000000000',
+  FRED_API_KEY: 'abcdefghijklmnopqrstuvwxyz012345',
 };
 
 // --- the few Kubernetes shapes these checks read ----------------------------------------------------
@@ -46,7 +49,7 @@ interface K8sObject {
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string } };
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean }; configMapKeyRef?: { name: string; key: string } };
 }
 interface Probe {
   httpGet?: { path: string; port: string | number };
@@ -372,7 +375,7 @@ describe('Deployments', () => {
       for (const e of container.env ?? []) {
         if (SECRET_VARS.includes(e.name)) {
           expect(e.value, `${what} ${e.name} inline`).toBeUndefined();
-          expect(e.valueFrom?.secretKeyRef, `${what} ${e.name} from a secretKeyRef`).toEqual({ name: SECRET, key: e.name });
+          expect(e.valueFrom?.secretKeyRef, `${what} ${e.name} from a secretKeyRef`).toMatchObject({ name: SECRET, key: e.name });
         }
         if (e.valueFrom?.secretKeyRef) {
           expect(secretKeys.example, `${what}: secret.example.yaml has ${e.valueFrom.secretKeyRef.key}`).toContain(e.valueFrom.secretKeyRef.key);
@@ -541,9 +544,10 @@ describe('writer ScaledObject (KEDA)', () => {
     expect(trigger?.type).toBe('prometheus');
     expect(trigger?.metricType ?? 'AverageValue').toBe('AverageValue');
     const query = trigger?.metadata.query ?? '';
-    expect(query.replace(/\s+/g, '')).toContain('tickvault_queue_jobs{queue="ticks",state="waiting"}');
-    // Every writer reports the same queue-wide count: a sum over writers would grow with the replica count.
-    expect(query).toMatch(/^\s*max\s*\(/);
+    expect(query.replace(/\s+/g, '')).toContain('tickvault_queue_jobs{queue=~"ticks(-[0-9]+)?",state="waiting"}');
+    // Every writer reports the same queue-wide count: a sum over writers would grow with the replica count,
+    // so writers are collapsed with max per queue, then the tick shards are added up.
+    expect(query.replace(/\s+/g, '')).toMatch(/^sum\(maxby\(queue\)\(/);
     expect(Number(trigger?.metadata.threshold)).toBeGreaterThan(0);
     expect(trigger?.metadata.serverAddress).toMatch(/^https?:\/\//);
     const metrics = readRepoFile('libs/runtime/src/metrics.ts');

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@tickvault/testing';
 import { startFakeBinance, type FakeBinance, type FakeBinanceOptions } from '@tickvault/fake-feeds';
 import type { Observation, SourceRejection, StreamContext } from '../source.js';
 import { createBinanceSource, type BinanceSource, type BinanceSourceOptions } from './binance-source.js';
@@ -41,6 +42,7 @@ function run(source: BinanceSource, symbols: readonly string[] = SYMBOLS): Run {
   const ctx: StreamContext = {
     symbols,
     emit: (batch) => observations.push(...batch),
+    emitBars: () => {},
     reject: (rejection) => rejections.push(rejection),
     logger: { info() {}, warn() {}, error() {} },
     signal: abort.signal,
@@ -94,6 +96,7 @@ describe('binance source against the fake Binance', () => {
   it('streams every trade of every symbol, exactly as sent, and answers pings', async () => {
     const server = await startFake();
     const source = sourceFor(server);
+    const startedAt = Date.now();
     const r = run(source);
     await sleep(2000);
     await r.stop();
@@ -102,8 +105,12 @@ describe('binance source against the fake Binance', () => {
     expect(source.stats.connections).toBe(1);
     expect(source.stats.serverPings).toBeGreaterThan(2);
     expect(server.stats.pongs).toBeGreaterThan(2); // ws answered the server's pings
-    // Only trades executed while the first connection was opening come over REST (none are missed).
-    expect(source.stats.catchUp.trades).toBeLessThan(5);
+    // Over REST come only the trades of the current minute before the connection opened (so a fresh
+    // ingest's first minute is complete), none later: the live stream delivered those.
+    const minuteStart = Math.floor(startedAt / 60_000) * 60_000;
+    const before = SYMBOLS.reduce((n, s) => n + server.trades(binanceName(s), minuteStart, startedAt + 1000).length, 0);
+    expect(source.stats.catchUp.trades).toBeLessThanOrEqual(before);
+    expect(r.observations.some((o) => Date.parse(o.ts) < startedAt) || startedAt - minuteStart < 100).toBe(true);
     console.info('normal stream', summary);
   });
 
@@ -284,6 +291,38 @@ describe('binance source against the fake Binance', () => {
       expect(close).toBe(open + 59_999);
       expect({ o, h: toE8(h), l: toE8(l), c, v: toE8(v), n }).toEqual(candle);
     }
+  });
+
+  it('owes a pending catch-up: owedSince holds the last delivered time before the gap until it is filled', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await sleep(1000);
+    expect(source.owedSince!('BTC/USDT')).toBeUndefined();
+    server.controls.force429({ retryAfterSeconds: 3, count: 1 });
+    const withheldAt = Date.now();
+    server.controls.withhold(600);
+    // The first live trade after the withheld ones opens a gap; its REST catch-up waits out the 429.
+    await eventually(() => source.owedSince!('BTC/USDT') !== undefined, 'gap owed', 5000, 20);
+    expect(source.owedSince!('BTC/USDT')!).toBeLessThanOrEqual(withheldAt + 50);
+    await eventually(() => source.owedSince!('BTC/USDT') === undefined && source.owedSince!('ETH/USDT') === undefined, 'gap filled', 15_000, 50);
+    await r.stop();
+    expectNoHole(server, r.observations);
+  });
+
+  it('bars() pages the fake\'s closed 1m klines of a window, oldest first, exactly as sent', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const to = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+    const from = new Date(to.getTime() - 12 * 60_000);
+    const bars = [];
+    for await (const page of source.bars!({ symbol: 'ETH/USDT', from, to })) bars.push(...page);
+    const response = await fetch(`${server.restUrl}/api/v3/klines?symbol=ETHUSDT&interval=1m&startTime=${from.getTime()}&endTime=${to.getTime() - 1}&limit=1000`);
+    const klines = (await response.json()) as [number, string, string, string, string, string, number, string, number][];
+    expect(bars.map((b) => [Date.parse(b.openTime), b.open, b.high, b.low, b.close, b.volume, b.tradeCount])).toEqual(
+      klines.map((k) => [k[0], k[1], k[2], k[3], k[4], k[5], k[8]]),
+    );
+    expect(bars).toHaveLength(12);
   });
 });
 

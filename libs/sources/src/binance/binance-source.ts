@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import type { HistoryRequest, MarketSource, Observation, SourceLogger, SourceOptions, StreamContext } from '../source.js';
-import { backoffDelay } from './backoff.js';
+import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
+import { backoffDelay } from '../backoff.js';
 import { checkTradeRow, parseFrame, type BinanceTrade, type CheckContext } from './frames.js';
-import { TokenBucketLimiter, type RequestWeightLimiter } from './rate-limiter.js';
+import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
 import { BinanceApiError, BinanceRest, type RestStats } from './rest.js';
 import { BinanceSymbolError, SubscribedSymbols, toBinanceSymbol } from './symbols.js';
 
@@ -73,11 +73,15 @@ interface Gap {
   done: boolean;
   /** For a symbol with no delivered trade yet: the gap starts at the first trade at or after this instant. */
   fromTime?: number;
+  /** Time of the last trade delivered before the gap: a restart must replay from here while the gap is owed. */
+  sinceTime?: number;
 }
 
 interface SymbolState {
   /** Highest trade id emitted (live or caught up). */
   lastId?: number;
+  /** Time of the trade with `lastId`. */
+  lastTime?: number;
   gaps: Gap[];
   /** The open-ended gap of the current connection, until its first live trade bounds it. */
   openGap?: Gap;
@@ -91,6 +95,24 @@ interface SymbolState {
 type CloseReason = 'aborted' | 'closed' | 'error' | 'stale' | 'shutdown' | 'max-age';
 
 const DAY_MS = 86_400_000;
+// Binance's maximum klines per request (weight 2 whatever the count).
+const KLINES_PER_PAGE = 1000;
+const DECIMAL = /^(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
+
+/** A kline row `[openTime, "o", "h", "l", "c", "v", closeTime, "q", trades, ...]`; null when malformed. */
+function klineToBar(symbol: string, row: unknown): SourceBar | null {
+  if (!Array.isArray(row) || row.length < 9) return null;
+  const [openTime, open, high, low, close, volume, , , trades] = row as unknown[];
+  if (typeof openTime !== 'number' || !Number.isSafeInteger(openTime) || openTime % 60_000 !== 0) return null;
+  const prices = [open, high, low, close, volume];
+  if (!prices.every((p) => typeof p === 'string' && DECIMAL.test(p))) return null;
+  return {
+    symbol,
+    openTime: new Date(openTime).toISOString().replace('.000Z', 'Z'),
+    open: open as string, high: high as string, low: low as string, close: close as string, volume: volume as string,
+    tradeCount: typeof trades === 'number' && Number.isSafeInteger(trades) && trades >= 0 ? trades : null,
+  };
+}
 
 /**
  * The `binance` source: spot trades from Binance's combined trade stream, with REST catch-up.
@@ -126,7 +148,8 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
   };
   const random = opts.random ?? Math.random;
   let logger: SourceLogger | undefined;
-  const limiter = opts.limiter ?? new TokenBucketLimiter({ weightPerMinute: opts.weightPerMinute });
+  // One budget per provider: every replica (through Redis when the service provides it) spends from it.
+  const limiter = opts.limiter ?? options.limiter?.('binance', { perMinute: opts.weightPerMinute }) ?? new TokenBucketLimiter({ weightPerMinute: opts.weightPerMinute });
   const rest = new BinanceRest({
     baseUrl: opts.restUrl,
     limiter,
@@ -187,6 +210,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         state.openGap = undefined;
         if (!open.done) {
           open.to = trade.id - 1;
+          if (state.lastId === undefined || trade.id >= state.lastId) state.lastTime = trade.time;
           state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
           return;
         }
@@ -196,6 +220,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         stats.catchUp.gaps++;
         this.kick(trade.symbol);
       }
+      if (state.lastId === undefined || trade.id >= state.lastId) state.lastTime = trade.time;
       state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
     }
 
@@ -205,6 +230,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
      */
     private pushGap(symbol: string, gap: Gap): void {
       const state = stateOf(symbol);
+      gap.sinceTime ??= gap.fromTime ?? state.lastTime;
       state.gaps.push(gap);
       if (state.gaps.length > MAX_PENDING_GAPS) {
         // Index 0 may be in progress; the newest may be the open gap of the current connection.
@@ -445,6 +471,15 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
     resumesItself: true,
     stats,
 
+    owedSince(symbol: string) {
+      // The oldest trade time still owed by a pending catch-up: progress saved on stop must not pass it.
+      let owed: number | undefined;
+      for (const gap of states.get(symbol)?.gaps ?? []) {
+        if (!gap.done && gap.sinceTime !== undefined) owed = Math.min(owed ?? gap.sinceTime, gap.sinceTime);
+      }
+      return owed;
+    },
+
     async stream(ctx: StreamContext) {
       logger = ctx.logger;
       const symbols: string[] = [];
@@ -462,7 +497,8 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         return;
       }
       const subscribed = new SubscribedSymbols(symbols);
-      const askedAt = Date.now();
+      // From the start of the current minute: the first minute a fresh ingest stores is then complete.
+      const askedAt = Math.floor(Date.now() / 60_000) * 60_000;
       for (const symbol of symbols) stateOf(symbol).wantedSince ??= askedAt;
       const batcher = new Batcher(ctx);
       const catchUp = new CatchUp(ctx, subscribed);
@@ -503,19 +539,41 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
       await catchUp.stop();
     },
 
-    async *history({ symbol, from, to }: HistoryRequest) {
+    async *bars({ symbol, from, to, signal }: HistoryRequest) {
+      const binanceSymbol = toBinanceSymbol(symbol);
+      // Only closed minutes: the forming one would be replaced by the next read anyway.
+      const end = Math.min(to.getTime(), Math.floor(Date.now() / 60_000) * 60_000);
+      let start = Math.ceil(from.getTime() / 60_000) * 60_000;
+      while (start < end) {
+        const rows = await rest.klines(binanceSymbol, { interval: '1m', startTime: start, endTime: end - 1, limit: KLINES_PER_PAGE }, signal);
+        const page: SourceBar[] = [];
+        let last = -1;
+        for (const row of rows) {
+          const bar = klineToBar(symbol, row);
+          if (!bar) continue;
+          const openMs = Date.parse(bar.openTime);
+          last = Math.max(last, openMs);
+          if (openMs >= start && openMs < end) page.push(bar);
+        }
+        if (page.length > 0) yield page;
+        if (rows.length < KLINES_PER_PAGE || last < start) return;
+        start = last + 60_000;
+      }
+    },
+
+    async *history({ symbol, from, to, signal }: HistoryRequest) {
       const binanceSymbol = toBinanceSymbol(symbol);
       if (to.getTime() <= from.getTime()) return;
       const subscribed = new SubscribedSymbols([symbol]);
       // The first trade at or after `from`: its aggregate trade names the first trade id (weight 4).
-      const [first] = await rest.aggTrades(binanceSymbol, { startTime: from.getTime(), endTime: to.getTime() - 1, limit: 1 });
+      const [first] = await rest.aggTrades(binanceSymbol, { startTime: from.getTime(), endTime: to.getTime() - 1, limit: 1 }, signal);
       if (!first) return;
       if (typeof first.f !== 'number' || !Number.isSafeInteger(first.f)) {
         throw new BinanceApiError(200, null, `aggTrades row without a first trade id: ${JSON.stringify(first)}`);
       }
       let fromId: number = first.f;
       for (;;) {
-        const rows = await rest.historicalTrades(binanceSymbol, fromId, opts.pageLimit);
+        const rows = await rest.historicalTrades(binanceSymbol, fromId, opts.pageLimit, signal);
         const page: Observation[] = [];
         let maxId = -1;
         let ended = false;

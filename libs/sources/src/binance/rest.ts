@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SourceLogger } from '../source.js';
-import { backoffDelay } from './backoff.js';
-import type { RequestWeightLimiter } from './rate-limiter.js';
+import { backoffDelay } from '../backoff.js';
+import type { RequestWeightLimiter } from '../rate-limiter.js';
 
 /** Request weights of the endpoints used (Binance spot docs). */
 export const WEIGHTS = { historicalTrades: 25, aggTrades: 4, klines: 2, exchangeInfo: 20, ping: 1 } as const;
@@ -79,6 +79,14 @@ export class BinanceRest {
     if (params.endTime !== undefined) query.endTime = String(params.endTime);
     if (params.fromId !== undefined) query.fromId = String(params.fromId);
     return this.getArray('/api/v3/aggTrades', query, WEIGHTS.aggTrades, signal) as Promise<AggTradeRow[]>;
+  }
+
+  /** One-minute (or other interval) klines from `startTime`, oldest first; rows as Binance sends them. */
+  klines(symbol: string, params: { interval: string; startTime: number; endTime: number; limit: number }, signal?: AbortSignal): Promise<unknown[]> {
+    const query: Record<string, string> = {
+      symbol, interval: params.interval, startTime: String(params.startTime), endTime: String(params.endTime), limit: String(params.limit),
+    };
+    return this.getArray('/api/v3/klines', query, WEIGHTS.klines, signal);
   }
 
   private async getArray(path: string, params: Record<string, string>, weight: number, signal?: AbortSignal): Promise<unknown[]> {

@@ -58,6 +58,7 @@ describe('sim source', () => {
     const run = source.stream({
       symbols,
       emit: (o) => streamed.push(...o),
+      emitBars: () => {},
       reject: () => {},
       logger: { info() {}, warn() {}, error() {} },
       signal: stop.signal,

@@ -1,5 +1,8 @@
 import type { Command } from './command.js';
+import { dataEnvironmentCommand } from './data-environment.js';
+import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
+import { backfillCommand, gapsCommand, runNowCommand } from './maintenance.js';
 import { envDocsCommand } from './env-docs.js';
 import { migrateCommand } from './migrate.js';
 import { reportCommand } from './report.js';
@@ -8,10 +11,15 @@ import { startCommand } from './start.js';
 import { verifyCommand } from './verify.js';
 
 export const commands: Record<string, Command> = {
+  backfill: backfillCommand,
+  'data-environment': dataEnvironmentCommand,
+  demo: demoCommand,
   doctor: doctorCommand,
   'env-docs': envDocsCommand,
+  gaps: gapsCommand,
   migrate: migrateCommand,
   report: reportCommand,
+  'run-now': runNowCommand,
   service: serviceCommand,
   start: startCommand,
   verify: verifyCommand,

@@ -79,7 +79,11 @@ describe('tickvault report', () => {
     expect(report.queues).toEqual([
       { name: 'ticks', counts: { waiting: 1, prioritized: 0, active: 0, delayed: 0, completed: 0, failed: 0 }, paused: false },
       { name: 'events', counts: { waiting: 0, prioritized: 0, active: 0, delayed: 0, completed: 0, failed: 0 }, paused: false },
+      { name: 'maintenance', counts: { waiting: 0, prioritized: 0, active: 0, delayed: 0, completed: 0, failed: 0 }, paused: false },
+      { name: 'backfill-sim', counts: { waiting: 0, prioritized: 0, active: 0, delayed: 0, completed: 0, failed: 0 }, paused: false },
     ]);
+    expect(report.health).toEqual([]);
+    expect(report.gaps).toEqual({ counts: { open: 0, filled: 0, no_data: 0, failed: 0 }, open: [] });
     expect(report.rejections).toEqual([{ source: 'sim', reason: 'invalid_price', last24h: 1, total: 2 }]);
     expect(report.events).toHaveLength(1);
     expect(report.events![0]).toMatchObject({ service: 'writer', kind: 'postgres_recovered' });

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { QUEUE_NAMES, type AssetClass } from '@tickvault/schema';
-import { loadConfigOrExit, maskUrl, maskUrlsInText, type Config, type EnvName } from '@tickvault/config';
-import { listStoredSeries, recentEvents, rejectionCounts, seriesStats, type RejectionCount, type Sql } from '@tickvault/db';
+import { backfillQueueName, QUEUE_NAMES, tickShards, type AssetClass } from '@tickvault/schema';
+import { configuredSources, loadConfigOrExit, maskUrl, maskUrlsInText, type Config, type EnvName } from '@tickvault/config';
+import { gapCounts, latestHealth, listGaps, listStoredSeries, recentEvents, rejectionCounts, seriesStats, type GapRow, type GapStatus, type RejectionCount, type Sql, type StoredHealth } from '@tickvault/db';
 import type { Command } from './command.js';
 import { parseOptions, UsageError } from '../args.js';
 import { formatCount, formatDuration, formatTable, formatTime, truncate } from '../format.js';
@@ -11,6 +11,7 @@ import { connectRedisOnce, createProbeDb, safeErrorMessage } from '../probes.js'
 const USAGE = 'usage: npm run tickvault -- report [--json] [--watch [seconds]]\n';
 const DEFAULT_WATCH_SECONDS = 5;
 const RECENT_EVENTS = 10;
+const OPEN_GAPS_SHOWN = 20;
 
 /** Which variables configure the series of each asset class (the same ones the ingest services read). */
 const SERIES_ENV = {
@@ -20,8 +21,9 @@ const SERIES_ENV = {
 } as const satisfies Record<AssetClass, { sources: EnvName; symbols: EnvName }>;
 
 const REPORT_ENV = [
-  'DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX',
+  'DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX', 'TICK_QUEUE_SHARDS',
   ...Object.values(SERIES_ENV).flatMap((v) => [v.sources, v.symbols]),
+  'ALPACA_KEY_ID', 'ALPACA_SECRET_KEY',
 ] as const satisfies readonly EnvName[];
 type ReportConfig = Config<(typeof REPORT_ENV)[number]>;
 
@@ -65,6 +67,9 @@ export interface EventReport {
 export interface Report {
   generatedAt: string;
   series: SeriesReport[] | null;
+  /** The scheduler's latest health check per series. */
+  health: StoredHealth[] | null;
+  gaps: { counts: Record<GapStatus, number>; open: GapRow[] } | null;
   queues: QueueReport[] | null;
   rejections: RejectionCount[] | null;
   events: EventReport[] | null;
@@ -75,7 +80,7 @@ export function configuredSeries(config: ReportConfig): { source: string; symbol
   const seen = new Set<string>();
   const series: { source: string; symbol: string; assetClass: AssetClass }[] = [];
   for (const [assetClass, vars] of Object.entries(SERIES_ENV) as [AssetClass, (typeof SERIES_ENV)[AssetClass]][]) {
-    for (const source of config[vars.sources]) {
+    for (const source of configuredSources(assetClass, config)) {
       for (const symbol of config[vars.symbols]) {
         const key = `${source}\u0000${symbol}`;
         if (seen.has(key)) continue;
@@ -101,8 +106,12 @@ async function readQueues(config: ReportConfig): Promise<QueueReport[]> {
   const redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-report');
   try {
     return await Promise.all(
-      Object.values(QUEUE_NAMES).map(async (name) => {
-        const queue = new Queue(name, { connection: redis, prefix: config.QUEUE_PREFIX });
+      // Every tick shard, the other fixed queues, then one backfill queue per configured source.
+      [
+        ...tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS),
+        ...[QUEUE_NAMES.events, QUEUE_NAMES.maintenance, ...new Set(configuredSeries(config).map((s) => backfillQueueName(s.source)))].map((name) => ({ name, prefix: config.QUEUE_PREFIX })),
+      ].map(async ({ name, prefix }) => {
+        const queue = new Queue(name, { connection: redis, prefix });
         queue.on('error', () => {});
         try {
           const [counts, paused] = await Promise.all([queue.getJobCounts(...JOB_STATES), queue.isPaused()]);
@@ -147,12 +156,14 @@ async function readDatabase(sql: Sql, config: ReportConfig, now: number) {
     symbol: e.symbol,
     details: maskDeep(e.details),
   }));
-  return { series, rejections, events };
+  const health = await latestHealth(sql);
+  const gaps = { counts: await gapCounts(sql), open: await listGaps(sql, { status: ['open', 'failed'], limit: OPEN_GAPS_SHOWN }) };
+  return { series, rejections, events, health, gaps };
 }
 
 export async function buildReport(sql: Sql, config: ReportConfig): Promise<Report> {
   const now = Date.now();
-  const report: Report = { generatedAt: new Date(now).toISOString(), series: null, queues: null, rejections: null, events: null, errors: [] };
+  const report: Report = { generatedAt: new Date(now).toISOString(), series: null, health: null, gaps: null, queues: null, rejections: null, events: null, errors: [] };
   const [db, queues] = await Promise.allSettled([readDatabase(sql, config, now), readQueues(config)]);
   if (db.status === 'fulfilled') Object.assign(report, db.value);
   else report.errors.push(`Postgres (${maskUrl(config.DATABASE_URL)}): ${safeErrorMessage(db.reason)}`);
@@ -188,6 +199,30 @@ export function renderReport(report: Report): string {
     );
     if (report.series.length === 0) out.push('  no series configured or stored\n');
     if (report.series.some((s) => !s.configured)) out.push('  * stored in the database but not in the configured source/symbol lists\n');
+  }
+
+  if (report.health) {
+    out.push('\nHealth (last scheduler check)\n');
+    if (report.health.length === 0) out.push('  not checked yet (the scheduler runs it hourly; `tickvault run-now health`)\n');
+    else
+      out.push(
+        formatTable(
+          [{ header: 'SERIES' }, { header: 'STATUS' }, { header: 'POINTS/1H', align: 'right' }, { header: 'LAST UPDATE' }, { header: 'CHECKED' }, { header: 'DETAIL' }],
+          report.health.map((h) => [`${h.source}:${h.symbol}`, h.status, formatCount(h.pointsLastHour), formatTime(h.lastUpdate), formatTime(h.checkedAt), truncate(h.detail ?? '', 60)]),
+        ),
+      );
+  }
+
+  if (report.gaps) {
+    const c = report.gaps.counts;
+    out.push(`\nGaps: ${c.open} open, ${c.failed} failed, ${c.filled} filled, ${c.no_data} empty at the source\n`);
+    if (report.gaps.open.length > 0)
+      out.push(
+        formatTable(
+          [{ header: 'ID', align: 'right' }, { header: 'SERIES' }, { header: 'FROM' }, { header: 'TO' }, { header: 'MISSING', align: 'right' }, { header: 'STATUS' }, { header: 'DETAIL' }],
+          report.gaps.open.map((g) => [String(g.id), `${g.source}:${g.symbol}`, formatTime(g.rangeStart), formatTime(g.rangeEnd), formatCount(g.missing), g.status, truncate(g.detail ?? '', 50)]),
+        ),
+      );
   }
 
   if (report.queues) {

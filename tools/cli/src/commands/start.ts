@@ -9,7 +9,7 @@ import { REPO_ROOT, SERVICES, serviceEntry, type ServiceName } from './services.
 const START_HINT = 'Start it (e.g. `docker compose up -d postgres redis`, or your system service)';
 
 /** One line saying what is wrong and what to do, or null when Postgres answers (a missing database is fine: migrate creates it). */
-async function postgresProblem(url: string): Promise<string | null> {
+export async function postgresProblem(url: string): Promise<string | null> {
   const sql = createProbeDb(url, 'tickvault-start');
   try {
     await sql`select 1`;
@@ -23,7 +23,7 @@ async function postgresProblem(url: string): Promise<string | null> {
   }
 }
 
-async function redisProblem(url: string): Promise<string | null> {
+export async function redisProblem(url: string): Promise<string | null> {
   try {
     const redis = await connectRedisOnce(url, 'tickvault-start');
     try {
@@ -44,7 +44,7 @@ async function redisProblem(url: string): Promise<string | null> {
  * The dashboard refuses to run without credentials, and one service exiting stops them all: locally
  * it is left out with a hint instead. A bad value is not judged here: the dashboard names it itself.
  */
-function dashboardSkipReason(): string | null {
+export function dashboardSkipReason(): string | null {
   let auth;
   try {
     auth = loadConfig('start', ['DASHBOARD_AUTH', 'DASHBOARD_PASSWORD', 'DASHBOARD_TOKEN']);

@@ -1,0 +1,115 @@
+import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { backfillQueueName, BackfillJobSchema, MAX_EMPTY_RANGES, type BackfillJob, type BackfillResult } from '@tickvault/schema';
+import { cappedExponentialBackoff } from '@tickvault/queue';
+import { errorMessage, type Logger } from '@tickvault/runtime';
+import type { MarketSource } from '@tickvault/sources';
+import type { Outbox } from './outbox.js';
+import type { IngestPipeline } from './pipeline.js';
+
+// Redis gets this long to take a backfill's data before the job is failed and retried.
+const DELIVERY_DEADLINE_MS = 120_000;
+// Minutes this close to the fetch are not final at every provider (Coinbase waits a few seconds).
+const EMPTY_SETTLE_MS = 5 * 60_000;
+// A provider's history pages through its own rate limit; this is only a guard against a hung request.
+const LOCK_DURATION_MS = 120_000;
+
+export interface BackfillDeps {
+  source: MarketSource;
+  pipeline: IngestPipeline;
+  outbox: Outbox;
+  connection: ConnectionOptions;
+  prefix: string;
+  service: string;
+  logger: Logger;
+  onResult?(result: BackfillResult): void;
+}
+
+/**
+ * Works the source's backfill queue: fetches the range from the provider (its bars where it has them,
+ * else its history), sends it through the normal pipeline to the writer, and completes only once
+ * Redis holds that data. The outcome travels to the writer as a `backfill_result` event, which marks
+ * the gap filled, empty at the source (`no_data`) or failed.
+ */
+export function createBackfillWorker(deps: BackfillDeps): Worker<BackfillJob> {
+  const { source, pipeline, outbox, logger } = deps;
+  const report = (job: BackfillJob, status: BackfillResult['status'], rows: number, detail: string | null, emptyRanges: [string, string][] = []) => {
+    const result: BackfillResult = {
+      gapId: job.gapId, ...(job.attempt === undefined ? {} : { attempt: job.attempt }), source: job.source, symbol: job.symbol, assetClass: job.assetClass, from: job.from, to: job.to, status, rows, detail, emptyRanges,
+    };
+    outbox.pushEvent({ ts: new Date().toISOString(), service: deps.service, kind: 'backfill_result', symbol: job.symbol, details: { ...result } });
+    deps.onResult?.(result);
+  };
+  const worker = new Worker<BackfillJob>(
+    backfillQueueName(source.id),
+    async (job, _token, signal) => {
+      const parsed = BackfillJobSchema.safeParse(job.data);
+      if (!parsed.success) throw new UnrecoverableError(`not a backfill job: ${parsed.error.issues[0]?.message}`);
+      const request = parsed.data;
+      if (request.source !== source.id) throw new UnrecoverableError(`job for source ${request.source} on the ${source.id} queue`);
+      const from = new Date(request.from);
+      const to = new Date(request.to);
+      if (!(from < to)) throw new UnrecoverableError(`empty range ${request.from} .. ${request.to}`);
+      const start = outbox.position;
+      const startedAt = Date.now();
+      let rows = 0;
+      let emptyRanges: [string, string][] = [];
+      if (source.bars && request.assetClass !== 'macro') {
+        const minutes = new Set<number>();
+        for await (const page of source.bars({ symbol: request.symbol, from, to, signal })) {
+          // Only accepted bars count: one the pipeline refused (unknown symbol, bad values) filled nothing.
+          rows += pipeline.acceptBars(source, page);
+          for (const bar of page) minutes.add(Date.parse(bar.openTime));
+        }
+        // Providers leave the newest minutes out until they are final: those are not "empty at the source".
+        emptyRanges = emptyRuns(from, new Date(Math.min(to.getTime(), startedAt - EMPTY_SETTLE_MS)), minutes);
+      } else {
+        for await (const page of source.history({ symbol: request.symbol, from, to, signal })) {
+          pipeline.accept(source, page);
+          rows += page.length;
+        }
+      }
+      pipeline.flush();
+      await outbox.delivered(start, outbox.position, Date.now() + DELIVERY_DEADLINE_MS);
+      report(request, rows > 0 ? 'filled' : 'no_data', rows, null, emptyRanges);
+      // The outcome must reach Redis before the job completes, or a crash here would leave the gap open.
+      await outbox.eventsDelivered(Date.now() + DELIVERY_DEADLINE_MS);
+      logger.info({ source: source.id, symbol: request.symbol, from: request.from, to: request.to, rows, reason: request.reason }, 'backfill done');
+      return { rows };
+    },
+    {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      // One range at a time per replica: the provider's rate limit is the bound anyway.
+      concurrency: 1,
+      lockDuration: LOCK_DURATION_MS,
+      settings: { backoffStrategy: cappedExponentialBackoff },
+    },
+  );
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+    logger.warn({ source: source.id, symbol: job.data.symbol, attempt: job.attemptsMade, final, err: errorMessage(error) }, 'backfill failed');
+    if (final) report(job.data, 'failed', 0, errorMessage(error).slice(0, 1000));
+  });
+  worker.on('error', (error) => logger.error({ err: errorMessage(error), source: source.id }, 'backfill worker error'));
+  return worker;
+}
+
+const MINUTE_MS = 60_000;
+
+/** Runs of whole minutes in [from, to) that no bar covered, as [start, end) ISO pairs (at most MAX_EMPTY_RANGES). */
+export function emptyRuns(from: Date, to: Date, minutes: ReadonlySet<number>): [string, string][] {
+  const runs: [string, string][] = [];
+  let runStart: number | undefined;
+  const first = Math.ceil(from.getTime() / MINUTE_MS) * MINUTE_MS;
+  const end = Math.floor(to.getTime() / MINUTE_MS) * MINUTE_MS;
+  for (let m = first; m <= end && runs.length < MAX_EMPTY_RANGES; m += MINUTE_MS) {
+    const empty = m < end && !minutes.has(m);
+    if (empty && runStart === undefined) runStart = m;
+    if (!empty && runStart !== undefined) {
+      runs.push([new Date(runStart).toISOString(), new Date(m).toISOString()]);
+      runStart = undefined;
+    }
+  }
+  return runs;
+}

@@ -1,0 +1,217 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'lossless-json';
+import type { SourceLogger } from '../source.js';
+import { backoffDelay } from '../backoff.js';
+import type { RequestWeightLimiter } from '../rate-limiter.js';
+
+/** Alpaca answered with an error (`{"code":42210000,"message":"..."}`): retrying the same request will not help. */
+export class AlpacaApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: number | null,
+    message: string,
+  ) {
+    super(`Alpaca ${status}${code === null ? '' : ` (${code})`}: ${message}`);
+    this.name = 'AlpacaApiError';
+  }
+}
+
+/** 401/403: the key, the secret or the plan. Names the settings to check, never their values. */
+export class AlpacaAuthError extends AlpacaApiError {
+  constructor(status: number, code: number | null, message: string, feed: string) {
+    super(
+      status,
+      code,
+      `${message} — Alpaca refused the credentials: check ALPACA_KEY_ID and ALPACA_SECRET_KEY` +
+        (status === 403 ? `, and that the plan includes the "${feed}" feed (ALPACA_FEED; the free plan has iex only)` : ''),
+    );
+    this.name = 'AlpacaAuthError';
+  }
+}
+
+export interface AlpacaRestOptions {
+  baseUrl: string;
+  keyId: string;
+  secretKey: string;
+  feed: string;
+  limiter: RequestWeightLimiter;
+  logger?: SourceLogger;
+  fetch?: typeof fetch;
+  /** Per request (default 15 s: a page of 10,000 trades is a few MB). */
+  timeoutMs?: number;
+  /** Network errors and 5xx are retried this many times in all (default 5); 429 does not count. */
+  maxAttempts?: number;
+  /** A Retry-After longer than this fails the call instead of waiting in it (default 5 min). */
+  maxRetryWaitMs?: number;
+}
+
+export interface AlpacaRestStats {
+  requests: number;
+  rateLimited: number;
+  /** Time asked to wait by 429 answers, summed. */
+  retryAfterMs: number;
+  /** The server's X-RateLimit-Remaining on the last answer. */
+  lastRemaining: number | null;
+}
+
+/** A page of `GET /v2/stocks/trades` or `/v2/stocks/bars`: rows per symbol, numbers as LosslessNumber. */
+export interface AlpacaPage {
+  rows: Record<string, unknown[]>;
+  nextPageToken: string | null;
+}
+
+export interface RangeQuery {
+  symbols: readonly string[];
+  /** RFC 3339; Alpaca's start and end are both inclusive. */
+  start: string;
+  end: string;
+  limit: number;
+  pageToken?: string | null;
+}
+
+/**
+ * The historical market data calls the source needs, each through the shared request limiter
+ * (one request = weight 1; Alpaca counts calls per minute per key). A 429 pauses every request of
+ * the limiter until Retry-After (or X-RateLimit-Reset, or the next minute) and the call is retried;
+ * X-RateLimit-Remaining feeds the limiter so other clients of the same key slow us down too.
+ * Bodies are parsed with lossless-json: prices and sizes keep their decimal text.
+ */
+export class AlpacaRest {
+  readonly stats: AlpacaRestStats = { requests: 0, rateLimited: 0, retryAfterMs: 0, lastRemaining: null };
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly options: AlpacaRestOptions) {
+    this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  trades(query: RangeQuery, signal?: AbortSignal): Promise<AlpacaPage> {
+    return this.page('/v2/stocks/trades', 'trades', { ...this.rangeParams(query) }, signal);
+  }
+
+  bars(query: RangeQuery, signal?: AbortSignal): Promise<AlpacaPage> {
+    // adjustment=raw: the prices as traded, the same as the stream's bars.
+    return this.page('/v2/stocks/bars', 'bars', { ...this.rangeParams(query), timeframe: '1Min', adjustment: 'raw' }, signal);
+  }
+
+  private rangeParams(query: RangeQuery): Record<string, string> {
+    const params: Record<string, string> = {
+      symbols: query.symbols.join(','),
+      start: query.start,
+      end: query.end,
+      limit: String(query.limit),
+      feed: this.options.feed,
+      sort: 'asc',
+    };
+    if (query.pageToken) params.page_token = query.pageToken;
+    return params;
+  }
+
+  private async page(path: string, key: 'trades' | 'bars', params: Record<string, string>, signal?: AbortSignal): Promise<AlpacaPage> {
+    const body = await this.get(path, params, signal);
+    const ok = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+    if (!ok(body)) throw new AlpacaApiError(200, null, `${path} answered ${Array.isArray(body) ? 'an array' : typeof body}, not an object`);
+    const byKey = body[key] ?? {};
+    if (!ok(byKey)) throw new AlpacaApiError(200, null, `${path}: "${key}" is not an object of symbols`);
+    const rows: Record<string, unknown[]> = {};
+    for (const [symbol, list] of Object.entries(byKey)) {
+      if (!Array.isArray(list)) throw new AlpacaApiError(200, null, `${path}: ${key}.${symbol} is not an array`);
+      rows[symbol] = list;
+    }
+    const token = body.next_page_token;
+    return { rows, nextPageToken: typeof token === 'string' && token.length > 0 ? token : null };
+  }
+
+  async get(path: string, params: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
+    const url = `${this.options.baseUrl.replace(/\/+$/, '')}${path}?${new URLSearchParams(params).toString()}`;
+    const maxAttempts = this.options.maxAttempts ?? 5;
+    let failures = 0;
+    for (;;) {
+      await this.options.limiter.acquire(1, signal);
+      signal?.throwIfAborted();
+      this.stats.requests++;
+      let response: Response;
+      // One controller per request, linked to the long-lived stream signal and unlinked afterwards:
+      // AbortSignal.any on a signal that lives for days leaks on Node 20 (nodejs/node#55351).
+      const request = new AbortController();
+      const timer = setTimeout(() => request.abort(new Error('request timed out')), this.options.timeoutMs ?? 15_000);
+      const onAbort = () => request.abort(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        response = await this.fetchImpl(url, {
+          signal: request.signal,
+          headers: { 'APCA-API-KEY-ID': this.options.keyId, 'APCA-API-SECRET-KEY': this.options.secretKey, Accept: 'application/json' },
+        });
+      } catch (error) {
+        signal?.throwIfAborted();
+        if (++failures >= maxAttempts) throw error;
+        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
+        continue;
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      }
+      // A 429's own count (0 left) is not fed to the limiter: pauseUntil already covers it, and a
+      // drained bucket on top would wait again after Retry-After.
+      if (response.status !== 429) this.noteRemaining(response);
+      if (response.status === 429) {
+        await response.body?.cancel().catch(() => {});
+        const waitMs = retryAfterMs(response);
+        this.stats.rateLimited++;
+        this.stats.retryAfterMs += waitMs;
+        // Every request of this limiter waits, not just this one: the budget is per key.
+        this.options.limiter.pauseUntil(Date.now() + waitMs);
+        this.options.logger?.warn({ status: 429, path, retryAfterMs: waitMs }, 'Alpaca rate limit: pausing requests');
+        if (waitMs > (this.options.maxRetryWaitMs ?? 300_000)) {
+          throw new AlpacaApiError(429, null, `rate limited for ${Math.round(waitMs / 1000)} s`);
+        }
+        continue;
+      }
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (error) {
+        signal?.throwIfAborted();
+        if (++failures >= maxAttempts) throw error;
+        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
+        continue;
+      }
+      if (response.status >= 500) {
+        if (++failures >= maxAttempts) throw new AlpacaApiError(response.status, null, text.slice(0, 200));
+        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
+        continue;
+      }
+      let body: unknown;
+      try {
+        body = parse(text);
+      } catch {
+        throw new AlpacaApiError(response.status, null, `not JSON: ${text.slice(0, 200)}`);
+      }
+      if (!response.ok) {
+        const error = (typeof body === 'object' && body !== null ? body : {}) as { code?: unknown; message?: unknown };
+        const code = error.code !== undefined && error.code !== null && Number.isSafeInteger(Number(error.code)) ? Number(error.code) : null;
+        const message = typeof error.message === 'string' ? error.message : text.slice(0, 200);
+        if (response.status === 401 || response.status === 403) throw new AlpacaAuthError(response.status, code, message, this.options.feed);
+        throw new AlpacaApiError(response.status, code, message);
+      }
+      return body;
+    }
+  }
+
+  private noteRemaining(response: Response): void {
+    const remaining = Number(response.headers.get('x-ratelimit-remaining'));
+    const limit = Number(response.headers.get('x-ratelimit-limit'));
+    if (!response.headers.has('x-ratelimit-remaining') || !Number.isFinite(remaining)) return;
+    this.stats.lastRemaining = remaining;
+    if (response.headers.has('x-ratelimit-limit') && Number.isFinite(limit) && limit >= remaining) this.options.limiter.reportUsed(limit - remaining);
+  }
+}
+
+/** Retry-After (seconds), else X-RateLimit-Reset (epoch seconds), else the rest of the current minute. */
+function retryAfterMs(response: Response): number {
+  const header = response.headers.get('retry-after');
+  const seconds = header === null ? NaN : Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
+  const reset = Number(response.headers.get('x-ratelimit-reset'));
+  if (response.headers.has('x-ratelimit-reset') && Number.isFinite(reset) && reset * 1000 > Date.now()) return Math.ceil(reset * 1000 - Date.now());
+  return 60_000 - (Date.now() % 60_000);
+}

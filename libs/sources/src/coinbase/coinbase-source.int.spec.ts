@@ -1,0 +1,435 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeCoinbase, type FakeCoinbase, type FakeCoinbaseOptions } from '@tickvault/fake-feeds';
+import type { Observation, SourceBar, SourceRejection, StreamContext } from '../source.js';
+import { createCoinbaseSource, type CoinbaseSource, type CoinbaseSourceOptions } from './coinbase-source.js';
+
+/**
+ * The coinbase source against the fake Coinbase (tools/fake-feeds): real sockets, real HTTP,
+ * Coinbase's wire formats, faults on demand. No Redis or Postgres: `stream(ctx)` runs with a
+ * collecting context.
+ */
+
+const SYMBOLS = ['BTC/USD', 'ETH/USD'];
+const FAST: Partial<CoinbaseSourceOptions> = { staleMs: 1500, initialBackoffMs: 100, maxBackoffMs: 1000, batchMs: 20, heartbeatGraceMs: 300 };
+
+let fake: FakeCoinbase | undefined;
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+});
+
+async function startFake(options: FakeCoinbaseOptions = {}): Promise<FakeCoinbase> {
+  fake = await startFakeCoinbase({ seed: 7, products: ['BTC-USD', 'ETH-USD'], tradesPerSecond: 20, historyMs: 15 * 60_000, heartbeatIntervalMs: 200, ...options });
+  return fake;
+}
+
+function sourceFor(server: FakeCoinbase, overrides: Partial<CoinbaseSourceOptions> = {}): CoinbaseSource {
+  return createCoinbaseSource({ assetClass: 'crypto', seed: 0, settings: { coinbase: { wsUrl: server.wsUrl, restUrl: server.restUrl } } }, { ...FAST, ...overrides });
+}
+
+interface Run {
+  observations: Observation[];
+  rejections: SourceRejection[];
+  reconnects: string[];
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function run(source: CoinbaseSource, symbols: readonly string[] = SYMBOLS): Run {
+  const observations: Observation[] = [];
+  const rejections: SourceRejection[] = [];
+  const reconnects: string[] = [];
+  const abort = new AbortController();
+  const ctx: StreamContext = {
+    symbols,
+    emit: (batch) => observations.push(...batch),
+    emitBars: () => {},
+    reject: (rejection) => rejections.push(rejection),
+    logger: { info() {}, warn() {}, error() {} },
+    signal: abort.signal,
+    onReconnect: (reason) => reconnects.push(reason),
+  };
+  const done = source.stream(ctx);
+  return {
+    observations,
+    rejections,
+    reconnects,
+    done,
+    async stop() {
+      abort.abort();
+      await done;
+    },
+  };
+}
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+const productOf = (symbol: string) => symbol.replace('/', '-');
+const observationOf = (symbol: string, t: { time: string; price: string; size: string; tradeId: number }): Observation => ({
+  symbol, ts: t.time, price: t.price, size: t.size, tradeId: String(t.tradeId),
+});
+
+/**
+ * For each symbol: the distinct trade ids emitted must be exactly the fake's trades between the first
+ * and the last emitted trade (no hole, nothing invented); each emitted trade must match the fake's.
+ */
+function expectNoHole(server: FakeCoinbase, observations: readonly Observation[], symbols: readonly string[] = SYMBOLS, fromMs?: number) {
+  const summary: Record<string, { emitted: number; distinct: number; expected: number }> = {};
+  for (const symbol of symbols) {
+    const mine = observations.filter((o) => o.symbol === symbol);
+    expect(mine.length, symbol).toBeGreaterThan(0);
+    const byId = new Map(mine.map((o) => [Number(o.tradeId), o]));
+    // Microseconds: two trades can share a millisecond, and only one of them may be inside the window.
+    const times = mine.map((o) => micros(o.ts));
+    const [firstUs, lastUs] = [fromMs === undefined ? Math.min(...times) : fromMs * 1000, Math.max(...times)];
+    const expected = server
+      .trades(productOf(symbol), Math.floor(firstUs / 1000), Math.floor(lastUs / 1000) + 1)
+      .filter((t) => t.timeUs >= firstUs && t.timeUs <= lastUs);
+    const missing = expected.filter((t) => !byId.has(t.tradeId)).map((t) => t.tradeId);
+    expect(missing, `${symbol}: trade ids missing`).toEqual([]);
+    expect(byId.size, `${symbol}: nothing but the fake's trades`).toBe(expected.length);
+    for (const t of expected) expect(byId.get(t.tradeId)).toEqual(observationOf(symbol, t));
+    summary[symbol] = { emitted: mine.length, distinct: byId.size, expected: expected.length };
+  }
+  return summary;
+}
+
+describe('coinbase source against the fake Coinbase', () => {
+  it('streams every trade of every product, exactly as sent, starting with last_match', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await until(() => source.stats.heartbeats > 10 && source.stats.liveTrades > 10, 5000);
+    await sleep(500);
+    await r.stop();
+    const summary = expectNoHole(server, r.observations);
+    expect(r.rejections).toEqual([]);
+    expect(source.stats.connections).toBe(1);
+    expect(source.stats.lastMatches).toBe(2);
+    // Nothing missed on the way: only the opening gap of each product (trades from the ask to last_match).
+    expect(source.stats.catchUp.gaps).toBe(2);
+    expect(source.stats.catchUp.fromHeartbeat).toBe(0);
+    expect(r.observations[0]!.ts).toMatch(/\.\d{6}Z$/); // microseconds kept
+    console.info('normal stream', summary);
+  });
+
+  it('catches up over REST what heartbeats report but the stream never delivered, without reconnecting', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    const liveBefore = source.stats.liveTrades;
+    const skippedAt = Date.now();
+    // From now on no match is pushed (so no jump in ids can show); heartbeats keep naming the newest trade id.
+    server.controls.skipSequence(1_000_000);
+    await until(() => source.stats.catchUp.fromHeartbeat >= 2, 5000);
+    await until(() => SYMBOLS.every((symbol) => r.observations.some((o) => o.symbol === symbol && Date.parse(o.ts) >= skippedAt)), 5000);
+    expect(source.stats.liveTrades - liveBefore).toBeLessThan(5); // the few pushed before the switch
+    const detectedMs = Date.now() - skippedAt;
+    server.controls.reset();
+    await until(() => source.stats.liveTrades > liveBefore + 20);
+    await r.stop();
+    const summary = expectNoHole(server, r.observations);
+    expect(source.stats.connections).toBe(1);
+    expect(source.stats.catchUp.trades).toBeGreaterThan(10);
+    expect(source.stats.catchUp.gaveUp).toBe(0);
+    console.info('heartbeat gap', { detectedMs, summary, catchUp: source.stats.catchUp, restRequests: source.stats.rest.requests });
+  });
+
+  it('fills a jump in trade ids (skipped matches) on a live connection', async () => {
+    const server = await startFake();
+    const source = sourceFor(server, { heartbeatGraceMs: 10_000 }); // leave it to the id jump
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    const gapsBefore = source.stats.catchUp.gaps;
+    server.controls.skipSequence(8);
+    // A product's jump shows with its first match after the skipped ones (trades come at random times).
+    await until(() => source.stats.catchUp.gaps >= gapsBefore + 2, 8000);
+    await sleep(500);
+    await r.stop();
+    expect(source.stats.catchUp.fromHeartbeat).toBe(0);
+    expect(source.stats.connections).toBe(1);
+    expectNoHole(server, r.observations);
+  });
+
+  it('owes a pending catch-up: owedSince holds the time before the gap until REST filled it', async () => {
+    const server = await startFake();
+    const source = sourceFor(server, { heartbeatGraceMs: 10_000 });
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    expect(source.owedSince!(SYMBOLS[0]!)).toBeUndefined();
+    server.controls.force429({ retryAfterSeconds: 3, count: 1 });
+    const skippedAt = Date.now();
+    server.controls.skipSequence(8);
+    await until(() => SYMBOLS.some((s) => source.owedSince!(s) !== undefined), 8000);
+    for (const s of SYMBOLS) expect(source.owedSince!(s) ?? 0).toBeLessThanOrEqual(skippedAt + 50);
+    await until(() => SYMBOLS.every((s) => source.owedSince!(s) === undefined), 15_000);
+    await r.stop();
+    expectNoHole(server, r.observations);
+  });
+
+  it('leaves no hole across repeated outages (REST catch-up after each reconnect)', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    for (let i = 0; i < 3; i++) {
+      // Connections dropped, new ones refused and the window's matches never pushed: only REST has them.
+      server.controls.outage(600);
+      await sleep(600);
+      await until(() => source.stats.reconnects.length > i, 5000);
+      await sleep(300);
+    }
+    await r.stop();
+    const summary = expectNoHole(server, r.observations);
+    expect(source.stats.reconnects.length).toBeGreaterThanOrEqual(3);
+    expect(r.reconnects.length).toBe(source.stats.reconnects.length);
+    expect(source.stats.catchUp.trades).toBeGreaterThan(0);
+    expect(source.stats.catchUp.gaveUp).toBe(0);
+    console.info('outages', { summary, reconnects: source.stats.reconnects, catchUp: source.stats.catchUp, restRequests: source.stats.rest.requests });
+  });
+
+  it('catches up across stream() restarts (the runner restarts it when symbols move)', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const first = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    await first.stop();
+    await sleep(1000);
+    const second = run(source);
+    await sleep(1000);
+    await second.stop();
+    expectNoHole(server, [...first.observations, ...second.observations]);
+    expect(source.stats.catchUp.trades).toBeGreaterThan(10);
+  });
+
+  it('catches up by time a product whose first connection came late (no trade id to start from)', async () => {
+    const server = await startFake();
+    server.controls.outage(1200); // the first attempts are refused
+    const source = sourceFor(server);
+    const askedAt = Date.now();
+    const r = run(source);
+    await until(() => source.stats.connections >= 1, 5000);
+    await sleep(800);
+    await r.stop();
+    // Everything since the symbols were asked for, though no connection was up then.
+    expectNoHole(server, r.observations, SYMBOLS, askedAt);
+    expect(source.stats.catchUp.trades).toBeGreaterThan(20);
+  });
+
+  it('terminates a stalled connection after the stale timeout, reconnects and fills the silence', async () => {
+    const server = await startFake();
+    const source = sourceFor(server, { staleMs: 1000 });
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    const stalledAt = Date.now();
+    expect(server.controls.stall()).toBe(1);
+    await until(() => source.stats.connections >= 2);
+    const recoveredMs = Date.now() - stalledAt;
+    await sleep(1000);
+    await r.stop();
+    expect(source.stats.staleTerminations).toBe(1);
+    // Silence is counted from the last message (heartbeats every 200 ms), detection runs every 250 ms.
+    expect(recoveredMs, 'stall detected after the stale timeout').toBeGreaterThanOrEqual(1000 - 200);
+    expect(recoveredMs, 'stall detected and reconnected soon after the stale timeout').toBeLessThan(3000);
+    expectNoHole(server, r.observations);
+  });
+
+  it('reconnects after an error message and leaves no hole', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    expect(server.controls.sendError({ message: 'Slow consumer', reason: 'ErrSlowConsume', closeAfterMs: 2000 })).toBe(1);
+    await until(() => source.stats.reconnects.some((x) => x.reason === 'error-message'));
+    await sleep(1000);
+    await r.stop();
+    expect(source.stats.errorMessages).toBe(1);
+    expect(r.reconnects).toEqual(['error-message']);
+    expectNoHole(server, r.observations);
+  });
+
+  it('rejects a product Coinbase does not list and keeps streaming the others', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source, ['BTC/USD', 'XRP/USD', 'not-a-symbol']);
+    await until(() => source.stats.liveTrades > 10);
+    await sleep(500);
+    await r.stop();
+    expect(r.rejections.map((x) => [x.symbol, x.reason])).toEqual([['not-a-symbol', 'invalid_symbol'], ['XRP/USD', 'unknown_symbol']]);
+    expect(r.rejections[1]!.detail).toMatch(/CRYPTO_SYMBOLS/);
+    expect(source.stats.connections).toBe(1);
+    expectNoHole(server, r.observations, ['BTC/USD']);
+    expect(r.observations.some((o) => o.symbol !== 'BTC/USD')).toBe(false);
+  });
+
+  it('rejects malformed frames with their reasons while valid trades keep flowing on the same connection', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    server.controls.setDuplicates(true);
+    expect(server.controls.injectMalformed()).toBe(12);
+    const injectedAt = Date.now();
+    await sleep(1000);
+    await r.stop();
+    expect(r.rejections.map((x) => x.reason).sort()).toEqual([
+      'future_timestamp', 'invalid_price', 'invalid_price', 'invalid_size', 'invalid_timestamp', 'invalid_trade_id',
+      'malformed', 'malformed', 'malformed', 'oversized', 'unknown_symbol',
+    ]);
+    expect(r.rejections.find((x) => x.reason === 'unknown_symbol')?.symbol).toBe('XRP/USD');
+    for (const rejection of r.rejections) expect(rejection.sample.length).toBeGreaterThan(0);
+    expect(source.stats.ignored).toBe(1); // the unknown message type: ignored as Coinbase asks, not refused
+    expect(source.stats.connections).toBe(1);
+    expect(r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length).toBeGreaterThan(10);
+    expectNoHole(server, r.observations); // duplicates allowed, nothing missing
+    expect(r.observations.length).toBeGreaterThan(new Set(r.observations.map((o) => `${o.symbol}:${o.tradeId}`)).size);
+  });
+
+  it('waits out a 429 Retry-After before asking again, then succeeds (history)', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const to = Date.now() - 1000;
+    const from = to - 60_000;
+    server.controls.force429({ retryAfterSeconds: 1, count: 1 });
+    const started = Date.now();
+    const trades: Observation[] = [];
+    for await (const page of source.history({ symbol: 'BTC/USD', from: new Date(from), to: new Date(to) })) trades.push(...page);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(1000);
+    expect(source.stats.rest.rateLimited).toBe(1);
+    expect(server.stats.rateLimited).toBe(1);
+    expect(trades).toEqual(server.trades('BTC-USD', from, to).map((t) => observationOf('BTC/USD', t)));
+  });
+
+  it('catch-up after an outage also honours a 429 and still leaves no hole', async () => {
+    const server = await startFake();
+    const source = sourceFor(server);
+    const r = run(source);
+    await until(() => source.stats.liveTrades > 20);
+    server.controls.force429({ retryAfterSeconds: 1, count: 1 });
+    server.controls.outage(500);
+    await until(() => source.stats.rest.rateLimited >= 1 && source.stats.reconnects.length >= 1, 5000);
+    await sleep(1800); // Retry-After, then the catch-up
+    await r.stop();
+    // Both products' catch-up requests may already be queued when the 429 comes back.
+    expect(source.stats.rest.rateLimited).toBeGreaterThanOrEqual(1);
+    expect(source.stats.rest.rateLimited).toBeLessThanOrEqual(2);
+    expect(server.stats.rateLimited).toBe(source.stats.rest.rateLimited);
+    expectNoHole(server, r.observations);
+  });
+
+  it("history() pages exactly the fake's trades of a window", async () => {
+    const server = await startFake({ tradesPerSecond: 5 });
+    const source = sourceFor(server);
+    const to = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+    const from = to - 10 * 60_000 + 123;
+    const pages: (readonly Observation[])[] = [];
+    for await (const page of source.history({ symbol: 'ETH/USD', from: new Date(from), to: new Date(to) })) pages.push(page);
+    const got = pages.flat();
+    const expected = server.trades('ETH-USD', from, to);
+    expect(expected.length).toBeGreaterThan(2000);
+    expect(pages.length).toBeGreaterThanOrEqual(3);
+    expect(got).toEqual(expected.map((t) => observationOf('ETH/USD', t)));
+    // The trades endpoint has no time parameter: the start is found by id in a few requests, not by paging back.
+    expect(source.stats.rest.requests).toBeLessThan(pages.length + 12);
+    // An empty window yields nothing.
+    const none: Observation[] = [];
+    for await (const page of source.history({ symbol: 'ETH/USD', from: new Date(to), to: new Date(to) })) none.push(...page);
+    expect(none).toEqual([]);
+  });
+
+  it("1m candles built from delivered trades equal the fake's candles and bars() for closed minutes", async () => {
+    const server = await startFake({ tradesPerSecond: 5 });
+    const source = sourceFor(server);
+    // bars() leaves out a minute until 5 s after it ended: keep the three minutes settled.
+    if (Date.now() % 60_000 < 6_000) await sleep(6_000 - (Date.now() % 60_000));
+    const minute = Math.floor(Date.now() / 60_000);
+    const from = (minute - 3) * 60_000;
+    const to = minute * 60_000; // the current minute is still open: left out
+    const trades: Observation[] = [];
+    for await (const page of source.history({ symbol: 'BTC/USD', from: new Date(from), to: new Date(to) })) trades.push(...page);
+
+    const computed = new Map<number, { o: string; h: bigint; l: bigint; c: string; v: bigint }>();
+    for (const t of [...trades].sort((a, b) => Number(a.tradeId) - Number(b.tradeId))) {
+      const open = Math.floor(Date.parse(t.ts) / 60_000) * 60_000;
+      const price = toE8(t.price);
+      const candle = computed.get(open);
+      if (!candle) computed.set(open, { o: t.price, h: price, l: price, c: t.price, v: toE8(t.size) });
+      else {
+        if (price > candle.h) candle.h = price;
+        if (price < candle.l) candle.l = price;
+        candle.c = t.price;
+        candle.v += toE8(t.size);
+      }
+    }
+    expect(computed.size).toBe(3);
+
+    // The fake's own REST candles, numbers read as text (JSON numbers would go through a float).
+    const response = await fetch(`${server.restUrl}/products/BTC-USD/candles?granularity=60&start=${new Date(from).toISOString()}&end=${new Date(to - 60_000).toISOString()}`);
+    const text = await response.text();
+    const rows = [...text.matchAll(/\[(\d+),([^,\]]+),([^,\]]+),([^,\]]+),([^,\]]+),([^,\]]+)\]/g)].map((m) => m.slice(1));
+    expect(rows.length).toBe(3);
+    for (const [time, low, high, open, close, volume] of rows) {
+      const candle = computed.get(Number(time) * 1000);
+      expect(candle, new Date(Number(time) * 1000).toISOString()).toBeDefined();
+      expect({ o: toE8(open!), h: toE8(high!), l: toE8(low!), c: toE8(close!), v: toE8(volume!) }).toEqual({ ...candle, o: toE8(candle!.o), c: toE8(candle!.c) });
+    }
+
+    // bars() serves the same minutes, oldest first, as exact decimal strings.
+    const bars: SourceBar[] = [];
+    for await (const page of source.bars!({ symbol: 'BTC/USD', from: new Date(from), to: new Date(to) })) bars.push(...page);
+    expect(bars.map((b) => b.openTime)).toEqual([0, 1, 2].map((i) => new Date(from + i * 60_000).toISOString().replace('.000Z', 'Z')));
+    for (const bar of bars) {
+      const candle = computed.get(Date.parse(bar.openTime))!;
+      expect({ o: toE8(bar.open), h: toE8(bar.high), l: toE8(bar.low), c: toE8(bar.close), v: toE8(bar.volume), n: bar.tradeCount }).toEqual({
+        o: toE8(candle.o), h: candle.h, l: candle.l, c: toE8(candle.c), v: candle.v, n: null,
+      });
+    }
+  });
+
+  it('bars() pages long ranges in requests of at most 300 candles and leaves the running minute out', async () => {
+    const server = await startFake({ tradesPerSecond: 1, historyMs: 12 * 3_600_000 });
+    const source = sourceFor(server, { requestsPerMinute: 6000 });
+    const before = Date.now();
+    const from = Math.floor((before - 11 * 3_600_000) / 60_000) * 60_000;
+    const to = before + 60_000;
+    const bars: SourceBar[] = [];
+    for await (const page of source.bars!({ symbol: 'ETH/USD', from: new Date(from), to: new Date(to) })) bars.push(...page);
+    const after = Date.now();
+    const times = bars.map((b) => Date.parse(b.openTime));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(new Set(times).size).toBe(times.length);
+    expect(times[0]).toBe(from);
+    // Minutes with trades only (Coinbase sends no row for an empty minute); none still running.
+    const lastClosed = (at: number) => Math.floor((at - 5_000) / 60_000) * 60_000 - 60_000;
+    expect(Math.max(...times)).toBeLessThanOrEqual(lastClosed(after));
+    expect(Math.max(...times)).toBeGreaterThanOrEqual(lastClosed(before) - 5 * 60_000);
+    expect(bars.length).toBeGreaterThan(600);
+    const requests = (at: number) => Math.ceil((lastClosed(at) + 60_000 - from) / (299 * 60_000));
+    expect(server.stats.requests['/products/{id}/candles']).toBeGreaterThanOrEqual(requests(before));
+    expect(server.stats.requests['/products/{id}/candles']).toBeLessThanOrEqual(requests(after));
+  });
+});
+
+/** `2026-01-02T03:04:05.123456Z` → microseconds since the epoch. */
+function micros(ts: string): number {
+  const [, fraction = ''] = /\.(\d+)Z$/.exec(ts) ?? [];
+  return Math.floor(Date.parse(ts) / 1000) * 1_000_000 + Number(fraction.padEnd(6, '0').slice(0, 6));
+}
+
+/** A decimal string as an integer count of 1e-8 (exact, no float); exponent forms as Coinbase's floats print them. */
+function toE8(decimal: string): bigint {
+  const m = /^(\d+)(?:\.(\d+))?(?:e-(\d+))?$/.exec(decimal);
+  if (!m) throw new Error(`not a decimal: ${decimal}`);
+  const [, whole = '0', fraction = '', exponent] = m;
+  const value = BigInt(whole) * 100_000_000n + BigInt(fraction.padEnd(8, '0').slice(0, 8));
+  return exponent ? value / 10n ** BigInt(exponent) : value;
+}

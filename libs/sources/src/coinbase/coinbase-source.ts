@@ -1,0 +1,774 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
+import { backoffDelay } from '../backoff.js';
+import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
+import { checkCandleRow, checkTradeRow, invalidProductOf, jsonInteger, parseMessage, type CheckContext, type CoinbaseTrade } from './frames.js';
+import { CoinbaseApiError, CoinbaseRest, type CoinbaseRestStats } from './rest.js';
+import { CoinbaseSymbolError, SubscribedProducts, toCoinbaseProduct } from './symbols.js';
+
+export const COINBASE_DEFAULTS = {
+  wsUrl: 'wss://ws-feed.exchange.coinbase.com',
+  restUrl: 'https://api.exchange.coinbase.com',
+  // Heartbeats arrive every second for every product: ten silent seconds are a dead link, not a quiet market.
+  staleSeconds: 10,
+  // Public REST limit is 10 requests/s per IP (bursts of 15): 8/s leaves room for clock skew and other clients.
+  requestsPerMinute: 480,
+} as const;
+
+export interface CoinbaseSourceOptions {
+  wsUrl: string;
+  restUrl: string;
+  /** A connection with no message (heartbeats come every second) for this long is terminated and reopened. */
+  staleMs: number;
+  /** REST requests per minute: the in-process limiter's budget (ignored when `limiter` is given) and the local spacing. */
+  requestsPerMinute: number;
+  /** Trades stamped further ahead of the clock are rejected (`future_timestamp`). */
+  maxFutureMs: number;
+  /** Reconnect backoff: first delay (with jitter) and cap. */
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** Live trades are emitted in batches: at most this long after the first one, or this many. */
+  batchMs: number;
+  batchMaxTrades: number;
+  /** Trades page size (Coinbase max 1000). */
+  pageLimit: number;
+  /** A gap longer than this many trades is caught up only this far; the rest is left to gap-fill. */
+  maxCatchUpTrades: number;
+  /** How long catch-up waits for REST to show trades the stream already told of. */
+  restLagToleranceMs: number;
+  /**
+   * After a (re)connect, catch-up first waits this long for the subscription's `last_match` to bound
+   * the gap: when nothing was missed (a quiet product, a quick reconnect) no REST request is made.
+   */
+  boundWaitMs: number;
+  /**
+   * A heartbeat's `last_trade_id` not delivered by the stream this long after it was reported is a
+   * gap (the matches were lost): less than the heartbeat interval would race the matches in flight.
+   */
+  heartbeatGraceMs: number;
+  /** bars() serves a minute only once it ended this long ago: Coinbase's candle of a running minute is still changing. */
+  candleSettleMs: number;
+  /** Candles per request (Coinbase refuses more than 300). */
+  maxCandlesPerRequest: number;
+  limiter?: RequestWeightLimiter;
+  fetch?: typeof fetch;
+  random?: () => number;
+}
+
+export interface CoinbaseStats {
+  /** Connections opened. */
+  connections: number;
+  /** Each reconnect: why the previous connection ended and how long no connection was open. */
+  reconnects: { reason: string; downMs: number }[];
+  staleTerminations: number;
+  /** `{"type":"error"}` messages received. */
+  errorMessages: number;
+  heartbeats: number;
+  liveTrades: number;
+  lastMatches: number;
+  /** Messages of types this source does not use (Coinbase adds types; clients ignore them). */
+  ignored: number;
+  rejected: number;
+  /** Candle rows bars() skipped as invalid. */
+  badCandles: number;
+  catchUp: { gaps: number; fromHeartbeat: number; trades: number; gaveUp: number };
+  rest: CoinbaseRestStats;
+}
+
+export type CoinbaseSource = MarketSource & { readonly stats: CoinbaseStats };
+
+// Gaps waiting per product while REST is failing; beyond this the oldest is left to gap-fill.
+const MAX_PENDING_GAPS = 1000;
+
+// A connection up at least this long (and delivering) counts as healthy and resets the reconnect backoff.
+const HEALTHY_CONNECTION_MS = 5_000;
+
+/** One run of missing trade ids: `to` null means "up to the first trade the new connection delivers". */
+interface Gap {
+  /** First missing trade id; NaN until `fromTimeMs` is resolved to an id. */
+  from: number;
+  to: number | null;
+  done: boolean;
+  /** For a product with no delivered trade yet: the gap starts at the first trade at or after this instant. */
+  fromTimeMs?: number;
+  /** Time of the trade that bounded the gap (`to` + 1), in microseconds. */
+  toTimeUs?: number;
+  /** Time (ms) of the last trade delivered before the gap: a restart must replay from here while it is owed. */
+  sinceTimeMs?: number;
+}
+
+interface ProductState {
+  /** Highest trade id accounted for: emitted, or queued as a gap to catch up. */
+  lastId?: number;
+  /** Time (ms) of the newest trade actually delivered. */
+  lastTimeMs?: number;
+  gaps: Gap[];
+  /** The open-ended gap of the current connection, until its first trade (`last_match`) bounds it. */
+  openGap?: Gap;
+  /** When the symbol was first asked for: until one of its trades is delivered, a drop is caught up from here by time. */
+  wantedSince?: number;
+  /** A heartbeat named this trade id before the stream delivered it. */
+  reported?: { id: number; at: number };
+}
+
+type CloseReason = 'aborted' | 'closed' | 'error' | 'stale' | 'error-message' | 'no-products';
+
+/**
+ * The `coinbase` source: trades from Coinbase Exchange's `matches` channel, with REST catch-up.
+ *
+ * Live: one WebSocket per `stream()` call subscribed to `matches` and `heartbeat` for every product,
+ * emitting trades (the `last_match` sent after subscribing included) in small batches. The connection
+ * is reopened with exponential backoff and jitter when it drops, when it stays silent longer than
+ * `staleMs`, and after an `error` message (Coinbase disconnects after most of them). A product
+ * Coinbase does not list is rejected and the others subscribed without it.
+ *
+ * No hole: the last trade id per product outlives connections (and `stream()` calls). Missed trades
+ * are paged from `/products/{id}/trades` (cursor `before`, newest first) after each reconnect (from
+ * last+1 up to the first trade the new subscription delivers), on a jump in trade ids, and when a
+ * heartbeat's `last_trade_id` stays ahead of what was delivered (matches lost while the connection
+ * looked fine). The `sequence` of matches is not a gap signal: it counts every order-book message
+ * of the product, so it jumps between matches by design. Duplicates with the live stream can occur
+ * and are absorbed by the writer's natural key.
+ */
+export function createCoinbaseSource(options: SourceOptions, overrides: Partial<CoinbaseSourceOptions> = {}): CoinbaseSource {
+  const settings = options.settings?.coinbase;
+  const opts: CoinbaseSourceOptions = {
+    wsUrl: settings?.wsUrl ?? COINBASE_DEFAULTS.wsUrl,
+    restUrl: settings?.restUrl ?? COINBASE_DEFAULTS.restUrl,
+    staleMs: (settings?.staleSeconds ?? COINBASE_DEFAULTS.staleSeconds) * 1000,
+    requestsPerMinute: settings?.requestsPerMinute ?? COINBASE_DEFAULTS.requestsPerMinute,
+    maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
+    initialBackoffMs: 500,
+    maxBackoffMs: 30_000,
+    batchMs: 50,
+    batchMaxTrades: 500,
+    pageLimit: 1000,
+    maxCatchUpTrades: 500_000,
+    restLagToleranceMs: 10_000,
+    boundWaitMs: 3_000,
+    heartbeatGraceMs: 900,
+    candleSettleMs: 5_000,
+    maxCandlesPerRequest: 300,
+    ...overrides,
+  };
+  checkSettings(opts);
+  const random = opts.random ?? Math.random;
+  let logger: SourceLogger | undefined;
+  const limiter =
+    opts.limiter ?? options.limiter?.('coinbase', { perMinute: opts.requestsPerMinute }) ?? new TokenBucketLimiter({ weightPerMinute: opts.requestsPerMinute });
+  const rest = new CoinbaseRest({
+    baseUrl: opts.restUrl,
+    limiter,
+    minIntervalMs: 60_000 / opts.requestsPerMinute,
+    fetch: opts.fetch,
+    logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
+  });
+  const states = new Map<string, ProductState>();
+  const stats: CoinbaseStats = {
+    connections: 0,
+    reconnects: [],
+    staleTerminations: 0,
+    errorMessages: 0,
+    heartbeats: 0,
+    liveTrades: 0,
+    lastMatches: 0,
+    ignored: 0,
+    rejected: 0,
+    badCandles: 0,
+    catchUp: { gaps: 0, fromHeartbeat: 0, trades: 0, gaveUp: 0 },
+    rest: rest.stats,
+  };
+
+  const stateOf = (symbol: string): ProductState => {
+    let state = states.get(symbol);
+    if (!state) states.set(symbol, (state = { gaps: [] }));
+    return state;
+  };
+  const checkContext = (subscribed: SubscribedProducts): CheckContext => ({ subscribed, now: Date.now(), maxFutureMs: opts.maxFutureMs });
+
+  /** The trade with the highest id <= `id` (`after` is exclusive), or null when there is none that old. */
+  async function tradeAtOrBefore(productId: string, id: number, signal?: AbortSignal): Promise<{ id: number; timeUs: number } | null> {
+    const { rows } = await rest.trades(productId, { after: id + 1 }, 1, signal);
+    return rows.length === 0 ? null : rowPosition(rows[0], productId);
+  }
+
+  function rowPosition(row: unknown, productId: string): { id: number; timeUs: number } {
+    const subscribed = new SubscribedProducts([productId.replace('-', '/')]);
+    const checked = checkTradeRow(row, productId, { subscribed, now: Date.now(), maxFutureMs: Number.MAX_SAFE_INTEGER });
+    if (!checked.ok) throw new CoinbaseApiError(200, `unreadable trade row: ${checked.rejection.detail}`);
+    return { id: checked.trade.id, timeUs: checked.trade.timeUs };
+  }
+
+  /**
+   * A trade id from which paging forward (`before`) reaches every trade at or after `timeMs` within
+   * one page; null when no trade is that recent. The trades endpoint has no time parameter, so this
+   * gallops back from the newest trade and bisects by id: a few requests even for a day-old instant.
+   */
+  async function cursorBefore(productId: string, timeMs: number, signal?: AbortSignal): Promise<number | null> {
+    const targetUs = timeMs * 1000;
+    const { rows } = await rest.trades(productId, {}, 1, signal);
+    if (rows.length === 0) return null;
+    const newest = rowPosition(rows[0], productId);
+    if (newest.timeUs < targetUs) return null;
+    let hi = newest.id; // a trade at or after the target
+    let lo: number; // a trade id before the target (or no trade at all)
+    for (let step = opts.pageLimit; ; step *= 4) {
+      const probe = hi - step;
+      if (probe <= 0) {
+        lo = 0;
+        break;
+      }
+      const found = await tradeAtOrBefore(productId, probe, signal);
+      if (!found || found.timeUs < targetUs) {
+        lo = probe;
+        break;
+      }
+      hi = Math.min(hi, found.id);
+    }
+    while (hi - lo > opts.pageLimit) {
+      const mid = Math.floor((lo + hi) / 2);
+      const found = await tradeAtOrBefore(productId, mid, signal);
+      if (!found || found.timeUs < targetUs) lo = mid;
+      else hi = Math.max(lo + 1, Math.min(hi, found.id));
+    }
+    return lo;
+  }
+
+  /** Catch-up of missed trade ids, one worker per product, bound to one `stream()` call. */
+  class CatchUp {
+    private readonly running = new Map<string, Promise<void>>();
+
+    constructor(
+      private readonly ctx: StreamContext,
+      private readonly subscribed: SubscribedProducts,
+    ) {}
+
+    /** A connection opened: everything after the last delivered id is missing until proven otherwise. */
+    opened(): void {
+      for (const symbol of this.subscribed.symbols()) {
+        const state = stateOf(symbol);
+        if (state.openGap && !state.openGap.done && state.openGap.to === null) state.openGap.done = true;
+        state.openGap = undefined;
+        state.reported = undefined;
+        let gap: Gap;
+        if (state.lastId !== undefined) gap = { from: state.lastId + 1, to: null, done: false };
+        else if (state.wantedSince !== undefined) gap = { from: Number.NaN, to: null, done: false, fromTimeMs: state.wantedSince };
+        else continue;
+        this.pushGap(symbol, gap);
+        state.openGap = gap;
+        stats.catchUp.gaps++;
+        this.kick(symbol);
+      }
+    }
+
+    /** A live trade: bounds the open gap with the first one per connection, opens a gap on a jump in ids. */
+    live(trade: CoinbaseTrade): void {
+      const state = stateOf(trade.symbol);
+      const tradeMs = Math.floor(trade.timeUs / 1000);
+      const open = state.openGap;
+      if (open) {
+        state.openGap = undefined;
+        if (!open.done) {
+          open.to = trade.id - 1;
+          open.toTimeUs = trade.timeUs;
+          state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
+          state.lastTimeMs = Math.max(state.lastTimeMs ?? tradeMs, tradeMs);
+          return;
+        }
+      }
+      if (state.lastId !== undefined && trade.id > state.lastId + 1) {
+        this.pushGap(trade.symbol, { from: state.lastId + 1, to: trade.id - 1, done: false });
+        stats.catchUp.gaps++;
+        this.kick(trade.symbol);
+      }
+      state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
+      state.lastTimeMs = Math.max(state.lastTimeMs ?? tradeMs, tradeMs);
+    }
+
+    /**
+     * A heartbeat: a `last_trade_id` beyond the last delivered id that is still beyond it one grace
+     * period later means matches were lost on a connection that otherwise looks fine.
+     */
+    heartbeat(symbol: string, lastTradeId: number): void {
+      const state = stateOf(symbol);
+      // Some feeds have sent last_trade_id 0 throughout (go-coinbasepro#89): no information.
+      if (lastTradeId === 0 || state.lastId === undefined) return;
+      // The reconnect gap runs to the newest trade anyway.
+      if (state.openGap && !state.openGap.done) return;
+      const now = Date.now();
+      const reported = state.reported;
+      if (reported && state.lastId >= reported.id) state.reported = undefined;
+      else if (reported && now - reported.at >= opts.heartbeatGraceMs) {
+        state.reported = undefined;
+        const from = state.lastId + 1;
+        this.pushGap(symbol, { from, to: reported.id, done: false });
+        state.lastId = reported.id;
+        stats.catchUp.gaps++;
+        stats.catchUp.fromHeartbeat++;
+        this.ctx.logger.info({ symbol, from, to: reported.id }, 'Coinbase heartbeat names trades the stream did not deliver; catching up');
+        this.kick(symbol);
+      }
+      if (!state.reported && lastTradeId > state.lastId) state.reported = { id: lastTradeId, at: now };
+    }
+
+    /**
+     * Queues a gap. While REST keeps failing, reconnects and jumps keep adding gaps: past a bound the
+     * oldest waiting one is given up (counted and logged) so memory stays bounded.
+     */
+    private pushGap(symbol: string, gap: Gap): void {
+      const state = stateOf(symbol);
+      gap.sinceTimeMs ??= gap.fromTimeMs ?? state.lastTimeMs;
+      state.gaps.push(gap);
+      if (state.gaps.length > MAX_PENDING_GAPS) {
+        // Index 0 may be in progress; the newest may be the open gap of the current connection.
+        const [dropped] = state.gaps.splice(1, 1);
+        if (dropped) dropped.done = true;
+        stats.catchUp.gaveUp++;
+        this.ctx.logger.warn({ symbol, from: dropped?.from, to: dropped?.to, pending: state.gaps.length }, 'too many Coinbase gaps pending; giving the oldest up to gap-fill');
+      }
+    }
+
+    /** Starts workers for gaps left over from an earlier `stream()` call. */
+    resume(): void {
+      for (const symbol of this.subscribed.symbols()) if (stateOf(symbol).gaps.length > 0) this.kick(symbol);
+    }
+
+    async stop(): Promise<void> {
+      await Promise.all(this.running.values());
+    }
+
+    private kick(symbol: string): void {
+      if (this.running.has(symbol)) return;
+      const run = this.drain(symbol).finally(() => this.running.delete(symbol));
+      this.running.set(symbol, run);
+    }
+
+    private async drain(symbol: string): Promise<void> {
+      const state = stateOf(symbol);
+      const productId = toCoinbaseProduct(symbol);
+      let failures = 0;
+      while (!this.ctx.signal.aborted) {
+        const gap = state.gaps[0];
+        if (!gap) return;
+        if (!this.subscribed.lookup(productId)) {
+          state.gaps = []; // Coinbase does not list the product: nothing to catch up
+          return;
+        }
+        if (gap.done) {
+          state.gaps.shift();
+          continue;
+        }
+        try {
+          await this.fill(symbol, gap);
+          failures = 0;
+        } catch (error) {
+          if (this.ctx.signal.aborted || !this.subscribed.lookup(productId)) continue;
+          if (error instanceof CoinbaseApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
+            this.ctx.logger.error({ symbol, from: gap.from, to: gap.to, err: error.message }, 'Coinbase catch-up refused; leaving the gap to gap-fill');
+            gap.done = true;
+            stats.catchUp.gaveUp++;
+            continue;
+          }
+          const retryInMs = backoffDelay(failures++, 1000, 30_000, random);
+          this.ctx.logger.warn({ symbol, from: gap.from, to: gap.to, retryInMs, err: (error as Error).message }, 'Coinbase catch-up failed; retrying');
+          await sleep(retryInMs, undefined, { signal: this.ctx.signal }).catch(() => {});
+        }
+      }
+    }
+
+    /** Pages trades forward (`before` cursor) from gap.from until the gap is closed; progress stays in the gap. */
+    private async fill(symbol: string, gap: Gap): Promise<void> {
+      const productId = toCoinbaseProduct(symbol);
+      if (gap.to === null) {
+        // last_match follows the subscription within a round trip; without one (no trade yet, a
+        // refused subscription) the gap is paged up to the newest trade.
+        const deadline = Date.now() + opts.boundWaitMs;
+        while (gap.to === null && !gap.done && Date.now() < deadline) await sleep(25, undefined, { signal: this.ctx.signal });
+        if (gap.done) return;
+      }
+      if (gap.to !== null && !Number.isNaN(gap.from) && gap.from > gap.to) {
+        gap.done = true; // the subscription's first trade follows the last delivered one: nothing missed
+        return;
+      }
+      if (Number.isNaN(gap.from) && gap.fromTimeMs !== undefined) {
+        if (gap.toTimeUs !== undefined && gap.toTimeUs < gap.fromTimeMs * 1000) {
+          gap.done = true; // the newest trade at subscription predates the ask: nothing missed
+          return;
+        }
+        // No delivered trade yet: start from the first trade at or after the time the symbol was asked for.
+        const cursor = await cursorBefore(productId, gap.fromTimeMs, this.ctx.signal);
+        if (cursor === null) {
+          gap.done = true; // no trade since then: nothing was missed
+          return;
+        }
+        gap.from = cursor + 1;
+      }
+      const started = gap.from;
+      let fetched = 0;
+      let waitingSince: number | undefined;
+      while (!gap.done) {
+        if (gap.to !== null && gap.from > gap.to) break;
+        const { rows } = await rest.trades(productId, { before: Math.max(0, gap.from - 1) }, opts.pageLimit, this.ctx.signal);
+        const page: Observation[] = [];
+        let maxId = -1;
+        const check = checkContext(this.subscribed);
+        for (const row of [...rows].reverse()) {
+          // Progress counts every row with an id, valid or not: a refused row must not be asked for forever.
+          const id = rowId(row);
+          if (Number.isSafeInteger(id)) maxId = Math.max(maxId, id);
+          if (gap.to !== null && id > gap.to) continue;
+          const checked = checkTradeRow(row, productId, check);
+          if (!checked.ok) {
+            stats.rejected++;
+            this.ctx.reject(checked.rejection);
+            continue;
+          }
+          if (gap.fromTimeMs !== undefined && checked.trade.timeUs < gap.fromTimeMs * 1000) continue;
+          page.push(checked.trade.observation);
+        }
+        if (page.length > 0) {
+          this.ctx.emit(page);
+          stats.catchUp.trades += page.length;
+        }
+        fetched += rows.length;
+        if (maxId >= gap.from) {
+          gap.from = maxId + 1;
+          const state = stateOf(symbol);
+          state.lastId = Math.max(state.lastId ?? maxId, Math.min(maxId, gap.to ?? maxId));
+        }
+        if (gap.to === null && rows.length < opts.pageLimit) break; // reached the newest trade
+        if (gap.to !== null && gap.from > gap.to) break;
+        if (rows.length < opts.pageLimit) {
+          // REST has not caught up with the stream yet: wait a little.
+          waitingSince ??= Date.now();
+          if (Date.now() - waitingSince > opts.restLagToleranceMs) {
+            this.ctx.logger.warn({ symbol, from: gap.from, to: gap.to }, 'Coinbase REST does not have trades the stream skipped; leaving them to gap-fill');
+            stats.catchUp.gaveUp++;
+            break;
+          }
+          await sleep(500, undefined, { signal: this.ctx.signal });
+          continue;
+        }
+        waitingSince = undefined;
+        if (fetched >= opts.maxCatchUpTrades) {
+          this.ctx.logger.warn({ symbol, from: started, reached: gap.from, to: gap.to }, 'Coinbase gap too long to catch up here; leaving the rest to gap-fill');
+          stats.catchUp.gaveUp++;
+          break;
+        }
+      }
+      gap.done = true;
+      if (fetched > 0) this.ctx.logger.info({ symbol, fromId: started, toId: gap.from - 1, trades: fetched }, 'caught up missed Coinbase trades');
+    }
+  }
+
+  /** Live trades leave in batches: at most `batchMs` after the first of a batch. */
+  class Batcher {
+    private buffer: Observation[] = [];
+    private timer: NodeJS.Timeout | undefined;
+
+    constructor(private readonly ctx: StreamContext) {}
+
+    push(observation: Observation): void {
+      this.buffer.push(observation);
+      if (this.buffer.length >= opts.batchMaxTrades) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), opts.batchMs);
+    }
+
+    flush(): void {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      if (this.buffer.length === 0) return;
+      const batch = this.buffer;
+      this.buffer = [];
+      this.ctx.emit(batch);
+    }
+  }
+
+  const subscribeMessage = (subscribed: SubscribedProducts) =>
+    JSON.stringify({ type: 'subscribe', product_ids: subscribed.productIds(), channels: ['matches', 'heartbeat'] });
+
+  function connectOnce(ctx: StreamContext, subscribed: SubscribedProducts, batcher: Batcher, catchUp: CatchUp, onOpen: () => void) {
+    return new Promise<{ reason: CloseReason; delivered: boolean; detail: string }>((resolve) => {
+      let reason: CloseReason = 'closed';
+      let detail = '';
+      let delivered = false;
+      let lastActivity = Date.now();
+      const ignoredTypes = new Set<string>();
+      let socket: WebSocket;
+      try {
+        // autoPong: ws answers server pings; Coinbase's liveness signal is the heartbeat channel.
+        socket = new WebSocket(opts.wsUrl, { handshakeTimeout: 10_000, maxPayload: 1 << 20, perMessageDeflate: false, autoPong: true });
+      } catch (error) {
+        resolve({ reason: 'error', delivered, detail: (error as Error).message });
+        return;
+      }
+      const ws = socket;
+      // A polite close, but a server that does not answer it must not hold the reconnect up.
+      const closeSoon = () => {
+        ws.close(1000);
+        setTimeout(() => ws.terminate(), 1000).unref();
+      };
+      const onAbort = () => {
+        reason = 'aborted';
+        closeSoon();
+      };
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      const watchdog = setInterval(() => {
+        const silentMs = Date.now() - lastActivity;
+        if (silentMs > opts.staleMs && ws.readyState !== WebSocket.CLOSED) {
+          reason = 'stale';
+          detail = `no message for ${silentMs} ms`;
+          stats.staleTerminations++;
+          ws.terminate();
+        }
+      }, Math.max(50, Math.min(1000, Math.floor(opts.staleMs / 4))));
+
+      ws.on('open', () => {
+        lastActivity = Date.now();
+        // Coinbase disconnects a client that has not subscribed within 5 s.
+        ws.send(subscribeMessage(subscribed));
+        onOpen();
+        catchUp.opened();
+      });
+      ws.on('ping', () => {
+        lastActivity = Date.now();
+      });
+      ws.on('message', (data: WebSocket.RawData) => {
+        lastActivity = Date.now();
+        const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+        const outcome = parseMessage(buffer.toString('utf8'), buffer.length, checkContext(subscribed));
+        switch (outcome.kind) {
+          case 'match':
+            delivered = true;
+            if (outcome.last) stats.lastMatches++;
+            else stats.liveTrades++;
+            catchUp.live(outcome.trade);
+            batcher.push(outcome.trade.observation);
+            break;
+          case 'heartbeat':
+            delivered = true;
+            stats.heartbeats++;
+            catchUp.heartbeat(outcome.symbol, outcome.lastTradeId);
+            break;
+          case 'subscriptions': {
+            const missing = subscribed.productIds().filter((p) => !outcome.matches.includes(p) || !outcome.heartbeat.includes(p));
+            if (missing.length > 0) ctx.logger.warn({ missing }, 'Coinbase subscriptions do not include every product asked for');
+            else ctx.logger.info({ products: subscribed.size }, 'Coinbase subscriptions confirmed');
+            break;
+          }
+          case 'error': {
+            stats.errorMessages++;
+            const invalid = invalidProductOf(outcome.reason);
+            const symbol = invalid ? subscribed.remove(invalid) : undefined;
+            if (invalid && symbol) {
+              // Coinbase refuses the whole request: subscribe again without the product it does not list.
+              stats.rejected++;
+              ctx.reject({
+                symbol,
+                reason: 'unknown_symbol',
+                detail: `Coinbase has no product ${invalid}; remove ${symbol} from CRYPTO_SYMBOLS for the coinbase source`,
+                sample: outcome.detail,
+              });
+              ctx.logger.error({ symbol, product: invalid }, 'Coinbase does not list this product; subscribing without it');
+              if (subscribed.size > 0) ws.send(subscribeMessage(subscribed));
+              else {
+                reason = 'no-products';
+                detail = outcome.detail;
+                closeSoon();
+              }
+              break;
+            }
+            ctx.logger.warn({ message: outcome.message, reason: outcome.reason }, 'Coinbase feed error message; reconnecting');
+            reason = 'error-message';
+            detail = `${outcome.message}${outcome.reason ? `: ${outcome.reason}` : ''}`;
+            closeSoon();
+            break;
+          }
+          case 'ignored':
+            stats.ignored++;
+            if (!ignoredTypes.has(outcome.type)) {
+              ignoredTypes.add(outcome.type);
+              ctx.logger.info({ type: outcome.type }, 'Coinbase message type not used by this source; ignoring it');
+            }
+            break;
+          case 'rejected':
+            stats.rejected++;
+            ctx.reject(outcome.rejection);
+            break;
+        }
+      });
+      ws.on('error', (error) => {
+        if (reason === 'closed') reason = 'error';
+        detail ||= error.message;
+      });
+      ws.on('close', (code, why) => {
+        clearInterval(watchdog);
+        ctx.signal.removeEventListener('abort', onAbort);
+        batcher.flush();
+        resolve({ reason, delivered, detail: detail || `close ${code}${why.length ? ` ${why.toString()}` : ''}` });
+      });
+    });
+  }
+
+  const untilAborted = (signal: AbortSignal) =>
+    new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+
+  return {
+    id: 'coinbase',
+    assetClass: options.assetClass,
+    resumesItself: true,
+    stats,
+
+    owedSince(symbol: string) {
+      // The oldest trade time still owed by a pending catch-up: progress saved on stop must not pass it.
+      let owed: number | undefined;
+      for (const gap of states.get(symbol)?.gaps ?? []) {
+        if (!gap.done && gap.sinceTimeMs !== undefined) owed = Math.min(owed ?? gap.sinceTimeMs, gap.sinceTimeMs);
+      }
+      return owed;
+    },
+
+    async stream(ctx: StreamContext) {
+      logger = ctx.logger;
+      const symbols: string[] = [];
+      for (const symbol of ctx.symbols) {
+        try {
+          toCoinbaseProduct(symbol);
+          symbols.push(symbol);
+        } catch (error) {
+          if (!(error instanceof CoinbaseSymbolError)) throw error;
+          ctx.reject({ symbol, reason: 'invalid_symbol', detail: `${error.message} (CRYPTO_SYMBOLS)`, sample: symbol });
+        }
+      }
+      if (symbols.length === 0) return untilAborted(ctx.signal);
+      const subscribed = new SubscribedProducts(symbols);
+      const askedAt = Date.now();
+      for (const symbol of symbols) stateOf(symbol).wantedSince ??= askedAt;
+      const batcher = new Batcher(ctx);
+      const catchUp = new CatchUp(ctx, subscribed);
+      catchUp.resume();
+      let attempt = 0;
+      let closed: { at: number; reason: string } | undefined;
+      while (!ctx.signal.aborted) {
+        let connectedAt = Date.now();
+        const outcome = await connectOnce(ctx, subscribed, batcher, catchUp, () => {
+          connectedAt = Date.now();
+          stats.connections++;
+          if (closed) {
+            const downMs = Date.now() - closed.at;
+            stats.reconnects.push({ reason: closed.reason, downMs });
+            if (stats.reconnects.length > 100) stats.reconnects.shift();
+            ctx.onReconnect?.(closed.reason);
+            ctx.logger.info({ reason: closed.reason, downMs, products: subscribed.size }, 'Coinbase feed reconnected');
+          } else {
+            ctx.logger.info({ products: subscribed.size }, 'Coinbase feed connected');
+          }
+        });
+        if (ctx.signal.aborted || outcome.reason === 'aborted') break;
+        if (outcome.reason === 'no-products') {
+          ctx.logger.error({}, 'Coinbase lists none of the configured products; the coinbase source idles');
+          await untilAborted(ctx.signal);
+          break;
+        }
+        closed = { at: Date.now(), reason: outcome.reason };
+        // Only a connection that stayed up a while resets the backoff: an endpoint that accepts, sends a
+        // message and closes must not be hammered (Coinbase limits connection attempts per IP).
+        if (outcome.delivered && Date.now() - connectedAt >= HEALTHY_CONNECTION_MS) attempt = 0;
+        const delayMs = backoffDelay(attempt++, opts.initialBackoffMs, opts.maxBackoffMs, random);
+        ctx.logger.warn({ reason: outcome.reason, detail: outcome.detail, retryInMs: delayMs, attempt }, 'Coinbase feed closed; reconnecting');
+        await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
+      }
+      batcher.flush();
+      await catchUp.stop();
+    },
+
+    async *history({ symbol, from, to, signal }: HistoryRequest) {
+      const productId = toCoinbaseProduct(symbol);
+      if (to.getTime() <= from.getTime()) return;
+      const subscribed = new SubscribedProducts([symbol]);
+      let cursor = await cursorBefore(productId, from.getTime(), signal);
+      if (cursor === null) return;
+      const fromUs = from.getTime() * 1000;
+      const toUs = to.getTime() * 1000;
+      for (;;) {
+        const { rows } = await rest.trades(productId, { before: cursor }, opts.pageLimit, signal);
+        const page: Observation[] = [];
+        let maxId = -1;
+        let ended = false;
+        const check = checkContext(subscribed);
+        for (const row of [...rows].reverse()) {
+          const id = rowId(row);
+          if (Number.isSafeInteger(id)) maxId = Math.max(maxId, id);
+          const checked = checkTradeRow(row, productId, check);
+          if (!checked.ok) continue; // history has no reject channel; the pipeline would refuse it anyway
+          if (checked.trade.timeUs >= toUs) {
+            ended = true;
+            break;
+          }
+          if (checked.trade.timeUs >= fromUs) page.push(checked.trade.observation);
+        }
+        if (page.length > 0) yield page;
+        if (ended || rows.length < opts.pageLimit || maxId <= cursor) return;
+        cursor = maxId;
+      }
+    },
+
+    async *bars({ symbol, from, to, signal }: HistoryRequest) {
+      const productId = toCoinbaseProduct(symbol);
+      const first = Math.ceil(from.getTime() / 60_000) * 60_000;
+      // Minutes still running (or just ended) are left out: their candle would replace the minute's
+      // candle before its last trades are in.
+      const settledEnd = Math.floor((Date.now() - opts.candleSettleMs) / 60_000) * 60_000;
+      const end = Math.min(to.getTime(), settledEnd);
+      // A request for [start, start + span] holds span + 1 minutes if Coinbase counts the end inclusively:
+      // ask for one minute less than the maximum and keep only [start, start + span).
+      const spanMs = (opts.maxCandlesPerRequest - 1) * 60_000;
+      for (let start = first; start < end; start += spanMs) {
+        const stop = Math.min(end, start + spanMs);
+        const rows = await rest.candles(productId, 60, new Date(start), new Date(stop), signal);
+        const page: SourceBar[] = [];
+        for (const row of rows) {
+          const checked = checkCandleRow(row, symbol);
+          if (!checked.ok) {
+            stats.badCandles++;
+            logger?.warn({ symbol, detail: checked.detail }, 'Coinbase candle row skipped');
+            continue;
+          }
+          // Coinbase may return candles before `start`; each page keeps to its own minutes.
+          if (checked.openMs >= start && checked.openMs < stop) page.push(checked.bar);
+        }
+        page.sort((a, b) => Date.parse(a.openTime) - Date.parse(b.openTime));
+        if (page.length > 0) yield page;
+      }
+    },
+  };
+}
+
+/** The trade id of a trades row, NaN when it has none. */
+function rowId(row: unknown): number {
+  return typeof row === 'object' && row !== null ? jsonInteger((row as { trade_id?: unknown }).trade_id) : Number.NaN;
+}
+
+/** Settings come from the environment through the lead's config; a bad one fails at creation, naming its variable. */
+function checkSettings(opts: CoinbaseSourceOptions): void {
+  const url = (value: string, protocols: string[], variable: string) => {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(value);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !protocols.includes(parsed.protocol)) {
+      throw new Error(`${variable} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL (got "${value}")`);
+    }
+  };
+  url(opts.wsUrl, ['wss:', 'ws:'], 'COINBASE_WS_URL');
+  url(opts.restUrl, ['https:', 'http:'], 'COINBASE_REST_URL');
+  if (!(Number.isFinite(opts.staleMs) && opts.staleMs > 0)) {
+    throw new Error(`COINBASE_STALE_SECONDS must be a positive number of seconds (got ${opts.staleMs / 1000})`);
+  }
+  if (!(Number.isFinite(opts.requestsPerMinute) && opts.requestsPerMinute > 0)) {
+    throw new Error(`COINBASE_REQUESTS_PER_MINUTE must be a positive number (got ${opts.requestsPerMinute})`);
+  }
+}

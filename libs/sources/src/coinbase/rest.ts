@@ -1,0 +1,169 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseLossless } from 'lossless-json';
+import type { SourceLogger } from '../source.js';
+import { backoffDelay } from '../backoff.js';
+import type { RequestWeightLimiter } from '../rate-limiter.js';
+
+/** Coinbase answered with an error body (`{"message":"NotFound"}`): retrying will not help. */
+export class CoinbaseApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(`Coinbase ${status}: ${message}`);
+    this.name = 'CoinbaseApiError';
+  }
+}
+
+export interface CoinbaseRestOptions {
+  baseUrl: string;
+  limiter: RequestWeightLimiter;
+  /**
+   * Requests are spaced at least this far apart in this process. The limiter holds a minute of
+   * budget, which it may spend in one burst; Coinbase counts per second (10/s, bursts of 15).
+   */
+  minIntervalMs: number;
+  logger?: SourceLogger;
+  fetch?: typeof fetch;
+  /** Per request (default 10 s). */
+  timeoutMs?: number;
+  /** Network errors and 5xx are retried this many times in all (default 5); 429 does not count. */
+  maxAttempts?: number;
+  /** A Retry-After longer than this fails the call instead of waiting in it (default 5 min). */
+  maxRetryWaitMs?: number;
+}
+
+export interface CoinbaseRestStats {
+  requests: number;
+  rateLimited: number;
+  /** Time asked to wait (Retry-After, or our own pause when it is absent), summed. */
+  retryAfterMs: number;
+}
+
+export interface TradesPage {
+  /** Newest first, as Coinbase sends them; numbers parsed losslessly. */
+  rows: unknown[];
+  /** CB-BEFORE / CB-AFTER cursors (the newest and the oldest trade id of the page), when sent. */
+  before: string | null;
+  after: string | null;
+}
+
+/**
+ * The REST calls the source needs, each through the shared limiter and spaced out locally. A 429
+ * pauses every request of this limiter for Retry-After (or, without one, a second and growing: the
+ * public limit is per second), then the call is retried. Bodies are parsed with lossless-json, since
+ * candles carry prices as JSON numbers.
+ */
+export class CoinbaseRest {
+  readonly stats: CoinbaseRestStats = { requests: 0, rateLimited: 0, retryAfterMs: 0 };
+  private readonly fetchImpl: typeof fetch;
+  private nextSlotAt = 0;
+
+  constructor(private readonly options: CoinbaseRestOptions) {
+    this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  /**
+   * `GET /products/{id}/trades`. `before: id` gives the page of trades just newer than `id`
+   * (ids id+1 .. id+limit), `after: id` the page just older; neither, the newest trades.
+   * Every page is ordered newest first.
+   */
+  async trades(productId: string, cursor: { before?: number; after?: number }, limit: number, signal?: AbortSignal): Promise<TradesPage> {
+    const params: Record<string, string> = { limit: String(limit) };
+    if (cursor.before !== undefined) params.before = String(cursor.before);
+    if (cursor.after !== undefined) params.after = String(cursor.after);
+    const { body, headers } = await this.get(`/products/${encodeURIComponent(productId)}/trades`, params, signal);
+    if (!Array.isArray(body)) throw new CoinbaseApiError(200, `trades answered ${typeof body}, not an array`);
+    return { rows: body, before: headers.get('cb-before'), after: headers.get('cb-after') };
+  }
+
+  /** `GET /products/{id}/candles?granularity&start&end`: rows `[time, low, high, open, close, volume]`, newest first. */
+  async candles(productId: string, granularity: number, start: Date, end: Date, signal?: AbortSignal): Promise<unknown[]> {
+    const params = { granularity: String(granularity), start: start.toISOString(), end: end.toISOString() };
+    const { body } = await this.get(`/products/${encodeURIComponent(productId)}/candles`, params, signal);
+    if (!Array.isArray(body)) throw new CoinbaseApiError(200, `candles answered ${typeof body}, not an array`);
+    return body;
+  }
+
+  /** Waits for this process's next request slot: at most one request per `minIntervalMs`. */
+  private async pace(signal?: AbortSignal): Promise<void> {
+    const now = Date.now();
+    const at = Math.max(now, this.nextSlotAt);
+    this.nextSlotAt = at + this.options.minIntervalMs;
+    if (at > now) await sleep(at - now, undefined, { signal });
+  }
+
+  async get(path: string, params: Record<string, string>, signal?: AbortSignal): Promise<{ body: unknown; headers: Headers }> {
+    const url = `${this.options.baseUrl.replace(/\/+$/, '')}${path}?${new URLSearchParams(params).toString()}`;
+    const maxAttempts = this.options.maxAttempts ?? 5;
+    let failures = 0;
+    let rateLimitedInARow = 0;
+    for (;;) {
+      await this.options.limiter.acquire(1, signal);
+      await this.pace(signal);
+      signal?.throwIfAborted();
+      this.stats.requests++;
+      let response: Response;
+      // One controller per request, linked to the long-lived stream signal and unlinked afterwards:
+      // AbortSignal.any on a signal that lives for days leaks on Node 20 (nodejs/node#55351).
+      const request = new AbortController();
+      const timer = setTimeout(() => request.abort(new Error('request timed out')), this.options.timeoutMs ?? 10_000);
+      const onAbort = () => request.abort(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        response = await this.fetchImpl(url, { signal: request.signal, headers: { Accept: 'application/json' } });
+      } catch (error) {
+        signal?.throwIfAborted();
+        if (++failures >= maxAttempts) throw error;
+        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
+        continue;
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      }
+      if (response.status === 429) {
+        await response.body?.cancel().catch(() => {});
+        const waitMs = retryAfterMs(response) ?? backoffDelay(rateLimitedInARow, 1000, 30_000);
+        rateLimitedInARow++;
+        this.stats.rateLimited++;
+        this.stats.retryAfterMs += waitMs;
+        // Every request of this limiter waits, not just this one.
+        this.options.limiter.pauseUntil(Date.now() + waitMs);
+        this.options.logger?.warn({ status: 429, path, retryAfterMs: waitMs }, 'Coinbase rate limit: pausing requests');
+        if (waitMs > (this.options.maxRetryWaitMs ?? 300_000)) {
+          throw new CoinbaseApiError(429, `rate limited for ${Math.round(waitMs / 1000)} s (Retry-After)`);
+        }
+        continue;
+      }
+      const text = await response.text();
+      if (response.status >= 500) {
+        if (++failures >= maxAttempts) throw new CoinbaseApiError(response.status, text.slice(0, 200));
+        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
+        continue;
+      }
+      let body: unknown;
+      try {
+        body = parseLossless(text);
+      } catch {
+        throw new CoinbaseApiError(response.status, `not JSON: ${text.slice(0, 200)}`);
+      }
+      if (!response.ok) {
+        const message = typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string'
+          ? (body as { message: string }).message
+          : text.slice(0, 200);
+        throw new CoinbaseApiError(response.status, message);
+      }
+      return { body, headers: response.headers };
+    }
+  }
+}
+
+/** Retry-After in seconds (or an HTTP date); undefined when absent or unreadable. */
+function retryAfterMs(response: Response): number | undefined {
+  const header = response.headers.get('retry-after');
+  if (header === null || header.trim() === '') return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
+  const at = Date.parse(header);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}

@@ -1,0 +1,360 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { HistoryRequest, MarketSource, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
+import { backoffDelay } from '../backoff.js';
+import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
+import { isUsRegularSession } from '../us-market-hours.js';
+import { parseChart } from './chart.js';
+import { isTransient, YahooApiError, YahooClient, type YahooClientStats } from './client.js';
+import { toYahooSymbol, YahooSymbolError } from './symbols.js';
+
+export const YAHOO_DEFAULTS = {
+  chartUrl: 'https://query1.finance.yahoo.com/v8/finance/chart',
+  // Bars are per minute: two polls a minute show each minute's forming bar and the latest price
+  // within 30 s, at two requests per symbol per minute.
+  pollSeconds: 30,
+  // Yahoo publishes no limit and answers 429 per IP; one request a second stays well under what
+  // keyless clients are reported to get away with. 30 symbols fit a 30 s poll; more stretch the round.
+  requestsPerMinute: 60,
+} as const;
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+export interface YahooSourceOptions {
+  chartUrl: string;
+  /** Poll interval during the US regular session. */
+  pollMs: number;
+  /** Poll interval outside it: bars and the price change only in the session (pre/post are not asked for). */
+  offHoursPollMs: number;
+  /** Requests per minute of the in-process limiter (ignored when `limiter` is given). */
+  requestsPerMinute: number;
+  /** Is the US regular session open? Tests pass `() => true` so they do not depend on the clock. */
+  isMarketOpen: (at: Date) => boolean;
+  /** Quotes stamped further ahead of the clock are rejected (`future_timestamp`). */
+  maxFutureMs: number;
+  /** Each poll re-reads from this long before the newest minute emitted: the last bars are still forming. */
+  overlapMs: number;
+  /** A symbol's first poll reaches this far back: a restart or a hand-over replays nothing else for Yahoo. */
+  initialLookbackMs: number;
+  /** Longest window per request: Yahoo refuses 1m ranges over about 7 days. */
+  pageMs: number;
+  /** How far back Yahoo keeps 1m bars (about 30 days): nothing older is asked for. */
+  maxHistoryMs: number;
+  /** Backoff after a failed poll: first delay (with jitter) and cap. */
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** Whole request, body included. */
+  timeoutMs: number;
+  /** 429 without Retry-After: pause this long (doubled for each 429 in a row). */
+  defaultRetryAfterMs: number;
+  /** A longer Retry-After fails the poll (the pause stays in the limiter) instead of waiting in it. */
+  maxRetryWaitMs: number;
+  /** bars() retries a request this many times in all before it throws. */
+  maxAttempts: number;
+  /** Bars are emitted in batches of at most this many. */
+  batchMaxBars: number;
+  userAgent: string;
+  limiter?: RequestWeightLimiter;
+  fetch?: typeof fetch;
+  random?: () => number;
+}
+
+export interface YahooStats {
+  /** Poll rounds over all symbols. */
+  rounds: number;
+  failedRounds: number;
+  /** Each recovery: why polls failed and for how long. */
+  reconnects: { reason: string; downMs: number }[];
+  barsEmitted: number;
+  /** Bars read again unchanged (the overlap) and not sent twice. */
+  barsUnchanged: number;
+  nullEntries: number;
+  observations: number;
+  rejected: number;
+  client: YahooClientStats;
+}
+
+export type YahooSource = MarketSource & { readonly stats: YahooStats };
+
+interface SymbolState {
+  /** Start (ms) of the newest minute with a bar seen: the next poll reads from here less the overlap. */
+  lastBarMinute?: number;
+  /** What was sent per recent minute, so a bar read again unchanged is not sent again. */
+  sent: Map<number, string>;
+  /** meta.regularMarketTime (seconds) of the last observation emitted. */
+  lastMarketTime?: number;
+  /** Minutes before this were refused as too old (422): never asked for again. */
+  skipBefore?: number;
+}
+
+const barKey = (bar: SourceBar) => `${bar.open}|${bar.high}|${bar.low}|${bar.close}|${bar.volume}`;
+
+function positive(value: number, variable: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${variable} must be a positive number (got ${value})`);
+  return value;
+}
+
+/**
+ * The `yahoo` source: US stocks from Yahoo Finance's chart endpoint. Keyless and unofficial: Yahoo
+ * documents nothing, changes things and rate-limits by IP, so this is best effort.
+ *
+ * Each poll asks, per symbol, for the 1m bars from the newest minute it emitted (less `overlapMs`,
+ * since the last bars are still forming) up to now, and emits every minute with prices as a
+ * provider bar (a bar for a minute already sent replaces it downstream) plus the latest price
+ * (meta.regularMarketPrice at meta.regularMarketTime) as one observation when that time moved.
+ *
+ * No hole: where a symbol's bars stopped is kept per symbol across polls and `stream()` calls; a
+ * failed poll is retried with exponential backoff and jitter, and the next successful one reads
+ * from that point, paging by `pageMs` back to `maxHistoryMs` at most. Duplicates (the overlap)
+ * are absorbed downstream and mostly not even sent. Outside the US regular session it polls every
+ * `offHoursPollMs` only (once more right after the close, for the last bars).
+ */
+export function createYahooSource(options: SourceOptions, overrides: Partial<YahooSourceOptions> = {}): YahooSource {
+  const settings = options.settings?.yahoo;
+  const chartUrl = settings?.chartUrl ?? YAHOO_DEFAULTS.chartUrl;
+  if (!URL.canParse(chartUrl) || !/^https?:$/.test(new URL(chartUrl).protocol)) {
+    throw new Error(`YAHOO_CHART_URL must be an http(s) URL (got "${chartUrl}")`);
+  }
+  const opts: YahooSourceOptions = {
+    chartUrl,
+    pollMs: positive(settings?.pollSeconds ?? YAHOO_DEFAULTS.pollSeconds, 'YAHOO_POLL_SECONDS') * 1000,
+    offHoursPollMs: 30 * MINUTE_MS,
+    requestsPerMinute: positive(settings?.requestsPerMinute ?? YAHOO_DEFAULTS.requestsPerMinute, 'YAHOO_REQUESTS_PER_MINUTE'),
+    isMarketOpen: isUsRegularSession,
+    maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
+    overlapMs: 2 * MINUTE_MS,
+    initialLookbackMs: DAY_MS,
+    pageMs: 7 * DAY_MS,
+    maxHistoryMs: 29 * DAY_MS,
+    initialBackoffMs: 1000,
+    maxBackoffMs: 5 * MINUTE_MS,
+    timeoutMs: 15_000,
+    defaultRetryAfterMs: 30_000,
+    maxRetryWaitMs: 5 * MINUTE_MS,
+    maxAttempts: 5,
+    batchMaxBars: 500,
+    userAgent: 'Mozilla/5.0 (compatible; tickvault)',
+    ...overrides,
+  };
+  const random = opts.random ?? Math.random;
+  let logger: SourceLogger | undefined;
+  const limiter = opts.limiter ?? options.limiter?.('yahoo', { perMinute: opts.requestsPerMinute }) ?? new TokenBucketLimiter({ weightPerMinute: opts.requestsPerMinute });
+  const client = new YahooClient({
+    chartUrl: opts.chartUrl,
+    limiter,
+    fetch: opts.fetch,
+    timeoutMs: opts.timeoutMs,
+    userAgent: opts.userAgent,
+    defaultRetryAfterMs: opts.defaultRetryAfterMs,
+    maxRetryWaitMs: opts.maxRetryWaitMs,
+    random,
+    logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
+  });
+  const states = new Map<string, SymbolState>();
+  const stats: YahooStats = {
+    rounds: 0, failedRounds: 0, reconnects: [], barsEmitted: 0, barsUnchanged: 0, nullEntries: 0, observations: 0, rejected: 0, client: client.stats,
+  };
+
+  const stateOf = (symbol: string): SymbolState => {
+    let state = states.get(symbol);
+    if (!state) states.set(symbol, (state = { sent: new Map() }));
+    return state;
+  };
+
+  /** One request's body: bars (changed ones only), the quote when it moved, rejections. */
+  function take(ctx: StreamContext, symbol: string, text: string): void {
+    const state = stateOf(symbol);
+    const outcome = parseChart(text, { symbol, now: Date.now(), maxFutureMs: opts.maxFutureMs });
+    if (outcome.kind === 'error') throw new YahooApiError(200, outcome.code, outcome.description);
+    if (outcome.kind === 'rejected') {
+      stats.rejected++;
+      ctx.reject(outcome.rejection);
+      return;
+    }
+    for (const rejection of outcome.rejections) {
+      stats.rejected++;
+      ctx.reject(rejection);
+    }
+    stats.nullEntries += outcome.nullEntries;
+    const fresh: SourceBar[] = [];
+    for (const bar of outcome.bars) {
+      const minute = Date.parse(bar.openTime);
+      const key = barKey(bar);
+      if (state.sent.get(minute) === key) stats.barsUnchanged++;
+      else {
+        state.sent.set(minute, key);
+        fresh.push(bar);
+      }
+      state.lastBarMinute = Math.max(state.lastBarMinute ?? minute, minute);
+    }
+    for (let i = 0; i < fresh.length; i += opts.batchMaxBars) ctx.emitBars(fresh.slice(i, i + opts.batchMaxBars));
+    stats.barsEmitted += fresh.length;
+    if (state.lastBarMinute !== undefined) {
+      // Only minutes the next poll reads again can come back; older keys are dead weight.
+      for (const minute of state.sent.keys()) if (minute < state.lastBarMinute - opts.overlapMs) state.sent.delete(minute);
+    }
+    const quote = outcome.quote;
+    if (quote && (state.lastMarketTime === undefined || quote.time > state.lastMarketTime)) {
+      state.lastMarketTime = quote.time;
+      stats.observations++;
+      ctx.emit([quote.observation]);
+    }
+  }
+
+  /**
+   * The chart bodies of [from, end), one request per page of at most `pageMs`, oldest first. A page
+   * Yahoo refuses with 422 ("1m data not available ... within the last 30 days") no longer exists
+   * there: it is skipped (`onSkipped`) and the pages after it are read, unless it is the last page
+   * of a window reaching the present (`endIsNow`), where a 422 means something else is wrong.
+   */
+  async function* pages(
+    yahooSymbol: string,
+    from: number,
+    end: number,
+    call: { signal?: AbortSignal; maxAttempts: number; endIsNow: boolean; onSkipped(to: number, error: YahooApiError): void },
+  ) {
+    for (let start = from; start < end; ) {
+      const to = Math.min(start + opts.pageMs, end);
+      try {
+        yield await client.chart(yahooSymbol, Math.floor(start / 1000), Math.ceil(to / 1000), call);
+      } catch (error) {
+        if (!(error instanceof YahooApiError && error.status === 422 && (to < end || !call.endIsNow))) throw error;
+        call.onSkipped(to, error);
+      }
+      start = to;
+    }
+  }
+
+  /** Reads one symbol from where its bars stopped up to now. */
+  async function poll(ctx: StreamContext, symbol: string, yahooSymbol: string): Promise<void> {
+    const state = stateOf(symbol);
+    const now = Date.now();
+    let from = state.lastBarMinute !== undefined ? state.lastBarMinute - opts.overlapMs : now - opts.initialLookbackMs;
+    from = Math.max(from, state.skipBefore ?? from);
+    const oldest = now - opts.maxHistoryMs;
+    if (from < oldest) {
+      ctx.logger.warn({ symbol, from: new Date(from).toISOString(), oldest: new Date(oldest).toISOString() }, 'Yahoo keeps no 1m bars that old; the minutes before are left to gap-fill');
+      from = oldest;
+    }
+    const onSkipped = (to: number, error: YahooApiError) => {
+      state.skipBefore = to;
+      ctx.logger.warn({ symbol, to: new Date(to).toISOString(), err: error.description }, 'Yahoo no longer has these 1m bars; reading on after them');
+    };
+    // One minute past now, so the minute that is running is in the window whatever the clocks say.
+    for await (const text of pages(yahooSymbol, from, now + MINUTE_MS, { signal: ctx.signal, maxAttempts: 1, endIsNow: true, onSkipped })) take(ctx, symbol, text);
+  }
+
+  /**
+   * Polls every active symbol once. An unknown symbol is rejected and dropped for this run; another
+   * refusal is logged and the symbol tried again next round; a transient failure (network, 5xx,
+   * timeout, a long 429) ends the round, since the others would fail the same way.
+   */
+  async function round(ctx: StreamContext, active: Map<string, string>): Promise<Error | undefined> {
+    stats.rounds++;
+    for (const [symbol, yahooSymbol] of active) {
+      if (ctx.signal.aborted) return undefined;
+      try {
+        await poll(ctx, symbol, yahooSymbol);
+      } catch (error) {
+        if (ctx.signal.aborted) return undefined;
+        if (error instanceof YahooApiError && error.unknownSymbol) {
+          stats.rejected++;
+          ctx.reject({ symbol, reason: 'unknown_symbol', detail: `Yahoo does not know ${yahooSymbol}: ${error.description}`, sample: error.message });
+          ctx.logger.warn({ symbol, yahooSymbol }, 'Yahoo does not know this symbol; not asking for it again until the stream restarts');
+          active.delete(symbol);
+          continue;
+        }
+        if (!isTransient(error)) {
+          ctx.logger.warn({ symbol, err: (error as Error).message }, 'Yahoo refused the chart request; trying again next round');
+          continue;
+        }
+        return error as Error;
+      }
+    }
+    return undefined;
+  }
+
+  return {
+    id: 'yahoo',
+    assetClass: options.assetClass,
+    // Where each symbol's bars stopped is kept here and read from on the next poll; history() has
+    // nothing to replay anyway.
+    resumesItself: true,
+    stats,
+
+    async stream(ctx: StreamContext) {
+      logger = ctx.logger;
+      const active = new Map<string, string>();
+      for (const symbol of ctx.symbols) {
+        try {
+          active.set(symbol, toYahooSymbol(symbol));
+        } catch (error) {
+          if (!(error instanceof YahooSymbolError)) throw error;
+          stats.rejected++;
+          ctx.reject({ symbol, reason: 'invalid_symbol', detail: error.message, sample: symbol });
+        }
+      }
+      let failures = 0;
+      let down: { since: number; reason: string } | undefined;
+      let lastRoundAt = -Infinity;
+      let lastRoundInSession = false;
+      while (!ctx.signal.aborted && active.size > 0) {
+        const now = Date.now();
+        const inSession = opts.isMarketOpen(new Date(now));
+        // In the session, after a failure, once more right after the close, else rarely.
+        const due = inSession || lastRoundInSession || failures > 0 || now - lastRoundAt >= opts.offHoursPollMs;
+        let delayMs = opts.pollMs;
+        if (due) {
+          lastRoundAt = now;
+          lastRoundInSession = inSession;
+          const failed = await round(ctx, active);
+          if (ctx.signal.aborted) break;
+          if (failed) {
+            stats.failedRounds++;
+            down ??= { since: now, reason: failed.message };
+            delayMs = backoffDelay(failures++, opts.initialBackoffMs, opts.maxBackoffMs, random);
+            ctx.logger.warn({ err: failed.message, retryInMs: delayMs, failures }, 'Yahoo poll failed; retrying');
+          } else {
+            failures = 0;
+            if (down) {
+              const downMs = Date.now() - down.since;
+              stats.reconnects.push({ reason: down.reason, downMs });
+              if (stats.reconnects.length > 100) stats.reconnects.shift();
+              ctx.onReconnect?.(down.reason);
+              ctx.logger.info({ reason: down.reason, downMs }, 'Yahoo answers again; polls read on from where each symbol stopped');
+              down = undefined;
+            }
+          }
+        }
+        await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
+      }
+      // Every symbol refused: nothing to poll, but the stream runs until it is stopped like any other.
+      if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    },
+
+    // Yahoo has no trades to replay: its minute bars are what hand-overs and restarts need, and the
+    // first poll of each symbol reads them back `initialLookbackMs`, so history() yields nothing.
+    async *history() {
+      return;
+    },
+
+    async *bars({ symbol, from, to, signal }: HistoryRequest) {
+      const yahooSymbol = toYahooSymbol(symbol);
+      const now = Date.now();
+      const start = Math.max(from.getTime(), now - opts.maxHistoryMs);
+      const end = Math.min(to.getTime(), now + MINUTE_MS);
+      const onSkipped = () => {}; // those minutes are gone at Yahoo: nothing to give
+      for await (const text of pages(yahooSymbol, start, end, { signal, maxAttempts: opts.maxAttempts, endIsNow: false, onSkipped })) {
+        const outcome = parseChart(text, { symbol, now: Date.now(), maxFutureMs: opts.maxFutureMs });
+        if (outcome.kind === 'error') throw new YahooApiError(200, outcome.code, outcome.description);
+        if (outcome.kind === 'rejected') throw new YahooApiError(200, null, `${outcome.rejection.reason}: ${outcome.rejection.detail}`);
+        // Bad entries are left out (bars() has no reject channel; the writer would refuse them too).
+        const page = outcome.bars.filter((bar) => {
+          const openTime = Date.parse(bar.openTime);
+          return openTime >= from.getTime() && openTime < to.getTime();
+        });
+        if (page.length > 0) yield page;
+      }
+    },
+  };
+}
