@@ -5,7 +5,7 @@ import { ASSET_CLASSES, liveChannel } from '@tickvault/schema';
 import { ASSET_CLASS_ENV, ConfigError, DASHBOARD_ENV, describeConfig, loadConfigOrExit, SERVICES, configuredSources } from '@tickvault/config';
 import { assertSchemaCurrent, createReadDb, readLatest, withDeadline } from '@tickvault/db';
 import { createBackfillQueue, createEventQueue, createMaintenanceQueue, createProducerConnection, createTickQueues, createWorkerConnection, redisPing } from '@tickvault/queue';
-import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
+import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import type { ConfiguredSeries } from './api.js';
 import { createDashboardApp } from './app.js';
 import { resolveAuth } from './auth.js';
@@ -65,10 +65,12 @@ const streamStalled = new client.Gauge({
 const sql = createReadDb(config.DASHBOARD_DATABASE_URL ?? config.DATABASE_URL, { max: DB_POOL, applicationName: `tickvault-${SERVICE}` });
 // Fail-fast: a page or API call during a Redis outage gets an error now instead of hanging in a queue.
 const redis = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
-redis.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
+// Redis errors repeat per call during an outage: one line per second per error is enough.
+const logRedisError = throttledLog(logger, 'warn', 1_000);
+redis.on('error', (error) => logRedisError({ err: errorMessage(error) }, 'redis connection error'));
 // Subscribed connections can do nothing else; this one reconnects forever and resubscribes by itself.
 const subscriber = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
-subscriber.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'redis live subscription error'));
+subscriber.on('error', (error) => logRedisError({ err: errorMessage(error) }, 'redis live subscription error'));
 
 try {
   await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [
@@ -96,7 +98,7 @@ const queues = [
   createMaintenanceQueue(redis, config.QUEUE_PREFIX),
   ...[...new Set(configuredSeries.map((s) => s.source))].map((source) => createBackfillQueue(redis, config.QUEUE_PREFIX, source)),
 ];
-for (const queue of queues) queue.on('error', (error) => logger.warn({ queue: queue.name, err: errorMessage(error) }, 'queue error'));
+for (const queue of queues) queue.on('error', (error) => logRedisError({ queue: queue.name, err: errorMessage(error) }, 'queue error'));
 
 const hub = new LiveHub(STREAM_LIMITS);
 const channel = liveChannel(config.QUEUE_PREFIX);

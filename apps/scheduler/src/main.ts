@@ -3,8 +3,8 @@ import client from 'prom-client';
 import { ASSET_CLASSES, JOB_NAMES, QUEUE_NAMES, type MaintenanceJob } from '@tickvault/schema';
 import { ASSET_CLASS_ENV, configuredSources, describeConfig, loadConfigOrExit, SCHEDULER_ENV, SERVICES } from '@tickvault/config';
 import { assertSchemaCurrent, createDb, recordEvent, withDeadline, type SeriesRef } from '@tickvault/db';
-import { createMaintenanceQueue, createWorkerConnection, redisPing } from '@tickvault/queue';
-import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
+import { createMaintenanceQueue, createWorkerConnection, RedisRefusalPause, redisPing } from '@tickvault/queue';
+import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BackfillQueues, runGapFill, runHealth, type SchedulerDeps } from './jobs.js';
 import { ensureSchedules } from './schedules.js';
 
@@ -35,7 +35,9 @@ const series: SeriesRef[] = ASSET_CLASSES.flatMap((assetClass) =>
 
 const sql = createDb(config.DATABASE_URL, { max: DB_POOL, applicationName: `tickvault-${SERVICE}` });
 const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
-redis.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
+// Redis errors repeat per call during an outage: one line per second per error is enough.
+const logRedisError = throttledLog(logger, 'warn', 1_000);
+redis.on('error', (error) => logRedisError({ err: errorMessage(error) }, 'redis connection error'));
 try {
   await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [
     { what: 'Postgres', probe: () => sql`select 1` },
@@ -50,7 +52,7 @@ try {
 }
 
 const queue = createMaintenanceQueue(redis, config.QUEUE_PREFIX);
-queue.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'maintenance queue error'));
+queue.on('error', (error) => logRedisError({ err: errorMessage(error) }, 'maintenance queue error'));
 const backfillQueues = new BackfillQueues(redis, config.QUEUE_PREFIX);
 const deps: SchedulerDeps = {
   sql, redis, prefix: config.QUEUE_PREFIX, logger, series, service: SERVICE,
@@ -91,8 +93,11 @@ const worker = new Worker<MaintenanceJob>(
   },
   { connection: redis, prefix: config.QUEUE_PREFIX, concurrency: 1, lockDuration: LOCK_DURATION_MS },
 );
-worker.on('error', (error) => logger.error({ err: errorMessage(error) }, 'maintenance worker error'));
+const logWorkerError = throttledLog(logger, 'error', 1_000);
+worker.on('error', (error) => logWorkerError({ err: errorMessage(error) }, 'maintenance worker error'));
 worker.on('failed', (job, error) => logger.error({ job: job?.name, err: errorMessage(error) }, 'maintenance run failed'));
+// BullMQ fetches again at once after a refused call (Redis out of memory); without a pause it would spin.
+RedisRefusalPause.watch(worker, logger);
 
 const health = await startHealthServer({
   host: config.HEALTH_HOST,

@@ -1,16 +1,19 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { JOB_NAMES, QUEUE_NAMES, SystemEventSchema, type SystemEvent, type TickBatchJob, BackfillResultSchema, type TickShard } from '@tickvault/schema';
-import { cappedExponentialBackoff } from '@tickvault/queue';
+import { cappedExponentialBackoff, type RedisRefusalPause } from '@tickvault/queue';
 import { classifyDbError, recordEvent, type Sql, recordEmptyRanges, recordGapResult } from '@tickvault/db';
-import { errorMessage, type Logger } from '@tickvault/runtime';
+import { errorMessage, throttledLog, type Logger } from '@tickvault/runtime';
 import type { BatchFlusher } from './batch-flusher.js';
 import type { DatabaseGate } from './database-gate.js';
+
 import { validateTickJob, type RetentionBounds } from './validate-job.js';
 
 // While Postgres is down a job goes back to the queue for this long, without spending an attempt.
 const OUTAGE_REQUEUE_MS = 5_000;
 // A stalled tick job (its writer died) is safe to redo, since writes are idempotent: allow many stalls.
 const MAX_STALLED_COUNT = 10;
+// While Redis refuses every call (OOM, failover) a worker errors per call: one line per second per error is enough.
+const REPEATED_ERROR_WINDOW_MS = 1_000;
 
 export interface ConsumerDeps {
   connection: ConnectionOptions;
@@ -18,6 +21,7 @@ export interface ConsumerDeps {
   sql: Sql;
   flusher: BatchFlusher;
   gate: DatabaseGate;
+  refusal: RedisRefusalPause;
   logger: Logger;
   bounds: RetentionBounds;
   concurrency: number;
@@ -51,7 +55,12 @@ export function createTickWorker(deps: ConsumerDeps, shard: TickShard = { index:
     },
     { ...consumerOptions(deps, deps.concurrency), prefix: shard.prefix },
   );
-  worker.on('error', (error) => deps.logger.error({ err: errorMessage(error), queue: shard.name }, 'tick worker error'));
+  const logWorkerError = throttledLog(deps.logger, 'error', REPEATED_ERROR_WINDOW_MS);
+  worker.on('error', (error) => {
+    deps.refusal.onError(error);
+    logWorkerError({ err: errorMessage(error), queue: shard.name }, 'tick worker error');
+  });
+  worker.on('completed', () => deps.refusal.onSuccess());
   worker.on('failed', (job, error) => {
     if (job && !(error instanceof DelayedError)) {
       deps.logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: errorMessage(error) }, 'tick job failed');
@@ -90,7 +99,11 @@ export function createEventWorker(deps: ConsumerDeps): Worker<SystemEvent> {
     // Events are rare; a few at a time is plenty.
     consumerOptions(deps, 4),
   );
-  worker.on('error', (error) => deps.logger.error({ err: errorMessage(error), queue: QUEUE_NAMES.events }, 'event worker error'));
+  const logWorkerError = throttledLog(deps.logger, 'error', REPEATED_ERROR_WINDOW_MS);
+  worker.on('error', (error) => {
+    deps.refusal.onError(error);
+    logWorkerError({ err: errorMessage(error), queue: QUEUE_NAMES.events }, 'event worker error');
+  });
   deps.gate.attach(worker);
   return worker;
 }

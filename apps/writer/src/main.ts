@@ -1,10 +1,10 @@
-import { Queue } from 'bullmq';
+import { Queue, type Worker } from 'bullmq';
 import { hostname } from 'node:os';
 import { ASSET_CLASSES, liveChannel, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
 import { assertSchemaCurrent, claimDataEnvironment, createDb, recordEvent, trimExpired, withDeadline, writeTickBatch } from '@tickvault/db';
-import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, redisPing } from '@tickvault/queue';
-import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
+import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, RedisRefusalPause, redisPing } from '@tickvault/queue';
+import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
 import { DatabaseGate } from './database-gate.js';
@@ -33,7 +33,9 @@ const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format:
 const metrics = createMetrics(SERVICE);
 const sql = createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: `tickvault-${SERVICE}` });
 const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
-redis.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
+// Reconnect attempts error once each: one line per second per error is enough.
+const logRedisError = throttledLog(logger, 'warn', 1_000);
+redis.on('error', (error) => logRedisError({ err: errorMessage(error) }, 'redis connection error'));
 // Live updates (and the startup ping) go over a fail-fast connection: nothing queues up behind an outage.
 const publisher = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
 publisher.on('error', () => {});
@@ -98,12 +100,17 @@ const gate = new DatabaseGate(sql, logger, ({ up, downForMs, error }) => {
   else logger.warn({ error }, 'postgres outage recorded; an event is written when it recovers');
 });
 
+// Filled once the workers exist; a refusal cannot arrive before they fetch.
+const workers: Worker[] = [];
+const refusal = new RedisRefusalPause(() => workers, logger, () => gate.isUp);
+
 const deps = {
   connection: redis,
   prefix: config.QUEUE_PREFIX,
   sql,
   flusher,
   gate,
+  refusal,
   logger,
   bounds: { dataEnvironment: config.DATA_ENVIRONMENT, maxFutureMs: config.TICK_MAX_FUTURE_SECONDS * 1000, tickRetentionMs },
   concurrency: config.WRITER_CONCURRENCY,
@@ -114,6 +121,7 @@ const deps = {
 // every shard are written together. WRITER_CONCURRENCY applies per shard.
 const tickWorkers = tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS).map((shard) => createTickWorker(deps, shard));
 const eventWorker = createEventWorker(deps);
+workers.push(...tickWorkers, eventWorker);
 gate.watch(DB_WATCH_INTERVAL_MS);
 
 // Jobs in shards beyond TICK_QUEUE_SHARDS would wait unseen (a lowered shard count, or a mismatch
@@ -148,7 +156,7 @@ const health = await startHealthServer({
     ),
   checks: [
     { name: 'postgres', check: () => gate.isUp },
-    { name: 'redis', check: () => redis.status === 'ready' },
+    { name: 'redis', check: () => redis.status === 'ready' && !refusal.refusing },
     { name: 'workers', check: () => tickWorkers.every((w) => w.isRunning()) && eventWorker.isRunning() },
   ],
 });
@@ -193,7 +201,7 @@ installShutdown({
     // close() stops fetching and waits for active jobs, whose flushes commit before they complete.
     { name: 'close workers', run: () => Promise.all([...tickWorkers.map((w) => w.close()), eventWorker.close()]).then(() => undefined) },
     { name: 'drain writes', run: () => flusher.drain() },
-    { name: 'stop retention', run: () => { trimming = false; gate.stop(); } },
+    { name: 'stop retention', run: () => { trimming = false; gate.stop(); refusal.stop(); } },
     { name: 'record shutdown', run: () => recordEvent(sql, { service: SERVICE, kind: 'shutdown', symbol: null, details: {} }).then(() => undefined) },
     { name: 'close health server', run: () => health.close() },
     { name: 'close queue handles', run: () => Promise.all(depthQueues.map((q) => q.close())).then(() => undefined) },

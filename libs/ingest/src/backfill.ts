@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { backfillQueueName, BackfillJobSchema, MAX_EMPTY_RANGES, type BackfillJob, type BackfillResult } from '@tickvault/schema';
-import { cappedExponentialBackoff } from '@tickvault/queue';
-import { errorMessage, type Logger } from '@tickvault/runtime';
+import { cappedExponentialBackoff, RedisRefusalPause } from '@tickvault/queue';
+import { errorMessage, throttledLog, type Logger } from '@tickvault/runtime';
 import type { MarketSource } from '@tickvault/sources';
 import type { Outbox } from './outbox.js';
 import type { IngestPipeline } from './pipeline.js';
@@ -91,7 +91,11 @@ export function createBackfillWorker(deps: BackfillDeps): Worker<BackfillJob> {
     logger.warn({ source: source.id, symbol: job.data.symbol, attempt: job.attemptsMade, final, err: errorMessage(error) }, 'backfill failed');
     if (final) report(job.data, 'failed', 0, errorMessage(error).slice(0, 1000));
   });
-  worker.on('error', (error) => logger.error({ err: errorMessage(error), source: source.id }, 'backfill worker error'));
+  // Errors repeat per call while Redis refuses writes: one line per second per error is enough.
+  const logWorkerError = throttledLog(logger, 'error', 1_000);
+  worker.on('error', (error) => logWorkerError({ err: errorMessage(error), source: source.id }, 'backfill worker error'));
+  // BullMQ fetches again at once after a refused call; without a pause this worker would spin.
+  RedisRefusalPause.watch(worker, logger);
   return worker;
 }
 

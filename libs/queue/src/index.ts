@@ -1,3 +1,4 @@
 export * from './connection.js';
 export * from './options.js';
 export * from './queues.js';
+export * from './redis-refusal.js';

@@ -3,3 +3,4 @@ export * from './backoff.js';
 export * from './health.js';
 export * from './shutdown.js';
 export * from './metrics.js';
+export * from './throttled-log.js';

@@ -52,9 +52,11 @@ export async function redisOom(run: Run): Promise<void> {
   const storedDuringOom = (await countTicks(db.sql, 'sim')) - storedBefore;
   const oomLines = writer.lines.filter((l) => /OOM/.test(String(l.err ?? '')));
   const writerErrors = oomLines.length;
+  // Repeats of one error are summarised (suppressedSinceLast), so the lines undercount the failures.
+  const writerFailures = oomLines.reduce((n, l) => n + 1 + Number(l.suppressedSinceLast ?? 0), 0);
   if (oomLines[0]) {
     const perSecond = Math.round(writerErrors / (writerRanMs / 1000));
-    run.note(`writer under OOM: ${writerErrors} log lines in ${seconds(writerRanMs)} (~${perSecond}/s) like {msg: "${String(oomLines[0].msg)}", err: "${String(oomLines[0].err).slice(0, 120)}"}`);
+    run.note(`writer under OOM: ${writerErrors} log lines (${writerFailures} failed calls) in ${seconds(writerRanMs)} (~${perSecond} lines/s) like {msg: "${String(oomLines[0].msg)}", err: "${String(oomLines[0].err).slice(0, 120)}"}`);
   }
   await sleep(Math.max(0, oomMs - (Date.now() - oomAt)));
   const buffered = metricValue(await scrape(port), 'tickvault_ingest_buffered_ticks');
@@ -88,7 +90,7 @@ export async function redisOom(run: Run): Promise<void> {
   run.figure('OOM held for', seconds(freedAt - oomAt));
   run.figure('ticks buffered in the ingest outbox at the end of OOM', buffered);
   run.figure('writer /readyz while Redis refuses its scripts', String(writerReadiness));
-  run.figure('writer during OOM: started / ticks stored / OOM error lines / SIGTERM exit code', `${writerStarted ? 'yes' : 'no'} / ${storedDuringOom} / ${writerErrors} / ${writerExit.code ?? writerExit.signal}`);
+  run.figure('writer during OOM: started / ticks stored / OOM error lines (failed calls) / SIGTERM exit code', `${writerStarted ? 'yes' : 'no'} / ${storedDuringOom} / ${writerErrors} (${writerFailures}) / ${writerExit.code ?? writerExit.signal}`);
   run.figure('memory freed → ingest ready', readyAt === undefined ? 'never' : seconds(readyAt - freedAt));
   run.figure('ticks dropped (log / metric / events)', `${droppedLogged} / ${droppedMetric} / ${events!.dropped}`);
   run.figure('lease rounds failed during OOM', leaseFailures);
