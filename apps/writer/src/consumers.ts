@@ -5,7 +5,6 @@ import { classifyDbError, recordEvent, type Sql, recordEmptyRanges, recordGapRes
 import { errorMessage, throttledLog, type Logger } from '@tickvault/runtime';
 import type { BatchFlusher } from './batch-flusher.js';
 import type { DatabaseGate } from './database-gate.js';
-
 import { validateTickJob, type RetentionBounds } from './validate-job.js';
 
 // While Postgres is down a job goes back to the queue for this long, without spending an attempt.

@@ -197,11 +197,11 @@ installShutdown({
   logger,
   timeoutMs: config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   steps: () => [
-    { name: 'mark not ready', run: () => health.setDraining() },
+    { name: 'mark not ready', run: () => { health.setDraining(); refusal.stop(); } },
     // close() stops fetching and waits for active jobs, whose flushes commit before they complete.
     { name: 'close workers', run: () => Promise.all([...tickWorkers.map((w) => w.close()), eventWorker.close()]).then(() => undefined) },
     { name: 'drain writes', run: () => flusher.drain() },
-    { name: 'stop retention', run: () => { trimming = false; gate.stop(); refusal.stop(); } },
+    { name: 'stop retention', run: () => { trimming = false; gate.stop(); } },
     { name: 'record shutdown', run: () => recordEvent(sql, { service: SERVICE, kind: 'shutdown', symbol: null, details: {} }).then(() => undefined) },
     { name: 'close health server', run: () => health.close() },
     { name: 'close queue handles', run: () => Promise.all(depthQueues.map((q) => q.close())).then(() => undefined) },

@@ -9,6 +9,7 @@ export function createWorkerConnection(url: string, name: string): Redis {
     maxRetriesPerRequest: null,
     connectionName: name,
     retryStrategy: reconnectDelay,
+    reconnectOnError: reconnectOnReadOnly,
   } satisfies RedisOptions);
 }
 
@@ -22,7 +23,16 @@ export function createProducerConnection(url: string, name: string): Redis {
     enableOfflineQueue: false,
     connectionName: name,
     retryStrategy: reconnectDelay,
+    reconnectOnError: reconnectOnReadOnly,
   } satisfies RedisOptions);
+}
+
+/**
+ * After a failover the old primary answers READONLY on the open socket; reconnecting (through DNS or
+ * a proxy) reaches the new primary. Without this the connection would stay on the replica for good.
+ */
+function reconnectOnReadOnly(error: Error): boolean {
+  return error.message.startsWith('READONLY');
 }
 
 /** Reconnect forever, backing off to 5 s, so a Redis restart is survived without a process restart. */

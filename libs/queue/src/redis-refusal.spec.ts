@@ -43,7 +43,8 @@ describe('RedisRefusalPause', () => {
     expect(w.pauses).toBe(1);
     await vi.advanceTimersByTimeAsync(700);
     expect(w.paused).toBe(false);
-    expect(refusal.refusing).toBe(false);
+    // Resumed, but still not ready: an idle worker meets the next refusal only after its blocking wait.
+    expect(refusal.refusing).toBe(true);
 
     // Still refusing: the second pause is longer (about 1 s, not 0.5 s).
     refusal.onError(OOM);
