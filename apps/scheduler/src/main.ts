@@ -91,7 +91,8 @@ const worker = new Worker<MaintenanceJob>(
       throw error;
     }
   },
-  { connection: redis, prefix: config.QUEUE_PREFIX, concurrency: 1, lockDuration: LOCK_DURATION_MS },
+  // A stalled run is safe to redo (gap detection and enqueueing are idempotent), so allow several stalls.
+  { connection: redis, prefix: config.QUEUE_PREFIX, concurrency: 1, lockDuration: LOCK_DURATION_MS, maxStalledCount: 5 },
 );
 const logWorkerError = throttledLog(logger, 'error', 1_000);
 worker.on('error', (error) => logWorkerError({ err: errorMessage(error) }, 'maintenance worker error'));

@@ -82,6 +82,9 @@ export function createBackfillWorker(deps: BackfillDeps): Worker<BackfillJob> {
       // One range at a time per replica: the provider's rate limit is the bound anyway.
       concurrency: 1,
       lockDuration: LOCK_DURATION_MS,
+      // A stalled backfill (its replica died, or Redis refused its completion) is safe to redo: the bars
+      // it sends are idempotent writes. With BullMQ's default of 1 a second stall would fail it unreported.
+      maxStalledCount: 5,
       settings: { backoffStrategy: cappedExponentialBackoff },
     },
   );
