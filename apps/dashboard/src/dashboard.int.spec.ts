@@ -163,7 +163,7 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
         expect(status, path).toBe(400);
         expect(body, path).toMatchObject({ parameter, error: expect.stringContaining(parameter) });
       }
-      const [{ n }] = (await db.sql`select count(*)::int as n from pg_tables where tablename = 'ticks'`) as unknown as [{ n: number }];
+      const [{ n }] = (await db.sql`select count(*)::int as n from pg_views where viewname = 'ticks'`) as unknown as [{ n: number }];
       expect(n).toBe(1);
     });
 

@@ -5,7 +5,7 @@ import { BatchFlusher } from './batch-flusher.js';
 
 const tick = (tradeId: string): Tick => ({ source: 'sim', symbol: 'BTC/USDT', assetClass: 'crypto', ts: '2026-01-01T00:00:00Z', price: '1', size: '1', tradeId });
 const result = (batch: TickBatch): WriteResult => ({
-  ticksReceived: batch.ticks.length, pointsChanged: 0, barsReceived: 0, barsWritten: 0, ticksInserted: batch.ticks.length, candlesWritten: 0, candlesCreated: 0,
+  ticksCopied: 0, ticksReceived: batch.ticks.length, pointsChanged: 0, barsReceived: 0, barsWritten: 0, ticksInserted: batch.ticks.length, candlesWritten: 0, candlesCreated: 0,
   candleUpdatesPastRetention: 0, candlesTrimmed: 0, rejectionsRecorded: 0, latestCandles: [],
 });
 

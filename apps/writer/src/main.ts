@@ -2,7 +2,7 @@ import { Queue, type Worker } from 'bullmq';
 import { hostname } from 'node:os';
 import { ASSET_CLASSES, liveChannel, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
-import { assertSchemaCurrent, claimDataEnvironment, createDb, recordEvent, trimExpired, withDeadline, writeTickBatch } from '@tickvault/db';
+import { assertSchemaCurrent, claimDataEnvironment, createDb, recordEvent, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
 import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, RedisRefusalPause, redisPing } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
@@ -59,13 +59,19 @@ const tickRetentionMs = Object.fromEntries(
   ASSET_CLASSES.map((ac) => [ac, (ac === 'macro' ? config.MACRO_TICK_RETENTION_DAYS : config.TICK_RETENTION_DAYS) * DAY_MS]),
 ) as Record<AssetClass, number>;
 
+// The previous write path, kept for the benchmark's baseline: the same SQL against the old table shape.
+const v1Sql = config.WRITER_WRITE_PATH === 'v1'
+  ? createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: `tickvault-${SERVICE}-v1`, searchPath: `${V1_SCHEMA}, public` })
+  : undefined;
+const writeBatch = (batch: TickBatch, settings: WriteSettings) => (v1Sql ? writeTickBatchV1(v1Sql, batch, settings) : writeTickBatch(sql, batch, settings));
+
 const stats = { flushes: 0, jobs: 0, received: 0, inserted: 0, rejected: 0, flushMs: 0, candlesTrimmed: 0, pastRetention: 0 };
 const flusher = new BatchFlusher({
   maxTicks: config.WRITER_BATCH_MAX_TICKS,
   maxWaitMs: config.WRITER_BATCH_WAIT_MS,
   maxInFlight: config.WRITER_FLUSHES_IN_FLIGHT,
   deadlineMs: FLUSH_DEADLINE_MS,
-  write: (batch) => writeTickBatch(sql, batch, { candleKeep: config.CANDLE_RETENTION }),
+  write: (batch) => writeBatch(batch, { candleKeep: config.CANDLE_RETENTION }),
   onFailed: ({ ms }) => metrics.flushDuration.observe({ outcome: 'failed' }, ms / 1000),
   onFlushed: ({ jobs, batch, result, ms }) => {
     metrics.flushDuration.observe({ outcome: 'committed' }, ms / 1000);
@@ -171,7 +177,7 @@ const trimLoop = (async () => {
           ASSET_CLASSES.map((ac) => [ac, new Date(now - tickRetentionMs[ac] - TRIM_MARGIN_MS)]),
         ) as Record<AssetClass, Date>;
         const result = await trimExpired(sql, { byAssetClass });
-        if (result.ticksDeleted + result.rejectionsDeleted + result.eventsDeleted > 0) {
+        if (result.ticksDeleted + result.partitionsDropped.length + result.rejectionsDeleted + result.eventsDeleted > 0) {
           await recordEvent(sql, { service: SERVICE, kind: 'retention', symbol: null, details: { ...result } });
           if (result.more) continue;
         }
@@ -206,7 +212,7 @@ installShutdown({
     { name: 'close health server', run: () => health.close() },
     { name: 'close queue handles', run: () => Promise.all(depthQueues.map((q) => q.close())).then(() => undefined) },
     { name: 'close redis', run: () => { void redis.quit().catch(() => redis.disconnect()); publisher.disconnect(); } },
-    { name: 'close postgres', run: () => sql.end({ timeout: 5 }) },
+    { name: 'close postgres', run: () => Promise.all([sql.end({ timeout: 5 }), v1Sql?.end({ timeout: 5 })]).then(() => {}) },
   ],
 });
 void trimLoop;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXPECTED_SCHEMA_VERSION } from '@tickvault/db';
 import { createTestDatabase, createTestRedis, repoPath, ServiceProcess, type TestDatabase, type TestRedis } from '@tickvault/testing';
 
 const WRITER = repoPath('apps/writer/src/main.ts');
@@ -35,7 +36,7 @@ describe('writer startup refusals', () => {
     const writer = new ServiceProcess(WRITER, { DATABASE_URL: unmigrated.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix, HEALTH_PORT: '0' });
     const { code } = await writer.exited;
     expect(code).toBe(1);
-    expect(writer.output.join('\n')).toContain('schema is at version 0, this build needs 4: run `npm run tickvault -- migrate`');
+    expect(writer.output.join('\n')).toContain(`schema is at version 0, this build needs ${EXPECTED_SCHEMA_VERSION}: run \`npm run tickvault -- migrate\``);
   });
 
   it('waits for Postgres with logged backoff, then gives up with a clear message', async () => {

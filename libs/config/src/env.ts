@@ -293,6 +293,12 @@ export const ENV = {
     doc: 'Batches a writer writes at once. Two overlap validation in Node with the database\'s work; each holds one connection.',
     usedBy: 'writer',
   }),
+  WRITER_WRITE_PATH: spec({
+    schema: oneOf(['v2', 'v1']),
+    default: 'v2',
+    doc: '`v2`: trades newer than their series already holds go in by COPY, candles are folded in the writer. `v1`: the previous write path, into the scratch schema `tickvault_v1` that `npm run bench` creates; kept only as the benchmark\'s baseline.',
+    usedBy: 'writer',
+  }),
   WRITER_DB_POOL: spec({
     schema: int(2, 100),
     default: '4',
@@ -308,7 +314,7 @@ export const ENV = {
   TICK_RETENTION_DAYS: spec({
     schema: int(1, 36500),
     default: '7',
-    doc: 'Crypto and stock ticks older than this are trimmed; older late ticks are rejected (`older_than_retention`).',
+    doc: 'Crypto and stock ticks older than this are rejected when they arrive late (`older_than_retention`) and trimmed by whole UTC days (a day\'s partition is dropped once all of it is past this plus an hour): each tick is kept at least this long and at most a day longer.',
     usedBy: 'writer, CLI verify',
   }),
   MACRO_TICK_RETENTION_DAYS: spec({

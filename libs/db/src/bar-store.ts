@@ -27,7 +27,8 @@ export function toLiveCandles(rows: LatestRow[]): LiveCandle[] {
 /**
  * Serializes writers per series where a write is not a pure fold: provider bars and macro points
  * replace values and recompute larger candles, so two of them (or one and a tick fold) must not
- * interleave on one series. Tick folds take the shared lock and run side by side. One statement,
+ * interleave on one series. Trade writes take the exclusive lock as well: their COPY relies on no other
+ * writer storing the same trade before they commit (tick-store.ts); the v1 baseline still shares it. One statement,
  * keys in one order, so two writers cannot deadlock on each other's locks.
  */
 export async function lockSeries(tx: Sql, exclusive: readonly string[], shared: readonly string[]): Promise<void> {
@@ -246,14 +247,32 @@ with input as (
 ),
 latest as (
   select distinct on (source, symbol, ts, trade_id) * from input order by source, symbol, ts, trade_id, ord desc
+),
+added as (
+  -- A series seen for the first time gets its id; the filter keeps identity values for new ones only.
+  insert into series (source, symbol, asset_class)
+  select distinct source, symbol, asset_class from latest l
+  where not exists (select 1 from series s where s.source = l.source and s.symbol = l.symbol)
+  order by 1, 2
+  on conflict (source, symbol) do nothing
+  returning id, source, symbol
+),
+ids as (
+  select coalesce(s.id, a.id) as series_id, l.* from latest l
+  left join series s on s.source = l.source and s.symbol = l.symbol
+  left join added a on a.source = l.source and a.symbol = l.symbol
+),
+changed as (
+  insert into macro_points as t (series_id, ts, trade_id, price, size)
+  select series_id, ts, trade_id, price, size from ids
+  order by 1, 2, 3
+  -- Macro points are revised by their publishers: the newest value of an observation replaces the earlier one.
+  on conflict on constraint macro_points_key do update set price = excluded.price, size = excluded.size, ingested_at = now()
+  where (t.price, t.size) is distinct from (excluded.price, excluded.size)
+  returning series_id, ts
 )
-insert into ticks as t (source, symbol, asset_class, ts, price, size, trade_id)
-select source, symbol, asset_class, ts, price, size, trade_id from latest
-order by source, symbol, ts, trade_id
--- Macro points are revised by their publishers: the newest value of an observation replaces the earlier one.
-on conflict on constraint ticks_natural_key do update set price = excluded.price, size = excluded.size, ingested_at = now()
-where (t.price, t.size) is distinct from (excluded.price, excluded.size)
-returning source, symbol, asset_class, ts::text as ts
+select i.source, i.symbol, i.asset_class, c.ts::text as ts
+from changed c join (select distinct series_id, source, symbol, asset_class from ids) i using (series_id)
 `;
 
 /**
@@ -273,8 +292,9 @@ spans as (
   select source, symbol, min(open_time) as lo, max(tv_bucket_end(timeframe, open_time)) as hi from targets group by 1, 2
 ),
 span_ticks as (
-  select t.source, t.symbol, t.asset_class, t.ts, t.price, t.size, t.trade_id
-  from spans s join ticks t on t.source = s.source and t.symbol = s.symbol and t.ts >= s.lo and t.ts < s.hi
+  select se.source, se.symbol, se.asset_class, t.ts, t.price, t.size, t.trade_id
+  from spans s join series se on se.source = s.source and se.symbol = s.symbol
+  join macro_points t on t.series_id = se.id and t.ts >= s.lo and t.ts < s.hi
 ),
 ${candleAggregationSql('span_ticks', { baseAc: '$5', baseTf: '$6', allAc: '$7', allTf: '$8' })},
 fresh as (select agg.* from agg join targets using (source, symbol, timeframe, open_time)),

@@ -89,3 +89,59 @@ export function candleAggregationSql(
     from agg_arrays
   )`;
 }
+
+function orderKey(alias: string, edge: 'first' | 'last'): string {
+  return `(${alias}.${edge}_ts, length(coalesce(${alias}.${edge}_trade_id, '')), coalesce(${alias}.${edge}_trade_id, '') collate "C")`;
+}
+function earlier(a: string, b: string): string {
+  return `${orderKey(a, 'first')} < ${orderKey(b, 'first')}`;
+}
+function later(a: string, b: string): string {
+  return `${orderKey(a, 'last')} > ${orderKey(b, 'last')}`;
+}
+
+/**
+ * The merge of a folded candle (`excluded`) into the stored one (`c`): open/close by trade order, high/low
+ * widened, volume and count added. Only trades the transaction inserted are folded, so adding counts each once.
+ */
+export const CANDLE_FOLD_MERGE = `
+  on conflict (source, symbol, timeframe, open_time) do update set
+    open = case when ${earlier('excluded', 'c')} then excluded.open else c.open end,
+    first_trade_id = case when ${earlier('excluded', 'c')} then excluded.first_trade_id else c.first_trade_id end,
+    first_ts = least(c.first_ts, excluded.first_ts),
+    close = case when ${later('excluded', 'c')} then excluded.close else c.close end,
+    last_trade_id = case when ${later('excluded', 'c')} then excluded.last_trade_id else c.last_trade_id end,
+    last_ts = greatest(c.last_ts, excluded.last_ts),
+    high = greatest(c.high, excluded.high),
+    low = least(c.low, excluded.low),
+    volume = c.volume + excluded.volume,
+    trade_count = c.trade_count + excluded.trade_count,
+    updated_at = now()
+`;
+
+/** Candle retention for the series and timeframes that just gained a candle (both write paths). */
+export const TRIM_CANDLES_SQL = `
+with targets as (
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::int[]) as t(source, symbol, timeframe, keep)
+),
+cut as (
+  -- Walks the primary key backwards 'keep' entries: cost is bounded by keep, not by table size.
+  select t.source, t.symbol, t.timeframe,
+    (select c.open_time from candles c
+      where c.source = t.source and c.symbol = t.symbol and c.timeframe = t.timeframe
+      order by c.open_time desc offset t.keep - 1 limit 1) as cutoff
+  from targets t
+),
+remembered as (
+  insert into candle_cutoffs (source, symbol, timeframe, cutoff)
+  select source, symbol, timeframe, cutoff from cut where cutoff is not null
+  order by source, symbol, timeframe
+  on conflict (source, symbol, timeframe) do update set cutoff = greatest(candle_cutoffs.cutoff, excluded.cutoff)
+),
+deleted as (
+  delete from candles c using cut
+  where c.source = cut.source and c.symbol = cut.symbol and c.timeframe = cut.timeframe and c.open_time < cut.cutoff
+  returning 1
+)
+select count(*)::int as trimmed from deleted
+`;

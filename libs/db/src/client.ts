@@ -8,6 +8,8 @@ export interface DbOptions {
   applicationName?: string;
   connectTimeoutSeconds?: number;
   statementTimeoutMs?: number;
+  /** Schemas searched for unqualified names (the benchmark's v1 baseline runs in a schema of its own). */
+  searchPath?: string;
 }
 
 export function createDb(url: string, options: DbOptions = {}): Sql {
@@ -24,6 +26,7 @@ export function createDb(url: string, options: DbOptions = {}): Sql {
       // Server-side bounds: no statement or abandoned transaction holds locks for long.
       statement_timeout: options.statementTimeoutMs ?? 60_000,
       idle_in_transaction_session_timeout: 60_000,
+      ...(options.searchPath ? { search_path: options.searchPath } : {}),
     },
   });
 }

@@ -137,10 +137,17 @@ export async function readLatest(sql: Sql, series: readonly { source: string; sy
       t.ts, t.price, t.size, t.trade_id,
       d.open_time, d.open, d.high, d.low, d.close, d.volume, d.trade_count
     from unnest(${series.map((s) => s.source)}::text[], ${series.map((s) => s.symbol)}::text[]) with ordinality as s(source, symbol, position)
+    left join series se on se.source = s.source and se.symbol = s.symbol
     left join lateral (
-      select to_char(ts at time zone 'UTC', ${TICK_TIME}) as ts, price::text as price, size::text as size, trade_id
-      from ticks where source = s.source and symbol = s.symbol
-      order by ts desc, trade_id desc limit 1
+      -- Each table on its own walks its key backwards from the end (through every daily partition's
+      -- index): the ticks view would make the planner read the whole series to sort it.
+      select to_char(x.ts at time zone 'UTC', ${TICK_TIME}) as ts, x.price::text as price, x.size::text as size, x.trade_id
+      from (
+        (select ts, price, size, trade_id from tick_rows where series_id = se.id order by ts desc, trade_id desc limit 1)
+        union all
+        (select ts, price, size, trade_id from macro_points where series_id = se.id order by ts desc, trade_id desc limit 1)
+      ) x
+      order by x.ts desc, x.trade_id desc limit 1
     ) t on true
     left join lateral (
       select to_char(open_time at time zone 'UTC', ${CANDLE_TIME}) as open_time, open::text as open, high::text as high,

@@ -10,20 +10,17 @@ export interface StoredSeries {
 }
 
 /**
- * Every (source, symbol) that has ticks or candles. A loose index scan: each step jumps to the next
- * series through the unique key of ticks and the primary key of candles, so the cost is one index
- * probe per series however many rows each holds.
+ * Every (source, symbol) that has ticks or candles: the series table for ticks, and a loose index scan
+ * over the candles primary key (each step jumps to the next series), so the cost is one index probe
+ * per series however many rows each holds.
  */
 export async function listStoredSeries(sql: Sql): Promise<StoredSeries[]> {
   const rows = await sql<{ source: string; symbol: string; asset_class: string | null }[]>`
     with recursive tick_series as (
-      (select source, symbol, asset_class from ticks order by source, symbol limit 1)
-      union all
-      select n.source, n.symbol, n.asset_class from tick_series s cross join lateral (
-        select t.source, t.symbol, t.asset_class from ticks t
-        where (t.source, t.symbol) > (s.source, s.symbol)
-        order by t.source, t.symbol limit 1
-      ) n
+      -- The series table lists every series that ever had ticks; one probe each says whether any are left.
+      select s.source, s.symbol, s.asset_class from series s
+      where exists (select 1 from tick_rows r where r.series_id = s.id)
+         or exists (select 1 from macro_points m where m.series_id = s.id)
     ),
     candle_series as (
       (select source, symbol from candles order by source, symbol limit 1)

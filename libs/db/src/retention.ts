@@ -1,5 +1,6 @@
 import type { AssetClass } from '@tickvault/schema';
 import type { Sql } from './client.js';
+import { dropExpiredTickPartitions, ensureComingPartitions } from './partitions.js';
 
 export interface TickHorizons {
   /** Ticks of an asset class older than this instant are deleted. */
@@ -10,7 +11,10 @@ export interface TickHorizons {
 export const AUDIT_RETENTION_DAYS = 30;
 
 export interface TrimResult {
+  /** Macro points deleted plus the rows of dropped trade partitions (those from the planner's statistics: approximate). */
   ticksDeleted: number;
+  /** Daily trade partitions dropped (`tick_rows_pYYYYMMDD`). */
+  partitionsDropped: string[];
   rejectionsDeleted: number;
   eventsDeleted: number;
   /** True when a chunk came back full: more is left to trim on the next run. */
@@ -18,25 +22,36 @@ export interface TrimResult {
 }
 
 /**
- * Deletes at most `chunk` expired rows per asset class through the (asset_class, ts) index, so
- * a run touches only rows it deletes and never holds locks for long. Rows locked by a concurrent
- * trim are skipped, so several writers trimming at once do not wait on each other.
+ * Crypto and stock trades live in daily partitions: whole days older than their horizon are dropped,
+ * at a cost that does not grow with the table or with how much is dropped (so trades are kept for at
+ * least their retention and at most a day longer). Macro points, a few a day, are deleted at most
+ * `chunk` at a time through their age index; rows locked by a concurrent trim are skipped, so several
+ * writers trimming at once do not wait on each other. The coming days' partitions are created here too.
  */
 export async function trimExpired(sql: Sql, horizons: TickHorizons, chunk = 20_000): Promise<TrimResult> {
   let ticksDeleted = 0;
   let more = false;
-  for (const [assetClass, before] of Object.entries(horizons.byAssetClass)) {
-    const [row] = await sql<{ deleted: number }[]>`
-      with doomed as (
-        -- The order keeps the planner on the (asset_class, ts) index: without it a cached generic plan
-        -- turned into a sequential scan of the whole table for every trim smaller than a chunk (bench).
-        select ctid from ticks where asset_class = ${assetClass} and ts < ${before}
-        order by ts limit ${chunk} for update skip locked
-      ), gone as (delete from ticks where ctid in (select ctid from doomed) returning 1)
-      select count(*)::int as deleted from gone`;
-    ticksDeleted += row!.deleted;
-    if (row!.deleted === chunk) more = true;
+  let partitionsDropped: string[] = [];
+  await ensureComingPartitions(sql);
+  // One table holds both classes: a day goes when it is past both horizons.
+  const tradesBefore = new Date(Math.min(horizons.byAssetClass.crypto.getTime(), horizons.byAssetClass.stock.getTime()));
+  try {
+    const dropped = await dropExpiredTickPartitions(sql, tradesBefore);
+    ticksDeleted += dropped.approxRows;
+    partitionsDropped = dropped.partitions;
+  } catch (error) {
+    // 55P03: a writer held tick_rows past the lock timeout; the next run drops the day.
+    if ((error as { code?: unknown }).code !== '55P03') throw error;
+    more = true;
   }
+  const [macro] = await sql<{ deleted: number }[]>`
+    with doomed as (
+      select ctid from macro_points where ts < ${horizons.byAssetClass.macro}
+      order by ts limit ${chunk} for update skip locked
+    ), gone as (delete from macro_points where ctid in (select ctid from doomed) returning 1)
+    select count(*)::int as deleted from gone`;
+  ticksDeleted += macro!.deleted;
+  if (macro!.deleted === chunk) more = true;
   // Bar minutes matter only while trades for them are accepted: the older of the trade horizons.
   const barsBefore = new Date(Math.min(horizons.byAssetClass.crypto.getTime(), horizons.byAssetClass.stock.getTime()));
   await sql`
@@ -52,5 +67,5 @@ export async function trimExpired(sql: Sql, horizons: TickHorizons, chunk = 20_0
     with gone as (delete from system_events where id in (
       select id from system_events where ts < ${auditBefore} limit ${chunk}) returning 1)
     select count(*)::int as deleted from gone`;
-  return { ticksDeleted, rejectionsDeleted: rejections!.deleted, eventsDeleted: events!.deleted, more };
+  return { ticksDeleted, partitionsDropped, rejectionsDeleted: rejections!.deleted, eventsDeleted: events!.deleted, more };
 }

@@ -144,6 +144,52 @@ describe('recordEvents', () => {
   });
 });
 
+describe('writeTickBatch: the COPY way and the probing way', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase(migrate);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  const at = (second: number) => new Date(Date.parse('2026-01-02T09:00:00Z') + second * 1000).toISOString();
+  const run = (from: number, to: number, symbol = 'SOL/USDT') =>
+    Array.from({ length: to - from }, (_, i) => trade(at(from + i), `${10 + ((from + i) % 7)}.5`, '0.25', String(1000 + from + i), symbol));
+
+  it('copies trades newer than the series holds, probes the rest, and stores each once', async () => {
+    const first = await writeTickBatch(db.sql, { ticks: run(0, 200), rejections: [] }, settings);
+    expect(first).toMatchObject({ ticksInserted: 200, ticksCopied: 200 });
+    // A resend of the tail, a tie at the newest stored instant, late trades and new ones, shuffled.
+    const mixed = [...run(150, 260), trade(at(199), '11', '1', '999999', 'SOL/USDT'), ...run(0, 10).map((t) => ({ ...t, tradeId: `${t.tradeId}-late` }))];
+    mixed.reverse();
+    const second = await writeTickBatch(db.sql, { ticks: [...mixed, ...mixed.slice(0, 20)], rejections: [] }, settings);
+    expect(second).toMatchObject({ ticksInserted: 60 + 1 + 10, ticksCopied: 60 });
+    const [count] = await db.sql`select count(*)::int as n from ticks where symbol = 'SOL/USDT'`;
+    expect(count!.n).toBe(271);
+    const again = await writeTickBatch(db.sql, { ticks: mixed, rejections: [] }, settings);
+    expect(again).toMatchObject({ ticksInserted: 0, ticksCopied: 0 });
+    expect((await verifyCandles(db.sql, window)).mismatches).toEqual([]);
+  });
+
+  it('stores each trade once when concurrent writers get overlapping batches of one series', async () => {
+    const batches = [run(0, 300, 'ADA/USDT'), run(100, 400, 'ADA/USDT'), run(0, 400, 'ADA/USDT'), run(350, 500, 'ADA/USDT')];
+    const results = await Promise.all(batches.map((ticks) => writeTickBatch(db.sql, { ticks, rejections: [] }, settings)));
+    expect(results.reduce((n, r) => n + r.ticksInserted, 0)).toBe(500);
+    const [count] = await db.sql`select count(*)::int as n, count(distinct trade_id)::int as d from ticks where symbol = 'ADA/USDT'`;
+    expect(count).toEqual({ n: 500, d: 500 });
+    const [volume] = await db.sql`select sum(volume)::text as v, sum(trade_count)::int as c from candles where symbol = 'ADA/USDT' and timeframe = '1m'`;
+    expect(volume).toEqual({ v: '125.00', c: 500 });
+    expect((await verifyCandles(db.sql, window)).mismatches).toEqual([]);
+  });
+
+  it('stores a trade id with a backslash exactly', async () => {
+    const odd = trade(at(500), '1', '1', 'a\\b\\N', 'XRP/USDT');
+    expect(await writeTickBatch(db.sql, { ticks: [odd], rejections: [] }, settings)).toMatchObject({ ticksCopied: 1 });
+    const [row] = await db.sql`select trade_id from ticks where symbol = 'XRP/USDT'`;
+    expect(row!.trade_id).toBe('a\\b\\N');
+  });
+});
+
 describe('trimExpired', () => {
   let db: TestDatabase;
   beforeAll(async () => {
@@ -153,7 +199,7 @@ describe('trimExpired', () => {
     await db?.drop();
   });
 
-  it('deletes only ticks past their asset class horizon, in bounded chunks', async () => {
+  it('drops whole days of trades past their horizon, keeps the rest, and trims macro points in bounded chunks', async () => {
     const now = Date.now();
     const day = 86_400_000;
     const row = (assetClass: string, symbol: string, ts: Date) => ({ assetClass, symbol, ts });
@@ -161,20 +207,36 @@ describe('trimExpired', () => {
       ...Array.from({ length: 25 }, (_, i) => row('crypto', 'BTC/USDT', new Date(now - 10 * day - i * 1000))),
       ...Array.from({ length: 5 }, (_, i) => row('crypto', 'BTC/USDT', new Date(now - day - i * 1000))),
       ...Array.from({ length: 5 }, (_, i) => row('macro', 'DGS10', new Date(now - 30 * day - i * day))),
+      ...Array.from({ length: 25 }, (_, i) => row('macro', 'DGS2', new Date(now - 4000 * day - i * day))),
     ];
     for (const { assetClass, symbol, ts } of rows) {
       await db.sql`insert into ticks (source, symbol, asset_class, ts, price, size, trade_id)
         values ('sim', ${symbol}, ${assetClass}, ${ts}, 1, 1, ${String(ts.getTime())})`;
     }
+    const partitions = async () =>
+      (await db.sql<{ n: number }[]>`select count(*)::int as n from pg_inherits where inhparent = 'tick_rows'::regclass`)[0]!.n;
+    const before = await partitions();
     const horizons = {
       byAssetClass: { crypto: new Date(now - 7 * day), stock: new Date(now - 7 * day), macro: new Date(now - 3650 * day) },
     };
     const first = await trimExpired(db.sql, horizons, 10);
-    expect(first).toMatchObject({ ticksDeleted: 10, more: true });
+    expect(first.more).toBe(true);
     await trimExpired(db.sql, horizons, 10);
     const last = await trimExpired(db.sql, horizons, 10);
     expect(last).toMatchObject({ ticksDeleted: 5, more: false });
-    const left = await db.sql`select asset_class, count(*)::int as n from ticks group by 1 order by 1`;
-    expect(left).toEqual([{ asset_class: 'crypto', n: 5 }, { asset_class: 'macro', n: 5 }]);
+    const left = await db.sql`select asset_class, symbol, count(*)::int as n from ticks group by 1, 2 order by 1, 2`;
+    expect(left).toEqual([
+      { asset_class: 'crypto', symbol: 'BTC/USDT', n: 5 },
+      { asset_class: 'macro', symbol: 'DGS10', n: 5 },
+    ]);
+    // The old days' partitions are gone (one or two: the 25 old trades may straddle midnight); the
+    // coming days exist ahead of the first trade that needs them.
+    const tomorrow = new Date(now + day).toISOString().slice(0, 10).replaceAll('-', '');
+    const [ahead] = await db.sql`select to_regclass(${`tick_rows_p${tomorrow}`}) is not null as exists`;
+    expect(ahead!.exists).toBe(true);
+    expect(await partitions()).toBeLessThan(before + 4);
+    const [old] = await db.sql`select count(*)::int as n from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = 'tick_rows'::regclass and c.relname < ${`tick_rows_p${new Date(now - 8 * day).toISOString().slice(0, 10).replaceAll('-', '')}`}`;
+    expect(old!.n).toBe(0);
   });
 });

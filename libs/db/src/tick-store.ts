@@ -1,7 +1,11 @@
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Bar, LiveCandle, RejectReason, Tick, Timeframe } from '@tickvault/schema';
 import type { Sql } from './client.js';
-import { candleAggregationSql, timeframeArrays } from './candle-sql.js';
 import { lockSeries, seriesKey, writeBars, writePoints } from './bar-store.js';
+import { CANDLE_FOLD_MERGE, TRIM_CANDLES_SQL } from './candle-sql.js';
+import { ensureTickPartitions, isMissingPartition, utcDay } from './partitions.js';
+import { foldTrades, isoToMicros, type FoldTrade, type FoldedCandle } from './trade-fold.js';
 
 export interface RejectionRow {
   source: string;
@@ -30,6 +34,8 @@ export interface WriteSettings {
 export interface WriteResult {
   ticksReceived: number;
   ticksInserted: number;
+  /** Of the inserted trades, those that went in by COPY (newer than anything stored for their series). */
+  ticksCopied: number;
   /** Macro points whose value was new or revised. */
   pointsChanged: number;
   barsReceived: number;
@@ -45,24 +51,51 @@ export interface WriteResult {
   latestCandles: LiveCandle[];
 }
 
-const TF = timeframeArrays();
+interface SeriesTrades {
+  id: number;
+  source: string;
+  symbol: string;
+  /** Deduplicated by key, in arrival order. */
+  trades: FoldTrade[];
+}
 
-const WRITE_TICKS_SQL = `
-with input as (
-  -- Times and decimals travel as text and are cast here: the driver would round them through Date and float.
-  select source, symbol, asset_class, ts::timestamptz as ts, price::numeric as price, size::numeric as size, trade_id
-  from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-    as t(source, symbol, asset_class, ts, price, size, trade_id)
+const FIND_SERIES_SQL = `
+select w.source, w.symbol, s.id,
+  -- The newest stored trade at or after the batch's oldest one. Partition pruning keeps this to the
+  -- partitions the batch touches (usually today's): one index probe each.
+  (select (extract(epoch from r.ts) * 1000000)::bigint::text from tick_rows r
+    where r.series_id = s.id and r.ts >= w.min_ts::timestamptz order by r.ts desc limit 1) as newest_us
+from unnest($1::text[], $2::text[], $3::text[]) as w(source, symbol, min_ts)
+left join series s on s.source = w.source and s.symbol = w.symbol`;
+
+const ADD_SERIES_SQL = `
+insert into series (source, symbol, asset_class)
+select * from unnest($1::text[], $2::text[], $3::text[]) order by 1, 2
+on conflict (source, symbol) do nothing`;
+
+const INSERT_TRADES_SQL = `
+insert into tick_rows (series_id, ts, trade_id, price, size)
+select series_id, ts::timestamptz, trade_id, price::numeric, size::numeric
+from unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[]) as t(series_id, ts, trade_id, price, size)
+-- One lock order for every writer, so concurrent batches cannot deadlock on the same keys.
+order by 1, 2, 3
+on conflict on constraint tick_rows_key do nothing
+returning series_id, (extract(epoch from ts) * 1000000)::bigint::text as us, trade_id`;
+
+const BAR_MINUTES_SQL = `
+select b.source, b.symbol, (extract(epoch from b.minute) * 1000000)::bigint::text as us
+from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as w(source, symbol, lo, hi)
+join bar_minutes b on b.source = w.source and b.symbol = w.symbol and b.minute >= w.lo::timestamptz and b.minute <= w.hi::timestamptz`;
+
+const UPSERT_CANDLES_SQL = `
+with agg as (
+  select source, symbol, timeframe, open_time::timestamptz as open_time, open::numeric as open, high::numeric as high,
+    low::numeric as low, close::numeric as close, volume::numeric as volume, trade_count,
+    first_ts::timestamptz as first_ts, first_trade_id, last_ts::timestamptz as last_ts, last_trade_id
+  from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+    $10::int[], $11::text[], $12::text[], $13::text[], $14::text[])
+    as a(source, symbol, timeframe, open_time, open, high, low, close, volume, trade_count, first_ts, first_trade_id, last_ts, last_trade_id)
 ),
-inserted as (
-  insert into ticks (source, symbol, asset_class, ts, price, size, trade_id)
-  select source, symbol, asset_class, ts, price, size, trade_id from input
-  -- One lock order for every writer, so concurrent batches cannot deadlock on the same keys.
-  order by source, symbol, ts, trade_id
-  on conflict on constraint ticks_natural_key do nothing
-  returning source, symbol, asset_class, ts, price, size, trade_id
-),
-${candleAggregationSql('inserted', { baseAc: '$8', baseTf: '$9', allAc: '$10', allTf: '$11' }, { barMinutes: 'skip' })},
 upserted as (
   insert into candles as c (source, symbol, timeframe, open_time, open, high, low, close, volume, trade_count,
                             first_ts, first_trade_id, last_ts, last_trade_id)
@@ -72,26 +105,11 @@ upserted as (
   left join candle_cutoffs k using (source, symbol, timeframe)
   where k.cutoff is null or agg.open_time >= k.cutoff
   order by agg.source, agg.symbol, agg.timeframe, agg.open_time
-  on conflict (source, symbol, timeframe, open_time) do update set
-    -- Only ticks inserted by this statement reach here, so adding volume counts each trade once.
-    open = case when ${earlier('excluded', 'c')} then excluded.open else c.open end,
-    first_trade_id = case when ${earlier('excluded', 'c')} then excluded.first_trade_id else c.first_trade_id end,
-    first_ts = least(c.first_ts, excluded.first_ts),
-    close = case when ${later('excluded', 'c')} then excluded.close else c.close end,
-    last_trade_id = case when ${later('excluded', 'c')} then excluded.last_trade_id else c.last_trade_id end,
-    last_ts = greatest(c.last_ts, excluded.last_ts),
-    high = greatest(c.high, excluded.high),
-    low = least(c.low, excluded.low),
-    volume = c.volume + excluded.volume,
-    trade_count = c.trade_count + excluded.trade_count,
-    updated_at = now()
+  ${CANDLE_FOLD_MERGE}
   returning c.source, c.symbol, c.timeframe, c.open_time, c.open, c.high, c.low, c.close, c.volume, c.trade_count,
     (xmax = 0) as created
 )
 select
-  (select count(*) from input)::int as received,
-  (select count(*) from inserted)::int as inserted,
-  (select count(*) from agg)::int as candle_updates,
   (select count(*) from upserted)::int as candles_written,
   (select coalesce(json_agg(json_build_array(source, symbol, timeframe)), '[]'::json)
      from (select distinct source, symbol, timeframe from upserted where created) n) as created_series,
@@ -104,55 +122,42 @@ select
            order by source, symbol, timeframe, open_time desc) latest) as latest_candles
 `;
 
-function orderKey(alias: string, edge: 'first' | 'last'): string {
-  return `(${alias}.${edge}_ts, length(coalesce(${alias}.${edge}_trade_id, '')), coalesce(${alias}.${edge}_trade_id, '') collate "C")`;
-}
-function earlier(a: string, b: string): string {
-  return `${orderKey(a, 'first')} < ${orderKey(b, 'first')}`;
-}
-function later(a: string, b: string): string {
-  return `${orderKey(a, 'last')} > ${orderKey(b, 'last')}`;
-}
-
-const TRIM_CANDLES_SQL = `
-with targets as (
-  select * from unnest($1::text[], $2::text[], $3::text[], $4::int[]) as t(source, symbol, timeframe, keep)
-),
-cut as (
-  -- Walks the primary key backwards 'keep' entries: cost is bounded by keep, not by table size.
-  select t.source, t.symbol, t.timeframe,
-    (select c.open_time from candles c
-      where c.source = t.source and c.symbol = t.symbol and c.timeframe = t.timeframe
-      order by c.open_time desc offset t.keep - 1 limit 1) as cutoff
-  from targets t
-),
-remembered as (
-  insert into candle_cutoffs (source, symbol, timeframe, cutoff)
-  select source, symbol, timeframe, cutoff from cut where cutoff is not null
-  order by source, symbol, timeframe
-  on conflict (source, symbol, timeframe) do update set cutoff = greatest(candle_cutoffs.cutoff, excluded.cutoff)
-),
-deleted as (
-  delete from candles c using cut
-  where c.source = cut.source and c.symbol = cut.symbol and c.timeframe = cut.timeframe and c.open_time < cut.cutoff
-  returning 1
-)
-select count(*)::int as trimmed from deleted
-`;
 
 /**
  * Writes one batch in one transaction: new ticks (idempotent), the candles they change, candle
  * retention for series that gained a candle, and the batch's rejections. Either all of it commits or none.
+ *
+ * Trades take one of two ways into `tick_rows`. Live feeds deliver each series in time order, so
+ * most trades of a batch are newer than anything stored for their series: those cannot collide with
+ * a stored row and go in by COPY, without a conflict probe per row. The rest (resends, late trades,
+ * backfill, a tie with the newest stored instant) take INSERT … ON CONFLICT DO NOTHING. The look at
+ * the newest stored trade stays true until commit because every trade write holds its series'
+ * exclusive lock: no other writer can store the same trade in between (postgres.js cannot report a
+ * COPY that fails at its end, so a COPY must never meet a conflict).
  */
 export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: WriteSettings): Promise<WriteResult> {
   // Trades are immutable and folded into candles; macro points are revisable and recomputed.
   const trades = batch.ticks.filter((t) => t.assetClass !== 'macro');
+  const days = [...new Set(trades.map((t) => utcDay(t.ts)))];
+  await ensureTickPartitions(sql, days);
+  try {
+    return await writeInTransaction(sql, batch, trades, days, settings);
+  } catch (error) {
+    // Retention dropped a day this process thought existed (another writer's trim): create it again.
+    if (!isMissingPartition(error)) throw error;
+    await ensureTickPartitions(sql, days, { recheck: true });
+    return writeInTransaction(sql, batch, trades, days, settings);
+  }
+}
+
+function writeInTransaction(sql: Sql, batch: TickBatch, trades: readonly Tick[], days: readonly string[], settings: WriteSettings): Promise<WriteResult> {
   const points = batch.ticks.filter((t) => t.assetClass === 'macro');
   const bars = batch.bars ?? [];
   return sql.begin(async (tx) => {
     const result: WriteResult = {
       ticksReceived: batch.ticks.length,
       ticksInserted: 0,
+      ticksCopied: 0,
       pointsChanged: 0,
       barsReceived: bars.length,
       barsWritten: 0,
@@ -165,11 +170,7 @@ export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: Write
     };
     const created: [string, string, Timeframe][] = [];
     if (bars.length > 0 || points.length > 0 || trades.length > 0) {
-      await lockSeries(
-        tx as unknown as Sql,
-        [...new Set([...bars, ...points].map((x) => seriesKey(x.source, x.symbol)))],
-        sharedKeysOf(trades),
-      );
+      await lockSeries(tx as unknown as Sql, [...new Set([...bars, ...points, ...trades].map((x) => seriesKey(x.source, x.symbol)))], []);
     }
     if (bars.length > 0) {
       const out = await writeBars(tx as unknown as Sql, bars);
@@ -189,40 +190,18 @@ export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: Write
       result.latestCandles.push(...out.latest);
     }
     if (trades.length > 0) {
-      const ticks = trades;
-      const [row] = await tx.unsafe<
-        {
-          received: number;
-          inserted: number;
-          candle_updates: number;
-          candles_written: number;
-          candles_created: number;
-          created_series: [string, string, Timeframe][];
-          latest_candles: [string, string, Timeframe, string, string, string, string, string, string, number][];
-        }[]
-      >(WRITE_TICKS_SQL, [
-        ticks.map((t) => t.source),
-        ticks.map((t) => t.symbol),
-        ticks.map((t) => t.assetClass),
-        ticks.map((t) => t.ts),
-        ticks.map((t) => t.price),
-        ticks.map((t) => t.size),
-        ticks.map((t) => t.tradeId),
-        TF.baseAssetClasses,
-        TF.baseTimeframes,
-        TF.assetClasses,
-        TF.timeframes,
-      ] as never[]);
-      result.ticksInserted += row!.inserted;
-      result.candlesWritten += row!.candles_written;
-      result.candlesCreated += row!.candles_created;
-      result.candleUpdatesPastRetention = row!.candle_updates - row!.candles_written;
-      result.latestCandles.push(
-        ...row!.latest_candles.map(([source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount]) => ({
-          source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount,
-        })),
-      );
-      created.push(...row!.created_series);
+      const inserted = await insertTrades(tx as unknown as Sql, trades, days);
+      result.ticksInserted += inserted.trades.length;
+      result.ticksCopied = inserted.copied;
+      const folded = foldTrades(await withoutBarMinutes(tx as unknown as Sql, inserted.trades));
+      if (folded.length > 0) {
+        const out = await upsertCandles(tx as unknown as Sql, folded);
+        result.candlesWritten += out.written;
+        result.candlesCreated += out.createdCount;
+        result.candleUpdatesPastRetention = folded.length - out.written;
+        result.latestCandles.push(...out.latest);
+        created.push(...out.created);
+      }
     }
     if (created.length > 0) {
       const unique = [...new Map(created.map((c) => [c.join('\u0000'), c])).values()];
@@ -241,14 +220,188 @@ export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: Write
   });
 }
 
-/** Shared locks for a trades-only batch: one per series, deduplicated. */
-function sharedKeysOf(trades: readonly Tick[]): string[] {
-  const keys = new Set<string>();
-  for (const t of trades) keys.add(seriesKey(t.source, t.symbol));
-  return [...keys];
+/** Stores the trades not stored yet; returns exactly those (the ones to fold into candles). */
+async function insertTrades(tx: Sql, trades: readonly Tick[], days: readonly string[]): Promise<{ trades: FoldTrade[]; copied: number }> {
+  const series = await resolveSeries(tx, groupBySeries(trades));
+  // Reading tick_rows above locked it against retention's partition drops until commit: the days
+  // checked now stay until then (a drop between the writer's check and this transaction is retried).
+  const [partitions] = await tx<{ missing: string[] }[]>`
+    select coalesce(array_agg(d), '{}') as missing from unnest(${days as string[]}::text[]) d
+    where to_regclass('tick_rows_p' || replace(d, '-', '')) is null`;
+  if (partitions!.missing.length > 0) {
+    throw Object.assign(new Error(`tick partitions missing for ${partitions!.missing.join(', ')}`), { code: 'TICK_PARTITION_MISSING' });
+  }
+  const fresh: { series: SeriesTrades; trade: FoldTrade }[] = [];
+  const probe: { series: SeriesTrades; trade: FoldTrade }[] = [];
+  for (const s of series.values()) {
+    for (const trade of s.trades) {
+      if (s.newestUs === null || trade.us > s.newestUs) fresh.push({ series: s, trade });
+      else probe.push({ series: s, trade });
+    }
+  }
+  if (fresh.length > 0) await copyTrades(tx, fresh);
+  const inserted: FoldTrade[] = fresh.map((f) => f.trade);
+  if (probe.length > 0) {
+    const rows = await tx.unsafe<{ series_id: number; us: string; trade_id: string | null }[]>(INSERT_TRADES_SQL, [
+      probe.map((p) => p.series.id),
+      probe.map((p) => p.trade.ts),
+      probe.map((p) => p.trade.tradeId),
+      probe.map((p) => p.trade.price),
+      probe.map((p) => p.trade.size),
+    ] as never[]);
+    const byKey = new Map(probe.map((p) => [`${p.series.id}|${p.trade.us}|${p.trade.tradeId ?? ''}|${p.trade.tradeId === null}`, p.trade]));
+    for (const row of rows) {
+      const trade = byKey.get(`${row.series_id}|${row.us}|${row.trade_id ?? ''}|${row.trade_id === null}`);
+      if (!trade) throw new Error(`inserted trade ${row.series_id}/${row.us}/${row.trade_id} not found in the batch`);
+      inserted.push(trade);
+    }
+  }
+  return { trades: inserted, copied: fresh.length };
 }
 
-async function insertRejections(sql: Sql, rows: readonly RejectionRow[]): Promise<number> {
+interface GroupedSeries extends SeriesTrades {
+  assetClass: string;
+  minTs: string;
+  minUs: number;
+  newestUs: number | null;
+}
+
+function groupBySeries(trades: readonly Tick[]): Map<string, GroupedSeries> {
+  const groups = new Map<string, GroupedSeries & { seen: Set<string> }>();
+  for (const t of trades) {
+    const key = `${t.source}\u0000${t.symbol}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = { id: 0, source: t.source, symbol: t.symbol, assetClass: t.assetClass, trades: [], minTs: t.ts, minUs: Infinity, newestUs: null, seen: new Set() };
+      groups.set(key, group);
+    }
+    const us = isoToMicros(t.ts);
+    // A trade sent twice in one batch (a resend landing next to the original) is stored and folded once.
+    const id = `${us}|${t.tradeId ?? ''}|${t.tradeId === null}`;
+    if (group.seen.has(id)) continue;
+    group.seen.add(id);
+    group.trades.push({ source: t.source, symbol: t.symbol, assetClass: t.assetClass, ts: t.ts, us, price: t.price, size: t.size, tradeId: t.tradeId });
+    if (us < group.minUs) {
+      group.minUs = us;
+      group.minTs = t.ts;
+    }
+  }
+  return groups;
+}
+
+/** Series ids (created on first sight) and each series' newest stored trade at or after the batch's oldest. */
+async function resolveSeries(tx: Sql, groups: Map<string, GroupedSeries>): Promise<Map<string, GroupedSeries>> {
+  const list = [...groups.values()];
+  const find = () =>
+    tx.unsafe<{ source: string; symbol: string; id: number | null; newest_us: string | null }[]>(FIND_SERIES_SQL, [
+      list.map((g) => g.source),
+      list.map((g) => g.symbol),
+      list.map((g) => g.minTs),
+    ] as never[]);
+  let rows = await find();
+  const missing = rows.filter((r) => r.id === null);
+  if (missing.length > 0) {
+    // Only unseen series are inserted: ON CONFLICT would spend an identity value per row and batch.
+    const wanted = missing.map((r) => groups.get(`${r.source}\u0000${r.symbol}`)!);
+    await tx.unsafe(ADD_SERIES_SQL, [wanted.map((g) => g.source), wanted.map((g) => g.symbol), wanted.map((g) => g.assetClass)] as never[]);
+    rows = await find();
+  }
+  for (const row of rows) {
+    const group = groups.get(`${row.source}\u0000${row.symbol}`)!;
+    if (row.id === null) throw new Error(`series ${row.source}/${row.symbol} has no id after it was added`);
+    group.id = row.id;
+    group.newestUs = row.newest_us === null ? null : Number(row.newest_us);
+  }
+  return groups;
+}
+
+// COPY text format: backslash is the escape character; trade ids are visible ASCII and may hold one.
+const copyText = (value: string): string => (value.includes('\\') ? value.replaceAll('\\', '\\\\') : value);
+// Rows per chunk written to the COPY stream: large enough to amortize the stream's per-write cost.
+const COPY_CHUNK_ROWS = 2_000;
+
+async function copyTrades(tx: Sql, rows: readonly { series: SeriesTrades; trade: FoldTrade }[]): Promise<void> {
+  const stream = (await tx`copy tick_rows (series_id, ts, trade_id, price, size) from stdin`.writable()) as Writable;
+  function* chunks(): Generator<string> {
+    for (let i = 0; i < rows.length; i += COPY_CHUNK_ROWS) {
+      let text = '';
+      for (const { series, trade } of rows.slice(i, i + COPY_CHUNK_ROWS)) {
+        text += `${series.id}\t${trade.ts}\t${trade.tradeId === null ? '\\N' : copyText(trade.tradeId)}\t${trade.price}\t${trade.size}\n`;
+      }
+      yield text;
+    }
+  }
+  await pipeline(Readable.from(chunks()), stream);
+}
+
+/** Trades of a minute a provider bar holds are stored but not folded: the bar already counts them. */
+async function withoutBarMinutes(tx: Sql, trades: FoldTrade[]): Promise<FoldTrade[]> {
+  if (trades.length === 0) return trades;
+  const spans = new Map<string, { source: string; symbol: string; lo: string; loUs: number; hi: string; hiUs: number }>();
+  for (const t of trades) {
+    const key = `${t.source}\u0000${t.symbol}`;
+    const span = spans.get(key);
+    if (!span) spans.set(key, { source: t.source, symbol: t.symbol, lo: t.ts, loUs: t.us, hi: t.ts, hiUs: t.us });
+    else {
+      if (t.us < span.loUs) Object.assign(span, { lo: t.ts, loUs: t.us });
+      if (t.us > span.hiUs) Object.assign(span, { hi: t.ts, hiUs: t.us });
+    }
+  }
+  const list = [...spans.values()];
+  const rows = await tx.unsafe<{ source: string; symbol: string; us: string }[]>(BAR_MINUTES_SQL, [
+    list.map((s) => s.source),
+    list.map((s) => s.symbol),
+    // Minutes are bucket starts: the span starts at the minute of its oldest trade.
+    list.map((s) => new Date(Math.floor(s.loUs / 60_000_000) * 60_000).toISOString()),
+    list.map((s) => s.hi),
+  ] as never[]);
+  if (rows.length === 0) return trades;
+  const held = new Set(rows.map((r) => `${r.source}\u0000${r.symbol}\u0000${r.us}`));
+  return trades.filter((t) => !held.has(`${t.source}\u0000${t.symbol}\u0000${Math.floor(t.us / 60_000_000) * 60_000_000}`));
+}
+
+interface UpsertOutcome {
+  written: number;
+  createdCount: number;
+  created: [string, string, Timeframe][];
+  latest: LiveCandle[];
+}
+
+async function upsertCandles(tx: Sql, candles: readonly FoldedCandle[]): Promise<UpsertOutcome> {
+  const [row] = await tx.unsafe<
+    {
+      candles_written: number;
+      candles_created: number;
+      created_series: [string, string, Timeframe][];
+      latest_candles: [string, string, Timeframe, string, string, string, string, string, string, number][];
+    }[]
+  >(UPSERT_CANDLES_SQL, [
+    candles.map((c) => c.source),
+    candles.map((c) => c.symbol),
+    candles.map((c) => c.timeframe),
+    candles.map((c) => c.openTime),
+    candles.map((c) => c.open),
+    candles.map((c) => c.high),
+    candles.map((c) => c.low),
+    candles.map((c) => c.close),
+    candles.map((c) => c.volume),
+    candles.map((c) => c.tradeCount),
+    candles.map((c) => c.firstTs),
+    candles.map((c) => c.firstTradeId),
+    candles.map((c) => c.lastTs),
+    candles.map((c) => c.lastTradeId),
+  ] as never[]);
+  return {
+    written: row!.candles_written,
+    createdCount: row!.candles_created,
+    created: row!.created_series,
+    latest: row!.latest_candles.map(([source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount]) => ({
+      source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount,
+    })),
+  };
+}
+
+export async function insertRejections(sql: Sql, rows: readonly RejectionRow[]): Promise<number> {
   const inserted = await sql.unsafe(
     `insert into rejected_ticks (source, symbol, reason, detail, sample, origin, job_key, position)
      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[])

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Sql } from '@tickvault/db';
+import { V1_SCHEMA, V1_SCHEMA_SQL, type Sql } from '@tickvault/db';
 import { DEFAULT_JOB_OPTIONS } from '@tickvault/queue';
 import { JOB_NAMES, QUEUE_NAMES, type Tick, type TickBatchJob } from '@tickvault/schema';
 import { ServiceProcess, repoPath } from '@tickvault/testing';
@@ -29,7 +29,9 @@ export interface BenchContext {
   shared: { pipelineRate?: number; copyRate?: number };
 }
 
-export const TICK_TABLES = 'ticks, candles, candle_cutoffs, rejected_ticks, system_events, gaps, series_health';
+export const TICK_TABLES = 'tick_rows, macro_points, series, candles, candle_cutoffs, bar_minutes, rejected_ticks, system_events, gaps, series_health';
+
+const V1_TABLES = ['ticks', 'candles', 'candle_cutoffs', 'bar_minutes', 'rejected_ticks'];
 
 export function record(ctx: BenchContext, figure: Figure): void {
   ctx.figures.push(figure);
@@ -39,7 +41,9 @@ export function record(ctx: BenchContext, figure: Figure): void {
 
 /** Empties every table the scenarios write and every Redis key under the bench prefix. No process may be running. */
 export async function resetState(ctx: BenchContext): Promise<void> {
-  await ctx.sql.unsafe(`truncate ${TICK_TABLES}`);
+  await ctx.sql.unsafe(`truncate ${TICK_TABLES} restart identity`);
+  const [v1] = await ctx.sql`select to_regclass(${`${V1_SCHEMA}.ticks`}) is not null as exists`;
+  if (v1!.exists) await ctx.sql.unsafe(`truncate ${V1_TABLES.map((t) => `${V1_SCHEMA}.${t}`).join(', ')}`);
   let cursor = '0';
   do {
     const [next, keys] = await ctx.redis.scan(cursor, 'MATCH', `${ctx.prefix}*`, 'COUNT', 1000);
@@ -148,9 +152,14 @@ export function symbolsOf(count: number, prefix = 'S'): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${i}/USDT`);
 }
 
-/** COPY rows into ticks, `chunk` lines per write; rows come from `make(from, count)` so nothing large is held. */
-export async function copyTicks(sql: Sql, total: number, make: (from: number, count: number) => string[], chunk = 20_000): Promise<void> {
-  const stream = await sql`copy ticks (source, symbol, asset_class, ts, price, size, trade_id) from stdin`.writable();
+/**
+ * COPY rows into a ticks table, `chunk` lines per write; rows come from `make(from, count)` so nothing
+ * large is held. `tick_rows` (v2) takes `copyRowLine` lines, the v1 baseline's `ticks` `copyLine` lines.
+ */
+export async function copyTicks(sql: Sql, total: number, make: (from: number, count: number) => string[], chunk = 20_000, table: 'tick_rows' | 'v1' = 'tick_rows'): Promise<void> {
+  const stream = table === 'v1'
+    ? await sql.unsafe(`copy ${V1_SCHEMA}.ticks (source, symbol, asset_class, ts, price, size, trade_id) from stdin`).writable()
+    : await sql`copy tick_rows (series_id, ts, trade_id, price, size) from stdin`.writable();
   for (let i = 0; i < total; i += chunk) {
     if (!stream.write(make(i, Math.min(chunk, total - i)).join(''))) await new Promise((r) => stream.once('drain', r));
   }
@@ -159,6 +168,30 @@ export async function copyTicks(sql: Sql, total: number, make: (from: number, co
 
 export function copyLine(t: Tick): string {
   return `${t.source}\t${t.symbol}\t${t.assetClass}\t${t.ts}\t${t.price}\t${t.size}\t${t.tradeId}\n`;
+}
+
+/** A tick_rows COPY line; `ids` from seriesIds. */
+export function copyRowLine(t: Tick, ids: ReadonlyMap<string, number>): string {
+  return `${ids.get(`${t.source}/${t.symbol}`)}\t${t.ts}\t${t.tradeId}\t${t.price}\t${t.size}\n`;
+}
+
+/** Series ids of `source`'s symbols (created when missing), keyed `source/symbol`, and the partitions for [fromMs, toMs]. */
+export async function prepareTickRows(sql: Sql, source: string, symbols: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
+  await sql`insert into series (source, symbol, asset_class) select ${source}, s, 'crypto' from unnest(${symbols as string[]}::text[]) s
+    on conflict (source, symbol) do nothing`;
+  const rows = await sql<{ symbol: string; id: number }[]>`select symbol, id from series where source = ${source}`;
+  await sql`select tv_ensure_tick_partitions(${new Date(fromMs).toISOString().slice(0, 10)}::date, ${new Date(toMs).toISOString().slice(0, 10)}::date)`;
+  return new Map(rows.map((r) => [`${source}/${r.symbol}`, r.id]));
+}
+
+/** The v1 baseline's scratch schema (the tables of schema 4), created empty. */
+export async function createV1Schema(sql: Sql): Promise<void> {
+  await sql.unsafe(`drop schema if exists ${V1_SCHEMA} cascade`);
+  await sql.unsafe(`create schema ${V1_SCHEMA}`);
+  await sql.begin(async (tx) => {
+    await tx.unsafe(`set local search_path = ${V1_SCHEMA}, public`);
+    await tx.unsafe(V1_SCHEMA_SQL);
+  });
 }
 
 // --- processes: memory and CPU ----------------------------------------------------------------

@@ -127,7 +127,7 @@ try {
         await memory(ctx, { backlogs: sizes.backlogs, perJob: sizes.perJob, symbols: sizes.symbols });
         break;
       case 'retention':
-        await retention(ctx, { ticks: sizes.retentionTicks, series: 100, smallDelete: 10_000, largeShare: 0.2 });
+        await retention(ctx, { ticks: sizes.retentionTicks, series: 100 });
         break;
       case 'gapfill':
         await gapfill(ctx, { days: sizes.gapfillDays, symbols: sizes.gapfillSymbols, tradesPerSecond: sizes.gapfillTradesPerSecond, weightPerMinute: 6000 });

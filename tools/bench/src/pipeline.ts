@@ -1,3 +1,4 @@
+import { V1_SCHEMA } from '@tickvault/db';
 import type { Tick, TickBatchJob } from '@tickvault/schema';
 import {
   CpuAccount, describeCpu, enqueue, PgActivitySampler, failedJobs, metricValue, resetState, scrape, startWriters, waitQueueDrained, type BenchContext,
@@ -42,10 +43,12 @@ export async function measurePipeline(ctx: BenchContext, jobs: readonly TickBatc
     const backends = await activity.stop();
     const metrics = await Promise.all(w.healthPorts.map((port) => scrape(port)));
     const sum = (name: string, labels?: Record<string, string>) => metrics.reduce((n, text) => n + metricValue(text, name, labels), 0);
-    const [stored] = await ctx.sql`select count(*)::int as n from ticks`;
+    // The v1 baseline writes into its scratch schema (WRITER_WRITE_PATH=v1).
+    const schema = writerEnv.WRITER_WRITE_PATH === 'v1' ? `${V1_SCHEMA}.` : '';
+    const [stored] = await ctx.sql.unsafe(`select count(*)::int as n from ${schema}ticks`);
     const failed = await failedJobs(ctx.queue);
     if (stored!.n !== expected || failed > 0) throw new Error(`pipeline stored ${stored!.n} of ${expected} ticks (${failed} failed jobs)`);
-    const [candles] = await ctx.sql`select count(*)::int as n from candles`;
+    const [candles] = await ctx.sql.unsafe(`select count(*)::int as n from ${schema}candles`);
     const flushes = sum('tickvault_flush_duration_seconds_count', { outcome: 'committed' });
     return {
       ticks: expected,

@@ -1,4 +1,4 @@
-import { log, record, resetState, symbolsOf, ticksAt, toJobs, type BenchContext } from '../lib.js';
+import { log, prepareTickRows, record, resetState, symbolsOf, ticksAt, toJobs, type BenchContext } from '../lib.js';
 import { measurePipeline } from '../pipeline.js';
 
 export interface BaselineOptions {
@@ -30,12 +30,13 @@ export async function baselines(ctx: BenchContext, o: BaselineOptions): Promise<
   record(ctx, { scenario: 'baselines', metric: '  ratio one-job-per-tick / real pipeline', value: perTick.rate / reference, unit: '', note: referenceNote });
 
   await resetState(ctx);
+  const ids = await prepareTickRows(ctx.sql, ticks[0]!.source, symbols, Date.parse(ticks[0]!.ts), Date.parse(ticks.at(-1)!.ts));
   const started = performance.now();
   for (const t of ticks) {
     await ctx.sql`
-      insert into ticks (source, symbol, asset_class, ts, price, size, trade_id)
-      values (${t.source}, ${t.symbol}, ${t.assetClass}, ${t.ts}::timestamptz, ${t.price}::numeric, ${t.size}::numeric, ${t.tradeId})
-      on conflict on constraint ticks_natural_key do nothing`;
+      insert into tick_rows (series_id, ts, trade_id, price, size)
+      values (${ids.get(`${t.source}/${t.symbol}`)!}, ${t.ts}::timestamptz, ${t.tradeId}, ${t.price}::numeric, ${t.size}::numeric)
+      on conflict on constraint tick_rows_key do nothing`;
   }
   const insertRate = o.ticks / ((performance.now() - started) / 1000);
   const [stored] = await ctx.sql`select count(*)::int as n from ticks`;

@@ -1,12 +1,12 @@
 import net from 'node:net';
-import { writeTickBatch } from '@tickvault/db';
-import { TIMEFRAMES, type Timeframe } from '@tickvault/schema';
+import { createDb, V1_SCHEMA, writeTickBatch, writeTickBatchV1, type Sql, type TickBatch } from '@tickvault/db';
+import { TIMEFRAMES, type Tick, type TickBatchJob, type Timeframe } from '@tickvault/schema';
 import { ServiceProcess, repoPath } from '@tickvault/testing';
-import { copyLine, copyTicks, log, record, resetState, symbolsOf, ticksAt, toJobs, type BenchContext } from '../lib.js';
+import { copyLine, copyRowLine, copyTicks, createV1Schema, log, prepareTickRows, record, resetState, symbolsOf, ticksAt, toJobs, type BenchContext } from '../lib.js';
 import { measurePipeline, type PipelineResult } from '../pipeline.js';
 
 const INSERT_ONLY_SQL = `
-insert into ticks (source, symbol, asset_class, ts, price, size, trade_id)
+insert into ${V1_SCHEMA}.ticks (source, symbol, asset_class, ts, price, size, trade_id)
 select source, symbol, asset_class, ts::timestamptz, price::numeric, size::numeric, trade_id
 from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) as t(source, symbol, asset_class, ts, price, size, trade_id)
 order by source, symbol, ts, trade_id
@@ -17,7 +17,7 @@ const CANDLE_KEEP = Object.fromEntries(TIMEFRAMES.map((tf) => [tf, 2000])) as Re
 
 export interface ThroughputOptions {
   ticks: number;
-  /** Runs of each of 1 and 2 writers (alternating). */
+  /** Runs of each of 1 and 2 writers (alternating) on the v2 path; the v1 baseline runs once each. */
   repeats: number;
   perJob: number;
   symbols: number;
@@ -26,7 +26,9 @@ export interface ThroughputOptions {
 /**
  * Raw COPY into ticks vs the end-to-end pipeline (producer → queue → writer → Postgres, with candles
  * and retention) with one writer process and with two, and once more with a dashboard serving a
- * live client that never reads. Same ticks, same machine, same run.
+ * live client that never reads. The write path before v2 (text-keyed ticks table, every trade through
+ * INSERT … ON CONFLICT, candles folded in SQL) runs as a baseline in a scratch schema of the same
+ * database: same ticks, same machine, same run.
  */
 export async function throughput(ctx: BenchContext, o: ThroughputOptions): Promise<void> {
   const symbols = symbolsOf(o.symbols);
@@ -35,17 +37,38 @@ export async function throughput(ctx: BenchContext, o: ThroughputOptions): Promi
   const ticks = ticksAt(0, o.ticks, { symbols, startMs, stepMs });
   const jobs = toJobs(ticks, o.perJob);
   log(`throughput: ${o.ticks} ticks, ${o.perJob} per job, ${o.symbols} symbols`);
+  await createV1Schema(ctx.sql);
+  const v1Sql = createDb(ctx.databaseUrl, { max: 2, statementTimeoutMs: 0, applicationName: 'tickvault-bench-v1', searchPath: `${V1_SCHEMA}, public` });
+  try {
+    await measureAll(ctx, o, { symbols, startMs, ticks, jobs, v1Sql });
+  } finally {
+    await v1Sql.end();
+  }
+  await resetState(ctx);
+}
 
+async function measureAll(
+  ctx: BenchContext,
+  o: ThroughputOptions,
+  { symbols, startMs, ticks, jobs, v1Sql }: { symbols: string[]; startMs: number; ticks: Tick[]; jobs: TickBatchJob[]; v1Sql: Sql },
+): Promise<void> {
   await resetState(ctx);
   // Rows are rendered before the clock starts: only the database's work is timed.
-  const lines = ticks.map((t) => copyLine({ ...t, source: 'copy' }));
+  const ids = await prepareTickRows(ctx.sql, 'copy', symbols, startMs, Date.now());
+  const lines = ticks.map((t) => copyRowLine({ ...t, source: 'copy' }, ids));
   const copyStarted = performance.now();
   await copyTicks(ctx.sql, lines.length, (from, count) => lines.slice(from, from + count), 5000);
   const copyRate = o.ticks / ((performance.now() - copyStarted) / 1000);
   ctx.shared.copyRate = copyRate;
-  record(ctx, { scenario: 'throughput', metric: 'raw COPY into ticks', value: copyRate, unit: 'ticks/s' });
+  record(ctx, { scenario: 'throughput', metric: 'raw COPY into ticks', value: copyRate, unit: 'ticks/s', note: 'tick_rows: series id key, daily partitions' });
 
-  // The ticks insert of the writer's statement without the candle folding: what the natural key costs.
+  const v1Lines = ticks.map((t) => copyLine({ ...t, source: 'copy' }));
+  const v1CopyStarted = performance.now();
+  await copyTicks(ctx.sql, v1Lines.length, (from, count) => v1Lines.slice(from, from + count), 5000, 'v1');
+  const v1CopyRate = o.ticks / ((performance.now() - v1CopyStarted) / 1000);
+  record(ctx, { scenario: 'throughput', metric: 'v1: raw COPY into v1 ticks', value: v1CopyRate, unit: 'ticks/s', note: 'text key (source, symbol, ts, trade_id) + (asset_class, ts) index' });
+
+  // The v1 insert without the candle folding: what the text natural key costs.
   {
     await resetState(ctx);
     const sample = ticks.slice(0, Math.min(ticks.length, 100_000));
@@ -58,38 +81,53 @@ export async function throughput(ctx: BenchContext, o: ThroughputOptions): Promi
       ] as never[]);
     }
     record(ctx, {
-      scenario: 'throughput', metric: 'INSERT … unnest … ON CONFLICT DO NOTHING, 5000-tick batches', value: sample.length / ((performance.now() - started) / 1000), unit: 'ticks/s',
-      note: `${sample.length} ticks; the writer's insert without candles, one at a time`,
+      scenario: 'throughput', metric: 'v1: INSERT … unnest … ON CONFLICT DO NOTHING, 5000-tick batches', value: sample.length / ((performance.now() - started) / 1000), unit: 'ticks/s',
+      note: `${sample.length} ticks; the v1 writer's insert without candles, one at a time`,
     });
   }
 
   // The writer's transaction alone, called in this process one at a time: the database's share of the work.
-  for (const size of [1000, 5000, 20_000]) {
-    await resetState(ctx);
-    const sample = ticks.slice(0, Math.min(ticks.length, 100_000));
-    const started = performance.now();
-    for (let i = 0; i < sample.length; i += size) {
-      await writeTickBatch(ctx.sql, { ticks: sample.slice(i, i + size), rejections: [] }, { candleKeep: CANDLE_KEEP });
+  for (const [label, write] of [
+    ['writeTickBatch', (batch: TickBatch) => writeTickBatch(ctx.sql, batch, { candleKeep: CANDLE_KEEP })],
+    ['v1: writeTickBatchV1', (batch: TickBatch) => writeTickBatchV1(v1Sql, batch, { candleKeep: CANDLE_KEEP })],
+  ] as const) {
+    for (const size of [5000, 20_000]) {
+      await resetState(ctx);
+      const sample = ticks.slice(0, Math.min(ticks.length, 100_000));
+      const started = performance.now();
+      for (let i = 0; i < sample.length; i += size) await write({ ticks: sample.slice(i, i + size), rejections: [] });
+      record(ctx, {
+        scenario: 'throughput', metric: `${label} alone, ${size}-tick batches, one at a time`, value: sample.length / ((performance.now() - started) / 1000), unit: 'ticks/s',
+        note: `${sample.length} ticks; no queue, no worker: the SQL the writer runs per flush`,
+      });
     }
-    record(ctx, {
-      scenario: 'throughput', metric: `writeTickBatch alone, ${size}-tick batches, one at a time`, value: sample.length / ((performance.now() - started) / 1000), unit: 'ticks/s',
-      note: `${sample.length} ticks; no queue, no worker: the SQL the writer runs per flush`,
-    });
   }
 
   // 1 and 2 writers alternate, `repeats` times each: on a shared machine one run of each is a coin toss.
   const runs: Record<1 | 2, PipelineResult[]> = { 1: [], 2: [] };
+  const v1Runs: Record<1 | 2, PipelineResult[]> = { 1: [], 2: [] };
   for (let r = 0; r < o.repeats; r++) {
     for (const writers of [1, 2] as const) runs[writers].push(await measurePipeline(ctx, jobs, writers));
+    // The baseline in between, so both paths see the same stretch of the machine's noise.
+    if (r === 0) for (const writers of [1, 2] as const) v1Runs[writers].push(await measurePipeline(ctx, jobs, writers, { WRITER_WRITE_PATH: 'v1' }));
   }
   const one = median(runs[1]);
   const two = median(runs[2]);
+  const v1One = median(v1Runs[1]);
+  const v1Two = median(v1Runs[2]);
   ctx.shared.pipelineRate = one.rate;
   report(ctx, '1 writer', one, runs[1]);
   record(ctx, { scenario: 'throughput', metric: 'ratio end-to-end (1 writer) / COPY', value: one.rate / copyRate, unit: '' });
   report(ctx, '2 writers', two, runs[2]);
   record(ctx, { scenario: 'throughput', metric: 'ratio 2 writers / 1 writer', value: two.rate / one.rate, unit: '' });
   record(ctx, { scenario: 'throughput', metric: 'ratio end-to-end (2 writers) / COPY', value: two.rate / copyRate, unit: '' });
+  report(ctx, 'v1, 1 writer', v1One, v1Runs[1]);
+  report(ctx, 'v1, 2 writers', v1Two, v1Runs[2]);
+  record(ctx, { scenario: 'throughput', metric: 'v1: ratio end-to-end (1 writer) / COPY into v1 ticks', value: v1One.rate / v1CopyRate, unit: '' });
+  record(ctx, { scenario: 'throughput', metric: 'v1: ratio 2 writers / 1 writer', value: v1Two.rate / v1One.rate, unit: '' });
+  record(ctx, { scenario: 'throughput', metric: 'ratio end-to-end new / v1', value: one.rate / v1One.rate, unit: '', note: '1 writer each' });
+  record(ctx, { scenario: 'throughput', metric: 'ratio end-to-end new / v1 (2 writers)', value: two.rate / v1Two.rate, unit: '' });
+  record(ctx, { scenario: 'throughput', metric: 'ratio end-to-end (1 writer) / COPY into v1 ticks', value: one.rate / v1CopyRate, unit: '', note: 'the new path against the old table\'s COPY ceiling' });
 
   // Storage must not wait for readers: a live client that never reads should cost nothing beyond noise.
   const stalled = await withStalledLiveReader(ctx, symbols, () => measurePipeline(ctx, jobs, 1));
@@ -97,7 +135,6 @@ export async function throughput(ctx: BenchContext, o: ThroughputOptions): Promi
     scenario: 'throughput', metric: 'end-to-end, 1 writer, with a live client that never reads', value: stalled.result.rate, unit: 'ticks/s',
     note: `ratio to the run without ${(stalled.result.rate / one.rate).toFixed(2)}; dashboard dropped ${stalled.dropped} events`,
   });
-  await resetState(ctx);
 }
 
 /** The run with the median rate (of two: the slower one, so a lucky run does not make the figure). */

@@ -9,7 +9,7 @@ const OLD = 'chaos-old';
 
 /**
  * 7. Retention racing with writes and late ticks. Two writers with TICK_RETENTION_DAYS=1 and a small
- * candle retention (1m=30, 5m=20) start on a database seeded with expired ticks, so their trim runs
+ * candle retention (1m=30, 5m=20) start on a database seeded with expired ticks (whole expired days), so their trim runs
  * while they write. The producer sends, in shuffled order and each job twice: recent ticks out of
  * order over 3 h (late ticks racing candle trims), and ticks straddling the 24 h acceptance horizon,
  * some of which cross it while queued. Checked: every produced tick stored or recorded as
@@ -25,16 +25,20 @@ export async function retentionRace(run: Run): Promise<void> {
   const prefix = run.prefix();
   const queue = run.tickQueue(run.redis(run.settings.redisUrl), prefix);
 
-  // Expired ticks (older than retention + the writer's 1 h trim margin, over 55 minutes ending 5
-  // minutes past the trim horizon, so none crosses the horizon during the run), and a band inside the margin.
+  // Expired ticks: 55 minutes of them three days back, so their whole UTC day is past the trim horizon
+  // (trades are dropped by whole days: kept at least their retention, at most a day longer), and a
+  // band inside the 1 h trim margin. Written straight into tick_rows: the ticks view inserts row by row.
+  await db.sql`insert into series (source, symbol, asset_class) values (${OLD}, 'BTC/USDT', 'crypto')`;
+  await db.sql`select tv_ensure_tick_partitions((now() - interval '3 days')::date, now()::date)`;
   await db.sql`
-    insert into ticks (source, symbol, asset_class, ts, price, size, trade_id)
-    select ${OLD}, 'BTC/USDT', 'crypto', now() - interval '26 hours' + g * (interval '55 minutes' / ${seeded}::int), 100, 1, g::text
+    insert into tick_rows (series_id, ts, trade_id, price, size)
+    select (select id from series where source = ${OLD}), date_trunc('day', now() - interval '3 days') + interval '1 hour'
+      + g * (interval '55 minutes' / ${seeded}::int), g::text, 100, 1
     from generate_series(1, ${seeded}::int) g`;
   const band = 1000;
   await db.sql`
-    insert into ticks (source, symbol, asset_class, ts, price, size, trade_id)
-    select ${OLD}, 'BTC/USDT', 'crypto', now() - interval '24 hours 30 minutes' + g * interval '1 s', 100, 1, ('band' || g)
+    insert into tick_rows (series_id, ts, trade_id, price, size)
+    select (select id from series where source = ${OLD}), now() - interval '24 hours 30 minutes' + g * interval '1 s', 'band' || g, 100, 1
     from generate_series(1, ${band}::int) g`;
 
   const t0 = Date.now();
@@ -55,12 +59,14 @@ export async function retentionRace(run: Run): Promise<void> {
   await producer.done;
   await waitDrained(queue, 180_000);
   const expiredLeft = await waitFor(async () => {
-    const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from ticks where ts < now() - interval '25 hours'`;
+    const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from ticks where ts < date_trunc('day', now() - interval '25 hours')`;
     return row!.n === 0 ? 'none' : undefined;
-  }, 'expired ticks trimmed', 60_000, 500).then(() => 0, async () => (await db.sql<{ n: number }[]>`select count(*)::int as n from ticks where ts < now() - interval '25 hours'`)[0]!.n);
+  }, 'expired ticks trimmed', 60_000, 500).then(() => 0, async () => (await db.sql<{ n: number }[]>`select count(*)::int as n from ticks where ts < date_trunc('day', now() - interval '25 hours')`)[0]!.n);
   const [bandLeft] = await db.sql<{ n: number }[]>`select count(*)::int as n from ticks where source = ${OLD} and trade_id like 'band%'`;
-  const [trims] = await db.sql<{ runs: number; deleted: number }[]>`
-    select count(*)::int as runs, coalesce(sum((details->>'ticksDeleted')::int), 0)::int as deleted from system_events where kind = 'retention'`;
+  const [trims] = await db.sql<{ runs: number; deleted: number; partitions: number }[]>`
+    select count(*)::int as runs, coalesce(sum((details->>'ticksDeleted')::int), 0)::int as deleted,
+      coalesce(sum(jsonb_array_length(details->'partitionsDropped')), 0)::int as partitions
+    from system_events where kind = 'retention'`;
 
   // Every produced tick: stored, or recorded as older than retention (a copy may be both: the
   // first delivery stored it, the second arrived after it crossed the horizon).
@@ -86,12 +92,13 @@ export async function retentionRace(run: Run): Promise<void> {
   const otherMismatches = verify.mismatches.filter((m) => !belowCutoff.includes(m));
   const counts = await queueCounts(queue);
 
-  run.figure('expired ticks seeded / trimmed while writing', `${seeded} / ${trims!.deleted} in ${trims!.runs} trim runs`);
+  run.figure('expired ticks seeded / trimmed while writing', `${seeded} / ${trims!.deleted} (planner's estimate) in ${trims!.partitions} daily partitions dropped by ${trims!.runs} trim runs`);
   run.figure('ticks inside the trim margin kept', `${bandLeft!.n} / ${band}`);
   run.figure('produced (each job twice) / stored / rejected older_than_retention', `${ledger.length} / ${result.stored} / ${rejectedIds.size}`);
   run.figure('horizon ticks stored / rejected', `${horizonStored} / ${horizon.length - horizonStored}`);
   run.figure('candles verified / partial candles below the cutoff (known race) / other mismatches', `${verify.checked} / ${belowCutoff.length} / ${otherMismatches.length}`);
   run.check(expiredLeft === 0, `${expiredLeft} expired ticks not trimmed`);
+  run.check(trims!.partitions > 0, 'no retention event names a dropped partition');
   run.check(bandLeft!.n === band, `${band - bandLeft!.n} ticks inside the trim margin were trimmed`);
   run.check(unaccounted.length === 0, `${unaccounted.length} produced ticks neither stored nor rejected (e.g. ${unaccounted.slice(0, 3).join(', ')})`);
   run.check(recentRejected === 0, `${recentRejected} recent ticks rejected`);
