@@ -1,6 +1,6 @@
 import { Queue, type Worker } from 'bullmq';
 import { hostname } from 'node:os';
-import { ASSET_CLASSES, liveChannel, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
+import { ASSET_CLASSES, isoMicros, liveChannel, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
 import { assertSchemaCurrent, claimDataEnvironment, createDb, recordEvent, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
 import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, RedisRefusalPause, redisPing } from '@tickvault/queue';
@@ -80,7 +80,7 @@ const flusher = new BatchFlusher({
     metrics.ticksDuplicate.inc(result.ticksReceived - result.ticksInserted);
     metrics.candlesWritten.inc(result.candlesWritten);
     const committedAt = Date.now();
-    for (const tick of batch.ticks) metrics.writeLag.observe((committedAt - Date.parse(tick.ts)) / 1000);
+    for (const tick of batch.ticks) metrics.writeLag.observe((committedAt - (isoMicros(tick.ts) ?? 0) / 1000) / 1000);
     for (const r of batch.rejections) {
       // The source label comes from raw input: anything but a valid id is one label, not a new series.
       if (r.origin === 'writer') metrics.ticksRejected.inc({ source: SOURCE_ID_PATTERN.test(r.source) ? r.source : 'invalid', reason: r.reason, stage: 'writer' });

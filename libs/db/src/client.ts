@@ -1,3 +1,4 @@
+import net from 'node:net';
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql;
@@ -13,7 +14,10 @@ export interface DbOptions {
 }
 
 export function createDb(url: string, options: DbOptions = {}): Sql {
+  // Several hosts (host1,host2 in the authority) keep the driver's socket: it rotates through them.
+  const severalHosts = /^[^:]+:\/\/[^/?#]*,/.test(url);
   return postgres(url, {
+    ...(severalHosts ? {} : ({ socket: noDelaySocket } as object)),
     max: options.max ?? 4,
     // Fail a connection attempt quickly so readiness and retries notice an outage within seconds.
     connect_timeout: options.connectTimeoutSeconds ?? 5,
@@ -29,6 +33,21 @@ export function createDb(url: string, options: DbOptions = {}): Sql {
       ...(options.searchPath ? { search_path: options.searchPath } : {}),
     },
   });
+}
+
+/**
+ * postgres.js leaves Nagle's algorithm on. A COPY ends with a small CopyDone written right after the
+ * data, which Nagle then holds until the server acknowledges the data, and the server delays that
+ * acknowledgement (40 ms on Linux): every COPY, and every statement sent in pieces, would pay it.
+ * So the client opens its own socket with TCP_NODELAY (a URL listing several hosts keeps the driver's
+ * own socket and its host rotation).
+ */
+function noDelaySocket(options: { host: string[]; port: number[]; path?: string | false }): net.Socket {
+  // Returned before it connects, like the driver's own: writes wait for the connection, and the
+  // driver's listeners see every error and close (its connect timeout, reconnects and pool state).
+  const socket = options.path ? net.connect({ path: options.path }) : net.connect({ host: options.host[0]!, port: options.port[0]! });
+  socket.setNoDelay(true);
+  return socket;
 }
 
 /**

@@ -4,8 +4,8 @@ import type { Bar, LiveCandle, RejectReason, Tick, Timeframe } from '@tickvault/
 import type { Sql } from './client.js';
 import { lockSeries, seriesKey, writeBars, writePoints } from './bar-store.js';
 import { CANDLE_FOLD_MERGE, TRIM_CANDLES_SQL } from './candle-sql.js';
-import { ensureTickPartitions, isMissingPartition, utcDay } from './partitions.js';
-import { foldTrades, isoToMicros, type FoldTrade, type FoldedCandle } from './trade-fold.js';
+import { ensureTickPartitions, isMissingPartition } from './partitions.js';
+import { foldTrades, isoToMicros, tradeBefore, type FoldTrade, type FoldedCandle } from './trade-fold.js';
 
 export interface RejectionRow {
   source: string;
@@ -59,19 +59,24 @@ interface SeriesTrades {
   trades: FoldTrade[];
 }
 
-const FIND_SERIES_SQL = `
-select w.source, w.symbol, s.id,
-  -- The newest stored trade at or after the batch's oldest one. Partition pruning keeps this to the
-  -- partitions the batch touches (usually today's): one index probe each.
-  (select (extract(epoch from r.ts) * 1000000)::bigint::text from tick_rows r
-    where r.series_id = s.id and r.ts >= w.min_ts::timestamptz order by r.ts desc limit 1) as newest_us
-from unnest($1::text[], $2::text[], $3::text[]) as w(source, symbol, min_ts)
+const SERIES_IDS_SQL = `
+select w.source, w.symbol, s.id
+from unnest($1::text[], $2::text[]) as w(source, symbol)
 left join series s on s.source = w.source and s.symbol = w.symbol`;
 
 const ADD_SERIES_SQL = `
 insert into series (source, symbol, asset_class)
 select * from unnest($1::text[], $2::text[], $3::text[]) order by 1, 2
 on conflict (source, symbol) do nothing`;
+
+// The newest stored trade of each series at or after the batch's oldest one (partition pruning keeps
+// this to the days the batch touches: one index probe each), and the batch's days that have no partition.
+const NEWEST_SQL = `
+select w.id, (select (extract(epoch from r.ts) * 1000000)::bigint::text from tick_rows r
+    where r.series_id = w.id and r.ts >= w.min_ts::timestamptz order by r.ts desc limit 1) as newest_us,
+  (select coalesce(array_agg(d), '{}') from unnest($3::text[]) d
+    where to_regclass('tick_rows_p' || replace(d, '-', '')) is null) as missing_days
+from unnest($1::int[], $2::text[]) as w(id, min_ts)`;
 
 const INSERT_TRADES_SQL = `
 insert into tick_rows (series_id, ts, trade_id, price, size)
@@ -138,19 +143,21 @@ select
 export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: WriteSettings): Promise<WriteResult> {
   // Trades are immutable and folded into candles; macro points are revisable and recomputed.
   const trades = batch.ticks.filter((t) => t.assetClass !== 'macro');
-  const days = [...new Set(trades.map((t) => utcDay(t.ts)))];
-  await ensureTickPartitions(sql, days);
+  // Everything that does not depend on what is stored is done before the transaction, so the series
+  // locks are held only for the database's work.
+  const prepared = trades.length > 0 ? await prepareTrades(sql, trades) : undefined;
+  if (prepared) await ensureTickPartitions(sql, prepared.days);
   try {
-    return await writeInTransaction(sql, batch, trades, days, settings);
+    return await writeInTransaction(sql, batch, trades, prepared, settings);
   } catch (error) {
     // Retention dropped a day this process thought existed (another writer's trim): create it again.
-    if (!isMissingPartition(error)) throw error;
-    await ensureTickPartitions(sql, days, { recheck: true });
-    return writeInTransaction(sql, batch, trades, days, settings);
+    if (!prepared || !isMissingPartition(error)) throw error;
+    await ensureTickPartitions(sql, prepared.days, { recheck: true });
+    return writeInTransaction(sql, batch, trades, prepared, settings);
   }
 }
 
-function writeInTransaction(sql: Sql, batch: TickBatch, trades: readonly Tick[], days: readonly string[], settings: WriteSettings): Promise<WriteResult> {
+function writeInTransaction(sql: Sql, batch: TickBatch, trades: readonly Tick[], prepared: PreparedTrades | undefined, settings: WriteSettings): Promise<WriteResult> {
   const points = batch.ticks.filter((t) => t.assetClass === 'macro');
   const bars = batch.bars ?? [];
   return sql.begin(async (tx) => {
@@ -189,11 +196,11 @@ function writeInTransaction(sql: Sql, batch: TickBatch, trades: readonly Tick[],
       created.push(...out.created);
       result.latestCandles.push(...out.latest);
     }
-    if (trades.length > 0) {
-      const inserted = await insertTrades(tx as unknown as Sql, trades, days);
+    if (prepared) {
+      const inserted = await insertTrades(tx as unknown as Sql, prepared);
       result.ticksInserted += inserted.trades.length;
       result.ticksCopied = inserted.copied;
-      const folded = foldTrades(await withoutBarMinutes(tx as unknown as Sql, inserted.trades));
+      const folded = await foldInserted(tx as unknown as Sql, prepared, inserted.trades);
       if (folded.length > 0) {
         const out = await upsertCandles(tx as unknown as Sql, folded);
         result.candlesWritten += out.written;
@@ -220,27 +227,112 @@ function writeInTransaction(sql: Sql, batch: TickBatch, trades: readonly Tick[],
   });
 }
 
-/** Stores the trades not stored yet; returns exactly those (the ones to fold into candles). */
-async function insertTrades(tx: Sql, trades: readonly Tick[], days: readonly string[]): Promise<{ trades: FoldTrade[]; copied: number }> {
-  const series = await resolveSeries(tx, groupBySeries(trades));
-  // Reading tick_rows above locked it against retention's partition drops until commit: the days
-  // checked now stay until then (a drop between the writer's check and this transaction is retried).
-  const [partitions] = await tx<{ missing: string[] }[]>`
-    select coalesce(array_agg(d), '{}') as missing from unnest(${days as string[]}::text[]) d
-    where to_regclass('tick_rows_p' || replace(d, '-', '')) is null`;
-  if (partitions!.missing.length > 0) {
-    throw Object.assign(new Error(`tick partitions missing for ${partitions!.missing.join(', ')}`), { code: 'TICK_PARTITION_MISSING' });
+interface PreparedSeries extends SeriesTrades {
+  minTs: string;
+  minUs: number;
+  maxUs: number;
+}
+
+interface PreparedTrades {
+  series: PreparedSeries[];
+  days: string[];
+  /** The candles of all the batch's trades: right when every trade is new and no bar holds its minute (the usual case). */
+  foldedAll: FoldedCandle[];
+  count: number;
+}
+
+/** Groups, deduplicates and renders the batch's trades and folds them, before any lock is taken. */
+const DAY_US = 86_400_000_000;
+const tradeKey = (t: FoldTrade): string => (t.tradeId === null ? `${t.us}` : `${t.us}|${t.tradeId}`);
+
+async function prepareTrades(sql: Sql, trades: readonly Tick[]): Promise<PreparedTrades> {
+  const groups = new Map<string, PreparedSeries & { assetClass: string; seen: Set<string> | undefined }>();
+  const dayNumbers = new Set<number>();
+  const all: FoldTrade[] = [];
+  for (const t of trades) {
+    const key = `${t.source}\u0000${t.symbol}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = { id: 0, source: t.source, symbol: t.symbol, assetClass: t.assetClass, trades: [], minTs: t.ts, minUs: Infinity, maxUs: -Infinity, seen: undefined };
+      groups.set(key, group);
+    }
+    const trade: FoldTrade = { source: t.source, symbol: t.symbol, assetClass: t.assetClass, ts: t.ts, us: isoToMicros(t.ts), price: t.price, size: t.size, tradeId: t.tradeId };
+    // A trade sent twice in one batch (a resend landing next to the original) is stored and folded once.
+    // While a series' trades arrive in strict trade order none can repeat, so keys are kept only after the first step back.
+    const last = group.trades.at(-1);
+    if (group.seen === undefined && last !== undefined && !tradeBefore(last, trade)) group.seen = new Set(group.trades.map(tradeKey));
+    if (group.seen !== undefined) {
+      const id = tradeKey(trade);
+      if (group.seen.has(id)) continue;
+      group.seen.add(id);
+    }
+    group.trades.push(trade);
+    all.push(trade);
+    dayNumbers.add(Math.floor(trade.us / DAY_US));
+    if (trade.us < group.minUs) {
+      group.minUs = trade.us;
+      group.minTs = t.ts;
+    }
+    if (trade.us > group.maxUs) group.maxUs = trade.us;
   }
-  const fresh: { series: SeriesTrades; trade: FoldTrade }[] = [];
-  const probe: { series: SeriesTrades; trade: FoldTrade }[] = [];
-  for (const s of series.values()) {
+  const days = [...dayNumbers].map((d) => new Date(d * 86_400_000).toISOString().slice(0, 10));
+  const series = [...groups.values()];
+  await resolveSeriesIds(sql, series);
+  for (const s of series) {
     for (const trade of s.trades) {
-      if (s.newestUs === null || trade.us > s.newestUs) fresh.push({ series: s, trade });
-      else probe.push({ series: s, trade });
+      trade.line = (`${s.id}\t${trade.ts}\t${trade.tradeId === null ? '\\N' : copyText(trade.tradeId)}\t${trade.price}\t${trade.size}\n`);
     }
   }
-  if (fresh.length > 0) await copyTrades(tx, fresh);
-  const inserted: FoldTrade[] = fresh.map((f) => f.trade);
+  return { series, days, foldedAll: foldTrades(all), count: all.length };
+}
+
+/** Series ids, each series created on first sight. Ids never change, so this needs no lock. */
+async function resolveSeriesIds(sql: Sql, series: (PreparedSeries & { assetClass: string })[]): Promise<void> {
+  const find = () =>
+    sql.unsafe<{ source: string; symbol: string; id: number | null }[]>(SERIES_IDS_SQL, [series.map((s) => s.source), series.map((s) => s.symbol)] as never[]);
+  let rows = await find();
+  const missing = series.filter((_, i) => rows[i]?.id === null);
+  if (missing.length > 0) {
+    // Only unseen series are inserted: ON CONFLICT would spend an identity value per row and batch.
+    await sql.unsafe(ADD_SERIES_SQL, [missing.map((g) => g.source), missing.map((g) => g.symbol), missing.map((g) => g.assetClass)] as never[]);
+    rows = await find();
+  }
+  const ids = new Map(rows.map((r) => [`${r.source}\u0000${r.symbol}`, r.id]));
+  for (const s of series) {
+    const id = ids.get(`${s.source}\u0000${s.symbol}`);
+    if (id === null || id === undefined) throw new Error(`series ${s.source}/${s.symbol} has no id after it was added`);
+    s.id = id;
+  }
+}
+
+/** Stores the trades not stored yet; returns exactly those (the ones to fold into candles). */
+async function insertTrades(tx: Sql, prepared: PreparedTrades): Promise<{ trades: FoldTrade[]; copied: number }> {
+  const newest = await tx.unsafe<{ id: number; newest_us: string | null; missing_days: string[] }[]>(NEWEST_SQL, [
+    prepared.series.map((s) => s.id),
+    prepared.series.map((s) => s.minTs),
+    prepared.days,
+  ] as never[]);
+  // Reading tick_rows locked it against retention's partition drops until commit: the days checked
+  // now stay until then (a drop between the writer's check and this transaction is retried).
+  const missing = newest[0]?.missing_days ?? [];
+  if (missing.length > 0) {
+    throw Object.assign(new Error(`tick partitions missing for ${missing.join(', ')}`), { code: 'TICK_PARTITION_MISSING' });
+  }
+  const newestById = new Map(newest.map((r) => [r.id, r.newest_us === null ? null : Number(r.newest_us)]));
+  let copyText = '';
+  const fresh: FoldTrade[] = [];
+  const probe: { series: SeriesTrades; trade: FoldTrade }[] = [];
+  for (const s of prepared.series) {
+    const newestUs = newestById.get(s.id) ?? null;
+    for (const trade of s.trades) {
+      if (newestUs === null || trade.us > newestUs) {
+        fresh.push(trade);
+        copyText += trade.line!;
+      } else probe.push({ series: s, trade });
+    }
+  }
+  if (fresh.length > 0) await copyLines(tx, copyText);
+  const inserted: FoldTrade[] = [...fresh];
   if (probe.length > 0) {
     const rows = await tx.unsafe<{ series_id: number; us: string; trade_id: string | null }[]>(INSERT_TRADES_SQL, [
       probe.map((p) => p.series.id),
@@ -259,101 +351,36 @@ async function insertTrades(tx: Sql, trades: readonly Tick[], days: readonly str
   return { trades: inserted, copied: fresh.length };
 }
 
-interface GroupedSeries extends SeriesTrades {
-  assetClass: string;
-  minTs: string;
-  minUs: number;
-  newestUs: number | null;
-}
-
-function groupBySeries(trades: readonly Tick[]): Map<string, GroupedSeries> {
-  const groups = new Map<string, GroupedSeries & { seen: Set<string> }>();
-  for (const t of trades) {
-    const key = `${t.source}\u0000${t.symbol}`;
-    let group = groups.get(key);
-    if (!group) {
-      group = { id: 0, source: t.source, symbol: t.symbol, assetClass: t.assetClass, trades: [], minTs: t.ts, minUs: Infinity, newestUs: null, seen: new Set() };
-      groups.set(key, group);
-    }
-    const us = isoToMicros(t.ts);
-    // A trade sent twice in one batch (a resend landing next to the original) is stored and folded once.
-    const id = `${us}|${t.tradeId ?? ''}|${t.tradeId === null}`;
-    if (group.seen.has(id)) continue;
-    group.seen.add(id);
-    group.trades.push({ source: t.source, symbol: t.symbol, assetClass: t.assetClass, ts: t.ts, us, price: t.price, size: t.size, tradeId: t.tradeId });
-    if (us < group.minUs) {
-      group.minUs = us;
-      group.minTs = t.ts;
-    }
-  }
-  return groups;
-}
-
-/** Series ids (created on first sight) and each series' newest stored trade at or after the batch's oldest. */
-async function resolveSeries(tx: Sql, groups: Map<string, GroupedSeries>): Promise<Map<string, GroupedSeries>> {
-  const list = [...groups.values()];
-  const find = () =>
-    tx.unsafe<{ source: string; symbol: string; id: number | null; newest_us: string | null }[]>(FIND_SERIES_SQL, [
-      list.map((g) => g.source),
-      list.map((g) => g.symbol),
-      list.map((g) => g.minTs),
-    ] as never[]);
-  let rows = await find();
-  const missing = rows.filter((r) => r.id === null);
-  if (missing.length > 0) {
-    // Only unseen series are inserted: ON CONFLICT would spend an identity value per row and batch.
-    const wanted = missing.map((r) => groups.get(`${r.source}\u0000${r.symbol}`)!);
-    await tx.unsafe(ADD_SERIES_SQL, [wanted.map((g) => g.source), wanted.map((g) => g.symbol), wanted.map((g) => g.assetClass)] as never[]);
-    rows = await find();
-  }
-  for (const row of rows) {
-    const group = groups.get(`${row.source}\u0000${row.symbol}`)!;
-    if (row.id === null) throw new Error(`series ${row.source}/${row.symbol} has no id after it was added`);
-    group.id = row.id;
-    group.newestUs = row.newest_us === null ? null : Number(row.newest_us);
-  }
-  return groups;
+/** The candles of the trades just inserted, without those of minutes a provider bar holds. */
+async function foldInserted(tx: Sql, prepared: PreparedTrades, inserted: FoldTrade[]): Promise<FoldedCandle[]> {
+  const kept = await withoutBarMinutes(tx, prepared, inserted);
+  return kept.length === prepared.count ? prepared.foldedAll : foldTrades(kept);
 }
 
 // COPY text format: backslash is the escape character; trade ids are visible ASCII and may hold one.
 const copyText = (value: string): string => (value.includes('\\') ? value.replaceAll('\\', '\\\\') : value);
-// Rows per chunk written to the COPY stream: large enough to amortize the stream's per-write cost.
-const COPY_CHUNK_ROWS = 2_000;
+// Characters per write to the COPY stream: large enough to amortize the stream's per-write cost.
+const COPY_CHUNK_CHARS = 256 * 1024;
 
-async function copyTrades(tx: Sql, rows: readonly { series: SeriesTrades; trade: FoldTrade }[]): Promise<void> {
+async function copyLines(tx: Sql, text: string): Promise<void> {
   const stream = (await tx`copy tick_rows (series_id, ts, trade_id, price, size) from stdin`.writable()) as Writable;
-  function* chunks(): Generator<string> {
-    for (let i = 0; i < rows.length; i += COPY_CHUNK_ROWS) {
-      let text = '';
-      for (const { series, trade } of rows.slice(i, i + COPY_CHUNK_ROWS)) {
-        text += `${series.id}\t${trade.ts}\t${trade.tradeId === null ? '\\N' : copyText(trade.tradeId)}\t${trade.price}\t${trade.size}\n`;
-      }
-      yield text;
-    }
-  }
-  await pipeline(Readable.from(chunks()), stream);
+  await pipeline(Readable.from(chunksOf(text)), stream);
+}
+
+function* chunksOf(text: string): Generator<string> {
+  for (let i = 0; i < text.length; i += COPY_CHUNK_CHARS) yield text.slice(i, i + COPY_CHUNK_CHARS);
 }
 
 /** Trades of a minute a provider bar holds are stored but not folded: the bar already counts them. */
-async function withoutBarMinutes(tx: Sql, trades: FoldTrade[]): Promise<FoldTrade[]> {
+async function withoutBarMinutes(tx: Sql, prepared: PreparedTrades, trades: FoldTrade[]): Promise<FoldTrade[]> {
   if (trades.length === 0) return trades;
-  const spans = new Map<string, { source: string; symbol: string; lo: string; loUs: number; hi: string; hiUs: number }>();
-  for (const t of trades) {
-    const key = `${t.source}\u0000${t.symbol}`;
-    const span = spans.get(key);
-    if (!span) spans.set(key, { source: t.source, symbol: t.symbol, lo: t.ts, loUs: t.us, hi: t.ts, hiUs: t.us });
-    else {
-      if (t.us < span.loUs) Object.assign(span, { lo: t.ts, loUs: t.us });
-      if (t.us > span.hiUs) Object.assign(span, { hi: t.ts, hiUs: t.us });
-    }
-  }
-  const list = [...spans.values()];
+  // The batch's span per series covers the inserted trades' span.
   const rows = await tx.unsafe<{ source: string; symbol: string; us: string }[]>(BAR_MINUTES_SQL, [
-    list.map((s) => s.source),
-    list.map((s) => s.symbol),
+    prepared.series.map((s) => s.source),
+    prepared.series.map((s) => s.symbol),
     // Minutes are bucket starts: the span starts at the minute of its oldest trade.
-    list.map((s) => new Date(Math.floor(s.loUs / 60_000_000) * 60_000).toISOString()),
-    list.map((s) => s.hi),
+    prepared.series.map((s) => new Date(Math.floor(s.minUs / 60_000_000) * 60_000).toISOString()),
+    prepared.series.map((s) => new Date(Math.ceil(s.maxUs / 1000)).toISOString()),
   ] as never[]);
   if (rows.length === 0) return trades;
   const held = new Set(rows.map((r) => `${r.source}\u0000${r.symbol}\u0000${r.us}`));

@@ -47,3 +47,38 @@ describe('trade fold', () => {
     expect(candles).toHaveLength(8);
   });
 });
+
+describe('ExactSum', () => {
+  it('adds exactly in doubles and past them, keeping the largest scale', async () => {
+    const { ExactSum } = await import('./trade-fold.js');
+    const sum = new ExactSum();
+    for (const v of ['0.1', '0.2', '0.00000001', '3']) sum.add(v);
+    expect(sum.toString()).toBe('3.30000001');
+    const big = new ExactSum();
+    for (const v of ['99999999999999999999.99999999999999999999', '0.00000000000000000001', '12345678901234.5']) big.add(v);
+    expect(big.toString()).toBe('100000012345678901234.50000000000000000000');
+    const many = new ExactSum();
+    for (let i = 0; i < 1000; i++) many.add('9007199254740.991');
+    expect(many.toString()).toBe('9007199254740991.000');
+    const merged = new ExactSum();
+    merged.add('1.5');
+    const other = new ExactSum();
+    other.add('0.25');
+    merged.merge(other);
+    merged.merge(many);
+    expect(merged.toString()).toBe('9007199254740992.750');
+    expect(new ExactSum().toString()).toBe('0');
+  });
+});
+
+describe('compareDecimal', () => {
+  it('agrees with exact comparison over many pairs', async () => {
+    const { compareDecimal } = await import('./trade-fold.js');
+    const values = ['0', '0.0', '0.00000001', '0.1', '0.10', '1', '1.0', '1.5', '1.05', '9.99', '10', '10.000', '99.999999999999999999', '100', '100.1', '12345678901234567890.1'];
+    const exact = (v: string) => { const [i, f = ''] = v.split('.'); return BigInt(i! + f.padEnd(20, '0')); };
+    for (const a of values) for (const b of values) {
+      const want = exact(a) === exact(b) ? 0 : exact(a) < exact(b) ? -1 : 1;
+      expect(compareDecimal(a, b), `${a} vs ${b}`).toBe(want);
+    }
+  });
+});

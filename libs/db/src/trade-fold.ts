@@ -1,4 +1,4 @@
-import { TIMEFRAMES_BY_ASSET_CLASS, type AssetClass, type Timeframe } from '@tickvault/schema';
+import { isoMicros, TIMEFRAMES_BY_ASSET_CLASS, type AssetClass, type Timeframe } from '@tickvault/schema';
 
 /**
  * Candles from trades known to be new, computed in the writer instead of in SQL: the database then
@@ -17,6 +17,8 @@ export interface FoldTrade {
   price: string;
   size: string;
   tradeId: string | null;
+  /** The trade's COPY line, once its series id is known (tick-store.ts). */
+  line?: string;
 }
 
 export interface FoldedCandle {
@@ -45,10 +47,7 @@ interface Acc {
   last: FoldTrade;
   high: string;
   low: string;
-  /** Volume scaled by 10^SCALE. */
-  volume: bigint;
-  /** Largest number of decimals among the sizes: PostgreSQL's sum keeps it, so the text matches. */
-  scale: number;
+  volume: ExactSum;
   count: number;
 }
 
@@ -66,11 +65,9 @@ const FIXED_BIN_US: Partial<Record<Timeframe, number>> = {
 
 /** Microseconds since the epoch of a validated UTC ISO timestamp. */
 export function isoToMicros(ts: string): number {
-  const dot = ts.indexOf('.', 19);
-  const ms = Date.parse(dot === -1 ? ts : `${ts.slice(0, 19)}Z`);
-  if (dot === -1) return ms * 1000;
-  const fraction = ts.slice(dot + 1, ts.length - 1).padEnd(6, '0');
-  return ms * 1000 + Number(fraction);
+  const us = isoMicros(ts);
+  if (us === undefined) throw new Error(`not a tick timestamp: ${ts}`);
+  return us;
 }
 
 /**
@@ -87,30 +84,96 @@ export function bucketStartUs(timeframe: Timeframe, us: number): number {
   return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1) * 1000;
 }
 
-/** Compares two non-negative decimal strings exactly. */
+/** Compares two non-negative decimal strings exactly (no leading zeros but a lone one, as validated). */
 export function compareDecimal(a: string, b: string): number {
-  const [ai, af = ''] = a.split('.');
-  const [bi, bf = ''] = b.split('.');
-  if (ai!.length !== bi!.length) return ai!.length < bi!.length ? -1 : 1;
-  if (ai !== bi) return ai! < bi! ? -1 : 1;
-  const width = Math.max(af.length, bf.length);
-  const ap = af.padEnd(width, '0');
-  const bp = bf.padEnd(width, '0');
-  return ap === bp ? 0 : ap < bp ? -1 : 1;
+  if (a === b) return 0;
+  let ad = a.indexOf('.');
+  let bd = b.indexOf('.');
+  if (ad === -1) ad = a.length;
+  if (bd === -1) bd = b.length;
+  if (ad !== bd) return ad < bd ? -1 : 1;
+  // Same number of integer digits: compare digit by digit, a missing fraction digit counting as 0.
+  const end = Math.max(a.length, b.length);
+  for (let i = 0; i < end; i++) {
+    // Past its end a decimal reads as 0, and its point (where the other has one) as well.
+    const ac = i < a.length && i !== ad ? a.charCodeAt(i) : 48;
+    const bc = i < b.length && i !== bd ? b.charCodeAt(i) : 48;
+    if (ac !== bc) return ac < bc ? -1 : 1;
+  }
+  return 0;
 }
 
-function scaled(decimal: string): { value: bigint; scale: number } {
-  const dot = decimal.indexOf('.');
-  if (dot === -1) return { value: BigInt(decimal) * 10n ** BigInt(SCALE), scale: 0 };
-  const fraction = decimal.slice(dot + 1);
-  return { value: BigInt(decimal.slice(0, dot) + fraction.padEnd(SCALE, '0')), scale: fraction.length };
+/**
+ * An exact sum of non-negative decimals with the largest number of decimals among them (PostgreSQL's
+ * sum keeps that scale, so the text matches). Adds as integers scaled by 10^scale in a double while
+ * that is exact (below 2^53), in a bigint beyond.
+ */
+export class ExactSum {
+  private small = 0;
+  private big: bigint | undefined;
+  private scale = 0;
+
+  add(decimal: string): void {
+    const dot = decimal.indexOf('.');
+    const scale = dot === -1 ? 0 : decimal.length - dot - 1;
+    const digits = dot === -1 ? decimal : decimal.slice(0, dot) + decimal.slice(dot + 1);
+    if (scale > this.scale) this.rescale(scale);
+    if (this.big === undefined && digits.length <= 15) {
+      const value = Number(digits) * POW10[this.scale - scale]!;
+      const sum = this.small + value;
+      if (Number.isSafeInteger(sum) && Number.isSafeInteger(value)) {
+        this.small = sum;
+        return;
+      }
+    }
+    this.big = (this.big ?? BigInt(this.small)) + BigInt(digits) * 10n ** BigInt(this.scale - scale);
+    this.small = 0;
+  }
+
+  merge(other: ExactSum): void {
+    if (other.scale > this.scale) this.rescale(other.scale);
+    const factor = this.scale - other.scale;
+    if (this.big === undefined && other.big === undefined) {
+      const value = other.small * POW10[factor]!;
+      const sum = this.small + value;
+      if (Number.isSafeInteger(sum) && Number.isSafeInteger(value)) {
+        this.small = sum;
+        return;
+      }
+    }
+    this.big = (this.big ?? BigInt(this.small)) + (other.big ?? BigInt(other.small)) * 10n ** BigInt(factor);
+    this.small = 0;
+  }
+
+  copy(): ExactSum {
+    const c = new ExactSum();
+    c.small = this.small;
+    c.big = this.big;
+    c.scale = this.scale;
+    return c;
+  }
+
+  toString(): string {
+    const digits = (this.big ?? BigInt(this.small)).toString().padStart(this.scale + 1, '0');
+    return this.scale === 0 ? digits : `${digits.slice(0, digits.length - this.scale)}.${digits.slice(digits.length - this.scale)}`;
+  }
+
+  private rescale(scale: number): void {
+    const factor = scale - this.scale;
+    this.scale = scale;
+    if (this.big === undefined) {
+      const value = this.small * POW10[factor]!;
+      if (Number.isSafeInteger(value)) {
+        this.small = value;
+        return;
+      }
+    }
+    this.big = (this.big ?? BigInt(this.small)) * 10n ** BigInt(factor);
+    this.small = 0;
+  }
 }
 
-function formatScaled(value: bigint, scale: number): string {
-  const digits = value.toString().padStart(SCALE + 1, '0');
-  const whole = digits.slice(0, digits.length - SCALE).replace(/^0+(?=\d)/, '');
-  return scale === 0 ? whole : `${whole}.${digits.slice(digits.length - SCALE, digits.length - SCALE + scale)}`;
-}
+const POW10 = Array.from({ length: SCALE + 1 }, (_, i) => 10 ** i);
 
 /** Trade order: time, then trade id by length, then bytewise; a trade without an id first. */
 export function tradeBefore(a: FoldTrade, b: FoldTrade): boolean {
@@ -135,21 +198,17 @@ export function foldTrades(trades: readonly FoldTrade[]): FoldedCandle[] {
     const tf = TIMEFRAMES_BY_ASSET_CLASS[t.assetClass][0]!;
     const openUs = bucketStartUs(tf, t.us);
     const key = `${t.source}\u0000${t.symbol}\u0000${openUs}`;
-    const size = scaled(t.size);
-    const acc = base.get(key);
+    let acc = base.get(key);
     if (!acc) {
-      base.set(key, {
-        source: t.source, symbol: t.symbol, timeframe: tf, openUs, first: t, last: t, high: t.price, low: t.price,
-        volume: size.value, scale: size.scale, count: 1,
-      });
-      continue;
+      acc = { source: t.source, symbol: t.symbol, timeframe: tf, openUs, first: t, last: t, high: t.price, low: t.price, volume: new ExactSum(), count: 0 };
+      base.set(key, acc);
+    } else {
+      if (tradeBefore(t, acc.first)) acc.first = t;
+      if (tradeBefore(acc.last, t)) acc.last = t;
+      if (t.price !== acc.high && compareDecimal(t.price, acc.high) > 0) acc.high = t.price;
+      if (t.price !== acc.low && compareDecimal(t.price, acc.low) < 0) acc.low = t.price;
     }
-    if (tradeBefore(t, acc.first)) acc.first = t;
-    if (tradeBefore(acc.last, t)) acc.last = t;
-    if (compareDecimal(t.price, acc.high) > 0) acc.high = t.price;
-    if (compareDecimal(t.price, acc.low) < 0) acc.low = t.price;
-    acc.volume += size.value;
-    if (size.scale > acc.scale) acc.scale = size.scale;
+    acc.volume.add(t.size);
     acc.count++;
   }
   const all = new Map<string, Acc>();
@@ -164,15 +223,14 @@ export function foldTrades(trades: readonly FoldTrade[]): FoldedCandle[] {
       const key = `${b.source}\u0000${b.symbol}\u0000${tf}\u0000${openUs}`;
       const acc = all.get(key);
       if (!acc) {
-        all.set(key, { ...b, timeframe: tf, openUs });
+        all.set(key, { ...b, timeframe: tf, openUs, volume: b.volume.copy() });
         continue;
       }
       if (tradeBefore(b.first, acc.first)) acc.first = b.first;
       if (tradeBefore(acc.last, b.last)) acc.last = b.last;
       if (compareDecimal(b.high, acc.high) > 0) acc.high = b.high;
       if (compareDecimal(b.low, acc.low) < 0) acc.low = b.low;
-      acc.volume += b.volume;
-      if (b.scale > acc.scale) acc.scale = b.scale;
+      acc.volume.merge(b.volume);
       acc.count += b.count;
     }
   }
@@ -185,7 +243,7 @@ export function foldTrades(trades: readonly FoldTrade[]): FoldedCandle[] {
     high: a.high,
     low: a.low,
     close: a.last.price,
-    volume: formatScaled(a.volume, a.scale),
+    volume: a.volume.toString(),
     tradeCount: a.count,
     firstTs: a.first.ts,
     firstTradeId: a.first.tradeId,
