@@ -27,8 +27,7 @@ export function toLiveCandles(rows: LatestRow[]): LiveCandle[] {
 /**
  * Serializes writers per series where a write is not a pure fold: provider bars and macro points
  * replace values and recompute larger candles, so two of them (or one and a tick fold) must not
- * interleave on one series. Trade writes take the exclusive lock as well: their COPY relies on no other
- * writer storing the same trade before they commit (tick-store.ts); the v1 baseline still shares it. One statement,
+ * interleave on one series. Trade writes take the shared lock and run side by side. One statement,
  * keys in one order, so two writers cannot deadlock on each other's locks.
  */
 export async function lockSeries(tx: Sql, exclusive: readonly string[], shared: readonly string[]): Promise<void> {

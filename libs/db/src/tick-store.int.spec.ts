@@ -4,6 +4,7 @@ import { TIMEFRAMES, type Tick, type Timeframe } from '@tickvault/schema';
 import { writeTickBatch, type WriteSettings } from './tick-store.js';
 import { verifyCandles } from './verify.js';
 import { migrate } from './migrate.js';
+import { createDb } from './client.js';
 import { trimExpired } from './retention.js';
 import { recordEvents } from './events.js';
 
@@ -180,6 +181,42 @@ describe('writeTickBatch: the COPY way and the probing way', () => {
     const [volume] = await db.sql`select sum(volume)::text as v, sum(trade_count)::int as c from candles where symbol = 'ADA/USDT' and timeframe = '1m'`;
     expect(volume).toEqual({ v: '125.00', c: 500 });
     expect((await verifyCandles(db.sql, window)).mismatches).toEqual([]);
+  });
+
+  it('takes the probing way when another transaction stores the same new trades first', async () => {
+    const ticks = run(0, 50, 'DOT/USDT');
+    // A connection of its own: the test database's pool may be small.
+    const otherDb = createDb(db.url, { max: 1 });
+    const other = await otherDb.reserve();
+    try {
+      await other`insert into series (source, symbol, asset_class) values ('sim', 'DOT/USDT', 'crypto')`;
+      await other`select tv_ensure_tick_partitions('2026-01-02', '2026-01-02')`;
+      await other`begin`;
+      await other.unsafe(
+        `insert into tick_rows (series_id, ts, trade_id, price, size)
+         select (select id from series where symbol = 'DOT/USDT'), ts::timestamptz, trade_id, 1, 1
+         from unnest($1::text[], $2::text[]) as t(ts, trade_id)`,
+        [ticks.map((t) => t.ts), ticks.map((t) => t.tradeId)] as never[],
+      );
+      const writing = writeTickBatch(db.sql, { ticks, rejections: [] }, settings);
+      // The COPY waits on the uncommitted rows' keys; once it does, the other transaction commits.
+      for (;;) {
+        const [waiting] = await db.sql`select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and query ilike 'copy tick_rows%'`;
+        if (waiting!.n > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await other`commit`;
+      expect(await writing).toMatchObject({ ticksInserted: 0, ticksCopied: 0 });
+    } finally {
+      other.release();
+      await otherDb.end();
+    }
+    const [count] = await db.sql`select count(*)::int as n, sum(price)::int as p from ticks where symbol = 'DOT/USDT'`;
+    expect(count).toEqual({ n: 50, p: 50 });
+    // The connection that met the failed COPY keeps working.
+    const more = await writeTickBatch(db.sql, { ticks: run(50, 80, 'DOT/USDT'), rejections: [] }, settings);
+    expect(more).toMatchObject({ ticksInserted: 30, ticksCopied: 30 });
   });
 
   it('stores a trade id with a backslash exactly', async () => {

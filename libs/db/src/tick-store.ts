@@ -135,10 +135,11 @@ select
  * Trades take one of two ways into `tick_rows`. Live feeds deliver each series in time order, so
  * most trades of a batch are newer than anything stored for their series: those cannot collide with
  * a stored row and go in by COPY, without a conflict probe per row. The rest (resends, late trades,
- * backfill, a tie with the newest stored instant) take INSERT … ON CONFLICT DO NOTHING. The look at
- * the newest stored trade stays true until commit because every trade write holds its series'
- * exclusive lock: no other writer can store the same trade in between (postgres.js cannot report a
- * COPY that fails at its end, so a COPY must never meet a conflict).
+ * backfill, a tie with the newest stored instant) take INSERT … ON CONFLICT DO NOTHING. Trade writes
+ * share their series' lock, so two writers' batches go in side by side; should both carry the same
+ * new trade (a resend handled by two writers at once), the unique key makes the second COPY wait for
+ * the first to commit and then fail, and its trades take the probing way (inside a savepoint, so
+ * nothing is half-done).
  */
 export async function writeTickBatch(sql: Sql, batch: TickBatch, settings: WriteSettings): Promise<WriteResult> {
   // Trades are immutable and folded into candles; macro points are revisable and recomputed.
@@ -177,7 +178,11 @@ function writeInTransaction(sql: Sql, batch: TickBatch, trades: readonly Tick[],
     };
     const created: [string, string, Timeframe][] = [];
     if (bars.length > 0 || points.length > 0 || trades.length > 0) {
-      await lockSeries(tx as unknown as Sql, [...new Set([...bars, ...points, ...trades].map((x) => seriesKey(x.source, x.symbol)))], []);
+      await lockSeries(
+        tx as unknown as Sql,
+        [...new Set([...bars, ...points].map((x) => seriesKey(x.source, x.symbol)))],
+        [...new Set(trades.map((x) => seriesKey(x.source, x.symbol)))],
+      );
     }
     if (bars.length > 0) {
       const out = await writeBars(tx as unknown as Sql, bars);
@@ -331,7 +336,18 @@ async function insertTrades(tx: Sql, prepared: PreparedTrades): Promise<{ trades
       } else probe.push({ series: s, trade });
     }
   }
-  if (fresh.length > 0) await copyLines(tx, copyText);
+  if (fresh.length > 0) {
+    try {
+      await (tx as unknown as { savepoint: <T>(fn: (sp: Sql) => Promise<T>) => Promise<T> }).savepoint((sp) => copyLines(sp, copyText));
+    } catch (error) {
+      // Another writer stored some of these trades since the look (a resend handled by two writers at
+      // once): the whole lot takes the probing way instead.
+      if ((error as { code?: unknown }).code !== '23505') throw error;
+      const copied = new Set(fresh);
+      for (const s of prepared.series) for (const trade of s.trades) if (copied.has(trade)) probe.push({ series: s, trade });
+      fresh.length = 0;
+    }
+  }
   const inserted: FoldTrade[] = [...fresh];
   if (probe.length > 0) {
     const rows = await tx.unsafe<{ series_id: number; us: string; trade_id: string | null }[]>(INSERT_TRADES_SQL, [
@@ -362,9 +378,28 @@ const copyText = (value: string): string => (value.includes('\\') ? value.replac
 // Characters per write to the COPY stream: large enough to amortize the stream's per-write cost.
 const COPY_CHUNK_CHARS = 256 * 1024;
 
+/**
+ * COPY inside the caller's transaction. postgres.js reports an error that the server sends after the
+ * data (a unique violation found when the last rows are inserted) only to the query's own reject,
+ * never to the stream, which would then wait forever: the reject is watched too.
+ */
 async function copyLines(tx: Sql, text: string): Promise<void> {
-  const stream = (await tx`copy tick_rows (series_id, ts, trade_id, price, size) from stdin`.writable()) as Writable;
-  await pipeline(Readable.from(chunksOf(text)), stream);
+  const query = tx`copy tick_rows (series_id, ts, trade_id, price, size) from stdin` as unknown as Promise<unknown> & {
+    reject: (error: unknown) => void;
+    writable: () => Promise<Writable>;
+  };
+  let failed!: (error: unknown) => void;
+  const failure = new Promise<never>((_, reject) => (failed = reject));
+  const reject = query.reject;
+  query.reject = (error) => {
+    failed(error);
+    reject(error);
+  };
+  const stream = await Promise.race([query.writable(), failure]);
+  const written = pipeline(Readable.from(chunksOf(text)), stream);
+  // After a failure the stream never settles, or settles late: nothing may wait on it then.
+  written.catch(() => {});
+  await Promise.race([written, failure]);
 }
 
 function* chunksOf(text: string): Generator<string> {

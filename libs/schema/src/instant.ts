@@ -6,13 +6,12 @@
  */
 export function isoMicros(ts: string): number | undefined {
   if (ts.length < 20 || ts.charCodeAt(ts.length - 1) !== 90 /* Z */) return undefined;
-  const prefix = ts.slice(0, 16);
   let minuteMs: number | undefined;
-  if (prefix === lastPrefix) minuteMs = lastMinuteMs;
+  if (lastPrefix !== '' && ts.startsWith(lastPrefix)) minuteMs = lastMinuteMs;
   else {
     minuteMs = minuteOf(ts);
     if (minuteMs === undefined) return undefined;
-    lastPrefix = prefix;
+    lastPrefix = ts.slice(0, 16);
     lastMinuteMs = minuteMs;
   }
   if (ts.charCodeAt(16) !== 58 /* : */) return undefined;
