@@ -1,34 +1,13 @@
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import shift from 'postgres-shift';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, syntheticTicks, type TestDatabase } from '@tickvault/testing';
 import { TIMEFRAMES, type Tick, type Timeframe } from '@tickvault/schema';
-import { createDb } from './client.js';
-import { migrate, MIGRATIONS_DIR } from './migrate.js';
+import { migrate, migrateTo } from './migrate.js';
 import { verifyCandles } from './verify.js';
 import { writeTickBatch } from './tick-store.js';
 import { writeTickBatchV1 } from './write-path-v1.js';
 import { writePoints } from './bar-store.js';
 
 const keep = Object.fromEntries(TIMEFRAMES.map((tf) => [tf, 2000])) as Record<Timeframe, number>;
-
-/** A database at schema 4 (the migrations before write path v2), written by the v1 write path. */
-async function migrateToSchema4(url: string): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'tv-migrations-'));
-  try {
-    for (const name of readdirSync(MIGRATIONS_DIR).filter((n) => Number(n.slice(0, 5)) <= 4)) cpSync(join(MIGRATIONS_DIR, name), join(dir, name), { recursive: true });
-    const sql = createDb(url, { max: 1 });
-    try {
-      await shift({ sql, path: dir });
-    } finally {
-      await sql.end();
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 describe('migration 5 (write path v2) on a populated database', () => {
   let db: TestDatabase;
@@ -42,7 +21,8 @@ describe('migration 5 (write path v2) on a populated database', () => {
   }));
 
   beforeAll(async () => {
-    db = await createTestDatabase(migrateToSchema4);
+    // Schema 4: the migrations before write path v2, written below by the v1 write path.
+    db = await createTestDatabase((url) => migrateTo(url, 4));
   }, 60_000);
   afterAll(async () => {
     await db?.drop();

@@ -1,4 +1,6 @@
-import { readdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import shift from 'postgres-shift';
 import { createDb, type Sql } from './client.js';
@@ -40,6 +42,24 @@ export async function migrate(url: string): Promise<MigrateResult> {
     return { from, to, applied, createdDatabase };
   } finally {
     await Promise.all([sql.end({ timeout: 5 }), lockHolder.end({ timeout: 5 })]);
+  }
+}
+
+/**
+ * Applies the migrations up to `version` only (tests and the benchmark build databases of an older
+ * schema to migrate from). The database must exist.
+ */
+export async function migrateTo(url: string, version: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tickvault-migrations-'));
+  const sql = createDb(url, { max: 1, applicationName: 'tickvault-migrate' });
+  try {
+    for (const name of readdirSync(MIGRATIONS_DIR).filter((n) => /^\d{5}_/.test(n) && Number(n.slice(0, 5)) <= version)) {
+      cpSync(join(MIGRATIONS_DIR, name), join(dir, name), { recursive: true });
+    }
+    await shift({ sql, path: dir });
+  } finally {
+    await sql.end({ timeout: 5 });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

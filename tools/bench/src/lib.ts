@@ -154,11 +154,12 @@ export function symbolsOf(count: number, prefix = 'S'): string[] {
 
 /**
  * COPY rows into a ticks table, `chunk` lines per write; rows come from `make(from, count)` so nothing
- * large is held. `tick_rows` (v2) takes `copyRowLine` lines, the v1 baseline's `ticks` `copyLine` lines.
+ * large is held. `tick_rows` (v2) takes `copyRowLine` lines; the v1 baseline's `ticks` and a schema-4
+ * database's `ticks` take `copyLine` lines.
  */
-export async function copyTicks(sql: Sql, total: number, make: (from: number, count: number) => string[], chunk = 20_000, table: 'tick_rows' | 'v1' = 'tick_rows'): Promise<void> {
-  const stream = table === 'v1'
-    ? await sql.unsafe(`copy ${V1_SCHEMA}.ticks (source, symbol, asset_class, ts, price, size, trade_id) from stdin`).writable()
+export async function copyTicks(sql: Sql, total: number, make: (from: number, count: number) => string[], chunk = 20_000, table: 'tick_rows' | 'v1' | 'schema4' = 'tick_rows'): Promise<void> {
+  const stream = table !== 'tick_rows'
+    ? await sql.unsafe(`copy ${table === 'v1' ? `${V1_SCHEMA}.` : ''}ticks (source, symbol, asset_class, ts, price, size, trade_id) from stdin`).writable()
     : await sql`copy tick_rows (series_id, ts, trade_id, price, size) from stdin`.writable();
   for (let i = 0; i < total; i += chunk) {
     if (!stream.write(make(i, Math.min(chunk, total - i)).join(''))) await new Promise((r) => stream.once('drain', r));

@@ -11,6 +11,7 @@ import { latency } from './scenarios/latency.js';
 import { memory } from './scenarios/memory.js';
 import { retention } from './scenarios/retention.js';
 import { gapfill } from './scenarios/gapfill.js';
+import { migration } from './scenarios/migration.js';
 
 /**
  * The benchmark suite. Every scenario drives the real processes (writer, ingest-crypto, scheduler)
@@ -22,7 +23,7 @@ import { gapfill } from './scenarios/gapfill.js';
  *   npm run bench -- --only throughput,latency      # some scenarios
  *   npm run bench -- --retention-ticks 10000000     # sizes: see the options below
  */
-const SCENARIOS = ['throughput', 'baselines', 'latency', 'memory', 'retention', 'gapfill'] as const;
+const SCENARIOS = ['throughput', 'baselines', 'latency', 'memory', 'retention', 'migration', 'gapfill'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     'latency-seconds': { type: 'string' },
     backlogs: { type: 'string' },
     'retention-ticks': { type: 'string' },
+    'migration-ticks': { type: 'string' },
     'gapfill-days': { type: 'string' },
     'gapfill-symbols': { type: 'string' },
     'gapfill-trades-per-second': { type: 'string', default: '0.2' },
@@ -71,6 +73,7 @@ const sizes = {
   latencySeconds: num('latency-seconds', 30, 5),
   backlogs: values.backlogs ? list(values.backlogs) : quick ? [20_000, 100_000] : [100_000, 1_000_000],
   retentionTicks: num('retention-ticks', 10_000_000, 300_000),
+  migrationTicks: num('migration-ticks', 2_000_000, 100_000),
   gapfillDays: num('gapfill-days', 7, 1),
   gapfillSymbols: num('gapfill-symbols', 20, 5),
   gapfillTradesPerSecond: num('gapfill-trades-per-second', 0.2, 0.2),
@@ -128,6 +131,9 @@ try {
         break;
       case 'retention':
         await retention(ctx, { ticks: sizes.retentionTicks, series: 100 });
+        break;
+      case 'migration':
+        await migration(ctx, { ticks: sizes.migrationTicks, series: 100 });
         break;
       case 'gapfill':
         await gapfill(ctx, { days: sizes.gapfillDays, symbols: sizes.gapfillSymbols, tradesPerSecond: sizes.gapfillTradesPerSecond, weightPerMinute: 6000 });
