@@ -219,6 +219,15 @@ describe('writeTickBatch: the COPY way and the probing way', () => {
     expect(more).toMatchObject({ ticksInserted: 30, ticksCopied: 30 });
   });
 
+  it('gives every new series its id when a batch brings many at once, some already known', async () => {
+    const symbols = Array.from({ length: 60 }, (_, i) => `N${i}/USDT`);
+    await writeTickBatch(db.sql, { ticks: symbols.filter((_, i) => i % 3 === 0).map((s, i) => trade(at(600 + i), '1', '1', `k${i}`, s)), rejections: [] }, settings);
+    const result = await writeTickBatch(db.sql, { ticks: symbols.map((s, i) => trade(at(700 + i), '1', '1', `n${i}`, s)), rejections: [] }, settings);
+    expect(result.ticksInserted).toBe(60);
+    const [series] = await db.sql`select count(*)::int as n from series where symbol like 'N%/USDT'`;
+    expect(series!.n).toBe(60);
+  });
+
   it('stores a trade id with a backslash exactly', async () => {
     const odd = trade(at(500), '1', '1', 'a\\b\\N', 'XRP/USDT');
     expect(await writeTickBatch(db.sql, { ticks: [odd], rejections: [] }, settings)).toMatchObject({ ticksCopied: 1 });

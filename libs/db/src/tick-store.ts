@@ -296,7 +296,8 @@ async function resolveSeriesIds(sql: Sql, series: (PreparedSeries & { assetClass
   const find = () =>
     sql.unsafe<{ source: string; symbol: string; id: number | null }[]>(SERIES_IDS_SQL, [series.map((s) => s.source), series.map((s) => s.symbol)] as never[]);
   let rows = await find();
-  const missing = series.filter((_, i) => rows[i]?.id === null);
+  const known = new Set(rows.filter((r) => r.id !== null).map((r) => `${r.source}\u0000${r.symbol}`));
+  const missing = series.filter((s) => !known.has(`${s.source}\u0000${s.symbol}`));
   if (missing.length > 0) {
     // Only unseen series are inserted: ON CONFLICT would spend an identity value per row and batch.
     await sql.unsafe(ADD_SERIES_SQL, [missing.map((g) => g.source), missing.map((g) => g.symbol), missing.map((g) => g.assetClass)] as never[]);
