@@ -8,9 +8,6 @@ import type { Sql } from './client.js';
  */
 const known = new WeakMap<Sql, Set<string>>();
 
-/** The UTC day of an ISO timestamp, `YYYY-MM-DD`. */
-export const utcDay = (iso: string): string => iso.slice(0, 10);
-
 export async function ensureTickPartitions(sql: Sql, days: readonly string[], options: { recheck?: boolean } = {}): Promise<number> {
   let seen = known.get(sql);
   if (!seen) known.set(sql, (seen = new Set()));
