@@ -2,7 +2,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Bar, LiveCandle, RejectReason, Tick, Timeframe } from '@tickvault/schema';
 import type { Sql } from './client.js';
-import { lockSeries, seriesKey, writeBars, writePoints } from './bar-store.js';
+import { LATEST_CANDLES_JSON, lockSeries, seriesKey, toLiveCandles, writeBars, writePoints } from './bar-store.js';
 import { CANDLE_FOLD_MERGE, TRIM_CANDLES_SQL } from './candle-sql.js';
 import { ensureTickPartitions, isMissingPartition } from './partitions.js';
 import { foldTrades, isoToMicros, tradeBefore, type FoldTrade, type FoldedCandle } from './trade-fold.js';
@@ -120,9 +120,7 @@ select
      from (select distinct source, symbol, timeframe from upserted where created) n) as created_series,
   (select count(*) from upserted where created)::int as candles_created,
   -- The newest changed candle per series and timeframe, for live readers (decimals as text).
-  (select coalesce(json_agg(json_build_array(source, symbol, timeframe,
-      to_char(open_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-      open::text, high::text, low::text, close::text, volume::text, trade_count)), '[]'::json)
+  (select ${LATEST_CANDLES_JSON}
      from (select distinct on (source, symbol, timeframe) * from upserted
            order by source, symbol, timeframe, open_time desc) latest) as latest_candles
 `;
@@ -458,9 +456,7 @@ async function upsertCandles(tx: Sql, candles: readonly FoldedCandle[]): Promise
     written: row!.candles_written,
     createdCount: row!.candles_created,
     created: row!.created_series,
-    latest: row!.latest_candles.map(([source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount]) => ({
-      source, symbol, timeframe, openTime, open, high, low, close, volume, tradeCount,
-    })),
+    latest: toLiveCandles(row!.latest_candles),
   };
 }
 
