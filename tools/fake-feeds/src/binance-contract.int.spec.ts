@@ -140,6 +140,39 @@ describe('fake Binance speaks the documented wire formats', () => {
     expect(Number(retryAfter)).toBeLessThanOrEqual(60);
   });
 
+  it('sendGarbage: the bytes asked for, every frame something a client must reject, trades still between them', async () => {
+    fake = await startFakeBinance({ symbols: ['BTCUSDT'], tradesPerSecond: 50, historyMs: 60_000 });
+    const ws = new WebSocket(`${fake.wsUrl}/stream?streams=btcusdt@trade`);
+    const frames: { text: string; binary: boolean; bytes: number }[] = [];
+    ws.on('message', (data: Buffer, binary) => frames.push({ text: data.toString('utf8'), binary, bytes: data.length }));
+    await new Promise((resolve) => ws.once('open', resolve));
+    const report = await fake.controls.sendGarbage({ bytes: 4 << 20 });
+    // Anything that is not a well-formed trade of the subscribed symbol is garbage.
+    const isTrade = (f: { text: string; binary: boolean }) => {
+      if (f.binary) return false;
+      try {
+        const { stream, data } = JSON.parse(f.text) as { stream: string; data: Record<string, unknown> };
+        return stream === 'btcusdt@trade' && data.e === 'trade' && data.s === 'BTCUSDT' && Number.isSafeInteger(data.t) && (data.t as number) >= 0 &&
+          /^\d+\.\d{8}$/.test(String(data.p)) && Number(data.p) > 0 && /^\d+\.\d{8}$/.test(String(data.q)) && typeof data.T === 'number' && !('x' in data);
+      } catch {
+        return false;
+      }
+    };
+    for (let waited = 0; frames.filter((f) => !isTrade(f)).length < report.frames && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    ws.close();
+    const garbage = frames.filter((f) => !isTrade(f));
+    expect(report.connections).toBe(1);
+    expect(report.bytes).toBeGreaterThanOrEqual(4 << 20);
+    expect(garbage.length).toBe(report.frames);
+    expect(garbage.reduce((n, f) => n + f.bytes, 0)).toBe(report.bytes);
+    expect(garbage.filter((f) => f.bytes > 64 * 1024).length).toBeGreaterThan(0);
+    expect(garbage.filter((f) => f.binary).length).toBeGreaterThan(0);
+    // Trades kept flowing during the burst: some arrived between the first and the last garbage frame.
+    const first = frames.findIndex((f) => !isTrade(f));
+    const last = frames.length - 1 - [...frames].reverse().findIndex((f) => !isTrade(f));
+    expect(frames.slice(first, last).some(isTrade)).toBe(true);
+  });
+
   it('makes trades a pure function of seed, symbol and time', async () => {
     const a = await startFakeBinance({ seed: 3, symbols: ['BTCUSDT'], historyMs: 60_000 });
     const b = await startFakeBinance({ seed: 3, symbols: ['BTCUSDT'], historyMs: 120_000 });

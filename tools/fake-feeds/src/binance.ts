@@ -78,8 +78,23 @@ export interface FakeBinanceControls {
   force429(options: { retryAfterSeconds: number; count?: number }): void;
   /** Sends a serverShutdown event on every open connection; closes them after `closeAfterMs` if given. */
   serverShutdown(options?: { closeAfterMs?: number }): number;
+  /**
+   * Sends `bytes` of garbage frames on every open connection, between its normal trades: text and
+   * binary noise, truncated JSON, JSON that is no event, trade-shaped frames with a bad field, and every
+   * 50th frame oversized (above the 64 KiB a trade client should accept, up to `maxFrameBytes`).
+   * Every frame is exactly one thing a client must reject. Paced by the socket's send buffer; resolves
+   * once all of it is handed to the socket (or the connection closed).
+   */
+  sendGarbage(options: { bytes: number; maxFrameBytes?: number }): Promise<GarbageReport>;
   /** Clears all faults (withheld windows stay: those trades were never sent). */
   reset(): void;
+}
+
+export interface GarbageReport {
+  connections: number;
+  frames: number;
+  bytes: number;
+  ms: number;
 }
 
 export interface FakeBinanceStats {
@@ -115,6 +130,9 @@ const WEIGHTS: Record<string, number> = {
   '/api/v3/aggTrades': 4,
   '/api/v3/klines': 2,
 };
+
+// A trade event is a few hundred bytes; a client should refuse anything above this unread.
+const MAX_TRADE_FRAME_BYTES = 64 * 1024;
 
 const QUOTES = ['FDUSD', 'USDT', 'USDC', 'BUSD', 'TUSD', 'BTC', 'ETH', 'BNB', 'EUR', 'TRY'];
 const BASE_PRICES: Record<string, number> = { BTCUSDT: 65000, ETHUSDT: 3200, SOLUSDT: 150, BNBUSDT: 600, ETHBTC: 0.05 };
@@ -557,6 +575,60 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     }
   }, options.pingIntervalMs ?? 20_000);
 
+  let garbageBursts = 0;
+  async function sendGarbageOn(connection: Connection, bytes: number, maxFrameBytes: number, rand: () => number): Promise<{ frames: number; bytes: number }> {
+    const stream = [...connection.streams][0] ?? 'btcusdt@trade';
+    const symbol = (streamSymbol(stream) ?? 'BTCUSDT').toUpperCase();
+    const between = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+    const noise = (length: number, lo: number, span: number) => {
+      const buffer = Buffer.allocUnsafe(length);
+      for (let i = 0; i < length; i++) buffer[i] = lo + Math.floor(rand() * span);
+      return buffer;
+    };
+    const badFields: Record<string, unknown>[] = [{ p: 'abc' }, { q: '-1.5' }, { T: 'soon' }, { t: -5 }, { s: 'NOPEUSDT' }, { p: '0' }, { e: 'kline' }];
+    let frames = 0;
+    let sent = 0;
+    while (sent < bytes && connection.ws.readyState === WebSocket.OPEN) {
+      const length = frames % 50 === 49 ? between(MAX_TRADE_FRAME_BYTES + 1, maxFrameBytes) : between(64, 1024);
+      let data: Buffer;
+      let binary = false;
+      switch (frames % 10) {
+        case 0:
+        case 1:
+          data = noise(length, 32, 95); // printable ASCII, never JSON
+          break;
+        case 2:
+          data = noise(length, 0, 256);
+          binary = true;
+          break;
+        case 3:
+          data = Buffer.from(`[${noise(length, 48, 10).toString('latin1').split('').join(',')}]`);
+          break;
+        case 4:
+          data = Buffer.from(JSON.stringify({ stream, data: noise(length, 97, 26).toString('latin1') }));
+          break;
+        case 5:
+          data = Buffer.from(frame(connection, stream, tradeEventLike(symbol)).slice(0, Math.max(10, length % 60)));
+          break;
+        default:
+          data = Buffer.from(frame(connection, stream, { ...tradeEventLike(symbol), ...badFields[frames % badFields.length], x: noise(length, 97, 26).toString('latin1') }));
+      }
+      connection.ws.send(data, { binary });
+      frames++;
+      sent += data.length;
+      // Wait for the client to read (bounded memory here too); between bursts the push timer sends trades.
+      if (connection.ws.bufferedAmount > 1 << 20) {
+        while (connection.ws.bufferedAmount > 256 << 10 && connection.ws.readyState === WebSocket.OPEN) await new Promise((r) => setTimeout(r, 2));
+      } else if (frames % 64 === 0) await new Promise((r) => setImmediate(r));
+    }
+    return { frames, bytes: sent };
+  }
+
+  const tradeEventLike = (symbol: string) => {
+    const now = Date.now();
+    return { e: 'trade', E: now, s: symbol, t: 1, p: '100.00000000', q: '1.00000000', T: now, m: false, M: true };
+  };
+
   function malformedFrame(connection: Connection, kind: MalformedKind): string {
     const stream = [...connection.streams][0] ?? 'btcusdt@trade';
     const symbol = (streamSymbol(stream) ?? 'BTCUSDT').toUpperCase();
@@ -635,6 +707,18 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
         n++;
       }
       return n;
+    },
+    async sendGarbage({ bytes, maxFrameBytes = 256 * 1024 }) {
+      const started = Date.now();
+      const burst = garbageBursts++;
+      const targets = [...connections].filter((c) => !c.stalled && c.ws.readyState === WebSocket.OPEN);
+      const results = await Promise.all(targets.map((c, i) => sendGarbageOn(c, bytes, Math.max(MAX_TRADE_FRAME_BYTES + 1, maxFrameBytes), mulberry32(hashSeed(seed, 'garbage', burst, i)))));
+      return {
+        connections: targets.length,
+        frames: results.reduce((n, r) => n + r.frames, 0),
+        bytes: results.reduce((n, r) => n + r.bytes, 0),
+        ms: Date.now() - started,
+      };
     },
     reset() {
       refuseUntil = 0;

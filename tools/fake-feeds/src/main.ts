@@ -8,9 +8,12 @@ import { DEMO_ALPACA_KEY_ID, DEMO_ALPACA_SECRET_KEY, DEMO_FEED_PORTS, demoFeedEn
 
 /**
  * Starts every fake provider, each on its own port (defaults in DEMO_FEED_PORTS), for demos and manual runs:
- *   node --import tsx tools/fake-feeds/src/main.ts [--host 127.0.0.1] [--seed 42] [--rate 5]
+ *   node --import tsx tools/fake-feeds/src/main.ts [--host 127.0.0.1] [--seed 42] [--rate 5] [--garbage-mb 50]
  * and prints one JSON line with the variables that point the ingest services at them
  * (`npm run demo` does all of this for you).
+ *
+ * Fault switch: SIGUSR2 makes the fake Binance send `--garbage-mb` of garbage frames on every open
+ * stream (sendGarbage), between its trades; a JSON line `{"garbage": …}` reports what was sent.
  */
 const { values } = parseArgs({
   options: {
@@ -19,10 +22,11 @@ const { values } = parseArgs({
     'advertise-host': { type: 'string' },
     seed: { type: 'string', default: '42' },
     rate: { type: 'string', default: '5' },
+    'garbage-mb': { type: 'string', default: '50' },
   },
 });
 
-const number = (name: 'seed' | 'rate'): number => {
+const number = (name: 'seed' | 'rate' | 'garbage-mb'): number => {
   const value = Number(values[name]);
   if (!Number.isFinite(value) || value < 0) {
     process.stderr.write(`--${name} must be a non-negative number (got "${values[name]}")\n`);
@@ -43,6 +47,12 @@ const fakes = await Promise.all([
   startFakeFred({ host, port: DEMO_FEED_PORTS.fred, seed, series: ['DGS10', 'DGS2', 'DEXUSEU'] }),
 ]);
 process.stdout.write(`${JSON.stringify({ fakeFeeds: demoFeedEnv(values['advertise-host'] ?? host) })}\n`);
+
+const garbageBytes = Math.round(number('garbage-mb') * 2 ** 20);
+process.on('SIGUSR2', () => {
+  process.stdout.write(`${JSON.stringify({ garbage: 'sending', bytesPerConnection: garbageBytes })}\n`);
+  void fakes[0].controls.sendGarbage({ bytes: garbageBytes }).then((report) => process.stdout.write(`${JSON.stringify({ garbage: 'sent', ...report })}\n`));
+});
 
 let closing = false;
 const stop = () => {
