@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Tick } from '@tickvault/schema';
-import type { TickBatch, WriteResult } from '@tickvault/db';
-import { BatchFlusher } from './batch-flusher.js';
+import { classifyDbError, type TickBatch, type WriteResult } from '@tickvault/db';
+import { BatchFlusher, StuckWriteError } from './batch-flusher.js';
 
 const tick = (tradeId: string): Tick => ({ source: 'sim', symbol: 'BTC/USDT', assetClass: 'crypto', ts: '2026-01-01T00:00:00Z', price: '1', size: '1', tradeId });
 const result = (batch: TickBatch): WriteResult => ({
@@ -120,5 +120,70 @@ describe('BatchFlusher', () => {
       write: () => new Promise<never>(() => {}),
     });
     await expect(flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] })).rejects.toMatchObject({ code: 'CLIENT_DEADLINE' });
+  });
+
+  it('writes a batch stuck while the database answers job by job; the job stuck alone spends an attempt', async () => {
+    const writes: string[][] = [];
+    let probes = 0;
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1, deadlineMs: 5000,
+      probe: async () => { probes++; return true; },
+      write: async (batch) => {
+        writes.push(batch.ticks.map((t) => t.tradeId!));
+        if (batch.ticks.some((t) => t.tradeId === 'slow')) throw Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+        return result(batch);
+      },
+    });
+    const outcomes = await Promise.allSettled([
+      flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] }),
+      flusher.submit({ jobKey: 'b', ticks: [tick('slow')], rejections: [] }),
+      flusher.submit({ jobKey: 'c', ticks: [tick('3')], rejections: [] }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const failure = (outcomes[1] as PromiseRejectedResult).reason;
+    expect(failure).toBeInstanceOf(StuckWriteError);
+    // Not an outage: the consumer lets it spend an attempt instead of requeueing it for free.
+    expect(classifyDbError(failure)).toBe('data');
+    expect(writes).toEqual([['1', 'slow', '3'], ['1'], ['slow'], ['3']]);
+    expect(probes).toBe(2);
+  });
+
+  it('keeps a failure that is not about the data an outage when the probe fails', async () => {
+    let calls = 0;
+    const error = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1, deadlineMs: 5000,
+      probe: async () => false,
+      write: async () => { calls++; throw error; },
+    });
+    const outcomes = await Promise.allSettled([
+      flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] }),
+      flusher.submit({ jobKey: 'b', ticks: [tick('2')], rejections: [] }),
+    ]);
+    expect(outcomes.map((o) => (o as PromiseRejectedResult).reason)).toEqual([error, error]);
+    expect(calls).toBe(1);
+  });
+
+  it('never probes after a dropped connection: that is an outage whatever the probe says', async () => {
+    let probes = 0;
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1, deadlineMs: 5000,
+      probe: async () => { probes++; return true; },
+      write: async () => { throw Object.assign(new Error('write ECONNRESET'), { code: 'ECONNRESET' }); },
+    });
+    await expect(flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] })).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(probes).toBe(0);
+  });
+
+  it('stops the abandoned transaction when a flush passes its deadline, then treats it as stuck if the database answers', async () => {
+    let overruns = 0;
+    const flusher = new BatchFlusher({
+      maxTicks: 100, maxWaitMs: 5, maxInFlight: 1, deadlineMs: 50,
+      probe: async () => true,
+      onOverrun: async () => { overruns++; },
+      write: () => new Promise<never>(() => {}),
+    });
+    await expect(flusher.submit({ jobKey: 'a', ticks: [tick('1')], rejections: [] })).rejects.toBeInstanceOf(StuckWriteError);
+    expect(overruns).toBe(1);
   });
 });

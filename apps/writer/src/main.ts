@@ -2,7 +2,7 @@ import { Queue, type Worker } from 'bullmq';
 import { hostname } from 'node:os';
 import { ASSET_CLASSES, isoMicros, liveChannel, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
-import { assertSchemaCurrent, claimDataEnvironment, createDb, recordEvent, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
+import { assertSchemaCurrent, claimDataEnvironment, createDb, probeWritable, recordEvent, stopOverrunTransactions, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
 import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, RedisRefusalPause, redisPing } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
@@ -16,8 +16,8 @@ const EXTRA_SHARDS_CHECKED = 8;
 const TRIM_INTERVAL_MS = 30_000;
 // A throughput line in the log this often, so an operator sees the writer working without metrics.
 const STATS_INTERVAL_MS = 30_000;
-// The largest flush takes well under a second; one pending this long means Postgres is not answering.
-const FLUSH_DEADLINE_MS = 30_000;
+// A flush's database work is checked against the stuck-batch probe within this long.
+const WRITE_PROBE_DEADLINE_MS = 5_000;
 // How often readiness checks Postgres on its own, with no job in flight to notice an outage.
 const DB_WATCH_INTERVAL_MS = 5_000;
 // A scrape must answer even when Redis does not: queue depths keep their last values instead.
@@ -28,10 +28,14 @@ const DAY_MS = 86_400_000;
 const TRIM_MARGIN_MS = 3_600_000;
 
 const config = loadConfigOrExit(SERVICE, WRITER_ENV);
+const FLUSH_DEADLINE_MS = config.WRITER_FLUSH_DEADLINE_SECONDS * 1000;
+const DB_APPLICATION_NAME = `tickvault-${SERVICE}`;
 
 const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
 const metrics = createMetrics(SERVICE);
-const sql = createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: `tickvault-${SERVICE}` });
+// The server ends a statement a little before the flush deadline, so a stuck write reports the database's
+// own reason (57014) and releases its locks even when this process has gone quiet.
+const sql = createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: DB_APPLICATION_NAME, statementTimeoutMs: Math.max(500, FLUSH_DEADLINE_MS - 1_000) });
 const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
 // Reconnect attempts error once each: one line per second per error is enough.
 const logRedisError = throttledLog(logger, 'warn', 1_000);
@@ -72,7 +76,19 @@ const flusher = new BatchFlusher({
   maxInFlight: config.WRITER_FLUSHES_IN_FLIGHT,
   deadlineMs: FLUSH_DEADLINE_MS,
   write: (batch) => writeBatch(batch, { candleKeep: config.CANDLE_RETENTION }),
-  onFailed: ({ ms }) => metrics.flushDuration.observe({ outcome: 'failed' }, ms / 1000),
+  probe: () => probeWritable(sql, WRITE_PROBE_DEADLINE_MS),
+  onOverrun: async () => {
+    const stopped = await withDeadline(stopOverrunTransactions(sql, DB_APPLICATION_NAME, FLUSH_DEADLINE_MS), WRITE_PROBE_DEADLINE_MS, 'stopping an overrun flush');
+    if (stopped > 0) logger.warn({ stopped, deadlineMs: FLUSH_DEADLINE_MS }, 'flush passed its deadline: its transaction was stopped');
+  },
+  onFailed: ({ jobs, ms, error, verdict }) => {
+    metrics.flushDuration.observe({ outcome: 'failed' }, ms / 1000);
+    if (verdict === 'stuck') {
+      logger.warn({ jobs, err: errorMessage(error) }, jobs > 1
+        ? 'a batch failed while Postgres answers: writing its jobs one by one'
+        : 'a job failed alone while Postgres answers: it spends an attempt');
+    }
+  },
   onFlushed: ({ jobs, batch, result, ms }) => {
     metrics.flushDuration.observe({ outcome: 'committed' }, ms / 1000);
     metrics.batchSize.observe(result.ticksReceived);

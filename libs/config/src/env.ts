@@ -299,6 +299,12 @@ export const ENV = {
     doc: '`v2`: trades newer than their series already holds go in by COPY, candles are folded in the writer. `v1`: the previous write path, into the scratch schema `tickvault_v1` that `npm run bench` creates; kept only as the benchmark\'s baseline.',
     usedBy: 'writer',
   }),
+  WRITER_FLUSH_DEADLINE_SECONDS: spec({
+    schema: int(1, 600),
+    default: '30',
+    doc: 'A flush still unfinished after this long is given up: its statement is cancelled (the writer\'s statement timeout is just below it), and its jobs are written one by one. A job that still fails alone while Postgres answers spends an attempt, so it ends in the failed set instead of circling; while Postgres does not answer, jobs wait without spending attempts.',
+    usedBy: 'writer',
+  }),
   WRITER_DB_POOL: spec({
     schema: int(2, 100),
     default: '4',

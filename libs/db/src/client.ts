@@ -111,3 +111,29 @@ export function isConnectionError(error: unknown): boolean {
     code === '53300'
   );
 }
+
+/** Whether the database answers within `deadlineMs` and takes writes (not a replica in recovery, not read-only). */
+export async function probeWritable(sql: Sql, deadlineMs: number): Promise<boolean> {
+  const [row] = await withDeadline(
+    sql<{ writable: boolean }[]>`select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off' as writable`,
+    deadlineMs,
+    'Postgres write probe',
+  );
+  return row?.writable === true;
+}
+
+/**
+ * Stops the transactions of `applicationName` that began more than `olderThanMs` ago: their client
+ * gave up on them at its deadline, and they would otherwise keep running and holding locks. A running
+ * statement is cancelled; a transaction idle between statements (its client gone quiet) is ended.
+ * Returns how many were hit.
+ */
+export async function stopOverrunTransactions(sql: Sql, applicationName: string, olderThanMs: number): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    select count(case when state = 'active' then pg_cancel_backend(pid) else pg_terminate_backend(pid) end)::int as n
+    from pg_stat_activity
+    where application_name = ${applicationName} and pid <> pg_backend_pid()
+      and state in ('active', 'idle in transaction', 'idle in transaction (aborted)')
+      and xact_start < now() - ${olderThanMs} * interval '1 millisecond'`;
+  return row?.n ?? 0;
+}
