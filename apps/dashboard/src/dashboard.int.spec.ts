@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '@tickvault/db';
+import { createBackfillQueue } from '@tickvault/queue';
 import { createTestDatabase, createTestRedis, eventually, repoPath, ServiceProcess, type TestDatabase, type TestRedis } from '@tickvault/testing';
 import { basicAuth } from './testing/sse-client.js';
 
@@ -292,6 +293,32 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
       const pause = await fetch(`${basic.url}/admin/queues/api/queues/ticks/pause`, { method: 'PUT', headers: auth });
       expect(pause.status).toBe(403);
       expect(await redis.redis.hget(`${redis.prefix}:ticks:meta`, 'paused')).toBeNull();
+    });
+
+    it('returns at most 100 jobs per response, however many a request asks for', async () => {
+      const queue = createBackfillQueue(redis.redis, redis.prefix, 'sim');
+      try {
+        await queue.addBulk(Array.from({ length: 150 }, (_, i) => ({ name: 'backfill', data: { i } as never })));
+      } finally {
+        await queue.close();
+      }
+      type Board = { queues: { name: string; jobs: unknown[]; pagination: { pageCount: number } }[] };
+      const board = async (query: string) => {
+        const res = await fetch(`${basic.url}/admin/queues/api/queues?activeQueue=backfill-sim&${query}`, { headers: auth });
+        expect(res.status, query).toBe(200);
+        return ((await res.json()) as Board).queues.find((q) => q.name === 'backfill-sim')!;
+      };
+      const huge = await board('status=waiting&jobsPerPage=10000000');
+      expect(huge.jobs.length).toBe(100);
+      expect(huge.pagination.pageCount).toBe(2);
+      expect((await board('status=waiting&jobsPerPage=10000000&page=2')).jobs.length).toBe(50);
+      expect((await board('status=failed&jobsPerPage=1e9')).pagination.pageCount).toBe(0);
+      expect((await board('status=waiting&jobsPerPage=1e9')).jobs.length).toBe(100);
+      // The default "latest" view reads every status: the cap is shared among them.
+      expect((await board('jobsPerPage=10000000')).jobs.length).toBeLessThanOrEqual(100);
+      expect((await board('status=waiting&jobsPerPage=10000000&page=99999999999999999999')).jobs).toEqual([]);
+      // Within the cap a request gets what it asked for.
+      expect((await board('status=waiting&jobsPerPage=25')).jobs.length).toBe(25);
     });
 
     it('allows queue actions from its own page when enabled, never cross-site', async () => {

@@ -7,6 +7,16 @@ import type { Queue } from 'bullmq';
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
 /**
+ * Most jobs one Bull Board response may carry. Bull Board takes any `jobsPerPage` (its own settings
+ * offer up to 300), and a tick job holds up to INGEST_BATCH_MAX_TICKS ticks: without a cap one
+ * request could pull the whole failed set through the dashboard and out of the Redis the pipeline
+ * needs. 100 jobs of 500 ticks is a few MB per response.
+ */
+export const MAX_BOARD_JOBS_PER_RESPONSE = 100;
+// Keeps (page - 1) × jobsPerPage a safe integer Redis accepts, far beyond any queue tickvault holds.
+const MAX_BOARD_PAGE = 1_000_000;
+
+/**
  * Bull Board over every tickvault queue. Read-only unless queue actions are enabled: Bull Board
  * then refuses actions itself, and so does the guard in front of it (any method but GET/HEAD),
  * so a future Bull Board route cannot slip through.
@@ -14,16 +24,49 @@ export const QUEUE_BOARD_PATH = '/admin/queues';
 export function createQueueBoard(queues: readonly Queue[], options: { actions: boolean }): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUE_BOARD_PATH);
+  const adapters = queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: !options.actions }));
   createBullBoard({
-    queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: !options.actions })),
+    queues: adapters,
     serverAdapter,
     options: { uiConfig: { boardTitle: 'tickvault queues', hideDocsLink: true, miscLinks: [{ text: 'Status page', url: '/' }] } },
   });
   const router = express.Router();
   if (!options.actions) router.use(readOnlyGuard);
   router.use(sameOriginWrites);
+  router.use(clampBoardPaging(MAX_BOARD_JOBS_PER_RESPONSE, adapters[0]?.getJobStatuses().length ?? 1));
   router.use(serverAdapter.getRouter() as RequestHandler);
   return router;
+}
+
+/**
+ * Rewrites `jobsPerPage` and `page` in the query string before Bull Board reads them (its own schema
+ * has a minimum and no maximum). Without a single status ("latest", the default view) Bull Board reads
+ * `jobsPerPage` jobs of every status, so there the cap is shared out among the statuses. Values it
+ * would reject anyway (not a number, below 1) are left for it to answer 400.
+ */
+export function clampBoardPaging(maxJobs: number, statusCount: number): RequestHandler {
+  const perStatusWhenLatest = Math.max(1, Math.floor(maxJobs / statusCount));
+  return (req, _res, next) => {
+    const at = req.url.indexOf('?');
+    if (at >= 0) {
+      const params = new URLSearchParams(req.url.slice(at + 1));
+      if (params.has('jobsPerPage') || params.has('page')) {
+        const status = params.get('status');
+        const oneStatus = status !== null && status !== '' && status !== 'latest';
+        clampAll(params, 'jobsPerPage', oneStatus ? maxJobs : perStatusWhenLatest);
+        clampAll(params, 'page', MAX_BOARD_PAGE);
+        req.url = `${req.url.slice(0, at)}?${params.toString()}`;
+      }
+    }
+    next();
+  };
+}
+
+function clampAll(params: URLSearchParams, name: string, max: number): void {
+  const values = params.getAll(name);
+  if (values.length === 0) return;
+  params.delete(name);
+  for (const value of values) params.append(name, Number(value) > max ? String(max) : value);
 }
 
 const readOnlyGuard: RequestHandler = (req, res, next) => {
