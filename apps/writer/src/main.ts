@@ -193,7 +193,7 @@ const trimLoop = (async () => {
           ASSET_CLASSES.map((ac) => [ac, new Date(now - tickRetentionMs[ac] - TRIM_MARGIN_MS)]),
         ) as Record<AssetClass, Date>;
         const result = await trimExpired(sql, { byAssetClass });
-        if (result.ticksDeleted + result.partitionsDropped.length + result.rejectionsDeleted + result.eventsDeleted > 0) {
+        if (result.ticksDeleted + result.partitionsDropped.length + result.rejectionsDeleted + result.eventsDeleted + result.gapsDeleted > 0) {
           await recordEvent(sql, { service: SERVICE, kind: 'retention', symbol: null, details: { ...result } });
           if (result.more) continue;
         }

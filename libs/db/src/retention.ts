@@ -17,6 +17,8 @@ export interface TrimResult {
   partitionsDropped: string[];
   rejectionsDeleted: number;
   eventsDeleted: number;
+  /** Gap records (filled, no_data, failed or never filled) that end before their series' tick horizon. */
+  gapsDeleted: number;
   /** True when a chunk came back full: more is left to trim on the next run. */
   more: boolean;
 }
@@ -58,6 +60,17 @@ export async function trimExpired(sql: Sql, horizons: TickHorizons, chunk = 20_0
     with gone as (delete from bar_minutes where ctid in (
       select ctid from bar_minutes where minute < ${barsBefore} limit ${chunk} for update skip locked) returning 1)
     select count(*) from gone`;
+  // A gap past the tick horizon can never be filled (its ticks would be refused as too old), and
+  // every gap detection anti-joins the table: it goes with the ticks it was about.
+  const [gaps] = await sql<{ deleted: number }[]>`
+    with gone as (delete from gaps where ctid in (
+      select ctid from gaps
+      where range_end < case asset_class when 'macro' then ${horizons.byAssetClass.macro}::timestamptz
+                                         when 'stock' then ${horizons.byAssetClass.stock}::timestamptz
+                                         else ${horizons.byAssetClass.crypto}::timestamptz end
+      limit ${chunk} for update skip locked) returning 1)
+    select count(*)::int as deleted from gone`;
+  if (gaps!.deleted === chunk) more = true;
   const auditBefore = new Date(Date.now() - AUDIT_RETENTION_DAYS * 86_400_000);
   const [rejections] = await sql<{ deleted: number }[]>`
     with gone as (delete from rejected_ticks where id in (
@@ -67,5 +80,5 @@ export async function trimExpired(sql: Sql, horizons: TickHorizons, chunk = 20_0
     with gone as (delete from system_events where id in (
       select id from system_events where ts < ${auditBefore} limit ${chunk}) returning 1)
     select count(*)::int as deleted from gone`;
-  return { ticksDeleted, partitionsDropped, rejectionsDeleted: rejections!.deleted, eventsDeleted: events!.deleted, more };
+  return { ticksDeleted, partitionsDropped, rejectionsDeleted: rejections!.deleted, eventsDeleted: events!.deleted, gapsDeleted: gaps!.deleted, more };
 }

@@ -285,4 +285,29 @@ describe('trimExpired', () => {
       where i.inhparent = 'tick_rows'::regclass and c.relname < ${`tick_rows_p${new Date(now - 8 * day).toISOString().slice(0, 10).replaceAll('-', '')}`}`;
     expect(old!.n).toBe(0);
   });
+
+  it('trims gap records past their series\' tick horizon, whatever their status, and keeps the recent ones', async () => {
+    const now = Date.now();
+    const day = 86_400_000;
+    const gap = (symbol: string, assetClass: string, endDaysAgo: number, status: string) => ({
+      source: 'sim', symbol, asset_class: assetClass, timeframe: '1m',
+      range_start: new Date(now - endDaysAgo * day - 600_000), range_end: new Date(now - endDaysAgo * day), missing: 10, status,
+    });
+    const rows = [
+      ...Array.from({ length: 15 }, (_, i) => gap('OLD/USDT', 'crypto', 8 + i, i % 2 ? 'no_data' : 'open')),
+      gap('NEW/USDT', 'crypto', 1, 'no_data'),
+      gap('SPY', 'stock', 9, 'no_data'),
+      gap('DGS10', 'macro', 30, 'no_data'),
+    ];
+    await db.sql`insert into gaps ${db.sql(rows)}`;
+    const horizons = {
+      byAssetClass: { crypto: new Date(now - 7 * day), stock: new Date(now - 10 * day), macro: new Date(now - 3650 * day) },
+    };
+    const first = await trimExpired(db.sql, horizons, 10);
+    expect(first).toMatchObject({ gapsDeleted: 10, more: true });
+    const second = await trimExpired(db.sql, horizons, 10);
+    expect(second.gapsDeleted).toBe(5);
+    const left = await db.sql`select symbol from gaps order by symbol`;
+    expect(left.map((r) => r.symbol)).toEqual(['DGS10', 'NEW/USDT', 'SPY']);
+  });
 });
