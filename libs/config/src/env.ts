@@ -258,7 +258,7 @@ export const ENV = {
     // At least two of the largest jobs (INGEST_BATCH_MAX_TICKS ≤ 5000), so the bound never drops the job just made.
     schema: int(10_000, 50_000_000),
     default: '500000',
-    doc: 'Ticks an ingest service holds while Redis is unreachable; beyond it the oldest are dropped and counted.',
+    doc: 'Ticks an ingest service holds while Redis is unreachable. Its buffer also holds at most 256 bytes per tick of this bound (128 MB by default), counting rejections and their samples by size, so bad input cannot grow it. Past a bound the oldest rejection records go first, then the oldest ticks; each is counted.',
     usedBy: 'ingest services',
   }),
 

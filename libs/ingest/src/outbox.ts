@@ -22,30 +22,66 @@ export interface OutboxTargets {
 
 export interface OutboxStats {
   bufferedTicks: number;
+  /** Estimated serialized size of everything buffered: ticks, bars, rejections with their samples. */
+  bufferedBytes: number;
   bufferedJobs: number;
   droppedTicks: number;
+  /** Rejection records (input already refused) dropped to keep the buffer under its byte bound. */
+  droppedRejections: number;
   sentJobs: number;
   sendFailures: number;
+}
+
+export interface OutboxLimits {
+  /** Ticks and bars held while Redis is unreachable. */
+  maxTicks: number;
+  /** Estimated serialized bytes held (see `estimateJobBytes`): what bounds the heap, whatever the jobs carry. */
+  maxBytes: number;
+}
+
+/**
+ * Memory allowed per tick of INGEST_BUFFER_MAX_TICKS. A validated tick measures ~155 bytes as JSON and
+ * ~190 on the heap, so a buffer of ticks meets the tick bound first; rejections (up to ~3 KB each with
+ * their sample) meet this one, which keeps the heap near 1.2 × maxBytes at most.
+ */
+export const BUFFER_BYTES_PER_TICK = 256;
+
+export function outboxLimits(maxTicks: number): OutboxLimits {
+  return { maxTicks, maxBytes: maxTicks * BUFFER_BYTES_PER_TICK };
+}
+
+interface BufferedJob extends OutgoingJob<TickBatchJob> {
+  bytes: number;
 }
 
 // BullMQ's guidance: addBulk in batches of hundreds of jobs; larger calls risk Redis timeouts.
 const JOBS_PER_ADD_BULK = 100;
 const MAX_BUFFERED_EVENTS = 1000;
+// Dropping rejections can happen on every push during a flood of bad input: one line per interval, with counts.
+const REJECTION_DROP_LOG_INTERVAL_MS = 5_000;
 
 /**
  * Holds jobs until Redis has taken them. While Redis is unreachable the buffer grows up to
- * `maxTicks`; past that the oldest jobs are dropped and counted (and reported as an event
- * once Redis is back), because an ingest process must not grow without bound.
+ * `limits.maxTicks` ticks and bars and `limits.maxBytes` estimated bytes, because an ingest process
+ * must not grow without bound. Past the byte bound the oldest rejection records go first: they describe
+ * input already refused (counted in metrics, each kind logged with a sample), so a feed of garbage
+ * never pushes out valid ticks. Past either bound after that, the oldest jobs are dropped. Every drop
+ * is counted, logged and reported as an event once Redis is back.
  */
 export class Outbox {
-  private jobs: OutgoingJob<TickBatchJob>[] = [];
+  private jobs: BufferedJob[] = [];
   /** Taken out of `jobs` while a send is under way, so drops never touch what is being sent. */
-  private inFlight: OutgoingJob<TickBatchJob>[] = [];
+  private inFlight: BufferedJob[] = [];
   private events: OutgoingJob<SystemEvent>[] = [];
   private droppedEvents = 0;
   private bufferedTicks = 0;
+  private bufferedBytes = 0;
   private droppedTicks = 0;
   private droppedSinceReport = 0;
+  private droppedRejections = 0;
+  private droppedRejectionsSinceReport = 0;
+  private droppedRejectionsSinceLog = 0;
+  private lastRejectionDropLogAt = -Infinity;
   private sentJobs = 0;
   private sendFailures = 0;
   private failingSince: number | undefined;
@@ -60,7 +96,7 @@ export class Outbox {
 
   constructor(
     private readonly targets: OutboxTargets,
-    private readonly maxTicks: number,
+    private readonly limits: OutboxLimits,
     private readonly logger: Logger,
     private readonly service: string,
   ) {
@@ -68,18 +104,72 @@ export class Outbox {
   }
 
   pushTicks(job: TickBatchJob): void {
-    this.jobs.push({ id: randomUUID(), data: job, seq: ++this.pushedSeq });
+    const bytes = estimateJobBytes(job);
+    this.jobs.push({ id: randomUUID(), data: job, seq: ++this.pushedSeq, bytes });
     this.bufferedTicks += itemsIn(job);
-    while (this.bufferedTicks > this.maxTicks && this.jobs.length > 1) {
+    this.bufferedBytes += bytes;
+    if (this.bufferedBytes > this.limits.maxBytes) this.dropOldestRejections();
+    while ((this.bufferedTicks > this.limits.maxTicks || this.bufferedBytes > this.limits.maxBytes) && this.jobs.length > 1) {
       const droppedJob = this.jobs.shift()!;
       this.droppedSeqMax = Math.max(this.droppedSeqMax, droppedJob.seq ?? 0);
       const dropped = itemsIn(droppedJob.data);
       this.bufferedTicks -= dropped;
+      this.bufferedBytes -= droppedJob.bytes;
       this.droppedTicks += dropped;
       this.droppedSinceReport += dropped;
-      this.logger.error({ dropped, droppedTotal: this.droppedTicks }, 'ingest buffer full while Redis is unreachable: dropped the oldest ticks and bars');
+      this.countDroppedRejections(droppedJob.data.rejected?.length ?? 0);
+      this.logger.error(
+        { dropped, droppedTotal: this.droppedTicks, bufferedBytes: this.bufferedBytes, maxBytes: this.limits.maxBytes },
+        'ingest buffer full while Redis is unreachable: dropped the oldest ticks and bars',
+      );
     }
     this.wake?.();
+  }
+
+  /**
+   * Strips rejection records from the oldest buffered jobs until the bytes fit (a job left empty goes).
+   * A stripped job keeps its id: if an earlier send did reach Redis, BullMQ keeps that copy and ignores this one.
+   */
+  private dropOldestRejections(): void {
+    let dropped = 0;
+    for (let i = 0; i < this.jobs.length && this.bufferedBytes > this.limits.maxBytes; ) {
+      const job = this.jobs[i]!;
+      const rejections = job.data.rejected?.length ?? 0;
+      if (rejections === 0) {
+        i++;
+        continue;
+      }
+      dropped += rejections;
+      this.bufferedBytes -= job.bytes;
+      if (itemsIn(job.data) === 0) {
+        this.jobs.splice(i, 1);
+        continue;
+      }
+      // A new object: whoever built the job may still hold it.
+      job.data = { ...job.data, rejected: [] };
+      job.bytes = estimateJobBytes(job.data);
+      this.bufferedBytes += job.bytes;
+      i++;
+    }
+    this.countDroppedRejections(dropped);
+  }
+
+  private countDroppedRejections(dropped: number): void {
+    if (dropped === 0) return;
+    this.droppedRejections += dropped;
+    this.droppedRejectionsSinceReport += dropped;
+    this.droppedRejectionsSinceLog += dropped;
+    const now = performance.now();
+    if (now - this.lastRejectionDropLogAt < REJECTION_DROP_LOG_INTERVAL_MS) return;
+    this.lastRejectionDropLogAt = now;
+    this.logger.error(
+      {
+        droppedRejections: this.droppedRejectionsSinceLog, droppedRejectionsTotal: this.droppedRejections,
+        bufferedTicks: this.bufferedTicks, bufferedBytes: this.bufferedBytes, maxBytes: this.limits.maxBytes,
+      },
+      'ingest buffer at its byte bound while Redis is unreachable: dropped the oldest rejection records, kept the ticks',
+    );
+    this.droppedRejectionsSinceLog = 0;
   }
 
   pushEvent(event: SystemEvent): void {
@@ -127,8 +217,10 @@ export class Outbox {
   stats(): OutboxStats {
     return {
       bufferedTicks: this.bufferedTicks,
+      bufferedBytes: this.bufferedBytes,
       bufferedJobs: this.jobs.length + this.inFlight.length,
       droppedTicks: this.droppedTicks,
+      droppedRejections: this.droppedRejections,
       sentJobs: this.sentJobs,
       sendFailures: this.sendFailures,
     };
@@ -164,16 +256,19 @@ export class Outbox {
       }
       try {
         await this.sendSome();
-        if (this.failingSince !== undefined || this.droppedSinceReport > 0) this.recovered();
+        if (this.failingSince !== undefined || this.droppedSinceReport > 0 || this.droppedRejectionsSinceReport > 0) this.recovered();
         attempt = 0;
       } catch (error) {
         attempt++;
         this.sendFailures++;
         if (this.failingSince === undefined) {
           this.failingSince = Date.now();
-          this.logger.error({ err: errorMessage(error), bufferedTicks: this.bufferedTicks }, 'cannot queue ticks: Redis unreachable; buffering');
+          this.logger.error({ err: errorMessage(error), bufferedTicks: this.bufferedTicks, bufferedBytes: this.bufferedBytes }, 'cannot queue ticks: Redis unreachable; buffering');
         } else if (attempt % 10 === 0) {
-          this.logger.error({ err: errorMessage(error), bufferedTicks: this.bufferedTicks, droppedTicks: this.droppedTicks, attempt }, 'Redis still unreachable; buffering');
+          this.logger.error(
+            { err: errorMessage(error), bufferedTicks: this.bufferedTicks, bufferedBytes: this.bufferedBytes, droppedTicks: this.droppedTicks, droppedRejections: this.droppedRejections, attempt },
+            'Redis still unreachable; buffering',
+          );
         }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, backoffDelay(attempt, { initialMs: 200, maxMs: 5000 }));
@@ -208,7 +303,10 @@ export class Outbox {
         this.inFlight = [];
       }
       // Only now are they Redis's responsibility.
-      for (const job of batch) this.bufferedTicks -= itemsIn(job.data);
+      for (const job of batch) {
+        this.bufferedTicks -= itemsIn(job.data);
+        this.bufferedBytes -= job.bytes;
+      }
       this.sentJobs += batch.length;
       this.targets.onDelivered?.(batch.map((job) => job.data));
     }
@@ -218,19 +316,47 @@ export class Outbox {
   private recovered(): void {
     const outageMs = this.failingSince === undefined ? 0 : Date.now() - this.failingSince;
     this.failingSince = undefined;
-    this.logger.info({ outageMs, droppedTicks: this.droppedSinceReport }, 'Redis accepting jobs again; buffered ticks queued');
+    const dropped = { droppedTicks: this.droppedSinceReport, droppedRejections: this.droppedRejectionsSinceReport };
+    this.logger.info({ outageMs, ...dropped }, 'Redis accepting jobs again; buffered ticks queued');
     this.pushEvent({
       ts: new Date().toISOString(),
       service: this.service,
       kind: outageMs > 0 ? 'redis_outage' : 'ingest_dropped',
       symbol: null,
-      details: { outageMs, droppedTicks: this.droppedSinceReport },
+      details: { outageMs, ...dropped },
     });
     this.droppedSinceReport = 0;
+    this.droppedRejectionsSinceReport = 0;
   }
 }
 
-/** What a job holds that counts against the buffer bound: ticks and bars (bar-only jobs count too). */
+/** What a job holds that counts against the tick bound: ticks and bars (bar-only jobs count too). */
 function itemsIn(job: TickBatchJob): number {
   return job.ticks.length + (job.bars?.length ?? 0);
+}
+
+/**
+ * About the length of the job as JSON, from its strings and keys: a quarter of the cost of stringifying
+ * it, which matters on the ingest hot path. It can only count what it sees: the pipeline copies samples
+ * out of the frames they came from, so a short sample does not keep a whole frame alive on the heap.
+ */
+export function estimateJobBytes(job: TickBatchJob): number {
+  return approximateJsonLength(job, 0);
+}
+
+// Jobs are shallow (job → array → item → field); deeper values are counted by a flat guess.
+const MAX_ESTIMATE_DEPTH = 4;
+const DEEP_VALUE_BYTES = 64;
+
+function approximateJsonLength(value: unknown, depth: number): number {
+  if (typeof value === 'string') return value.length + 2;
+  if (value === null || typeof value !== 'object') return 8;
+  if (depth >= MAX_ESTIMATE_DEPTH) return DEEP_VALUE_BYTES;
+  let length = 2;
+  if (Array.isArray(value)) {
+    for (const item of value) length += approximateJsonLength(item, depth + 1) + 1;
+    return length;
+  }
+  for (const key in value) length += key.length + 4 + approximateJsonLength((value as Record<string, unknown>)[key], depth + 1);
+  return length;
 }

@@ -116,10 +116,10 @@ export class IngestPipeline {
     }
     this.rejected.push({
       source: sourceId,
-      symbol: rejection.symbol?.slice(0, 64) ?? null,
+      symbol: typeof rejection.symbol === 'string' ? ownCopy(rejection.symbol, 64) : null,
       reason: rejection.reason as RejectReason,
-      detail: rejection.detail.slice(0, 1000),
-      sample: rejection.sample.slice(0, MAX_SAMPLE_CHARS),
+      detail: ownCopy(rejection.detail, 1000),
+      sample: ownCopy(rejection.sample, MAX_SAMPLE_CHARS),
       observedAt: new Date().toISOString(),
     });
     if (this.rejected.length >= this.options.maxTicksPerJob) this.flush();
@@ -145,4 +145,14 @@ export class IngestPipeline {
       this.timer = setTimeout(() => this.flush(), this.options.flushMs);
     }
   }
+}
+
+/**
+ * The first `max` characters as a string of their own. V8 makes a short slice of a long string point
+ * into it, so a 2,000-character sample cut from a 2 MB frame would keep the whole frame alive while the
+ * rejection waits in the outbox, out of sight of its byte bound. The JSON round trip copies exactly
+ * (lone surrogates included) and costs little at these lengths.
+ */
+function ownCopy(text: string, max: number): string {
+  return JSON.parse(JSON.stringify(text.slice(0, max))) as string;
 }

@@ -7,7 +7,7 @@ import { createLogger, createMetrics, errorMessage, installShutdown, startHealth
 import { createSources, UnknownSourceError, type MarketSource } from '@tickvault/sources';
 import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from './env.js';
 import { DeliveredProgress } from './delivered-progress.js';
-import { Outbox } from './outbox.js';
+import { Outbox, outboxLimits } from './outbox.js';
 import { IngestPipeline } from './pipeline.js';
 import { SourceRunner } from './source-runner.js';
 import { SymbolLeases } from './symbol-leases.js';
@@ -86,7 +86,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
         eventQueue.addBulk(events.map(({ id, data }) => ({ name: JOB_NAMES.systemEvent, data, opts: { jobId: id } }))).then(() => undefined),
       onDelivered: (jobs) => delivered.record(jobs),
     },
-    config.INGEST_BUFFER_MAX_TICKS,
+    outboxLimits(config.INGEST_BUFFER_MAX_TICKS),
     logger,
     service,
   );
@@ -99,6 +99,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   });
 
   let droppedReported = 0;
+  let droppedRejectionsReported = 0;
   // Replicas of this service share the symbols of each source through leases in Redis.
   const runners = sources.map((source) => {
     const runner = new SourceRunner(source, pipeline, redis, {
@@ -136,10 +137,13 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     checks: [{ name: 'redis', check: () => redis.status === 'ready' && outbox.healthy }],
     metrics: metrics.registry,
     beforeScrape: () => {
-      const { bufferedTicks, droppedTicks } = outbox.stats();
+      const { bufferedTicks, bufferedBytes, droppedTicks, droppedRejections } = outbox.stats();
       metrics.ingestBuffered.set(bufferedTicks);
+      metrics.ingestBufferedBytes.set(bufferedBytes);
       metrics.ingestDropped.inc(droppedTicks - droppedReported);
       droppedReported = droppedTicks;
+      metrics.ingestDroppedRejections.inc(droppedRejections - droppedRejectionsReported);
+      droppedRejectionsReported = droppedRejections;
     },
   });
 

@@ -19,7 +19,12 @@ export interface Metrics {
   reconnects: Counter<'source'>;
   backfills: Counter<'source' | 'status'>;
   ingestBuffered: Gauge<never>;
+  ingestBufferedBytes: Gauge<never>;
   ingestDropped: Counter<never>;
+  ingestDroppedRejections: Counter<never>;
+  redisMemoryUsed: Gauge<never>;
+  redisMaxmemory: Gauge<never>;
+  redisMemoryRatio: Gauge<never>;
 }
 
 export function createMetrics(service: string): Metrics {
@@ -66,6 +71,17 @@ export function createMetrics(service: string): Metrics {
       labelNames: ['source', 'status'], registers,
     }),
     ingestBuffered: new client.Gauge({ name: 'tickvault_ingest_buffered_ticks', help: 'Ticks held by an ingest service until Redis takes them.', registers }),
+    ingestBufferedBytes: new client.Gauge({
+      name: 'tickvault_ingest_buffered_bytes', help: 'Estimated serialized bytes (ticks, bars, rejections) held by an ingest service until Redis takes them.', registers,
+    }),
     ingestDropped: new client.Counter({ name: 'tickvault_ingest_dropped_ticks_total', help: 'Ticks dropped because the ingest buffer was full during a Redis outage.', registers }),
+    ingestDroppedRejections: new client.Counter({
+      name: 'tickvault_ingest_dropped_rejections_total', help: 'Rejection records dropped (ticks kept) because the ingest buffer reached its byte bound during a Redis outage.', registers,
+    }),
+    redisMemoryUsed: new client.Gauge({ name: 'tickvault_redis_memory_used_bytes', help: 'Redis used_memory, read by the writer.', registers }),
+    redisMaxmemory: new client.Gauge({ name: 'tickvault_redis_maxmemory_bytes', help: 'Redis maxmemory (0: no limit), read by the writer.', registers }),
+    redisMemoryRatio: new client.Gauge({
+      name: 'tickvault_redis_memory_used_ratio', help: 'Redis used_memory / maxmemory (0 when Redis has no limit); at 1 Redis refuses new jobs.', registers,
+    }),
   };
 }
