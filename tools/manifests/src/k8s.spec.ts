@@ -1,14 +1,18 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
+import { kubectlStatus, kustomizations, kustomizeBuild } from './kustomize.js';
+import { access, cidrContains, rulePeers, rulePorts, type NetworkPolicy, type PolicyPeer } from './network-policy.js';
 import { parseDotenv, parseYamlDocuments, quantity, readRepoFile, REPO_ROOT } from './parse.js';
 
 /**
- * Checks of the kustomize base and example overlay in infra/k8s, without kubectl or a cluster: the
- * files are parsed and the parts of a kustomize build these checks need (resources, the ConfigMap
- * generator with an overlay's merge, JSON 6902 patches) are resolved here.
+ * Checks of the kustomize base and example overlay in infra/k8s, without a cluster. Most read the
+ * files, resolving here the parts of a kustomize build they need (resources, the ConfigMap generator
+ * with an overlay's merge, JSON 6902 patches); the `kubectl kustomize` block at the end builds every
+ * kustomization for real and checks the result (network policies, security contexts, references).
  */
 
 const BASE = 'infra/k8s/base';
@@ -616,3 +620,218 @@ describe('overlays/example', () => {
     expect(patchedScaledObject?.spec.minReplicaCount).toBeLessThanOrEqual(patchedScaledObject?.spec.maxReplicaCount ?? 0);
   });
 });
+
+// --- real kustomize builds (kubectl kustomize) ------------------------------------------------------
+
+/** Where a pod template sits in each workload kind. */
+function podTemplateOf(o: K8sObject): PodTemplate | undefined {
+  const spec = o.spec as { template?: PodTemplate; jobTemplate?: { spec: { template: PodTemplate } } } | undefined;
+  if (['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job'].includes(o.kind)) return spec?.template;
+  if (o.kind === 'CronJob') return spec?.jobTemplate?.spec.template;
+  return undefined;
+}
+
+/** The restricted Pod Security Standard as the base sets it; overlays must not weaken any of it. */
+const POD_SECURITY = { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } };
+const CONTAINER_SECURITY = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+/** Pod labels that grant network access (base/network-policies.yaml). */
+const ACCESS_LABELS = { postgres: ['tickvault/postgres', 'client'], redis: ['tickvault/redis', 'client'], providers: ['tickvault/internet', 'providers'] } as const;
+const KUBE_DNS: PolicyPeer = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } };
+const MONITORING: PolicyPeer = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } };
+/** Ranges an internet rule must not open: private, loopback, link-local (cloud metadata), shared (CGNAT), IPv6 unique-local and link-local. */
+const NOT_INTERNET = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '100.64.0.0/10', 'fc00::/7', 'fe80::/10'];
+/** RFC 5737 documentation ranges: the example overlay's address placeholders must lie in one. */
+const DOCUMENTATION_RANGES = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24'];
+
+const urlPort = (url: string): string => {
+  const u = new URL(url);
+  const defaults: Record<string, string> = { 'https:': '443', 'wss:': '443', 'http:': '80', 'ws:': '80', 'postgres:': '5432', 'postgresql:': '5432', 'redis:': '6379', 'rediss:': '6379' };
+  return u.port || (defaults[u.protocol] ?? '?');
+};
+const exampleSecrets = Object.fromEntries(parseDotenv(readRepoFile(`${OVERLAY}/secrets.env.example`)).map((e) => [e.key, e.value]));
+const expectedPorts = {
+  dns: ['UDP/53', 'TCP/53'],
+  postgres: [`TCP/${urlPort(exampleSecrets.DATABASE_URL ?? '')}`],
+  redis: [`TCP/${urlPort(exampleSecrets.REDIS_URL ?? '')}`],
+  // Every provider endpoint the ingest services are configured with (BINANCE_WS_URL is on 9443).
+  providers: [...new Set(Object.entries(baseConfig).filter(([k, v]) => k.endsWith('_URL') && /^(https?|wss?):/.test(v)).map(([, v]) => `TCP/${urlPort(v)}`))].sort(),
+};
+
+describe('kubectl kustomize', () => {
+  const status = kubectlStatus();
+
+  it('is available with kustomize v5 (.ci/run installs one when the machine has none)', () => {
+    expect(status.ok ? '' : `${status.problem}. Run the "kubectl" step of .ci/run, or set KUBECTL to a kubectl 1.27+.`).toBe('');
+  });
+  if (!status.ok) return;
+
+  it('finds the base and the example overlay', () => {
+    expect(kustomizations()).toEqual(expect.arrayContaining([BASE, OVERLAY]));
+  });
+
+  for (const dir of kustomizations()) {
+    describe(dir, () => {
+      let built: K8sObject[] | undefined;
+      const objects = (): K8sObject[] => (built ??= kustomizeBuild(dir) as K8sObject[]);
+      const workloads = () => objects().flatMap((o) => {
+        const template = podTemplateOf(o);
+        return template ? [{ what: `${o.kind}/${o.metadata.name}`, object: o, template }] : [];
+      });
+      const policies = () => objects().filter((o) => o.kind === 'NetworkPolicy') as unknown as NetworkPolicy[];
+      const reads = (template: PodTemplate, name: string) =>
+        [...(template.spec.initContainers ?? []), ...template.spec.containers].some((c) => (c.env ?? []).some((e) => e.name === name));
+      const isIngest = (template: PodTemplate) => template.metadata?.labels?.['app.kubernetes.io/component']?.startsWith('ingest-') ?? false;
+
+      it('builds, with the workloads of the base', () => {
+        const names = workloads().map((w) => w.what);
+        for (const service of DEPLOYED) expect(names.some((n) => n.endsWith(`/${service}`)), `${service} in ${names.join(', ')}`).toBe(true);
+        expect(names.some((n) => n.startsWith('Job/migrate')), 'the migrate Job').toBe(true);
+      });
+
+      it('keeps the restricted security context of every pod and container', () => {
+        for (const { what, template } of workloads()) {
+          const spec = template.spec as PodSpec & { automountServiceAccountToken?: boolean; hostNetwork?: boolean; hostPID?: boolean; hostIPC?: boolean };
+          expect(spec.securityContext, what).toEqual(POD_SECURITY);
+          expect(spec.automountServiceAccountToken, `${what}: no API token`).toBe(false);
+          for (const key of ['hostNetwork', 'hostPID', 'hostIPC'] as const) expect(spec[key], `${what} ${key}`).toBeUndefined();
+          for (const c of [...(spec.initContainers ?? []), ...spec.containers]) expect(c.securityContext, `${what}/${c.name}`).toEqual(CONTAINER_SECURITY);
+        }
+      });
+
+      it('resolves every reference: ConfigMaps and (where generated) Secrets by their hashed names, the ScaledObject target', () => {
+        const names = (kind: string) => new Set(objects().filter((o) => o.kind === kind).map((o) => o.metadata.name));
+        const secrets = names('Secret');
+        for (const { what, template } of workloads()) {
+          for (const c of template.spec.containers) {
+            for (const source of c.envFrom ?? []) if (source.configMapRef) expect(names('ConfigMap'), `${what} envFrom`).toContain(source.configMapRef.name);
+            for (const e of c.env ?? []) {
+              const ref = e.valueFrom?.secretKeyRef;
+              // The base ships no Secret (an overlay generates it or the operator creates it).
+              if (ref && secrets.size > 0) expect(secrets, `${what} ${e.name}`).toContain(ref.name);
+            }
+          }
+        }
+        for (const so of objects().filter((o) => o.kind === 'ScaledObject') as ScaledObject[]) expect(names('Deployment'), so.metadata.name).toContain(so.spec.scaleTargetRef.name);
+      });
+
+      it('gives access labels to exactly the pods that need them: Postgres and Redis to the readers of DATABASE_URL and REDIS_URL, providers to ingest', () => {
+        for (const { what, template } of workloads()) {
+          const labels = template.metadata?.labels ?? {};
+          const has = ([key, value]: readonly [string, string]) => labels[key] === value;
+          expect(has(ACCESS_LABELS.postgres), `${what} tickvault/postgres`).toBe(reads(template, 'DATABASE_URL'));
+          expect(has(ACCESS_LABELS.redis), `${what} tickvault/redis`).toBe(reads(template, 'REDIS_URL'));
+          expect(has(ACCESS_LABELS.providers), `${what} tickvault/internet`).toBe(isIngest(template));
+        }
+      });
+
+      it('isolates every pod both ways: a deny-all NetworkPolicy selects it', () => {
+        const denyAll = policies().filter((p) => (p.spec.policyTypes ?? []).length === 2 && !p.spec.ingress?.length && !p.spec.egress?.length);
+        expect(denyAll.length, 'a deny-all policy').toBeGreaterThan(0);
+        for (const { what, template } of workloads()) {
+          const labels = template.metadata?.labels;
+          expect(access(denyAll, labels, 'Ingress').isolated, `${what} ingress`).toBe(true);
+          expect(access(denyAll, labels, 'Egress').isolated, `${what} egress`).toBe(true);
+        }
+      });
+
+      it('lets each pod reach DNS, then Postgres, Redis and the providers only as it needs, and nothing else', () => {
+        for (const { what, template } of workloads()) {
+          const { isolated, rules } = access(policies(), template.metadata?.labels, 'Egress');
+          expect(isolated, what).toBe(true);
+          const expected = [
+            ...expectedPorts.dns,
+            ...(reads(template, 'DATABASE_URL') ? expectedPorts.postgres : []),
+            ...(reads(template, 'REDIS_URL') ? expectedPorts.redis : []),
+            ...(isIngest(template) ? expectedPorts.providers : []),
+          ].sort();
+          expect([...new Set(rules.flatMap(rulePorts))].sort(), `${what}: ports it may connect to`).toEqual(expected);
+          for (const rule of rules) {
+            const ports = rulePorts(rule);
+            const peers = rulePeers(rule, 'Egress');
+            const where = `${what} via ${rule.policy} (${ports.join(', ')})`;
+            if (ports.every((p) => expectedPorts.dns.includes(p))) {
+              expect(peers, `${where}: the cluster DNS only`).toEqual([KUBE_DNS]);
+            } else if (ports.every((p) => expectedPorts.providers.includes(p))) {
+              expect(peers?.length, `${where}: address blocks`).toBeGreaterThan(0);
+              for (const peer of peers ?? []) {
+                expect(peer.podSelector ?? peer.namespaceSelector, `${where}: public addresses only, no cluster pods`).toBeUndefined();
+                const block = peer.ipBlock;
+                for (const range of NOT_INTERNET.filter((r) => block && cidrContains(block.cidr, r))) {
+                  expect(block?.except?.some((e) => cidrContains(e, range)), `${where}: ${block?.cidr} excludes ${range}`).toBe(true);
+                }
+              }
+            } else {
+              // Postgres or Redis: one port per rule, so a datastore's address never opens another port.
+              expect([[...expectedPorts.postgres], [...expectedPorts.redis]], where).toContainEqual(ports);
+              if (dir === OVERLAY) {
+                // The example narrows them to addresses, placeholders from the documentation ranges.
+                expect(peers?.length, `${where}: narrowed to the datastore's address`).toBeGreaterThan(0);
+                for (const peer of peers ?? []) {
+                  const cidr = peer.ipBlock?.cidr ?? '';
+                  expect(DOCUMENTATION_RANGES.some((r) => cidrContains(r, cidr)), `${where}: ${cidr} is a documentation placeholder`).toBe(true);
+                }
+              }
+            }
+          }
+        }
+      });
+
+      it('lets only Prometheus in, from the `monitoring` namespace, and only on each pod\'s health port', () => {
+        for (const { what, object, template } of workloads()) {
+          const { isolated, rules } = access(policies(), template.metadata?.labels, 'Ingress');
+          expect(isolated, what).toBe(true);
+          // A dashboard Deployment will also need its UI port from the ingress controller: add it here then.
+          for (const rule of rules) {
+            expect(rulePorts(rule), `${what} via ${rule.policy}`).toEqual(['TCP/health']);
+            expect(rulePeers(rule, 'Ingress'), `${what} via ${rule.policy}`).toEqual([MONITORING]);
+          }
+          if (object.kind === 'Deployment') {
+            expect(rules.length, `${what}: scrapable`).toBeGreaterThan(0);
+            expect(template.spec.containers.some((c) => c.ports?.some((p) => p.name === 'health')), `${what} names its port "health"`).toBe(true);
+          }
+        }
+      });
+    });
+  }
+
+  it(`${OVERLAY}: denies by default for the whole namespace it owns`, () => {
+    const policies = kustomizeBuild(OVERLAY).filter((o) => o.kind === 'NetworkPolicy') as unknown as NetworkPolicy[];
+    const namespaceWide = policies.filter((p) => Object.keys(p.spec.podSelector).length === 0);
+    expect(namespaceWide.map((p) => [p.spec.policyTypes, p.spec.ingress, p.spec.egress])).toEqual([[['Ingress', 'Egress'], undefined, undefined]]);
+    // Any pod, a hand-started one included, is isolated both ways.
+    expect(access(policies, { run: 'debug' }, 'Egress')).toEqual({ isolated: true, rules: [] });
+    expect(access(policies, { run: 'debug' }, 'Ingress')).toEqual({ isolated: true, rules: [] });
+  });
+});
+
+describe('Secret examples', () => {
+  const examples = {
+    [`${BASE}/secret.example.yaml`]: (parseYaml(readRepoFile(`${BASE}/secret.example.yaml`)) as { stringData: Record<string, string> }).stringData,
+    [`${OVERLAY}/secrets.env.example`]: exampleSecrets,
+  };
+
+  it('hold placeholders only: password CHANGE-ME on a `.invalid` host (never resolves), Redis with AUTH', () => {
+    for (const [file, data] of Object.entries(examples)) {
+      for (const key of ['DATABASE_URL', 'REDIS_URL']) {
+        const url = new URL(data[key] ?? '');
+        expect(url.password, `${file} ${key}: a password placeholder, no default password`).toBe('CHANGE-ME');
+        expect(url.hostname, `${file} ${key}`).toMatch(/\.invalid$/);
+      }
+      expect(new URL(data.REDIS_URL ?? '').protocol, `${file}: TLS to Redis`).toBe('rediss:');
+      expect(new URL(data.DATABASE_URL ?? '').searchParams.get('sslmode'), `${file}: TLS to Postgres`).toBe('require');
+    }
+  });
+
+  it('fail loudly when left unchanged: `tickvault migrate` (the Job) exits 1 naming the placeholder host', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/cli/src/main.ts', 'migrate'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, DATABASE_URL: exampleSecrets.DATABASE_URL },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status, run.stderr).toBe(1);
+    expect(run.stderr).toContain('migrate failed against postgres://tickvault:***@postgres.change-me.invalid');
+    expect(run.stderr).not.toContain('CHANGE-ME');
+  });
+});
+
