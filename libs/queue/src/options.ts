@@ -1,6 +1,15 @@
 import type { JobsOptions } from 'bullmq';
 
 /**
+ * Failed jobs kept per queue. A full tick job (500 ticks) takes ~85 KB in Redis, so 1,000 of them
+ * (~500,000 ticks) are ~85 MB, under a tenth of the shipped maxmemory (infra/redis/redis.conf), and
+ * far more than an operator retries by hand. Other queues' jobs are a few hundred bytes: the same
+ * count costs them nothing. Past it the oldest failed job is discarded; `tickvault report` warns when
+ * a queue's failed set is full.
+ */
+export const FAILED_JOBS_KEPT = 1000;
+
+/**
  * Defaults for every tick and event job. Attempts are generous because a transient failure
  * (a deadlock, a restarting Postgres) must never end with data in the failed set; database
  * outages do not spend attempts at all (the writer puts the job back without counting it).
@@ -11,8 +20,9 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   backoff: { type: 'capped-exponential', delay: 1000 },
   // Enough completed jobs to inspect recent work in Bull Board without growing Redis forever.
   removeOnComplete: { age: 3600, count: 1000 },
-  // Failed jobs hold data that was not stored: keep them a week for an operator to retry.
-  removeOnFail: { age: 7 * 24 * 3600 },
+  // Failed jobs hold data that was not stored: keep them a week for an operator to retry, but no more
+  // than FAILED_JOBS_KEPT, so a failure that hits every job cannot fill Redis with them.
+  removeOnFail: { age: 7 * 24 * 3600, count: FAILED_JOBS_KEPT },
 };
 
 export const BACKOFF_CAP_MS = 60_000;

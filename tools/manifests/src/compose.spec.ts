@@ -152,6 +152,10 @@ describe('docker-compose.yml', () => {
     expect(command).toMatch(/--appendonly\s+yes\b/);
     expect(command).toMatch(/--appendfsync\s+everysec\b/);
     const conf = readRepoFile('infra/redis/redis.conf');
+    // The same memory cap in both, sized in redis.conf for the backlog the docs promise.
+    const maxmemory = /^maxmemory (\S+)$/m.exec(conf)?.[1];
+    expect(maxmemory).toBe('1gb');
+    expect(command).toMatch(new RegExp(`--maxmemory\\s+${maxmemory}\\b`));
     expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
     expect(conf).toMatch(/^appendonly yes$/m);
     expect(conf).toMatch(/^appendfsync everysec$/m);
