@@ -8,6 +8,7 @@ import { createLogger, createMetrics, errorMessage, installShutdown, startHealth
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
 import { DatabaseGate } from './database-gate.js';
+import { RedisMemoryWatch } from './redis-memory.js';
 
 const SERVICE = 'writer';
 // Shards above the configured count that are checked for stranded jobs at startup.
@@ -22,6 +23,8 @@ const WRITE_PROBE_DEADLINE_MS = 5_000;
 const DB_WATCH_INTERVAL_MS = 5_000;
 // A scrape must answer even when Redis does not: queue depths keep their last values instead.
 const SCRAPE_REFRESH_DEADLINE_MS = 2_000;
+// INFO memory is cheap; at 50k ticks/s (~8 MB/s) 10 s is ~1% of the shipped 1 GB between readings.
+const REDIS_MEMORY_INTERVAL_MS = 10_000;
 const DAY_MS = 86_400_000;
 // Ticks are trimmed this long after they stop being accepted, so a tick validated just inside the
 // horizon cannot be inserted again after its first copy was trimmed.
@@ -183,6 +186,20 @@ const health = await startHealthServer({
   ],
 });
 
+// Redis nearing maxmemory: gauges, a warning from 80%, an event when it goes high and when it recovers.
+// Readiness is not tied to it (see RedisMemoryWatch): draining is what frees the memory.
+const redisMemory = new RedisMemoryWatch({
+  redis: publisher,
+  logger,
+  metrics,
+  onLevelChange: (level, memory, previous) => {
+    const recovered = level === 'ok' && (previous === 'high' || previous === 'full');
+    if (level !== 'high' && level !== 'full' && !recovered) return;
+    void recordEvent(sql, { service: SERVICE, kind: recovered ? 'redis_memory_ok' : `redis_memory_${level}`, symbol: null, details: { ...memory } }).catch(() => {});
+  },
+});
+redisMemory.start(REDIS_MEMORY_INTERVAL_MS);
+
 let trimming = true;
 const trimLoop = (async () => {
   while (trimming) {
@@ -219,7 +236,7 @@ installShutdown({
   logger,
   timeoutMs: config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   steps: () => [
-    { name: 'mark not ready', run: () => { health.setDraining(); refusal.stop(); } },
+    { name: 'mark not ready', run: () => { health.setDraining(); refusal.stop(); redisMemory.stop(); } },
     // close() stops fetching and waits for active jobs, whose flushes commit before they complete.
     { name: 'close workers', run: () => Promise.all([...tickWorkers.map((w) => w.close()), eventWorker.close()]).then(() => undefined) },
     { name: 'drain writes', run: () => flusher.drain() },

@@ -2,3 +2,4 @@ export * from './connection.js';
 export * from './options.js';
 export * from './queues.js';
 export * from './redis-refusal.js';
+export * from './redis-memory.js';

@@ -2,3 +2,4 @@ export * from './services.js';
 export * from './tcp-proxy.js';
 export * from './process.js';
 export * from './ticks.js';
+export * from './redis-server.js';

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@tickvault/testing';
+import { createTestDatabase, createTestRedis, startPrivateRedis, type TestDatabase, type TestRedis } from '@tickvault/testing';
 import { migrate } from '@tickvault/db';
+import { readRedisMemory } from '@tickvault/queue';
 import { doctorLines, runCli } from '../testing/run-cli.js';
 
-const CHECKS = ['Config valid', 'Redis reachable', 'Redis noeviction', 'Redis AOF', 'Postgres reachable', 'Schema current', 'Postgres write/read'];
+const CHECKS = ['Config valid', 'Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory', 'Postgres reachable', 'Schema current', 'Postgres write/read'];
 
 describe('tickvault doctor', () => {
   let db: TestDatabase;
@@ -24,8 +25,9 @@ describe('tickvault doctor', () => {
     const lines = doctorLines(result.stdout);
     expect([...lines.keys()], result.stdout).toEqual(CHECKS);
     for (const name of CHECKS) {
-      // The test Redis may run without AOF, which doctor reports as a warning, never as a failure.
-      expect(lines.get(name)?.status, `${name}: ${result.stdout}`).toEqual(name === 'Redis AOF' ? expect.stringMatching(/^(ok|warn)$/) : 'ok');
+      // The test Redis may run without AOF or maxmemory, which doctor reports as warnings, never as failures.
+      const mayWarn = name === 'Redis AOF' || name === 'Redis memory';
+      expect(lines.get(name)?.status, `${name}: ${result.stdout}`).toEqual(mayWarn ? expect.stringMatching(/^(ok|warn)$/) : 'ok');
     }
     expect(result.code).toBe(0);
     const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from system_events`;
@@ -51,6 +53,7 @@ describe('tickvault doctor', () => {
     expect(lines.get('Redis reachable')?.status, result.stdout).toBe('FAIL');
     expect(lines.get('Redis reachable')?.detail).toMatch(/ECONNREFUSED/);
     expect(lines.get('Redis noeviction')).toEqual({ status: 'skip', detail: 'Redis unreachable' });
+    expect(lines.get('Redis memory')).toEqual({ status: 'skip', detail: 'Redis unreachable' });
     expect(lines.get('Postgres write/read')?.status).toBe('ok');
     expect(result.stdout + result.stderr).not.toContain('R3disSecret');
   });
@@ -75,5 +78,27 @@ describe('tickvault doctor', () => {
     expect(config?.detail).toContain('QUEUE_PREFIX');
     expect(lines.get('Postgres reachable')).toEqual({ status: 'skip', detail: 'DATABASE_URL is invalid' });
     expect(result.stdout + result.stderr).not.toContain('hunter2');
+  });
+
+  it('shows Redis memory against maxmemory: ok under 80%, a warning above, a failure when Redis refuses writes', async () => {
+    const server = await startPrivateRedis();
+    try {
+      const run = async () => doctorLines((await runCli(['doctor'], { ...env, REDIS_URL: server.url })).stdout).get('Redis memory');
+      expect(await run()).toEqual({ status: 'warn', detail: expect.stringMatching(/^Redis has no maxmemory/) });
+      const limitAt = async (ratio: number) => {
+        const { usedBytes } = await readRedisMemory(server.admin);
+        await server.admin.config('SET', 'maxmemory', String(Math.round(usedBytes / ratio)));
+      };
+      await limitAt(0.5);
+      expect(await run()).toEqual({ status: 'ok', detail: expect.stringMatching(/^\d+ MiB used of \d+ MiB maxmemory \((4|5)\d%\)$/) });
+      await limitAt(0.9);
+      expect(await run()).toEqual({ status: 'warn', detail: expect.stringMatching(/^Redis memory is high/) });
+      await limitAt(2);
+      const full = await runCli(['doctor'], { ...env, REDIS_URL: server.url });
+      expect(doctorLines(full.stdout).get('Redis memory')).toEqual({ status: 'FAIL', detail: expect.stringMatching(/^Redis is full .* refuses new jobs/) });
+      expect(full.code).toBe(1);
+    } finally {
+      await server.stop();
+    }
   });
 });

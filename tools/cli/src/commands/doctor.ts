@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ConfigError, loadConfig, maskUrl, type EnvName } from '@tickvault/config';
 import { currentSchemaVersion, EXPECTED_SCHEMA_VERSION, SchemaMismatchError, type Sql } from '@tickvault/db';
-import { redisEvictionPolicy, redisPing } from '@tickvault/queue';
+import { describeRedisMemory, readRedisMemory, redisEvictionPolicy, redisMemoryLevel, redisMemoryWarning, redisPing } from '@tickvault/queue';
 import type { Command } from './command.js';
 import { connectRedisOnce, createProbeDb, isMissingDatabase, safeErrorMessage } from '../probes.js';
 
@@ -14,7 +14,7 @@ const DOCTOR_ENV = [
 ] as const satisfies readonly EnvName[];
 
 const CHECK_NAMES = [
-  'Config valid', 'Redis reachable', 'Redis noeviction', 'Redis AOF', 'Postgres reachable', 'Schema current', 'Postgres write/read',
+  'Config valid', 'Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory', 'Postgres reachable', 'Schema current', 'Postgres write/read',
 ] as const;
 type CheckName = (typeof CHECK_NAMES)[number];
 const NAME_WIDTH = Math.max(...CHECK_NAMES.map((n) => n.length)) + 2;
@@ -87,7 +87,7 @@ export const doctorCommand: Command = {
 
     const redisConfig = tryLoad(['REDIS_URL']);
     if (!redisConfig) {
-      for (const name of ['Redis reachable', 'Redis noeviction', 'Redis AOF'] as const) report('skip', name, 'REDIS_URL is invalid');
+      for (const name of ['Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory'] as const) report('skip', name, 'REDIS_URL is invalid');
     } else {
       await checkRedis(redisConfig.REDIS_URL, report);
     }
@@ -114,6 +114,7 @@ async function checkRedis(url: string, report: Report): Promise<void> {
     report('FAIL', 'Redis reachable', `${safeErrorMessage(error)} (${shownUrl})`);
     report('skip', 'Redis noeviction', 'Redis unreachable');
     report('skip', 'Redis AOF', 'Redis unreachable');
+    report('skip', 'Redis memory', 'Redis unreachable');
     return;
   }
   try {
@@ -137,6 +138,11 @@ async function checkRedis(url: string, report: Report): Promise<void> {
       if (!isConfigCommandUnavailable(error)) throw error;
       report('warn', 'Redis AOF', 'cannot read appendonly: CONFIG is disabled on this server; make sure AOF is on');
     }
+
+    // INFO, not CONFIG: readable on managed Redis too. Full means new jobs are refused now.
+    const memory = await readRedisMemory(redis);
+    const level = redisMemoryLevel(memory);
+    report(level === 'ok' ? 'ok' : level === 'full' ? 'FAIL' : 'warn', 'Redis memory', redisMemoryWarning(memory, level) ?? describeRedisMemory(memory));
   } catch (error) {
     // The connection dropped between checks: say so on the check that met it, not as a crash.
     report('FAIL', 'Redis reachable', `lost the connection during checks: ${safeErrorMessage(error)} (${shownUrl})`);

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue } from 'bullmq';
-import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@tickvault/testing';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createTestDatabase, createTestRedis, eventually, startPrivateRedis, type PrivateRedis, type TestDatabase, type TestRedis } from '@tickvault/testing';
 import { migrate } from '@tickvault/db';
+import { DEFAULT_JOB_OPTIONS, FAILED_JOBS_KEPT, readRedisMemory } from '@tickvault/queue';
 import { JOB_NAMES, QUEUE_NAMES } from '@tickvault/schema';
 import { runCli } from '../testing/run-cli.js';
 import type { Report, SeriesReport } from './report.js';
@@ -108,5 +110,69 @@ describe('tickvault report', () => {
     expect(report.series?.length).toBe(5);
     expect(report.errors).toEqual([expect.stringMatching(/^Redis \(redis:\/\/:\*\*\*@127\.0\.0\.1:1\): .*ECONNREFUSED/)]);
     expect(result.stdout).not.toContain('Hidden1');
+  });
+});
+
+describe('tickvault report: Redis limits', () => {
+  let db: TestDatabase;
+  let server: PrivateRedis;
+  let env: Record<string, string>;
+  const prefix = '{tvreport}';
+
+  beforeAll(async () => {
+    [db, server] = await Promise.all([createTestDatabase(migrate), startPrivateRedis()]);
+    env = { DATABASE_URL: db.url, REDIS_URL: server.url, QUEUE_PREFIX: prefix, CRYPTO_SOURCES: 'sim', CRYPTO_SYMBOLS: 'BTC/USDT', STOCK_SOURCES: '', MACRO_SOURCES: '' };
+    // A failure that hit every job: the failed set fills to its cap.
+    const queue = new Queue(QUEUE_NAMES.ticks, { connection: server.admin, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+    await queue.addBulk(Array.from({ length: FAILED_JOBS_KEPT + 5 }, () => ({ name: JOB_NAMES.tickBatch, data: { v: 1, producer: 'test', ticks: [], rejected: [] } })));
+    const connection = new Redis(server.url, { maxRetriesPerRequest: null });
+    const worker = new Worker(queue.name, async () => { throw new UnrecoverableError('relation "tick_rows" does not exist'); }, { connection, prefix, concurrency: 50 });
+    try {
+      await eventually(async () => {
+        const counts = await queue.getJobCounts('waiting', 'active', 'failed');
+        return counts.waiting === 0 && counts.active === 0 && counts.failed === FAILED_JOBS_KEPT;
+      }, 'every job failed', 60_000);
+    } finally {
+      await worker.close();
+      connection.disconnect();
+      await queue.close();
+    }
+    // Redis at ~90% of its maxmemory.
+    const { usedBytes } = await readRedisMemory(server.admin);
+    await server.admin.config('SET', 'maxmemory', String(Math.round(usedBytes / 0.9)));
+  });
+  afterAll(async () => {
+    await Promise.all([db?.drop(), server?.stop()]);
+  });
+
+  it('--json gives Redis memory against maxmemory and warns about it and about a full failed set, exit 0', async () => {
+    const result = await runCli(['report', '--json'], env);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as Report;
+    expect(report.errors).toEqual([]);
+    expect(report.redisMemory).toMatchObject({ level: 'high', maxBytes: expect.any(Number), usedBytes: expect.any(Number) });
+    expect(report.redisMemory!.usedRatio).toBeGreaterThanOrEqual(0.8);
+    expect(report.redisMemory!.usedRatio).toBeLessThan(1);
+    expect(report.warnings).toEqual([
+      expect.stringMatching(/^Redis memory is high \(\d+ MiB used of \d+ MiB maxmemory \((8|9)\d%\)\); at 100% it refuses new jobs/),
+      expect.stringMatching(/^ticks: 1,000 failed jobs, as many as are kept: each new failure discards the oldest/),
+    ]);
+    expect(report.queues![0]).toMatchObject({ name: 'ticks', counts: { failed: FAILED_JOBS_KEPT } });
+  });
+
+  it('prints the memory line and the warnings at the top', async () => {
+    const result = await runCli(['report'], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^Redis memory: \d+ MiB used of \d+ MiB maxmemory \((8|9)\d%\) ! HIGH$/m);
+    const lines = result.stdout.split('\n');
+    expect(lines[1]).toMatch(/^! Redis memory is high/);
+    expect(lines[2]).toMatch(/^! ticks: 1,000 failed jobs/);
+  });
+
+  it('says when Redis has no maxmemory', async () => {
+    await server.admin.config('SET', 'maxmemory', '0');
+    const report = JSON.parse((await runCli(['report', '--json'], env)).stdout) as Report;
+    expect(report.redisMemory).toMatchObject({ level: 'unlimited', maxBytes: 0, usedRatio: null });
+    expect(report.warnings[0]).toMatch(/^Redis has no maxmemory \(\d+ MiB used, no maxmemory\): a backlog or a failed set grows until the host kills Redis/);
   });
 });

@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { backfillQueueName, QUEUE_NAMES, tickShards, type AssetClass } from '@tickvault/schema';
 import { configuredSources, loadConfigOrExit, maskUrl, maskUrlsInText, type Config, type EnvName } from '@tickvault/config';
 import { gapCounts, latestHealth, listGaps, listStoredSeries, recentEvents, rejectionCounts, seriesStats, type GapRow, type GapStatus, type RejectionCount, type Sql, type StoredHealth } from '@tickvault/db';
+import { describeRedisMemory, FAILED_JOBS_KEPT, readRedisMemory, redisMemoryLevel, redisMemoryWarning, type RedisMemory, type RedisMemoryLevel } from '@tickvault/queue';
 import type { Command } from './command.js';
 import { parseOptions, UsageError } from '../args.js';
 import { formatCount, formatDuration, formatTable, formatTime, truncate } from '../format.js';
@@ -63,6 +64,10 @@ export interface EventReport {
   details: unknown;
 }
 
+export interface RedisMemoryReport extends RedisMemory {
+  level: RedisMemoryLevel;
+}
+
 /** One JSON document: sections that could not be read are null, with the reason in `errors`. */
 export interface Report {
   generatedAt: string;
@@ -71,8 +76,11 @@ export interface Report {
   health: StoredHealth[] | null;
   gaps: { counts: Record<GapStatus, number>; open: GapRow[] } | null;
   queues: QueueReport[] | null;
+  redisMemory: RedisMemoryReport | null;
   rejections: RejectionCount[] | null;
   events: EventReport[] | null;
+  /** Limits reached or near (Redis memory, a full failed set): the report still succeeds. */
+  warnings: string[];
   errors: string[];
 }
 
@@ -102,10 +110,11 @@ function maskDeep(value: unknown): unknown {
   return value;
 }
 
-async function readQueues(config: ReportConfig): Promise<QueueReport[]> {
+async function readRedis(config: ReportConfig): Promise<{ queues: QueueReport[]; redisMemory: RedisMemoryReport }> {
   const redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-report');
   try {
-    return await Promise.all(
+    const memory = await readRedisMemory(redis);
+    const queues = await Promise.all(
       // Every tick shard, the other fixed queues, then one backfill queue per configured source.
       [
         ...tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS),
@@ -121,9 +130,22 @@ async function readQueues(config: ReportConfig): Promise<QueueReport[]> {
         }
       }),
     );
+    return { queues, redisMemory: { ...memory, level: redisMemoryLevel(memory) } };
   } finally {
     redis.disconnect();
   }
+}
+
+function redisWarnings(queues: readonly QueueReport[], memory: RedisMemoryReport): string[] {
+  const warnings: string[] = [];
+  const memoryWarning = redisMemoryWarning(memory, memory.level);
+  if (memoryWarning) warnings.push(memoryWarning);
+  for (const q of queues) {
+    if (q.counts.failed >= FAILED_JOBS_KEPT) {
+      warnings.push(`${q.name}: ${formatCount(q.counts.failed)} failed jobs, as many as are kept: each new failure discards the oldest (and its data); find why they fail (Bull Board) and retry them`);
+    }
+  }
+  return warnings;
 }
 
 async function readDatabase(sql: Sql, config: ReportConfig, now: number) {
@@ -163,18 +185,23 @@ async function readDatabase(sql: Sql, config: ReportConfig, now: number) {
 
 export async function buildReport(sql: Sql, config: ReportConfig): Promise<Report> {
   const now = Date.now();
-  const report: Report = { generatedAt: new Date(now).toISOString(), series: null, health: null, gaps: null, queues: null, rejections: null, events: null, errors: [] };
-  const [db, queues] = await Promise.allSettled([readDatabase(sql, config, now), readQueues(config)]);
+  const report: Report = {
+    generatedAt: new Date(now).toISOString(), series: null, health: null, gaps: null, queues: null, redisMemory: null, rejections: null, events: null, warnings: [], errors: [],
+  };
+  const [db, redis] = await Promise.allSettled([readDatabase(sql, config, now), readRedis(config)]);
   if (db.status === 'fulfilled') Object.assign(report, db.value);
   else report.errors.push(`Postgres (${maskUrl(config.DATABASE_URL)}): ${safeErrorMessage(db.reason)}`);
-  if (queues.status === 'fulfilled') report.queues = queues.value;
-  else report.errors.push(`Redis (${maskUrl(config.REDIS_URL)}): ${safeErrorMessage(queues.reason)}`);
+  if (redis.status === 'fulfilled') {
+    Object.assign(report, redis.value);
+    report.warnings.push(...redisWarnings(redis.value.queues, redis.value.redisMemory));
+  } else report.errors.push(`Redis (${maskUrl(config.REDIS_URL)}): ${safeErrorMessage(redis.reason)}`);
   return report;
 }
 
 export function renderReport(report: Report): string {
   const out: string[] = [`tickvault report at ${formatTime(report.generatedAt)} UTC\n`];
   for (const error of report.errors) out.push(`! ${error}\n`);
+  for (const warning of report.warnings) out.push(`! ${warning}\n`);
 
   if (report.series) {
     out.push('\nSeries\n');
@@ -234,6 +261,9 @@ export function renderReport(report: Report): string {
       ),
     );
   }
+  if (report.redisMemory) {
+    out.push(`\nRedis memory: ${describeRedisMemory(report.redisMemory)}${report.redisMemory.level === 'ok' ? '' : ` ! ${report.redisMemory.level.toUpperCase()}`}\n`);
+  }
 
   if (report.rejections) {
     out.push('\nRejected input\n');
@@ -277,7 +307,7 @@ function parseReportArgs(args: string[]): { json: boolean; watchSeconds: number 
 }
 
 export const reportCommand: Command = {
-  summary: 'per-series tick and candle figures, queue depths, rejections and recent events (--json, --watch [s])',
+  summary: 'per-series tick and candle figures, queue depths, Redis memory, rejections and recent events (--json, --watch [s])',
   async run(args) {
     let options;
     try {
