@@ -11,11 +11,14 @@ import { createDashboardApp } from './app.js';
 import { resolveAuth } from './auth.js';
 import { LatestCache } from './latest-cache.js';
 import { LiveHub } from './live-hub.js';
+import { queueDepthRefresher } from './queue-depths.js';
 
 const SERVICE = 'dashboard';
 // Read-only queries only: a small pool of its own, so the dashboard can never starve the writers.
 const DB_POOL = 4;
 const HEARTBEAT_MS = 15_000;
+// A scrape must answer when Redis does not (as the writer's): queue depths then keep their last values.
+const SCRAPE_REFRESH_DEADLINE_MS = 2_000;
 const STREAM_LIMITS = {
   // About a minute and a half of updates for one chart: plenty to ride out a slow network, bounded.
   maxQueuedEvents: 100,
@@ -127,6 +130,21 @@ await new Promise<void>((resolve, reject) => {
 });
 const port = (server.address() as AddressInfo).port;
 
+const queueDepthFailures = new client.Counter({
+  name: 'tickvault_dashboard_queue_depth_refresh_failures_total',
+  help: 'Scrapes whose queue depths could not be read from Redis in time: tickvault_queue_jobs then holds the last values read.',
+  registers: [metrics.registry],
+});
+const refreshQueueDepths = queueDepthRefresher({
+  queues,
+  gauge: metrics.queueJobs,
+  deadlineMs: SCRAPE_REFRESH_DEADLINE_MS,
+  onFailure: (error) => {
+    queueDepthFailures.inc();
+    logRedisError({ err: errorMessage(error) }, 'queue depths not refreshed for /metrics; serving the last values');
+  },
+});
+
 const health = await startHealthServer({
   host: config.HEALTH_HOST,
   port: config.HEALTH_PORT ?? SERVICES.dashboard.healthPort,
@@ -138,10 +156,7 @@ const health = await startHealthServer({
     streamBuffered.set(stats.maxBufferedBytes);
     streamDropped.set(stats.droppedEvents);
     streamStalled.set(stats.stalledDisconnects);
-    for (const queue of queues) {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
-      for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ queue: queue.name, state }, count);
-    }
+    await refreshQueueDepths();
   },
   checks: [
     {
