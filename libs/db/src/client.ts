@@ -123,17 +123,18 @@ export async function probeWritable(sql: Sql, deadlineMs: number): Promise<boole
 }
 
 /**
- * Stops the transactions of `applicationName` that began more than `olderThanMs` ago: their client
- * gave up on them at its deadline, and they would otherwise keep running and holding locks. A running
- * statement is cancelled; a transaction idle between statements (its client gone quiet) is ended.
- * Returns how many were hit.
+ * Cancels the running statement of every transaction of `applicationName` that began more than
+ * `olderThanMs` ago: its client gave up on it at its deadline, and it would otherwise keep running and
+ * holding locks; the cancelled statement aborts its transaction. A transaction idle between statements
+ * is left to idle_in_transaction_session_timeout: ending its connection under postgres.js while the
+ * transaction's code still runs makes the driver write to a closed socket and throw outside any promise.
+ * Returns how many statements were cancelled.
  */
 export async function stopOverrunTransactions(sql: Sql, applicationName: string, olderThanMs: number): Promise<number> {
   const [row] = await sql<{ n: number }[]>`
-    select count(case when state = 'active' then pg_cancel_backend(pid) else pg_terminate_backend(pid) end)::int as n
+    select count(nullif(pg_cancel_backend(pid), false))::int as n
     from pg_stat_activity
-    where application_name = ${applicationName} and pid <> pg_backend_pid()
-      and state in ('active', 'idle in transaction', 'idle in transaction (aborted)')
+    where application_name = ${applicationName} and pid <> pg_backend_pid() and state = 'active'
       and xact_start < now() - ${olderThanMs} * interval '1 millisecond'`;
   return row?.n ?? 0;
 }

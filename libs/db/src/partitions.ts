@@ -54,12 +54,38 @@ export async function ensureComingPartitions(sql: Sql, daysAhead = 2): Promise<n
  * exclusive lock on tick_rows; the lock timeout keeps a busy writer from queueing behind it for
  * long (the next run tries again).
  */
-export async function dropExpiredTickPartitions(sql: Sql, before: Date): Promise<{ partitions: string[]; approxRows: number }> {
-  const rows = await sql.begin(async (tx) => {
+export async function dropExpiredTickPartitions(sql: Sql, before: Date): Promise<{ partitions: string[]; rows: number }> {
+  const out = await sql.begin(async (tx) => {
     await tx`set local lock_timeout = '2s'`;
-    // Rows come from the planner's statistics (0 for a partition never analyzed): counting would cost what dropping saves.
-    return tx<{ partition: string; approx_rows: string }[]>`select partition, approx_rows::text from tv_drop_tick_partitions(${before})`;
+    const dropped = await tx<{ partition: string }[]>`select partition from tv_drop_tick_partitions(${before})`;
+    const days = dropped.map((d) => d.partition.replace(/^tick_rows_p(\d{4})(\d{2})(\d{2})$/, '$1-$2-$3'));
+    if (days.length === 0) return { partitions: [], rows: 0 };
+    // The days' counts go with them, and say exactly how many trades went.
+    const [gone] = await tx<{ n: string }[]>`
+      with counted as (delete from tick_counts where day = any(${days}::date[]) returning n),
+           pending as (delete from tick_count_deltas where day = any(${days}::date[]) returning n)
+      select (coalesce((select sum(n) from counted), 0) + coalesce((select sum(n) from pending), 0))::text as n`;
+    return { partitions: dropped.map((d) => d.partition), rows: Number(gone!.n) };
   });
   known.get(sql)?.clear();
-  return { partitions: rows.map((r) => r.partition), approxRows: rows.reduce((n, r) => n + Number(r.approx_rows), 0) };
+  return out;
+}
+
+/**
+ * Folds the writers' appended count deltas into tick_counts. Rows another run is folding are skipped,
+ * so runs on several writers never wait on each other; a delta is folded exactly once.
+ */
+export async function foldTickCounts(sql: Sql): Promise<number> {
+  const [row] = await sql<{ folded: number }[]>`
+    with moved as (
+      delete from tick_count_deltas where ctid in (select ctid from tick_count_deltas for update skip locked)
+      returning series_id, day, n
+    ), summed as (
+      insert into tick_counts as c (series_id, day, n)
+      select series_id, day, sum(n) from moved group by 1, 2 order by 1, 2
+      on conflict (series_id, day) do update set n = c.n + excluded.n
+      returning 1
+    )
+    select count(*)::int as folded from summed`;
+  return row!.folded;
 }

@@ -1,5 +1,6 @@
 import postgres from 'postgres';
 import type { Sql } from './client.js';
+import { tradeIdOrderDesc, tradeOrderKey, tradeOrderKeyDesc } from './trade-order.js';
 
 /**
  * Queries behind the dashboard's read API. Decimals leave the database as text (`::text`), exactly as
@@ -101,13 +102,19 @@ export interface TickQuery {
   newest: boolean;
 }
 
-/** Ticks in trade order (time, then trade id) through the ticks natural key. */
+// The candles' trade order (numeric ids as numbers: "999" before "1000"), so the last tick shown is the close.
+const TRADE_ORDER = tradeOrderKey('ts', 'trade_id');
+const TRADE_ORDER_DESC = tradeOrderKeyDesc('ts', 'trade_id');
+const ID_ORDER_DESC = tradeIdOrderDesc('trade_id');
+const LATEST_ORDER = tradeOrderKeyDesc('x.ts', 'x.trade_id');
+
+/** Ticks in the candles' trade order (time, then trade id), through the ticks natural key. */
 export async function readTicks(sql: Sql, q: TickQuery): Promise<{ ticks: ApiTick[]; truncated: boolean }> {
   const rows = await sql<{ ts: string; price: string; size: string; trade_id: string | null }[]>`
     select to_char(ts at time zone 'UTC', ${TICK_TIME}) as ts, price::text as price, size::text as size, trade_id
     from ticks
     where source = ${q.source} and symbol = ${q.symbol} and ts >= ${q.from} and ts < ${q.to}
-    order by ${q.newest ? sql`ts desc, trade_id desc` : sql`ts asc, trade_id asc`}
+    order by ${sql.unsafe(q.newest ? TRADE_ORDER_DESC : TRADE_ORDER)}
     limit ${q.limit + 1}`;
   const truncated = rows.length > q.limit;
   const kept = rows.slice(0, q.limit);
@@ -139,15 +146,20 @@ export async function readLatest(sql: Sql, series: readonly { source: string; sy
     from unnest(${series.map((s) => s.source)}::text[], ${series.map((s) => s.symbol)}::text[]) with ordinality as s(source, symbol, position)
     left join series se on se.source = s.source and se.symbol = s.symbol
     left join lateral (
-      -- Each table on its own walks its key backwards from the end (through every daily partition's
-      -- index): the ticks view would make the planner read the whole series to sort it.
+      -- Each table on its own finds the series' newest instant by walking its key backwards (through
+      -- every daily partition's index; the ticks view would read the whole series to sort it), then
+      -- picks the last trade of that instant in the candles' trade order.
       select to_char(x.ts at time zone 'UTC', ${TICK_TIME}) as ts, x.price::text as price, x.size::text as size, x.trade_id
       from (
-        (select ts, price, size, trade_id from tick_rows where series_id = se.id order by ts desc, trade_id desc limit 1)
+        (select ts, price, size, trade_id from tick_rows
+          where series_id = se.id and ts = (select max(ts) from tick_rows where series_id = se.id)
+          order by ${sql.unsafe(ID_ORDER_DESC)} limit 1)
         union all
-        (select ts, price, size, trade_id from macro_points where series_id = se.id order by ts desc, trade_id desc limit 1)
+        (select ts, price, size, trade_id from macro_points
+          where series_id = se.id and ts = (select max(ts) from macro_points where series_id = se.id)
+          order by ${sql.unsafe(ID_ORDER_DESC)} limit 1)
       ) x
-      order by x.ts desc, x.trade_id desc limit 1
+      order by ${sql.unsafe(LATEST_ORDER)} limit 1
     ) t on true
     left join lateral (
       select to_char(open_time at time zone 'UTC', ${CANDLE_TIME}) as open_time, open::text as open, high::text as high,

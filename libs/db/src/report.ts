@@ -54,8 +54,10 @@ export interface SeriesStats {
 
 /**
  * Tick and candle figures for each series asked for, in the order asked, zeros for a series with no data.
- * Every subquery is an equality on the leading key columns: first/last tick walk the ticks unique key
- * (source, symbol, ts, trade_id) from either end, the last 1m candle the candles primary key.
+ * Every subquery is an equality on the leading key columns: first/last tick walk the trade and point
+ * keys (series_id, ts, …) from either end, the last 1m candle the candles primary key. Trades
+ * are counted from the per-day counts the writers keep (a row per retained day, whatever the rate);
+ * macro points, a few a day, are counted directly.
  */
 export async function seriesStats(sql: Sql, series: readonly { source: string; symbol: string }[]): Promise<SeriesStats[]> {
   if (series.length === 0) return [];
@@ -72,14 +74,21 @@ export async function seriesStats(sql: Sql, series: readonly { source: string; s
     }[]
   >`
     select s.source, s.symbol,
-      (select count(*) from ticks t where t.source = s.source and t.symbol = s.symbol) as tick_count,
-      (select t.ts from ticks t where t.source = s.source and t.symbol = s.symbol order by t.ts asc limit 1) as first_tick,
-      (select t.ts from ticks t where t.source = s.source and t.symbol = s.symbol order by t.ts desc limit 1) as last_tick,
+      coalesce((select sum(c.n) from tick_counts c where c.series_id = se.id), 0)
+        + coalesce((select sum(d.n) from tick_count_deltas d where d.series_id = se.id), 0)
+        + (select count(*) from macro_points m where m.series_id = se.id) as tick_count,
+      -- min/max on each table walk its key from one end (the partitions in day order, stopping at the
+      -- first that has the series); through the ticks view they would read every day's partition.
+      (select min(x) from (select min(ts) as x from tick_rows where series_id = se.id
+                           union all select min(ts) from macro_points where series_id = se.id) f) as first_tick,
+      (select max(x) from (select max(ts) as x from tick_rows where series_id = se.id
+                           union all select max(ts) from macro_points where series_id = se.id) l) as last_tick,
       (select count(*) from candles c where c.source = s.source and c.symbol = s.symbol) as candle_count,
       (select count(*) from candles c where c.source = s.source and c.symbol = s.symbol and c.timeframe = '1m') as candle_count_1m,
       (select c.open_time from candles c where c.source = s.source and c.symbol = s.symbol and c.timeframe = '1m'
         order by c.open_time desc limit 1) as last_1m_open_time
     from unnest(${series.map((s) => s.source)}::text[], ${series.map((s) => s.symbol)}::text[]) with ordinality as s(source, symbol, position)
+    left join series se on se.source = s.source and se.symbol = s.symbol
     order by s.position`;
   return rows.map((r) => ({
     source: r.source,

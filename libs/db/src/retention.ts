@@ -1,6 +1,6 @@
 import type { AssetClass } from '@tickvault/schema';
 import type { Sql } from './client.js';
-import { dropExpiredTickPartitions, ensureComingPartitions } from './partitions.js';
+import { dropExpiredTickPartitions, ensureComingPartitions, foldTickCounts } from './partitions.js';
 
 export interface TickHorizons {
   /** Ticks of an asset class older than this instant are deleted. */
@@ -11,7 +11,7 @@ export interface TickHorizons {
 export const AUDIT_RETENTION_DAYS = 30;
 
 export interface TrimResult {
-  /** Macro points deleted plus the rows of dropped trade partitions (those from the planner's statistics: approximate). */
+  /** Macro points deleted plus the trades of dropped partitions (from the per-day counts: exact). */
   ticksDeleted: number;
   /** Daily trade partitions dropped (`tick_rows_pYYYYMMDD`). */
   partitionsDropped: string[];
@@ -35,11 +35,12 @@ export async function trimExpired(sql: Sql, horizons: TickHorizons, chunk = 20_0
   let more = false;
   let partitionsDropped: string[] = [];
   await ensureComingPartitions(sql);
+  await foldTickCounts(sql);
   // One table holds both classes: a day goes when it is past both horizons.
   const tradesBefore = new Date(Math.min(horizons.byAssetClass.crypto.getTime(), horizons.byAssetClass.stock.getTime()));
   try {
     const dropped = await dropExpiredTickPartitions(sql, tradesBefore);
-    ticksDeleted += dropped.approxRows;
+    ticksDeleted += dropped.rows;
     partitionsDropped = dropped.partitions;
   } catch (error) {
     // 55P03: a writer held tick_rows past the lock timeout; the next run drops the day.

@@ -87,6 +87,11 @@ order by 1, 2, 3
 on conflict on constraint tick_rows_key do nothing
 returning series_id, (extract(epoch from ts) * 1000000)::bigint::text as us, trade_id`;
 
+// Trades stored, per series and UTC day: appended, never updated, so writers never wait on each other here.
+const COUNT_DELTAS_SQL = `
+insert into tick_count_deltas (series_id, day, n)
+select * from unnest($1::int[], $2::date[], $3::bigint[])`;
+
 const BAR_MINUTES_SQL = `
 select b.source, b.symbol, (extract(epoch from b.minute) * 1000000)::bigint::text as us
 from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as w(source, symbol, lo, hi)
@@ -202,6 +207,7 @@ function writeInTransaction(sql: Sql, batch: TickBatch, trades: readonly Tick[],
     if (prepared) {
       const inserted = await insertTrades(tx as unknown as Sql, prepared);
       result.ticksInserted += inserted.trades.length;
+      await countInserted(tx as unknown as Sql, prepared, inserted.trades);
       result.ticksCopied = inserted.copied;
       const folded = await foldInserted(tx as unknown as Sql, prepared, inserted.trades);
       if (folded.length > 0) {
@@ -307,6 +313,27 @@ async function resolveSeriesIds(sql: Sql, series: (PreparedSeries & { assetClass
     if (id === null || id === undefined) throw new Error(`series ${s.source}/${s.symbol} has no id after it was added`);
     s.id = id;
   }
+}
+
+/** Adds the stored trades to their series' per-day counts (read by `seriesStats` at any table size). */
+async function countInserted(tx: Sql, prepared: PreparedTrades, inserted: readonly FoldTrade[]): Promise<void> {
+  if (inserted.length === 0) return;
+  const ids = new Map(prepared.series.map((s) => [`${s.source}\u0000${s.symbol}`, s.id]));
+  const counts = new Map<string, { id: number; day: number; n: number }>();
+  for (const t of inserted) {
+    const id = ids.get(`${t.source}\u0000${t.symbol}`)!;
+    const day = Math.floor(t.us / DAY_US);
+    const key = `${id}|${day}`;
+    const entry = counts.get(key);
+    if (entry) entry.n++;
+    else counts.set(key, { id, day, n: 1 });
+  }
+  const rows = [...counts.values()];
+  await tx.unsafe(COUNT_DELTAS_SQL, [
+    rows.map((r) => r.id),
+    rows.map((r) => new Date(r.day * 86_400_000).toISOString().slice(0, 10)),
+    rows.map((r) => r.n),
+  ] as never[]);
 }
 
 /** Stores the trades not stored yet; returns exactly those (the ones to fold into candles). */

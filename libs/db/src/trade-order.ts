@@ -9,5 +9,10 @@ export function tradeOrderKey(tsColumn: string, tradeIdColumn: string): string {
 }
 
 export function tradeOrderKeyDesc(tsColumn: string, tradeIdColumn: string): string {
-  return `${tsColumn} desc, length(coalesce(${tradeIdColumn}, '')) desc, coalesce(${tradeIdColumn}, '') collate "C" desc`;
+  return `${tsColumn} desc, ${tradeIdOrderDesc(tradeIdColumn)}`;
+}
+
+/** The trade-id part of the descending trade order, for trades of one instant. */
+export function tradeIdOrderDesc(tradeIdColumn: string): string {
+  return `length(coalesce(${tradeIdColumn}, '')) desc, coalesce(${tradeIdColumn}, '') collate "C" desc`;
 }

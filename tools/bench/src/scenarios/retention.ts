@@ -1,4 +1,4 @@
-import { trimExpired } from '@tickvault/db';
+import { seriesStats, trimExpired } from '@tickvault/db';
 import { copyRowLine, copyTicks, CpuAccount, describeCpu, fmtNumber, log, prepareTickRows, record, resetState, ticksAt, type BenchContext } from '../lib.js';
 
 export interface RetentionOptions {
@@ -20,7 +20,7 @@ export async function retention(ctx: BenchContext, o: RetentionOptions): Promise
   log(`retention: ${o.ticks} ticks over ${o.series} series`);
   const symbols = Array.from({ length: o.series }, (_, i) => `R${i}/USDT`);
   // Whole UTC days, far enough back (30 days before the newest) that nothing else touches them.
-  const results: { rows: number; oneDayMs: number; oneDayRows: number; threeDaysMs: number; threeDaysRows: number }[] = [];
+  const results: { rows: number; oneDayMs: number; oneDayRows: number; threeDaysMs: number; threeDaysRows: number; statsMs: number; countMs: number }[] = [];
   for (const [rows, days] of [[Math.floor(o.ticks / 10), 10], [o.ticks, 100]] as const) {
     await resetState(ctx);
     await ctx.sql`select tv_drop_tick_partitions(now() + interval '3 days')`;
@@ -37,11 +37,26 @@ export async function retention(ctx: BenchContext, o: RetentionOptions): Promise
     const [size] = await ctx.sql`select count(*)::int as n from tick_rows`;
     record(ctx, { scenario: 'retention', metric: `table built (COPY), ${fmtNumber(rows)} rows over ${days} days`, value: size!.n as number, unit: 'rows', note: `COPY ${fmtNumber(rows / copyS)} rows/s` });
     await ctx.sql.unsafe('checkpoint');
+    // /api/series and `report`: per-series tick counts from the kept per-day counts (the table was
+    // loaded by COPY, so they are rebuilt first), against counting the rows as before (issue #14 item 10).
+    await ctx.sql`select tv_rebuild_tick_counts()`;
+    const seriesList = symbols.map((symbol) => ({ source: 'ret', symbol }));
+    let started = performance.now();
+    const stats = await seriesStats(ctx.sql, seriesList);
+    const statsMs = performance.now() - started;
+    started = performance.now();
+    const [counted] = await ctx.sql<{ n: string }[]>`
+      select sum((select count(*) from ticks t where t.source = s.source and t.symbol = s.symbol))::text as n
+      from unnest(${seriesList.map((s) => s.source)}::text[], ${symbols}::text[]) as s(source, symbol)`;
+    const countMs = performance.now() - started;
+    const kept = stats.reduce((n, s) => n + s.tickCount, 0);
+    if (kept !== Number(counted!.n)) throw new Error(`kept counts say ${kept} ticks, the rows ${counted!.n}`);
+    record(ctx, { scenario: 'retention', metric: `series stats (/api/series) of ${o.series} series, ${fmtNumber(rows)}-row table`, value: statsMs, unit: 'ms', note: `counting the rows instead: ${fmtNumber(countMs)} ms` });
     const horizon = (n: number) => ({ byAssetClass: { crypto: new Date(startMs + n * DAY_MS), stock: new Date(startMs + n * DAY_MS), macro: new Date(0) } });
     const cpu = new CpuAccount(() => ({ bench: [process.pid] }));
     const count = async () => (await ctx.sql<{ n: number }[]>`select count(*)::int as n from tick_rows`)[0]!.n;
     let before = await count();
-    let started = performance.now();
+    started = performance.now();
     await trimExpired(ctx.sql, horizon(1));
     const oneDayMs = performance.now() - started;
     const afterOne = await count();
@@ -60,7 +75,7 @@ export async function retention(ctx: BenchContext, o: RetentionOptions): Promise
       note: `${((threeDaysMs * 1000) / Math.max(1, threeDaysRows)).toFixed(3)} µs/row; CPU: ${describeCpu(cpu.stop())}`,
     });
     if (oneDayRows <= 0 || threeDaysRows <= 0) throw new Error(`retention dropped nothing (${oneDayRows}, ${threeDaysRows})`);
-    results.push({ rows, oneDayMs, oneDayRows, threeDaysMs, threeDaysRows });
+    results.push({ rows, oneDayMs, oneDayRows, threeDaysMs, threeDaysRows, statsMs, countMs });
   }
   const [small, large] = results as [typeof results[0], typeof results[0]];
   record(ctx, {
@@ -68,5 +83,9 @@ export async function retention(ctx: BenchContext, o: RetentionOptions): Promise
     note: `${fmtNumber(large.rows)} vs ${fmtNumber(small.rows)} rows, ${fmtNumber(large.oneDayRows)} rows per day in both; v1 deleted row by row at ~6 µs/row`,
   });
   record(ctx, { scenario: 'retention', metric: 'ratio three days / one day (large table)', value: large.threeDaysMs / large.oneDayMs, unit: '' });
+  record(ctx, {
+    scenario: 'retention', metric: 'ratio series stats, large table / small table', value: large.statsMs / small.statsMs, unit: '',
+    note: `counting the rows: ${(large.countMs / small.countMs).toFixed(2)}`,
+  });
   await resetState(ctx);
 }
