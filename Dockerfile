@@ -57,6 +57,11 @@ COPY apps ./apps
 COPY libs ./libs
 COPY tools ./tools
 
+# Where the dashboard keeps the password it generates on first start (DASHBOARD_PASSWORD_FILE's
+# default, relative to /app). Owned by the service user, so a new named volume mounted here (compose's
+# dashboard-data) starts out writable by it: Docker copies a mount point's owner into an empty volume.
+RUN mkdir -m 0700 /app/.tickvault && chown node:node /app/.tickvault
+
 # The unprivileged user of the official Node image (uid 1000). tsx caches transpiled code in /tmp.
 USER node
 

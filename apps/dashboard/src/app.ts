@@ -3,6 +3,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import type { Queue } from 'bullmq';
 import { createApiRouter, type ApiDeps } from './api.js';
 import { requireAuth, type AuthSettings } from './auth.js';
+import type { LoginThrottle } from './login-throttle.js';
 import { createQueueBoard, QUEUE_BOARD_PATH } from './queue-board.js';
 
 export const PUBLIC_DIR = fileURLToPath(new URL('./public', import.meta.url));
@@ -36,6 +37,9 @@ const securityHeaders: RequestHandler = (_req, res, next) => {
 
 export interface AppDeps extends ApiDeps {
   auth: AuthSettings;
+  /** Failed logins per client; without it failures are not limited (tests of other things). */
+  loginThrottle?: LoginThrottle;
+  onLockout?: (client: string, lockMs: number) => void;
   queueActions: boolean;
   queues: readonly Queue[];
 }
@@ -46,7 +50,7 @@ export function createDashboardApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(securityHeaders);
-  app.use(requireAuth(deps.auth));
+  app.use(requireAuth(deps.auth, deps.loginThrottle, deps.onLockout));
   app.use('/api', createApiRouter(deps));
   app.use(QUEUE_BOARD_PATH, createQueueBoard(deps.queues, { actions: deps.queueActions }));
   // The page is a few static files; no-cache makes a browser revalidate them after an upgrade.

@@ -1,8 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '@tickvault/db';
 import { createBackfillQueue } from '@tickvault/queue';
-import { createTestDatabase, createTestRedis, eventually, repoPath, ServiceProcess, type TestDatabase, type TestRedis } from '@tickvault/testing';
+import { createTestDatabase, createTestRedis, eventually, REPO_ROOT, repoPath, ServiceProcess, type TestDatabase, type TestRedis } from '@tickvault/testing';
 import { basicAuth } from './testing/sse-client.js';
 
 const DASHBOARD = repoPath('apps/dashboard/src/main.ts');
@@ -20,6 +24,8 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
   let db: TestDatabase;
   let redis: TestRedis;
   const started: ServiceProcess[] = [];
+  // Generated dashboard passwords go here, never into the repository's .tickvault/.
+  const secrets = mkdtempSync(join(tmpdir(), 'tickvault-dashboard-'));
 
   function spawn(env: Record<string, string>): ServiceProcess {
     const process = new ServiceProcess(DASHBOARD, {
@@ -30,6 +36,7 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
       DASHBOARD_PORT: '0',
       DASHBOARD_HOST: '127.0.0.1',
       DASHBOARD_PASSWORD: '',
+      DASHBOARD_PASSWORD_FILE: join(secrets, `unused-${started.length}`),
       DASHBOARD_TOKEN: '',
       DASHBOARD_AUTH: '',
       CRYPTO_SOURCES: 'sim',
@@ -71,6 +78,7 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
     await db?.sql.unsafe(`drop role if exists ${reader}`).catch(() => {});
     await redis?.cleanup();
     await db?.drop();
+    rmSync(secrets, { recursive: true, force: true });
   });
 
   describe('authentication', () => {
@@ -108,10 +116,60 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
       expect(basic.process.output.join('\n')).not.toContain(PASSWORD);
     });
 
-    it('refuses to start with basic auth and no password, naming DASHBOARD_PASSWORD', async () => {
-      const process = spawn({});
-      expect((await process.exited).code).toBe(1);
-      expect(process.output.join('\n')).toMatch(/DASHBOARD_PASSWORD: is required when DASHBOARD_AUTH=basic/);
+    it('first start without DASHBOARD_PASSWORD: generates one into DASHBOARD_PASSWORD_FILE and prints it once; a restart reuses it silently', async () => {
+      const file = join(secrets, 'volume', 'dashboard-password');
+      const first = await start({ DASHBOARD_PASSWORD_FILE: file });
+      const password = readFileSync(file, 'utf8');
+      expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const shown = first.process.output.filter((line) => line.includes(password));
+      expect(shown).toHaveLength(1);
+      expect(JSON.parse(shown[0]!)).toMatchObject({ level: 40, user: 'admin', passwordFile: file, msg: expect.stringMatching(/^dashboard login: user "admin", password "/) });
+      expect((await fetch(`${first.url}/api/series`, { headers: basicAuth('admin', password) })).status).toBe(200);
+      await first.process.stop();
+
+      const second = await start({ DASHBOARD_PASSWORD_FILE: file });
+      expect((await fetch(`${second.url}/api/series`, { headers: basicAuth('admin', password) })).status).toBe(200);
+      expect(second.process.output.join('\n')).not.toContain(password);
+      expect(second.process.lines.some((l) => l.passwordFile === file && /read from its file/.test(String(l.msg)))).toBe(true);
+      expect(readFileSync(file, 'utf8')).toBe(password);
+
+      // What an operator runs later (compose: docker compose exec dashboard ... dashboard-password).
+      const cli = spawnSync(process.execPath, ['--import', 'tsx', 'tools/cli/src/main.ts', 'dashboard-password'], {
+        cwd: REPO_ROOT, env: { ...process.env, DASHBOARD_PASSWORD: '', DASHBOARD_PASSWORD_FILE: file }, encoding: 'utf8',
+      });
+      expect(cli.status).toBe(0);
+      expect(cli.stdout).toBe(`${password}\n`);
+    });
+
+    it('refuses to start with a password under 12 characters, naming where it came from', async () => {
+      const short = spawn({ DASHBOARD_PASSWORD: 'elevenchars' });
+      expect((await short.exited).code).toBe(1);
+      expect(short.output.join('\n')).toMatch(/DASHBOARD_PASSWORD: must be at least 12 characters/);
+      const file = join(secrets, 'short-password');
+      writeFileSync(file, 'too-short\n');
+      const fromFile = spawn({ DASHBOARD_PASSWORD_FILE: file });
+      expect((await fromFile.exited).code).toBe(1);
+      expect(fromFile.output.join('\n')).toContain(`DASHBOARD_PASSWORD_FILE: the password in ${file} must be at least 12 characters`);
+    });
+
+    it('locks a client out after 5 failed logins: 429 with Retry-After, logged and counted', async () => {
+      const guarded = await start({ DASHBOARD_PASSWORD: PASSWORD });
+      const wrong = { headers: basicAuth('admin', 'not-the-password') };
+      const first = [];
+      for (let i = 0; i < 5; i++) first.push((await fetch(`${guarded.url}/api/series`, wrong)).status);
+      expect(first).toEqual([401, 401, 401, 401, 401]);
+      // The first lockout is a second long; if it ends before the next request, that request's failure starts a longer one.
+      const refused = await eventually(async () => {
+        const res = await fetch(`${guarded.url}/api/series`, wrong);
+        return res.status === 429 && res;
+      }, 'a 429 after repeated failures', 30_000, 0);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await refused.json()).toEqual({ error: expect.stringMatching(/^too many failed logins/) });
+      await guarded.process.waitForLog((l) => l.msg === 'dashboard client locked out' && l.client === '127.0.0.1');
+      const metrics = await (await fetch(`${guarded.healthUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^tickvault_dashboard_login_lockouts_total\{service="dashboard"\} [1-9]\d*$/m);
+      expect(metrics).toMatch(/^tickvault_dashboard_login_refused\{service="dashboard"\} [1-9]\d*$/m);
     });
 
     it('refuses to start with bearer auth and no token, naming DASHBOARD_TOKEN', async () => {

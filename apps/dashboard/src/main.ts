@@ -11,6 +11,7 @@ import { createDashboardApp } from './app.js';
 import { resolveAuth } from './auth.js';
 import { LatestCache } from './latest-cache.js';
 import { LiveHub } from './live-hub.js';
+import { LoginThrottle } from './login-throttle.js';
 import { queueDepthRefresher } from './queue-depths.js';
 
 const SERVICE = 'dashboard';
@@ -35,6 +36,17 @@ if ('problem' in auth) {
 }
 
 const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
+if (auth.settings.mode === 'basic' && auth.password?.from === 'file') {
+  if (auth.password.generated) {
+    // The only time the password is shown: later starts read it from the file without printing it.
+    logger.warn(
+      { user: auth.settings.user, passwordFile: auth.password.path },
+      `dashboard login: user "${auth.settings.user}", password "${auth.settings.password}" (generated on this first start and kept in ${auth.password.path}; \`tickvault dashboard-password\` prints it again)`,
+    );
+  } else {
+    logger.info({ user: auth.settings.user, passwordFile: auth.password.path }, 'dashboard password read from its file (`tickvault dashboard-password` prints it)');
+  }
+}
 if (auth.settings.mode === 'off') {
   logger.warn(
     { DASHBOARD_AUTH: 'off' },
@@ -59,6 +71,20 @@ const streamDropped = new client.Gauge({
   help: 'Live events dropped for clients that fell behind, since start.',
   registers: [metrics.registry],
 });
+const loginThrottle = new LoginThrottle();
+const loginLockouts = new client.Counter({
+  name: 'tickvault_dashboard_login_lockouts_total',
+  help: 'Times a client was locked out after repeated failed logins.',
+  registers: [metrics.registry],
+});
+const loginGauges = {
+  clients: new client.Gauge({ name: 'tickvault_dashboard_login_throttle_clients', help: 'Clients with recent failed logins being tracked (bounded).', registers: [metrics.registry] }),
+  lockedOut: new client.Gauge({ name: 'tickvault_dashboard_login_locked_out_clients', help: 'Clients locked out now.', registers: [metrics.registry] }),
+  evicted: new client.Gauge({ name: 'tickvault_dashboard_login_throttle_evicted', help: 'Tracked clients forgotten early because the table was full, since start.', registers: [metrics.registry] }),
+  refused: new client.Gauge({ name: 'tickvault_dashboard_login_refused', help: 'Requests answered 429 during a lockout, since start.', registers: [metrics.registry] }),
+};
+// An attacker with many addresses could start many lockouts: one line per second is enough.
+const logLockout = throttledLog(logger, 'warn', 1_000);
 const streamStalled = new client.Gauge({
   name: 'tickvault_dashboard_stream_stalled_disconnects',
   help: 'Live stream clients disconnected because they stopped reading, since start.',
@@ -122,6 +148,11 @@ const latest = new LatestCache(redis, config.QUEUE_PREFIX, config.LATEST_CACHE_T
 
 const app = createDashboardApp({
   sql, queues, latest, hub, configuredSeries, logger, auth: auth.settings, queueActions: config.DASHBOARD_QUEUE_ACTIONS,
+  loginThrottle,
+  onLockout: (client, lockMs) => {
+    loginLockouts.inc();
+    logLockout({ err: 'too many failed logins', client, lockSeconds: Math.ceil(lockMs / 1000) }, 'dashboard client locked out');
+  },
 });
 const server = http.createServer(app);
 await new Promise<void>((resolve, reject) => {
@@ -156,6 +187,11 @@ const health = await startHealthServer({
     streamBuffered.set(stats.maxBufferedBytes);
     streamDropped.set(stats.droppedEvents);
     streamStalled.set(stats.stalledDisconnects);
+    const logins = loginThrottle.stats();
+    loginGauges.clients.set(logins.clients);
+    loginGauges.lockedOut.set(logins.lockedOut);
+    loginGauges.evicted.set(logins.evicted);
+    loginGauges.refused.set(logins.refused);
     await refreshQueueDepths();
   },
   checks: [

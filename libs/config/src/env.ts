@@ -403,11 +403,17 @@ export const ENV = {
     usedBy: 'dashboard',
   }),
   DASHBOARD_PASSWORD: spec({
-    schema: z.string().min(8, 'must be at least 8 characters').max(200),
+    schema: z.string().min(12, 'must be at least 12 characters').max(200),
     optional: true,
-    doc: 'Password for basic authentication; required when DASHBOARD_AUTH=basic.',
-    usedBy: 'dashboard',
+    doc: 'Password for basic authentication. Unset: the one in DASHBOARD_PASSWORD_FILE, generated on first start.',
+    usedBy: 'dashboard, CLI dashboard-password',
     secret: 'value',
+  }),
+  DASHBOARD_PASSWORD_FILE: spec({
+    schema: z.string().min(1),
+    default: '.tickvault/dashboard-password',
+    doc: 'Where the basic-auth password is kept when DASHBOARD_PASSWORD is unset. Missing on first start: the dashboard generates a random one, writes it here (mode 0600) and logs it once; `tickvault dashboard-password` prints it again. A relative path is from the working directory (the repository; `/app` in the image, where compose keeps it in the `dashboard-data` volume).',
+    usedBy: 'dashboard, CLI dashboard-password',
   }),
   DASHBOARD_TOKEN: spec({
     schema: z.string().min(16, 'must be at least 16 characters').max(500).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),

@@ -4,3 +4,4 @@ export * from './mask.js';
 export * from './services.js';
 export * from './env-table.js';
 export * from './demo.js';
+export * from './secret-files.js';

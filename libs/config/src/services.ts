@@ -44,7 +44,7 @@ export const DASHBOARD_ENV = [
   ...Object.values(ASSET_CLASS_ENV).flatMap((v) => [v.sources, v.symbols]),
   // Only to resolve STOCK_SOURCES' default (alpaca when keys are set); never used to call Alpaca.
   'ALPACA_KEY_ID', 'ALPACA_SECRET_KEY',
-  'DASHBOARD_HOST', 'DASHBOARD_PORT', 'DASHBOARD_AUTH', 'DASHBOARD_USER', 'DASHBOARD_PASSWORD', 'DASHBOARD_TOKEN',
+  'DASHBOARD_HOST', 'DASHBOARD_PORT', 'DASHBOARD_AUTH', 'DASHBOARD_USER', 'DASHBOARD_PASSWORD', 'DASHBOARD_PASSWORD_FILE', 'DASHBOARD_TOKEN',
   'DASHBOARD_QUEUE_ACTIONS', 'LATEST_CACHE_TTL_MS', 'TICK_QUEUE_SHARDS',
 ] as const satisfies readonly EnvName[];
 

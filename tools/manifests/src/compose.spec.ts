@@ -5,6 +5,7 @@ import { demoFeedEnv, ENV, loadConfig, SERVICES, type EnvName } from '@tickvault
 import {
   dependsOn,
   durationSeconds,
+  interpolate,
   parseCompose,
   parseDotenv,
   rawEnvironment,
@@ -26,10 +27,12 @@ const MIGRATE_ENV = ['DATABASE_URL'] as const satisfies readonly EnvName[];
 
 const APP_SERVICES = Object.keys(APP_ENV);
 // The dashboard is the UI: it publishes its port, so it runs once rather than scaled.
-const PUBLISHED: Record<string, string[]> = { dashboard: ['3000:3000'] };
+const PUBLISHED: Record<string, string[]> = { dashboard: ['${DASHBOARD_PUBLISH:-127.0.0.1:3000}:3000'] };
 const SCALABLE = APP_SERVICES.filter((name) => !(name in PUBLISHED));
 const LONG_RUNNING = ['redis', 'postgres', ...APP_SERVICES];
 const IMAGE = 'tickvault:local';
+/** Read by compose itself (interpolation), not by a tickvault process. */
+const COMPOSE_ONLY = ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB', 'DASHBOARD_PUBLISH'];
 
 const service = (name: string): ComposeService => {
   const s = services[name];
@@ -46,8 +49,6 @@ const INTERPOLATION_ENVS: Record<string, Record<string, string>> = {
   'no .env': {},
   '.env copied from .env.example': Object.fromEntries(dotenvExample.map((e) => [e.key, e.value])),
 };
-/** The dashboard has no default password: compose needs one from .env or the shell. */
-const OPERATOR_SET = { DASHBOARD_PASSWORD: 'operator-chosen-password' };
 
 describe('docker-compose.yml', () => {
   it('defines redis, postgres, the one-shot migrate and every service', () => {
@@ -83,7 +84,7 @@ describe('docker-compose.yml', () => {
     describe(`each app service's environment passes its config loader (${label})`, () => {
       for (const [name, names] of Object.entries(APP_ENV)) {
         it(name, () => {
-          const env = resolvedEnvironment(service(name), { ...interpolationEnv, ...OPERATOR_SET });
+          const env = resolvedEnvironment(service(name), interpolationEnv);
           const config = loadConfig(name, names, env);
           expect(config.HEALTH_PORT, 'HEALTH_PORT is set (the healthcheck reads it)').toBe(DEFAULT_PORTS[name]);
           expect(config.LOG_FORMAT).toBe('json');
@@ -94,11 +95,20 @@ describe('docker-compose.yml', () => {
           if ('DASHBOARD_PORT' in config) expect(PUBLISHED[name]?.map((p) => p.split(':').at(-1))).toEqual([String(config.DASHBOARD_PORT)]);
         });
       }
-      it('dashboard: refused without DASHBOARD_PASSWORD, with a message naming it', () => {
+      it('dashboard: started by a plain `docker compose up`, on 127.0.0.1:3000, its password generated into its volume', () => {
+        expect(service('dashboard').profiles, 'no profile').toBeUndefined();
         const env = resolvedEnvironment(service('dashboard'), interpolationEnv);
-        expect(env.DASHBOARD_PASSWORD ?? '').toBe('');
-        // The dashboard's own startup check refuses basic auth without a password (apps/dashboard tests).
-        expect(service('dashboard').profiles, 'opt-in, so `docker compose up` never waits on it').toEqual(['dashboard']);
+        expect(env.DASHBOARD_PASSWORD ?? '', 'nothing to set by hand').toBe('');
+        const config = loadConfig('dashboard', SERVICES.dashboard.env, env);
+        expect(config.DASHBOARD_AUTH).toBe('basic');
+        expect(config.DASHBOARD_HOST, 'inside the container; the published address limits who reaches it').toBe('0.0.0.0');
+        // The file sits in a named volume (it survives re-creating the container) mounted where the
+        // Dockerfile prepares a directory owned by the service user (a new volume copies its owner).
+        const mount = [service('dashboard').volumes].flat().find((v) => String(v).startsWith('dashboard-data:'));
+        const target = String(mount).split(':')[1]!;
+        expect(config.DASHBOARD_PASSWORD_FILE.startsWith(`${target}/`)).toBe(true);
+        expect(readRepoFile('Dockerfile')).toContain(`chown node:node ${target}`);
+        expect(service('dashboard').ports?.map((p) => interpolate(String(p), interpolationEnv))).toEqual(['127.0.0.1:3000:3000']);
       });
       it('migrate', () => {
         const env = resolvedEnvironment(service('migrate'), interpolationEnv);
@@ -164,7 +174,15 @@ describe('docker-compose.yml', () => {
   it('keeps data in named volumes', () => {
     expect([service('redis').volumes].flat()).toContain('redis-data:/data');
     expect([service('postgres').volumes].flat()).toContain('postgres-data:/var/lib/postgresql/data');
-    expect(Object.keys(compose.volumes ?? {}).sort()).toEqual(['postgres-data', 'redis-data']);
+    expect([service('dashboard').volumes].flat()).toContain('dashboard-data:/app/.tickvault');
+    expect(Object.keys(compose.volumes ?? {}).sort()).toEqual(['dashboard-data', 'postgres-data', 'redis-data']);
+  });
+
+  it('publishes the dashboard where DASHBOARD_PUBLISH says, 127.0.0.1:3000 unless set', () => {
+    const ports = (env: Record<string, string>) => service('dashboard').ports?.map((p) => interpolate(String(p), env));
+    expect(ports({})).toEqual(['127.0.0.1:3000:3000']);
+    expect(ports({ DASHBOARD_PUBLISH: '0.0.0.0:8080' })).toEqual(['0.0.0.0:8080:3000']);
+    expect(dotenvExample.find((e) => e.key === 'DASHBOARD_PUBLISH')?.value).toBe('127.0.0.1:3000');
   });
 
   it('lets the app services scale: no container_name, no host ports', () => {
@@ -186,7 +204,10 @@ describe('docker-compose.yml', () => {
     for (const [name, s] of Object.entries(services)) {
       for (const [key, value] of Object.entries(rawEnvironment(s))) {
         if (value === undefined) continue;
-        if (/PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE/i.test(key) || secretNames.has(key)) {
+        if (key.endsWith('_FILE')) {
+          // Where a secret is kept, not the secret: a path inside the container.
+          expect(value, `${name}.${key}`).toMatch(/^\//);
+        } else if (/PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE/i.test(key) || secretNames.has(key)) {
           expect(value, `${name}.${key}`).toMatch(reference);
         }
         // The password in a URL (scheme://user:password@host), with ${...} references masked first
@@ -232,9 +253,9 @@ describe('.env.example', () => {
     }
   });
 
-  it('lists the PostgreSQL settings compose uses, and nothing unknown', () => {
-    for (const name of ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB']) expect(byKey.has(name), name).toBe(true);
-    const unknown = [...byKey.keys()].filter((k) => !(k in ENV) && !k.startsWith('POSTGRES_'));
+  it('lists the settings only compose reads, and nothing unknown', () => {
+    for (const name of COMPOSE_ONLY) expect(byKey.has(name), name).toBe(true);
+    const unknown = [...byKey.keys()].filter((k) => !(k in ENV) && !COMPOSE_ONLY.includes(k));
     expect(unknown).toEqual([]);
     expect(dotenvExample.length, 'no key listed twice').toBe(byKey.size);
   });

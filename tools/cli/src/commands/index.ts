@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { dashboardPasswordCommand } from './dashboard-password.js';
 import { dataEnvironmentCommand } from './data-environment.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
@@ -12,6 +13,7 @@ import { verifyCommand } from './verify.js';
 
 export const commands: Record<string, Command> = {
   backfill: backfillCommand,
+  'dashboard-password': dashboardPasswordCommand,
   'data-environment': dataEnvironmentCommand,
   demo: demoCommand,
   doctor: doctorCommand,

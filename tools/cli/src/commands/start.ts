@@ -42,16 +42,17 @@ export async function redisProblem(url: string): Promise<string | null> {
 
 /**
  * The dashboard refuses to run without credentials, and one service exiting stops them all: locally
- * it is left out with a hint instead. A bad value is not judged here: the dashboard names it itself.
+ * it is left out with a hint instead. Basic auth always has one: without DASHBOARD_PASSWORD the
+ * dashboard generates a password in DASHBOARD_PASSWORD_FILE and logs it once. A bad value is not
+ * judged here: the dashboard names it itself.
  */
 export function dashboardSkipReason(): string | null {
   let auth;
   try {
-    auth = loadConfig('start', ['DASHBOARD_AUTH', 'DASHBOARD_PASSWORD', 'DASHBOARD_TOKEN']);
+    auth = loadConfig('start', ['DASHBOARD_AUTH', 'DASHBOARD_TOKEN']);
   } catch {
     return null;
   }
-  if (auth.DASHBOARD_AUTH === 'basic' && !auth.DASHBOARD_PASSWORD) return 'set DASHBOARD_PASSWORD (or DASHBOARD_AUTH=off on a trusted machine) to run it';
   if (auth.DASHBOARD_AUTH === 'bearer' && !auth.DASHBOARD_TOKEN) return 'set DASHBOARD_TOKEN to run it';
   return null;
 }
