@@ -172,7 +172,7 @@ describe('writer (real process, real Redis and Postgres)', () => {
     expect(recovered).toBeDefined();
   });
 
-  it('exposes Prometheus metrics: writes, rejections, flushes, lag and queue depths', async () => {
+  it('exposes Prometheus metrics: writes, rejections, flushes, lag, queue depths and Redis memory', async () => {
     const port = await healthPort(writer);
     // This writer process was restarted above: give it one duplicate and one bad tick of its own.
     const ticks = syntheticTicks({ count: 5, symbols: ['BTC/USDT'], startMs: Date.now() - HOUR, source: 'metrics' });
@@ -193,6 +193,7 @@ describe('writer (real process, real Redis and Postgres)', () => {
     expect(sample('tickvault_write_lag_seconds_count')).toBeGreaterThan(0);
     expect(sample('tickvault_batch_size_ticks_count')).toBeGreaterThan(0);
     expect(sample('tickvault_queue_jobs', { queue: 'ticks', state: 'failed' })).toBe(1);
+    expect(sample('tickvault_redis_memory_used_bytes')).toBeGreaterThan(0);
     expect(body).toMatch(/^process_resident_memory_bytes/m);
   });
 
