@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,6 +196,160 @@ export class Run {
     await server.start();
     return server;
   }
+
+  /** A PostgreSQL cluster of this scenario's own (initdb, own port and data directory), removed at the end. */
+  async postgresCluster(): Promise<PostgresCluster> {
+    const cluster = new PostgresCluster();
+    this.defer(() => cluster.destroy());
+    await cluster.init();
+    await cluster.start();
+    return cluster;
+  }
+
+  /** Samples the RSS of the given processes every `intervalMs` until the end of the scenario. */
+  memory(targets: Record<string, () => number | undefined>, intervalMs = 200): MemorySampler {
+    const sampler = new MemorySampler(targets, intervalMs);
+    this.defer(() => sampler.stop());
+    return sampler;
+  }
+}
+
+// --- memory ---------------------------------------------------------------------------------------------
+
+/** RSS samples (MB) of a few processes, to report baselines and peaks over windows of a scenario. */
+export class MemorySampler {
+  readonly samples: { at: number; mb: Record<string, number> }[] = [];
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  constructor(
+    private readonly targets: Record<string, () => number | undefined>,
+    intervalMs: number,
+  ) {
+    this.loop = (async () => {
+      while (this.running) {
+        this.sample();
+        await sleep(intervalMs);
+      }
+    })();
+  }
+
+  sample(): void {
+    const mb: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(this.targets)) {
+      const value = rssMb(pid());
+      if (value !== undefined) mb[name] = value;
+    }
+    this.samples.push({ at: Date.now(), mb });
+  }
+
+  private within(name: string, from: number, to: number): number[] {
+    return this.samples.filter((s) => s.at >= from && s.at <= to && name in s.mb).map((s) => s.mb[name]!);
+  }
+
+  /** Largest sample of `name` in [from, to] (ms since the epoch), NaN without samples. */
+  peak(name: string, from = 0, to = Infinity): number {
+    const values = this.within(name, from, to);
+    return values.length === 0 ? NaN : Math.max(...values);
+  }
+
+  /** Median sample of `name` in [from, to]: a baseline that one GC-timing spike does not move. */
+  median(name: string, from = 0, to = Infinity): number {
+    const values = this.within(name, from, to).sort((a, b) => a - b);
+    return values.length === 0 ? NaN : values[Math.floor(values.length / 2)]!;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}
+
+// --- PostgreSQL cluster of a scenario's own -----------------------------------------------------------
+
+/** The server binaries: CHAOS_PG_BIN, else the newest /usr/lib/postgresql/<major>/bin (Debian), else `pg_config --bindir`. */
+function postgresBinDir(): string {
+  if (process.env.CHAOS_PG_BIN) return process.env.CHAOS_PG_BIN;
+  const root = '/usr/lib/postgresql';
+  const majors = existsSync(root) ? readdirSync(root).filter((d) => existsSync(join(root, d, 'bin', 'pg_ctl'))).sort((a, b) => Number(b) - Number(a)) : [];
+  if (majors[0]) return join(root, majors[0], 'bin');
+  return execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
+}
+
+/**
+ * A PostgreSQL cluster in a temp dir on a free loopback port (trust authentication, user postgres),
+ * that a scenario can stop and restart. PostgreSQL refuses to run as root: as root, every server
+ * command runs as the `postgres` user (runuser), in a directory that user owns.
+ */
+export class PostgresCluster {
+  readonly dir = mkdtempSync(join(tmpdir(), 'tv-chaos-pg-'));
+  readonly bin = postgresBinDir();
+  port = 0;
+  private readonly asRoot = process.getuid?.() === 0;
+
+  get dataDir(): string {
+    return join(this.dir, 'data');
+  }
+
+  url(database: string): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/${database}`;
+  }
+
+  async init(): Promise<void> {
+    if (this.asRoot) {
+      const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+      const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+      chownSync(this.dir, uid, gid);
+    }
+    mkdirSync(join(this.dir, 'socket'), { recursive: true });
+    if (this.asRoot) execFileSync('chown', ['postgres:postgres', join(this.dir, 'socket')]);
+    this.port = await freePort();
+    await this.run('initdb', ['-D', this.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  }
+
+  async start(): Promise<void> {
+    const options = `-p ${this.port} -k ${join(this.dir, 'socket')} -c listen_addresses=127.0.0.1 -c max_connections=60 -c log_min_messages=warning`;
+    await this.run('pg_ctl', ['-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
+  }
+
+  /** `fast`: backends are terminated, transactions rolled back, a clean shutdown. `immediate`: a crash; the next start recovers from WAL. */
+  async stop(mode: 'fast' | 'immediate'): Promise<void> {
+    await this.run('pg_ctl', ['-D', this.dataDir, '-m', mode, '-w', '-t', '60', 'stop']);
+  }
+
+  /** The postmaster's pid, or undefined when it is not running. */
+  postmasterPid(): number | undefined {
+    try {
+      return Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    } catch {
+      return undefined;
+    }
+  }
+
+  logTail(lines = 20): string {
+    try {
+      return readFileSync(join(this.dir, 'server.log'), 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.postmasterPid() !== undefined) await this.stop('immediate').catch(() => {});
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private run(binary: string, args: string[]): Promise<void> {
+    const path = join(this.bin, binary);
+    const [command, argv] = this.asRoot ? ['runuser', ['-u', 'postgres', '--', path, ...args]] : [path, args];
+    return new Promise((resolve, reject) => {
+      // pg_ctl start leaves the server running with our pipes as its stdout: only wait for the exit.
+      execFile(command, argv, { timeout: 90_000 }, (error, _stdout, stderr) => {
+        if (error) reject(new Error(`${binary} failed: ${stderr || error.message}\n${this.logTail()}`));
+        else resolve();
+      });
+    });
+  }
 }
 
 // --- redis-server of a scenario's own -------------------------------------------------------------
@@ -250,6 +404,15 @@ export class RedisServer {
 
   async kill9(): Promise<void> {
     this.child?.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** A clean stop (SHUTDOWN: with AOF on, Redis fsyncs it first), waiting for the process to exit. */
+  async shutdown(): Promise<void> {
+    const client = new Redis(this.url, { maxRetriesPerRequest: 1 });
+    client.on('error', () => {});
+    await client.call('SHUTDOWN').catch(() => {}); // the connection closes before any reply
+    client.disconnect();
     await this.exited;
   }
 

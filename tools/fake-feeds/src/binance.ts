@@ -80,8 +80,9 @@ export interface FakeBinanceControls {
   serverShutdown(options?: { closeAfterMs?: number }): number;
   /**
    * Sends `bytes` of garbage frames on every open connection, between its normal trades: text and
-   * binary noise, truncated JSON, JSON that is no event, trade-shaped frames with a bad field, and every
-   * 50th frame oversized (above the 64 KiB a trade client should accept, up to `maxFrameBytes`).
+   * binary noise, truncated JSON, JSON that is no event, trade-shaped frames with a bad field (64 B to
+   * 1 KiB each: many rejections per MB), and every 500th frame oversized (above the 64 KiB a trade
+   * client should accept, up to `maxFrameBytes`).
    * Every frame is exactly one thing a client must reject. Paced by the socket's send buffer; resolves
    * once all of it is handed to the socket (or the connection closed).
    */
@@ -589,7 +590,7 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     let frames = 0;
     let sent = 0;
     while (sent < bytes && connection.ws.readyState === WebSocket.OPEN) {
-      const length = frames % 50 === 49 ? between(MAX_TRADE_FRAME_BYTES + 1, maxFrameBytes) : between(64, 1024);
+      const length = frames % 500 === 499 ? between(MAX_TRADE_FRAME_BYTES + 1, maxFrameBytes) : between(64, 1024);
       let data: Buffer;
       let binary = false;
       switch (frames % 10) {
