@@ -79,6 +79,7 @@ describe('ingest-crypto (real process, real Redis)', () => {
     expect(body).toMatch(/^tickvault_ticks_received_total\{.*source="sim".*\} [1-9]\d*$/m);
     expect(body).toMatch(/^tickvault_ticks_validated_total\{.*source="sim".*\} [1-9]\d*$/m);
     expect(body).toMatch(/^tickvault_ingest_buffered_ticks\{service="ingest-crypto"\} \d+$/m);
+    expect(body).toMatch(/^tickvault_ingest_buffered_bytes\{service="ingest-crypto"\} \d+$/m);
   });
 
   it('drains and exits 0 on SIGTERM', async () => {
