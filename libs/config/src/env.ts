@@ -108,7 +108,7 @@ export const ENV = {
   STOCK_SOURCES: spec({
     schema: sourceList(),
     default: 'auto',
-    doc: 'Comma list of stock source ids (`alpaca`, `yahoo`, `sim`). `auto`: `alpaca` when ALPACA_KEY_ID and ALPACA_SECRET_KEY are set, else `yahoo`. Set but empty (`STOCK_SOURCES=`) disables stock ingest.',
+    doc: 'Comma list of stock source ids (`alpaca`, `yahoo`, `sim`). `auto`: `alpaca` when ALPACA_KEY_ID is set (ingest-stock then needs ALPACA_SECRET_KEY too), else `yahoo`. Set but empty (`STOCK_SOURCES=`) disables stock ingest.',
     emptyIsValue: true,
     usedBy: 'ingest-stock, CLI',
   }),
@@ -195,14 +195,14 @@ export const ENV = {
     schema: z.string().regex(/^[A-Z0-9]{10,40}$/, 'must be an Alpaca key id (capital letters and digits)'),
     optional: true,
     secret: 'value',
-    doc: 'Alpaca API key id. Required by the `alpaca` source; with ALPACA_SECRET_KEY it makes `alpaca` the default stock source.',
-    usedBy: 'ingest-stock',
+    doc: 'Alpaca API key id. Required by the `alpaca` source; set, it makes `alpaca` the default stock source (`STOCK_SOURCES=auto`). The scheduler and dashboard read it only for that; they never get ALPACA_SECRET_KEY.',
+    usedBy: 'ingest-stock, scheduler, dashboard, CLI',
   }),
   ALPACA_SECRET_KEY: spec({
     schema: z.string().min(20, 'must be an Alpaca secret key').max(100),
     optional: true,
     secret: 'value',
-    doc: 'Alpaca API secret key (never logged).',
+    doc: 'Alpaca API secret key (never logged). Only ingest-stock reads it.',
     usedBy: 'ingest-stock',
   }),
   YAHOO_CHART_URL: spec({

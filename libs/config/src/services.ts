@@ -42,8 +42,9 @@ export const DASHBOARD_ENV = [
   ...SERVICE_ENV,
   'DATABASE_URL', 'DASHBOARD_DATABASE_URL',
   ...Object.values(ASSET_CLASS_ENV).flatMap((v) => [v.sources, v.symbols]),
-  // Only to resolve STOCK_SOURCES' default (alpaca when keys are set); never used to call Alpaca.
-  'ALPACA_KEY_ID', 'ALPACA_SECRET_KEY',
+  // The key id alone resolves STOCK_SOURCES=auto (see configuredSources); the secret key never reaches
+  // the dashboard, the one process facing users.
+  'ALPACA_KEY_ID',
   'DASHBOARD_HOST', 'DASHBOARD_PORT', 'DASHBOARD_AUTH', 'DASHBOARD_USER', 'DASHBOARD_PASSWORD', 'DASHBOARD_PASSWORD_FILE', 'DASHBOARD_TOKEN',
   'DASHBOARD_QUEUE_ACTIONS', 'LATEST_CACHE_TTL_MS', 'TICK_QUEUE_SHARDS',
 ] as const satisfies readonly EnvName[];
@@ -53,7 +54,8 @@ export const SCHEDULER_ENV = [
   ...SERVICE_ENV,
   'DATABASE_URL',
   ...Object.values(ASSET_CLASS_ENV).flatMap((v) => [v.sources, v.symbols]),
-  'ALPACA_KEY_ID', 'ALPACA_SECRET_KEY',
+  // To resolve STOCK_SOURCES=auto as ingest-stock does; not the secret key (see configuredSources).
+  'ALPACA_KEY_ID',
   'TICK_RETENTION_DAYS', 'CANDLE_RETENTION',
   'GAP_FILL_CRON', 'HEALTH_CRON', 'HEALTH_MIN_POINTS_PER_HOUR', 'HEALTH_MAX_SILENCE_SECONDS', 'MACRO_REFRESH_DAYS',
 ] as const satisfies readonly EnvName[];
@@ -74,10 +76,13 @@ export type ServiceName = keyof typeof SERVICES;
 
 /**
  * The source ids configured for an asset class. STOCK_SOURCES' `auto` (its default) means `alpaca`
- * when its keys are set (a user who has keys wants the real feed), `yahoo` otherwise.
+ * when ALPACA_KEY_ID is set (a user who has keys wants the real feed), `yahoo` otherwise. The key id
+ * alone decides, so every process that lists series (ingest-stock, scheduler, dashboard, CLI) resolves
+ * `auto` alike while only ingest-stock holds ALPACA_SECRET_KEY; an id without its secret then stops
+ * ingest-stock naming ALPACA_SECRET_KEY instead of quietly falling back to Yahoo.
  */
 export function configuredSources(assetClass: AssetClass, config: Readonly<Record<string, unknown>>): string[] {
   const ids = (config[ASSET_CLASS_ENV[assetClass].sources] as string[] | undefined) ?? [];
-  const stockDefault = config.ALPACA_KEY_ID && config.ALPACA_SECRET_KEY ? 'alpaca' : 'yahoo';
+  const stockDefault = config.ALPACA_KEY_ID ? 'alpaca' : 'yahoo';
   return [...new Set(ids.map((id) => (assetClass === 'stock' && id === 'auto' ? stockDefault : id)))];
 }

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { demoFeedEnv, ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
+import { configuredSources, demoFeedEnv, ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
 import {
   dependsOn,
   durationSeconds,
@@ -123,6 +123,22 @@ describe('docker-compose.yml', () => {
       const keys = Object.keys(rawEnvironment(service(name)));
       expect(names.filter((n) => !keys.includes(n)), name).toEqual([]);
     }
+  });
+
+  it('gives each service only the secrets it reads: ALPACA_SECRET_KEY reaches ingest-stock alone', () => {
+    const secrets = Object.entries(ENV).filter(([, spec]) => (spec as { secret?: string }).secret === 'value').map(([name]) => name);
+    for (const [name, reads] of Object.entries(APP_ENV)) {
+      const given = Object.keys(rawEnvironment(service(name))).filter((k) => secrets.includes(k));
+      expect(given.filter((k) => !(reads as readonly string[]).includes(k)), name).toEqual([]);
+    }
+    const holders = Object.keys(services).filter((name) => 'ALPACA_SECRET_KEY' in rawEnvironment(service(name)));
+    expect(holders).toEqual(['ingest-stock']);
+    // The dashboard and scheduler still list the stock series ingest-stock runs, from the key id.
+    const env = { ALPACA_KEY_ID: 'PKTEST0123456789', ALPACA_SECRET_KEY: 'a-secret-key-for-ingest-stock-only' };
+    const sources = (name: string) => configuredSources('stock', loadConfig(name, APP_ENV[name]!, resolvedEnvironment(service(name), env)));
+    expect(sources('ingest-stock')).toEqual(['alpaca']);
+    expect(sources('dashboard')).toEqual(['alpaca']);
+    expect(sources('scheduler')).toEqual(['alpaca']);
   });
 
   it('sets only variables of the ENV registry on tickvault services (no typos)', () => {

@@ -24,7 +24,8 @@ const SERIES_ENV = {
 const REPORT_ENV = [
   'DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX', 'TICK_QUEUE_SHARDS',
   ...Object.values(SERIES_ENV).flatMap((v) => [v.sources, v.symbols]),
-  'ALPACA_KEY_ID', 'ALPACA_SECRET_KEY',
+  // Resolves STOCK_SOURCES=auto as the services do (configuredSources): the key id, never the secret.
+  'ALPACA_KEY_ID',
 ] as const satisfies readonly EnvName[];
 type ReportConfig = Config<(typeof REPORT_ENV)[number]>;
 
