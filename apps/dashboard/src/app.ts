@@ -40,6 +40,8 @@ export interface AppDeps extends ApiDeps {
   /** Failed logins per client; without it failures are not limited (tests of other things). */
   loginThrottle?: LoginThrottle;
   onLockout?: (client: string, lockMs: number) => void;
+  /** A Bull Board API call refused because the board was at its in-flight bound. */
+  onBoardBusy?: () => void;
   queueActions: boolean;
   queues: readonly Queue[];
 }
@@ -52,7 +54,7 @@ export function createDashboardApp(deps: AppDeps): Express {
   app.use(securityHeaders);
   app.use(requireAuth(deps.auth, deps.loginThrottle, deps.onLockout));
   app.use('/api', createApiRouter(deps));
-  app.use(QUEUE_BOARD_PATH, createQueueBoard(deps.queues, { actions: deps.queueActions }));
+  app.use(QUEUE_BOARD_PATH, createQueueBoard(deps.queues, { actions: deps.queueActions, ...(deps.onBoardBusy ? { onBusy: deps.onBoardBusy } : {}) }));
   // The page is a few static files; no-cache makes a browser revalidate them after an upgrade.
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', cacheControl: true, maxAge: 0, setHeaders: (res) => res.set('Cache-Control', 'no-cache') }));
   app.use((_req, res) => {

@@ -85,6 +85,12 @@ const loginGauges = {
 };
 // An attacker with many addresses could start many lockouts: one line per second is enough.
 const logLockout = throttledLog(logger, 'warn', 1_000);
+const boardBusy = new client.Counter({
+  name: 'tickvault_dashboard_board_busy_total',
+  help: 'Bull Board API calls answered 503 because as many as allowed were already in flight.',
+  registers: [metrics.registry],
+});
+const logBoardBusy = throttledLog(logger, 'warn', 10_000);
 const streamStalled = new client.Gauge({
   name: 'tickvault_dashboard_stream_stalled_disconnects',
   help: 'Live stream clients disconnected because they stopped reading, since start.',
@@ -152,6 +158,10 @@ const app = createDashboardApp({
   onLockout: (client, lockMs) => {
     loginLockouts.inc();
     logLockout({ err: 'too many failed logins', client, lockSeconds: Math.ceil(lockMs / 1000) }, 'dashboard client locked out');
+  },
+  onBoardBusy: () => {
+    boardBusy.inc();
+    logBoardBusy({ err: 'in-flight bound reached' }, 'Bull Board API call refused (503): too many at once');
   },
 });
 const server = http.createServer(app);

@@ -15,13 +15,20 @@ export const QUEUE_BOARD_PATH = '/admin/queues';
 export const MAX_BOARD_JOBS_PER_RESPONSE = 100;
 // Keeps (page - 1) × jobsPerPage a safe integer Redis accepts, far beyond any queue tickvault holds.
 const MAX_BOARD_PAGE = 1_000_000;
+/**
+ * Bull Board API calls one dashboard process serves at once; more are answered 503 at once. A full
+ * page of 500-tick jobs is ~7.5 MB read out of Redis (measured: 0.5 s; ~75 MB with 5,000-tick jobs),
+ * so however many clients poll or hammer it, Redis serves at most this many such reads per dashboard.
+ * The UI makes one call per view every few seconds: a few operators never meet the bound.
+ */
+export const MAX_BOARD_API_IN_FLIGHT = 4;
 
 /**
  * Bull Board over every tickvault queue. Read-only unless queue actions are enabled: Bull Board
  * then refuses actions itself, and so does the guard in front of it (any method but GET/HEAD),
  * so a future Bull Board route cannot slip through.
  */
-export function createQueueBoard(queues: readonly Queue[], options: { actions: boolean }): Router {
+export function createQueueBoard(queues: readonly Queue[], options: { actions: boolean; onBusy?: () => void }): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUE_BOARD_PATH);
   const adapters = queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: !options.actions }));
@@ -34,6 +41,7 @@ export function createQueueBoard(queues: readonly Queue[], options: { actions: b
   if (!options.actions) router.use(readOnlyGuard);
   router.use(sameOriginWrites);
   router.use(clampBoardPaging(MAX_BOARD_JOBS_PER_RESPONSE, adapters[0]?.getJobStatuses().length ?? 1));
+  router.use('/api', boundedInFlight(MAX_BOARD_API_IN_FLIGHT, options.onBusy));
   router.use(serverAdapter.getRouter() as RequestHandler);
   return router;
 }
@@ -58,6 +66,22 @@ export function clampBoardPaging(maxJobs: number, statusCount: number): RequestH
         req.url = `${req.url.slice(0, at)}?${params.toString()}`;
       }
     }
+    next();
+  };
+}
+
+/** At most `limit` requests in its handlers at once; the next are answered 503 with Retry-After. */
+export function boundedInFlight(limit: number, onBusy?: () => void): RequestHandler {
+  let inFlight = 0;
+  return (_req, res, next) => {
+    if (inFlight >= limit) {
+      onBusy?.();
+      res.status(503).set('Retry-After', '1').json({ error: 'the queue board is busy; try again in a second' });
+      return;
+    }
+    inFlight += 1;
+    // 'close' fires once whether the response finished or the client went away.
+    res.once('close', () => (inFlight -= 1));
     next();
   };
 }

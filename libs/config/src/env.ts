@@ -14,6 +14,11 @@ export interface EnvVarSpec<S extends z.ZodType<unknown, string> = z.ZodType<unk
   emptyIsValue?: true;
   /** `url`: mask the password; `value`: never print it. */
   secret?: 'url' | 'value';
+  /**
+   * For a URL: the variable naming a file that holds its password (a Docker or Kubernetes secret
+   * file). Read wherever the URL is, by loadConfig, which puts the password into the URL.
+   */
+  passwordFile?: string;
 }
 
 const spec = <S extends z.ZodType<unknown, string>>(s: EnvVarSpec<S>) => s;
@@ -29,6 +34,13 @@ export const ENV = {
     doc: 'PostgreSQL connection URL. `migrate` creates the database if it does not exist.',
     usedBy: 'writer, dashboard, tickvault CLI',
     secret: 'url',
+    passwordFile: 'DATABASE_PASSWORD_FILE',
+  }),
+  DATABASE_PASSWORD_FILE: spec({
+    schema: z.string().min(1),
+    optional: true,
+    doc: 'File holding the password for DATABASE_URL, which must then carry none: read wherever DATABASE_URL is, and put into it. Compose points it at the password generated on first start (`secrets` volume).',
+    usedBy: 'with DATABASE_URL',
   }),
   REDIS_URL: spec({
     schema: url(['redis:', 'rediss:']),
@@ -36,6 +48,13 @@ export const ENV = {
     doc: 'Redis connection URL for the queues. Redis must run with `maxmemory-policy noeviction` and AOF.',
     usedBy: 'all services, CLI',
     secret: 'url',
+    passwordFile: 'REDIS_PASSWORD_FILE',
+  }),
+  REDIS_PASSWORD_FILE: spec({
+    schema: z.string().min(1),
+    optional: true,
+    doc: 'File holding the password (`requirepass`, default user) for REDIS_URL, which must then carry none: read wherever REDIS_URL is, and put into it. Compose points it at the password generated on first start (`secrets` volume).',
+    usedBy: 'with REDIS_URL',
   }),
   QUEUE_PREFIX: spec({
     schema: z.string().regex(/^\{[a-z0-9_-]{1,40}\}$/, 'must be a Redis hash tag such as {tickvault}'),
@@ -440,6 +459,20 @@ export const ENV = {
     default: '2000',
     doc: 'How long `/api/latest` answers are cached in Redis, so polling clients do not each query Postgres. 0 disables the cache.',
     usedBy: 'dashboard',
+  }),
+  POSTGRES_PASSWORD: spec({
+    schema: z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    optional: true,
+    secret: 'value',
+    doc: 'docker compose: password of its Postgres role. Unset: a random one generated on first start and kept in the `secrets` volume. Postgres applies it only when it creates its database: changing it later also needs `ALTER ROLE`.',
+    usedBy: 'compose `secrets` service (tickvault compose-secrets)',
+  }),
+  REDIS_PASSWORD: spec({
+    schema: z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    optional: true,
+    secret: 'value',
+    doc: 'docker compose: the password its Redis requires (`requirepass`). Unset: a random one generated on first start and kept in the `secrets` volume.',
+    usedBy: 'compose `secrets` service (tickvault compose-secrets)',
   }),
 } as const;
 

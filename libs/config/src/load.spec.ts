@@ -1,4 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ENV } from './env.js';
 import { ConfigError, describeConfig, loadConfig } from './load.js';
 import { maskUrl, maskUrlsInText } from './mask.js';
 
@@ -64,5 +68,60 @@ describe('masking', () => {
     expect(maskUrl('postgres://u:p@h/db')).toBe('postgres://u:***@h/db');
     expect(maskUrl('not a url with secret')).toBe('***');
     expect(maskUrlsInText('connect failed for postgres://u:p4ss@h:5432/db (ECONNREFUSED)')).toBe('connect failed for postgres://u:***@h:5432/db (ECONNREFUSED)');
+  });
+});
+
+describe('password files (DATABASE_PASSWORD_FILE, REDIS_PASSWORD_FILE)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tickvault-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, content: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    return path;
+  };
+
+  it('puts the password from the file into the URL, percent-encoded, wherever the URL is read', () => {
+    const config = loadConfig('test', ['DATABASE_URL', 'REDIS_URL'], {
+      DATABASE_URL: 'postgres://tickvault@postgres:5432/tickvault',
+      DATABASE_PASSWORD_FILE: file('pg', 'Zx9_generated-0123456789abcdefghij\n'),
+      REDIS_URL: 'redis://redis:6379',
+      REDIS_PASSWORD_FILE: file('redis', 'p@ss:/w%rd"q'),
+    });
+    expect(config.DATABASE_URL).toBe('postgres://tickvault:Zx9_generated-0123456789abcdefghij@postgres:5432/tickvault');
+    expect(config.REDIS_URL).toBe('redis://:p%40ss%3A%2Fw%25rd%22q@redis:6379');
+    expect(decodeURIComponent(new URL(config.REDIS_URL).password)).toBe('p@ss:/w%rd"q');
+    // The variable itself is not part of the result unless asked for, and logs stay masked.
+    expect(Object.keys(config)).toEqual(['DATABASE_URL', 'REDIS_URL']);
+    expect(JSON.stringify(describeConfig(config))).not.toMatch(/Zx9_|p%40ss/);
+  });
+
+  it('leaves the URL alone without the file variable (local runs, npm start)', () => {
+    expect(loadConfig('test', ['REDIS_URL'], { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PASSWORD_FILE: '' }).REDIS_URL).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('names the file variable when the file is missing or empty, or the URL already has a password; never prints it', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig('writer', ['DATABASE_URL', 'REDIS_URL'], {
+        DATABASE_URL: 'postgres://u:inline-secret@db/x',
+        DATABASE_PASSWORD_FILE: file('pg2', 'from-file-secret'),
+        REDIS_PASSWORD_FILE: join(dir, 'missing'),
+      });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error?.problems).toEqual([
+      { name: 'DATABASE_PASSWORD_FILE', message: 'DATABASE_URL already carries a password: give it in one place' },
+      { name: 'REDIS_PASSWORD_FILE', message: `cannot read ${join(dir, 'missing')} (ENOENT)` },
+    ]);
+    expect(error?.message).not.toMatch(/inline-secret|from-file-secret/);
+    expect(() => loadConfig('test', ['REDIS_URL'], { REDIS_PASSWORD_FILE: file('empty', '\n') })).toThrow(/REDIS_PASSWORD_FILE: .* is empty/);
+  });
+
+  it('names only registered variables as password files', () => {
+    for (const [name, spec] of Object.entries(ENV)) {
+      const fileVar = (spec as { passwordFile?: string }).passwordFile;
+      if (fileVar) expect(fileVar in ENV, `${name}: ${fileVar}`).toBe(true);
+    }
   });
 });

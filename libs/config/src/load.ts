@@ -1,5 +1,6 @@
 import { ENV, type EnvName, type EnvValue } from './env.js';
 import { maskSecret, maskUrl } from './mask.js';
+import { readSecretFile } from './secret-files.js';
 
 export type Config<K extends EnvName> = Readonly<{ [P in K]: EnvValue<P> }>;
 
@@ -49,6 +50,7 @@ export function loadConfig<K extends EnvName>(
       default?: string;
       optional?: true;
       emptyIsValue?: true;
+      passwordFile?: EnvName;
     };
     const given = env[name]?.trim();
     const unset = given === undefined || (given === '' && !spec.emptyIsValue);
@@ -62,7 +64,12 @@ export function loadConfig<K extends EnvName>(
       continue;
     }
     const parsed = spec.schema.safeParse(raw);
-    if (parsed.success) {
+    const passwordFile = spec.passwordFile && env[spec.passwordFile]?.trim();
+    if (parsed.success && spec.passwordFile && passwordFile) {
+      const withPassword = urlWithPasswordFrom(name, parsed.data as string, spec.passwordFile, passwordFile);
+      if (typeof withPassword === 'string') values[name] = withPassword;
+      else problems.push(withPassword);
+    } else if (parsed.success) {
       values[name] = parsed.data;
     } else {
       const messages = [...new Set(parsed.error?.issues.map((i) => i.message) ?? ['is invalid'])];
@@ -71,6 +78,22 @@ export function loadConfig<K extends EnvName>(
   }
   if (problems.length > 0) throw new ConfigError(service, problems);
   return Object.freeze(values) as Config<K>;
+}
+
+/** `url` with the password kept in `path` (named by `fileVar`), or the problem that prevents it. */
+function urlWithPasswordFrom(name: EnvName, url: string, fileVar: EnvName, path: string): string | ConfigProblem {
+  let password: string;
+  try {
+    password = readSecretFile(path);
+  } catch (error) {
+    return { name: fileVar, message: `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
+  }
+  if (password === '') return { name: fileVar, message: `${path} is empty` };
+  const parsed = new URL(url);
+  if (parsed.password) return { name: fileVar, message: `${name} already carries a password: give it in one place` };
+  // Percent-encoded: postgres.js and ioredis decode it, so any character survives.
+  parsed.password = encodeURIComponent(password);
+  return parsed.toString();
 }
 
 /** For logs and the startup event: the configuration as parsed, secrets masked. */

@@ -1,6 +1,8 @@
-import { existsSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { configuredSources, demoFeedEnv, ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
 import {
   dependsOn,
@@ -32,7 +34,22 @@ const SCALABLE = APP_SERVICES.filter((name) => !(name in PUBLISHED));
 const LONG_RUNNING = ['redis', 'postgres', ...APP_SERVICES];
 const IMAGE = 'tickvault:local';
 /** Read by compose itself (interpolation), not by a tickvault process. */
-const COMPOSE_ONLY = ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB', 'DASHBOARD_PUBLISH'];
+const COMPOSE_ONLY = ['POSTGRES_USER', 'POSTGRES_DB', 'DASHBOARD_PUBLISH'];
+/** Where compose mounts the `secrets` volume, and what the `secrets` service writes there. */
+const SECRETS_DIR = '/run/secrets/tickvault';
+
+/**
+ * The `secrets` service's first start, for real: its own command run against a scratch directory that
+ * stands in for the volume. Paths under SECRETS_DIR in a service's environment are then read from here.
+ */
+const volume = mkdtempSync(join(tmpdir(), 'tickvault-compose-secrets-'));
+afterAll(() => rmSync(volume, { recursive: true, force: true }));
+const firstStart = spawnSync(process.execPath, ['--import', 'tsx', 'tools/cli/src/main.ts', 'compose-secrets', '--dir', volume], {
+  cwd: REPO_ROOT, env: { ...process.env, POSTGRES_PASSWORD: '', REDIS_PASSWORD: '' }, encoding: 'utf8',
+});
+const generated = (name: string) => readFileSync(join(volume, name), 'utf8');
+const inVolume = (env: Record<string, string | undefined>): Record<string, string | undefined> =>
+  Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v?.startsWith(`${SECRETS_DIR}/`) ? join(volume, v.slice(SECRETS_DIR.length + 1)) : v]));
 
 const service = (name: string): ComposeService => {
   const s = services[name];
@@ -51,8 +68,8 @@ const INTERPOLATION_ENVS: Record<string, Record<string, string>> = {
 };
 
 describe('docker-compose.yml', () => {
-  it('defines redis, postgres, the one-shot migrate and every service', () => {
-    expect(Object.keys(services).sort()).toEqual(['dashboard', 'fake-feeds', 'ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'scheduler', 'writer']);
+  it('defines redis, postgres, the one-shot secrets and migrate, and every service', () => {
+    expect(Object.keys(services).sort()).toEqual(['dashboard', 'fake-feeds', 'ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'scheduler', 'secrets', 'writer']);
   });
 
   it('has a demo profile whose env file points every ingest service at the fake feeds, labelled demo', () => {
@@ -73,7 +90,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('builds one image and runs every tickvault process from it', () => {
-    for (const name of ['migrate', ...APP_SERVICES]) {
+    for (const name of ['secrets', 'migrate', ...APP_SERVICES]) {
       expect(service(name).image, name).toBe(IMAGE);
       expect(service(name).build, name).toBe('.');
       expect(service(name).entrypoint, `${name} keeps the image's node --import tsx entrypoint`).toBeUndefined();
@@ -84,11 +101,11 @@ describe('docker-compose.yml', () => {
     describe(`each app service's environment passes its config loader (${label})`, () => {
       for (const [name, names] of Object.entries(APP_ENV)) {
         it(name, () => {
-          const env = resolvedEnvironment(service(name), interpolationEnv);
+          const env = inVolume(resolvedEnvironment(service(name), interpolationEnv));
           const config = loadConfig(name, names, env);
           expect(config.HEALTH_PORT, 'HEALTH_PORT is set (the healthcheck reads it)').toBe(DEFAULT_PORTS[name]);
           expect(config.LOG_FORMAT).toBe('json');
-          expect(config.REDIS_URL).toBe('redis://redis:6379');
+          expect(config.REDIS_URL).toBe(`redis://:${generated('redis-password')}@redis:6379`);
           // Docker sends SIGKILL after stop_grace_period: the drain must finish before that.
           expect(config.SHUTDOWN_TIMEOUT_SECONDS).toBeLessThan(durationSeconds(service(name).stop_grace_period ?? '10s'));
           if ('DATABASE_URL' in config) expect(new URL(config.DATABASE_URL as string).host).toBe('postgres:5432');
@@ -97,7 +114,7 @@ describe('docker-compose.yml', () => {
       }
       it('dashboard: started by a plain `docker compose up`, on 127.0.0.1:3000, its password generated into its volume', () => {
         expect(service('dashboard').profiles, 'no profile').toBeUndefined();
-        const env = resolvedEnvironment(service('dashboard'), interpolationEnv);
+        const env = inVolume(resolvedEnvironment(service('dashboard'), interpolationEnv));
         expect(env.DASHBOARD_PASSWORD ?? '', 'nothing to set by hand').toBe('');
         const config = loadConfig('dashboard', SERVICES.dashboard.env, env);
         expect(config.DASHBOARD_AUTH).toBe('basic');
@@ -111,9 +128,10 @@ describe('docker-compose.yml', () => {
         expect(service('dashboard').ports?.map((p) => interpolate(String(p), interpolationEnv))).toEqual(['127.0.0.1:3000:3000']);
       });
       it('migrate', () => {
-        const env = resolvedEnvironment(service('migrate'), interpolationEnv);
+        const env = inVolume(resolvedEnvironment(service('migrate'), interpolationEnv));
         const config = loadConfig('migrate', MIGRATE_ENV, env);
         expect(new URL(config.DATABASE_URL).host).toBe('postgres:5432');
+        expect(new URL(config.DATABASE_URL).password).toBe(generated('postgres-password'));
       });
     });
   }
@@ -135,14 +153,14 @@ describe('docker-compose.yml', () => {
     expect(holders).toEqual(['ingest-stock']);
     // The dashboard and scheduler still list the stock series ingest-stock runs, from the key id.
     const env = { ALPACA_KEY_ID: 'PKTEST0123456789', ALPACA_SECRET_KEY: 'a-secret-key-for-ingest-stock-only' };
-    const sources = (name: string) => configuredSources('stock', loadConfig(name, APP_ENV[name]!, resolvedEnvironment(service(name), env)));
+    const sources = (name: string) => configuredSources('stock', loadConfig(name, APP_ENV[name]!, inVolume(resolvedEnvironment(service(name), env))));
     expect(sources('ingest-stock')).toEqual(['alpaca']);
     expect(sources('dashboard')).toEqual(['alpaca']);
     expect(sources('scheduler')).toEqual(['alpaca']);
   });
 
   it('sets only variables of the ENV registry on tickvault services (no typos)', () => {
-    for (const name of ['migrate', ...APP_SERVICES]) {
+    for (const name of ['secrets', 'migrate', ...APP_SERVICES]) {
       const unknown = Object.keys(rawEnvironment(service(name))).filter((k) => !(k in ENV));
       expect(unknown, name).toEqual([]);
     }
@@ -162,6 +180,7 @@ describe('docker-compose.yml', () => {
       expect(durationSeconds(service(name).stop_grace_period ?? '0s'), name).toBe(30);
     }
     expect(service('migrate').restart).toBe('no');
+    expect(service('secrets').restart).toBe('no');
   });
 
   it('starts the services only after migrate has succeeded and Redis is healthy', () => {
@@ -169,6 +188,52 @@ describe('docker-compose.yml', () => {
       expect(dependsOn(service(name)), name).toMatchObject({ migrate: 'service_completed_successfully', redis: 'service_healthy' });
     }
     expect(dependsOn(service('migrate'))).toEqual({ postgres: 'service_healthy' });
+    // Postgres and Redis start only once their passwords are in the volume.
+    expect(dependsOn(service('postgres'))).toEqual({ secrets: 'service_completed_successfully' });
+    expect(dependsOn(service('redis'))).toEqual({ secrets: 'service_completed_successfully' });
+    expect(dependsOn(service('secrets'))).toEqual({});
+  });
+
+  it('has no default password: the secrets service generates them on first start, and Postgres, Redis and every service read the same files', () => {
+    expect(firstStart.status, firstStart.stderr).toBe(0);
+    expect(firstStart.stdout).toBe('postgres-password: generated\nredis-password: generated\nredis.conf: written\n');
+    const secrets = service('secrets');
+    const mountOf = (s: ComposeService) => [s.volumes].flat().map(String).find((v) => v.startsWith('secrets:'));
+    expect(mountOf(secrets)).toBe(`secrets:${SECRETS_DIR}`);
+    expect(commandOf(secrets).slice(0, 4)).toEqual(['tools/cli/src/main.ts', 'compose-secrets', '--dir', SECRETS_DIR]);
+    expect(secrets.user, 'root, to give each file to its reader').toBe('0');
+    // From .env when set there, passed only to the secrets service.
+    expect(resolvedEnvironment(secrets, { POSTGRES_PASSWORD: 'from-dotenv-0123', REDIS_PASSWORD: 'redis-dotenv-0123' })).toEqual({
+      POSTGRES_PASSWORD: 'from-dotenv-0123', REDIS_PASSWORD: 'redis-dotenv-0123',
+    });
+    for (const [name, s] of Object.entries(services)) {
+      if (name === 'secrets') continue;
+      const env = rawEnvironment(s);
+      expect(env.POSTGRES_PASSWORD, `${name} gets no password in its environment`).toBeUndefined();
+      expect(env.REDIS_PASSWORD, name).toBeUndefined();
+      const reads = Object.values(env).some((v) => v?.startsWith(`${SECRETS_DIR}/`)) || (name === 'redis');
+      expect(mountOf(s), `${name} mounts the secrets read-only exactly when it reads them`).toBe(reads ? `secrets:${SECRETS_DIR}:ro` : undefined);
+    }
+    expect(mountOf(service('fake-feeds'))).toBeUndefined();
+
+    // Postgres creates its role with the file's password; the services put the same one in their URL.
+    const postgresEnv = rawEnvironment(service('postgres'));
+    expect(postgresEnv.POSTGRES_PASSWORD_FILE).toBe(`${SECRETS_DIR}/postgres-password`);
+    for (const name of ['migrate', ...APP_SERVICES]) {
+      const env = rawEnvironment(service(name));
+      expect(env.DATABASE_PASSWORD_FILE, name).toBe(`${SECRETS_DIR}/postgres-password`);
+      expect(env.REDIS_PASSWORD_FILE, name).toBe(`${SECRETS_DIR}/redis-password`);
+      for (const url of [env.DATABASE_URL, env.REDIS_URL]) expect(new URL(interpolate(url ?? '', {})).password, `${name}: no password in ${url}`).toBe('');
+    }
+    // Redis requires the file's password: requirepass from the included redis.conf, AUTH in its healthcheck.
+    const redisCommand = commandOf(service('redis'));
+    expect(redisCommand.slice(0, 3)).toEqual(['redis-server', '--include', `${SECRETS_DIR}/redis.conf`]);
+    expect(generated('redis.conf')).toContain(`requirepass "${generated('redis-password')}"`);
+    expect(readRepoFile('infra/redis/redis.conf'), 'the sample config tells how too').toMatch(/^# requirepass /m);
+    expect([service('redis').healthcheck?.test].flat().join(' ')).toContain(`REDISCLI_AUTH="$$(cat ${SECRETS_DIR}/redis-password)"`);
+    // Written for the image's node user (the services) and the redis images' redis user.
+    expect(commandOf(secrets).slice(4)).toEqual(['--app-uid', '1000', '--redis-uid', '999']);
+    expect(service('redis').image).toMatch(/^redis:7(-alpine)?$/);
   });
 
   it('runs Redis with noeviction and AOF, as BullMQ needs', () => {
@@ -191,7 +256,7 @@ describe('docker-compose.yml', () => {
     expect([service('redis').volumes].flat()).toContain('redis-data:/data');
     expect([service('postgres').volumes].flat()).toContain('postgres-data:/var/lib/postgresql/data');
     expect([service('dashboard').volumes].flat()).toContain('dashboard-data:/app/.tickvault');
-    expect(Object.keys(compose.volumes ?? {}).sort()).toEqual(['dashboard-data', 'postgres-data', 'redis-data']);
+    expect(Object.keys(compose.volumes ?? {}).sort()).toEqual(['dashboard-data', 'postgres-data', 'redis-data', 'secrets']);
   });
 
   it('publishes the dashboard where DASHBOARD_PUBLISH says, 127.0.0.1:3000 unless set', () => {
@@ -241,7 +306,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs entry files that exist, the same ones the CLI runs', () => {
-    for (const name of ['migrate', ...APP_SERVICES]) {
+    for (const name of ['secrets', 'migrate', ...APP_SERVICES]) {
       const [entry] = commandOf(service(name));
       expect(entry, name).toBeTruthy();
       const path = join(REPO_ROOT, entry ?? '');

@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { composeSecretsCommand } from './compose-secrets.js';
 import { dashboardPasswordCommand } from './dashboard-password.js';
 import { dataEnvironmentCommand } from './data-environment.js';
 import { demoCommand } from './demo.js';
@@ -13,6 +14,7 @@ import { verifyCommand } from './verify.js';
 
 export const commands: Record<string, Command> = {
   backfill: backfillCommand,
+  'compose-secrets': composeSecretsCommand,
   'dashboard-password': dashboardPasswordCommand,
   'data-environment': dataEnvironmentCommand,
   demo: demoCommand,
