@@ -42,6 +42,25 @@ describe('loadConfig', () => {
     expect(error!.message).toContain('"BTCUSDT" is not a crypto symbol');
   });
 
+  it('quotes a bad value once: CANDLE_RETENTION=-5 read (got "-5") (got "-5")', () => {
+    const problem = (name: keyof typeof ENV, value: string) => {
+      try {
+        loadConfig('test', [name], { [name]: value });
+      } catch (error) {
+        return (error as ConfigError).message.split('\n')[1];
+      }
+      return undefined;
+    };
+    expect(problem('CANDLE_RETENTION', '-5')).toBe('  - CANDLE_RETENTION: must start with a default count from 10 to 1051200 (got "-5")');
+    // Every variable of the registry, with values that fail most parsers: the value is never quoted twice.
+    for (const name of Object.keys(ENV) as (keyof typeof ENV)[]) {
+      for (const value of ['-5', 'x', '1,1', 'ftp://h/x']) {
+        const line = problem(name, value);
+        expect(line?.split('(got ').length ?? 1, `${name}=${value}: ${line}`).toBeLessThanOrEqual(2);
+      }
+    }
+  });
+
   it('reports a required variable without default as missing', () => {
     // Every registered variable has a default today; HEALTH_PORT is the optional one.
     const config = loadConfig('test', ['HEALTH_PORT'], {});

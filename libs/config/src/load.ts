@@ -19,11 +19,16 @@ export class ConfigError extends Error {
     super(
       [
         `Invalid configuration for ${service}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
-        ...problems.map((p) => `  - ${p.name}: ${p.message}${p.shown === undefined ? '' : ` (got "${p.shown}")`}`),
+        ...problems.map((p) => `  - ${describeProblem(p)}`),
       ].join('\n'),
     );
     this.name = 'ConfigError';
   }
+}
+
+/** "NAME: what is wrong (got "value")": the value is added here, so messages never quote it themselves. */
+export function describeProblem(p: ConfigProblem): string {
+  return `${p.name}: ${p.message}${p.shown === undefined ? '' : ` (got "${p.shown}")`}`;
 }
 
 export function showValue(name: EnvName, raw: string): string {

@@ -73,7 +73,7 @@ export const candleRetention = () =>
     const fallback = Number(first);
     const counts = {} as Record<Timeframe, number>;
     if (!/^\d+$/.test(first) || fallback < 10 || fallback > MAX_CANDLES_KEPT) {
-      ctx.addIssue({ code: 'custom', message: `must start with a default count from 10 to ${MAX_CANDLES_KEPT} (got "${first}")` });
+      ctx.addIssue({ code: 'custom', message: `must start with a default count from 10 to ${MAX_CANDLES_KEPT}` });
       return z.NEVER;
     }
     for (const tf of TIMEFRAMES) counts[tf] = fallback;
