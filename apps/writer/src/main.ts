@@ -2,7 +2,7 @@ import { Queue, type Worker } from 'bullmq';
 import { hostname } from 'node:os';
 import { ASSET_CLASSES, isoMicros, liveChannel, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
-import { assertSchemaCurrent, claimDataEnvironment, createDb, probeWritable, recordEvent, stopOverrunTransactions, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
+import { assertSchemaCurrent, checkDataEnvironment, createDb, DataEnvironmentMismatchError, probeWritable, recordEvent, stopOverrunTransactions, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
 import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, RedisRefusalPause, redisPing } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
@@ -54,7 +54,10 @@ try {
     { what: 'Redis', probe: () => redisPing(publisher) },
   ]);
   await assertSchemaCurrent(sql);
-  await claimDataEnvironment(sql, config.DATA_ENVIRONMENT, `${SERVICE}@${hostname()}`);
+  const environment = await checkDataEnvironment(sql, config.DATA_ENVIRONMENT);
+  if (environment.state === 'empty-other') {
+    logger.info({ recorded: environment.recorded, DATA_ENVIRONMENT: config.DATA_ENVIRONMENT }, `the database is labelled ${environment.recorded} but holds no market data: its first stored row relabels it ${config.DATA_ENVIRONMENT}`);
+  }
 } catch (error) {
   logger.fatal({ err: errorMessage(error) }, 'cannot start');
   await sql.end({ timeout: 1 });
@@ -72,13 +75,35 @@ const v1Sql = config.WRITER_WRITE_PATH === 'v1'
   : undefined;
 const writeBatch = (batch: TickBatch, settings: WriteSettings) => (v1Sql ? writeTickBatchV1(v1Sql, batch, settings) : writeTickBatch(sql, batch, settings));
 
+// The data environment is recorded with the first stored row, not at startup: a run that stores
+// nothing leaves the database free for any environment. Until one of this writer's batches has stored
+// a row, each claims the label inside its transaction.
+const environmentClaim = { environment: config.DATA_ENVIRONMENT, by: `${SERVICE}@${hostname()}` };
+let environmentSettled = false;
+// Set once shutdown is installed. A writer of another environment that stored data first stops this one.
+let shutdownWriter: ((reason: string, code: number) => Promise<void>) | undefined;
+const writeClaimingEnvironment = async (batch: TickBatch) => {
+  try {
+    const result = await writeBatch(batch, { candleKeep: config.CANDLE_RETENTION, ...(environmentSettled ? {} : { dataEnvironment: environmentClaim }) });
+    if (result.ticksInserted > 0 || result.barsWritten > 0 || result.candlesWritten > 0) environmentSettled = true;
+    return result;
+  } catch (error) {
+    if (error instanceof DataEnvironmentMismatchError) {
+      logger.fatal({ err: error.message }, 'cannot continue');
+      if (shutdownWriter) void shutdownWriter('data environment mismatch', 1);
+      else process.exit(1);
+    }
+    throw error;
+  }
+};
+
 const stats = { flushes: 0, jobs: 0, received: 0, inserted: 0, rejected: 0, flushMs: 0, candlesTrimmed: 0, pastRetention: 0 };
 const flusher = new BatchFlusher({
   maxTicks: config.WRITER_BATCH_MAX_TICKS,
   maxWaitMs: config.WRITER_BATCH_WAIT_MS,
   maxInFlight: config.WRITER_FLUSHES_IN_FLIGHT,
   deadlineMs: FLUSH_DEADLINE_MS,
-  write: (batch) => writeBatch(batch, { candleKeep: config.CANDLE_RETENTION }),
+  write: writeClaimingEnvironment,
   probe: () => probeWritable(sql, WRITE_PROBE_DEADLINE_MS),
   onOverrun: async () => {
     const stopped = await withDeadline(stopOverrunTransactions(sql, DB_APPLICATION_NAME, FLUSH_DEADLINE_MS), WRITE_PROBE_DEADLINE_MS, 'stopping an overrun flush');
@@ -232,7 +257,7 @@ statsTimer.unref();
 await recordEvent(sql, { service: SERVICE, kind: 'startup', symbol: null, details: { config: describeConfig(config), healthPort: health.port } });
 logger.info({ healthPort: health.port, concurrency: config.WRITER_CONCURRENCY }, 'writer started');
 
-installShutdown({
+shutdownWriter = installShutdown({
   logger,
   timeoutMs: config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   steps: () => [
@@ -247,5 +272,5 @@ installShutdown({
     { name: 'close redis', run: () => { void redis.quit().catch(() => redis.disconnect()); publisher.disconnect(); } },
     { name: 'close postgres', run: () => Promise.all([sql.end({ timeout: 5 }), v1Sql?.end({ timeout: 5 })]).then(() => {}) },
   ],
-});
+}).shutdown;
 void trimLoop;

@@ -4,6 +4,7 @@ import type { Bar, LiveCandle, RejectReason, Tick, Timeframe } from '@tickvault/
 import type { Sql } from './client.js';
 import { LATEST_CANDLES_JSON, lockSeries, seriesKey, toLiveCandles, writeBars, writePoints } from './bar-store.js';
 import { CANDLE_FOLD_MERGE, TRIM_CANDLES_SQL } from './candle-sql.js';
+import { claimDataEnvironmentForWrite, type DataEnvironment } from './data-environment.js';
 import { ensureTickPartitions, isMissingPartition } from './partitions.js';
 import { foldTrades, isoToMicros, tradeBefore, type FoldTrade, type FoldedCandle } from './trade-fold.js';
 
@@ -29,6 +30,11 @@ export interface TickBatch {
 export interface WriteSettings {
   /** Candles kept per source, symbol and timeframe. */
   candleKeep: Readonly<Record<Timeframe, number>>;
+  /**
+   * Records (or checks) the database's data environment in the transaction of a batch that carries
+   * market data, before its first row. The writer passes it until one of its batches has stored a row.
+   */
+  dataEnvironment?: { environment: DataEnvironment; by: string };
 }
 
 export interface WriteResult {
@@ -181,6 +187,8 @@ function writeInTransaction(sql: Sql, batch: TickBatch, trades: readonly Tick[],
     };
     const created: [string, string, Timeframe][] = [];
     if (bars.length > 0 || points.length > 0 || trades.length > 0) {
+      // The label's row lock comes before the series locks, in every writer that takes both.
+      if (settings.dataEnvironment) await claimDataEnvironmentForWrite(tx as unknown as Sql, settings.dataEnvironment.environment, settings.dataEnvironment.by);
       await lockSeries(
         tx as unknown as Sql,
         [...new Set([...bars, ...points].map((x) => seriesKey(x.source, x.symbol)))],

@@ -8,6 +8,7 @@ import type { Tick, Timeframe } from '@tickvault/schema';
 import type { Sql } from './client.js';
 import { CANDLE_FOLD_MERGE, candleAggregationSql, timeframeArrays, TRIM_CANDLES_SQL } from './candle-sql.js';
 import { lockSeries, seriesKey } from './bar-store.js';
+import { claimDataEnvironmentForWrite } from './data-environment.js';
 import { insertRejections, type TickBatch, type WriteResult, type WriteSettings } from './tick-store.js';
 
 const TF = timeframeArrays();
@@ -81,6 +82,9 @@ export async function writeTickBatchV1(sql: Sql, batch: TickBatch, settings: Wri
       latestCandles: [],
     };
     const created: [string, string, Timeframe][] = [];
+    if (trades.length > 0 && settings.dataEnvironment) {
+      await claimDataEnvironmentForWrite(tx as unknown as Sql, settings.dataEnvironment.environment, settings.dataEnvironment.by);
+    }
     if (trades.length > 0) await lockSeries(tx as unknown as Sql, [], sharedKeysOf(trades));
     if (trades.length > 0) {
       const ticks = trades;
