@@ -1,4 +1,5 @@
-import { commands, usage } from './commands/index.js';
+import { runCommandLine } from './cli.js';
+import { commands } from './commands/index.js';
 
 // `tickvault report | head` closes the pipe early; that is the reader being done, not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -6,10 +7,4 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-const [name, ...args] = process.argv.slice(2);
-const command = name ? commands[name] : undefined;
-if (!command) {
-  process.stderr.write(name && name !== 'help' && name !== '--help' ? `unknown command "${name}"\n\n${usage()}` : usage());
-  process.exit(name && name !== 'help' && name !== '--help' ? 2 : 0);
-}
-process.exitCode = await command.run(args);
+process.exitCode = await runCommandLine(process.argv.slice(2), commands);

@@ -1,11 +1,13 @@
 import { chmodSync, chownSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureSecretFile, loadConfigOrExit, readSecretFile } from '@tickvault/config';
+import { ensureSecretFile, loadConfigOrExit, readSecretFile, type EnvName } from '@tickvault/config';
 import type { Command } from './command.js';
 import { parseOptions, UsageError } from '../args.js';
 
+const ENV = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'] as const satisfies readonly EnvName[];
+
 const USAGE = [
-  'usage: npm run tickvault -- compose-secrets --dir DIR [--app-uid UID] [--redis-uid UID]',
+  'usage: tickvault compose-secrets --dir DIR [--app-uid UID] [--redis-uid UID]',
   '',
   "docker compose's one-shot `secrets` service: makes sure DIR (its `secrets` volume) holds",
   '  postgres-password  POSTGRES_PASSWORD when set, else the one generated on the first run (kept)',
@@ -60,29 +62,19 @@ function settle(path: string, given: string | undefined): { value: string; how: 
 
 export const composeSecretsCommand: Command = {
   summary: "docker compose's first-start secrets: Postgres and Redis passwords in a volume (from .env or generated)",
+  usage: USAGE,
+  env: ENV,
   async run(args) {
-    let options;
-    try {
-      options = parseOptions(args, {
-        dir: { type: 'string' },
-        'app-uid': { type: 'string' },
-        'redis-uid': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      }).values;
-      if (options.help) {
-        process.stdout.write(USAGE);
-        return 0;
-      }
-      if (!options.dir) throw new UsageError('--dir is required');
-      for (const flag of ['app-uid', 'redis-uid'] as const) {
-        if (options[flag] !== undefined && !/^\d+$/.test(options[flag])) throw new UsageError(`--${flag} must be a numeric user id (got "${options[flag]}")`);
-      }
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      process.stderr.write(`${error.message}\n\n${USAGE}`);
-      return 2;
+    const options = parseOptions(args, {
+      dir: { type: 'string' },
+      'app-uid': { type: 'string' },
+      'redis-uid': { type: 'string' },
+    }).values;
+    if (!options.dir) throw new UsageError('--dir is required');
+    for (const flag of ['app-uid', 'redis-uid'] as const) {
+      if (options[flag] !== undefined && !/^\d+$/.test(options[flag])) throw new UsageError(`--${flag} must be a numeric user id (got "${options[flag]}")`);
     }
-    const config = loadConfigOrExit('compose-secrets', ['POSTGRES_PASSWORD', 'REDIS_PASSWORD']);
+    const config = loadConfigOrExit('compose-secrets', ENV);
     const files = secretsLayout(options.dir);
     mkdirSync(options.dir, { recursive: true });
 

@@ -31,7 +31,7 @@ describe('tickvault dashboard-password', () => {
   it('prints its usage for --help and exits 0; an unknown option exits 2', async () => {
     const help = await runCli(['dashboard-password', '--help'], {});
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^usage: npm run tickvault -- dashboard-password/);
+    expect(help.stdout).toMatch(/^usage: tickvault dashboard-password\n/);
     expect((await runCli(['dashboard-password', '--user'], {})).code).toBe(2);
   });
 });

@@ -1,33 +1,26 @@
-import { loadConfigOrExit, readSecretFile } from '@tickvault/config';
+import { loadConfigOrExit, readSecretFile, type EnvName } from '@tickvault/config';
 import type { Command } from './command.js';
-import { parseOptions, UsageError } from '../args.js';
+import { expectNoArguments } from '../args.js';
+
+const ENV = ['DASHBOARD_AUTH', 'DASHBOARD_USER', 'DASHBOARD_PASSWORD', 'DASHBOARD_PASSWORD_FILE'] as const satisfies readonly EnvName[];
 
 const USAGE = [
-  'usage: npm run tickvault -- dashboard-password',
+  'usage: tickvault dashboard-password',
   '',
   "Prints the dashboard's basic-auth password on stdout (the user name goes to stderr): DASHBOARD_PASSWORD",
   'when set, else the one the dashboard generated on its first start in DASHBOARD_PASSWORD_FILE.',
-  'With docker compose: docker compose exec dashboard node --import tsx tools/cli/src/main.ts dashboard-password',
+  'With docker compose: docker compose run --rm cli dashboard-password',
   'Exit 1 when there is none yet (the dashboard has not started) or authentication is not basic.',
   '',
 ].join('\n');
 
 export const dashboardPasswordCommand: Command = {
   summary: "print the dashboard's password (set in DASHBOARD_PASSWORD, or generated on its first start)",
+  usage: USAGE,
+  env: ENV,
   async run(args) {
-    let help: boolean | undefined;
-    try {
-      help = parseOptions(args, { help: { type: 'boolean', short: 'h' } }).values.help;
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      process.stderr.write(`${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    const config = loadConfigOrExit('dashboard-password', ['DASHBOARD_AUTH', 'DASHBOARD_USER', 'DASHBOARD_PASSWORD', 'DASHBOARD_PASSWORD_FILE']);
+    expectNoArguments(args);
+    const config = loadConfigOrExit('dashboard-password', ENV);
     if (config.DASHBOARD_AUTH !== 'basic') {
       process.stderr.write(`DASHBOARD_AUTH=${config.DASHBOARD_AUTH}: the dashboard uses no password${config.DASHBOARD_AUTH === 'bearer' ? ' (its token is DASHBOARD_TOKEN)' : ''}\n`);
       return 1;

@@ -1,11 +1,20 @@
 import { hostname, userInfo } from 'node:os';
-import { loadConfigOrExit, maskUrl } from '@tickvault/config';
+import { loadConfigOrExit, maskUrl, type EnvName } from '@tickvault/config';
 import { createDb, DATA_ENVIRONMENTS, recordedDataEnvironment, setDataEnvironment, type DataEnvironment } from '@tickvault/db';
 import { errorMessage } from '@tickvault/runtime';
 import type { Command } from './command.js';
 import { parseOptions, UsageError } from '../args.js';
 
-const USAGE = 'usage: npm run tickvault -- data-environment [--set live|demo|test --force]\n';
+const ENV = ['DATABASE_URL'] as const satisfies readonly EnvName[];
+
+const USAGE = [
+  'usage: tickvault data-environment [--set live|demo|test --force]',
+  '',
+  'Prints the data environment the database records (live, demo or test): the first writer records its',
+  'DATA_ENVIRONMENT, and writers of another environment are refused. --set relabels the database; it',
+  'needs --force, since it says you know what the data in it is.',
+  '',
+].join('\n');
 
 /**
  * Shows which data environment the database holds, or relabels it. Relabelling says "I know what is
@@ -14,20 +23,15 @@ const USAGE = 'usage: npm run tickvault -- data-environment [--set live|demo|tes
  */
 export const dataEnvironmentCommand: Command = {
   summary: 'show the data environment (live/demo/test) recorded in the database, or relabel it with --set X --force',
+  usage: USAGE,
+  env: ENV,
   async run(args) {
-    let options;
-    try {
-      options = parseOptions(args, { set: { type: 'string' }, force: { type: 'boolean', default: false } }).values;
-      if (options.set !== undefined && !(DATA_ENVIRONMENTS as readonly string[]).includes(options.set)) {
-        throw new UsageError(`--set must be one of ${DATA_ENVIRONMENTS.join(', ')}`);
-      }
-      if (options.set !== undefined && !options.force) throw new UsageError('relabelling a database needs --force');
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      process.stderr.write(`${error.message}\n${USAGE}`);
-      return 2;
+    const options = parseOptions(args, { set: { type: 'string' }, force: { type: 'boolean', default: false } }).values;
+    if (options.set !== undefined && !(DATA_ENVIRONMENTS as readonly string[]).includes(options.set)) {
+      throw new UsageError(`--set must be one of ${DATA_ENVIRONMENTS.join(', ')}`);
     }
-    const config = loadConfigOrExit('data-environment', ['DATABASE_URL']);
+    if (options.set !== undefined && !options.force) throw new UsageError('relabelling a database needs --force');
+    const config = loadConfigOrExit('data-environment', ENV);
     const sql = createDb(config.DATABASE_URL, { max: 1, applicationName: 'tickvault-cli' });
     try {
       const before = await recordedDataEnvironment(sql);

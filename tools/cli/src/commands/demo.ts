@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { migrate } from '@tickvault/db';
 import { demoFeedEnv, loadConfigOrExit, maskUrl } from '@tickvault/config';
 import type { Command } from './command.js';
+import { expectNoArguments } from '../args.js';
 import { safeErrorMessage } from '../probes.js';
 import { supervise } from '../supervise.js';
 import { REPO_ROOT, SERVICES, serviceEntry, type ServiceName } from './services.js';
@@ -18,13 +19,21 @@ export function demoDatabaseUrl(url: string): string {
 }
 export const DEMO_QUEUE_PREFIX = '{tickvault-demo}';
 
+const DEMO_USAGE = [
+  'usage: tickvault demo',
+  '',
+  'What `npm run demo` runs: fake Binance, Coinbase, Alpaca, Yahoo and FRED servers on 127.0.0.1, then',
+  "every service pointed at them, in DATABASE_URL's server but its own database (<name>_demo) and queue",
+  "prefix, labelled demo. Needs no internet and touches no live data. Ctrl-C stops everything.",
+  '',
+].join('\n');
+
 export const demoCommand: Command = {
   summary: 'run the whole stack against the fake feed servers (every provider, offline), in its own demo database',
+  usage: DEMO_USAGE,
+  env: ['DATABASE_URL', 'REDIS_URL', 'LOG_FORMAT', 'DASHBOARD_AUTH', 'DASHBOARD_TOKEN'],
   async run(args) {
-    if (args.length > 0) {
-      process.stderr.write('usage: npm run demo\n');
-      return 2;
-    }
+    expectNoArguments(args);
     const config = loadConfigOrExit('demo', ['DATABASE_URL', 'REDIS_URL', 'LOG_FORMAT']);
     const databaseUrl = demoDatabaseUrl(config.DATABASE_URL);
     const problems = (await Promise.all([postgresProblem(databaseUrl), redisProblem(config.REDIS_URL)])).filter((p) => p !== null);

@@ -80,6 +80,28 @@ describe('tickvault doctor', () => {
     expect(result.stdout + result.stderr).not.toContain('hunter2');
   });
 
+  it('--json: the same checks in one document, status lowercase, ok false and exit 1 when one fails', async () => {
+    const passing = await runCli(['doctor', '--json'], env);
+    const text = doctorLines((await runCli(['doctor'], env)).stdout);
+    const document = JSON.parse(passing.stdout) as { ok: boolean; checks: { name: string; status: string; detail: string }[] };
+    expect(passing.code, passing.stdout + passing.stderr).toBe(0);
+    expect(document.ok).toBe(true);
+    expect(document.checks.map((c) => c.name)).toEqual(CHECKS);
+    for (const check of document.checks) {
+      expect(check.status, check.name).toBe(text.get(check.name)?.status);
+      // Details carry figures that move between runs (memory used); the fixed ones match the text.
+      if (!check.name.startsWith('Redis memory')) expect(check.detail, check.name).toBe(text.get(check.name)?.detail);
+    }
+
+    const failing = await runCli(['doctor', '--json'], { ...env, REDIS_URL: 'redis://:R3disSecret@127.0.0.1:1' });
+    const failed = JSON.parse(failing.stdout) as typeof document;
+    expect(failing.code).toBe(1);
+    expect(failed.ok).toBe(false);
+    expect(failed.checks.find((c) => c.name === 'Redis reachable')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/ECONNREFUSED/) });
+    expect(failed.checks.find((c) => c.name === 'Redis noeviction')).toEqual({ name: 'Redis noeviction', status: 'skip', detail: 'Redis unreachable' });
+    expect(failing.stdout + failing.stderr).not.toContain('R3disSecret');
+  });
+
   it('shows Redis memory against maxmemory: ok under 80%, a warning above, a failure when Redis refuses writes', async () => {
     const server = await startPrivateRedis();
     try {

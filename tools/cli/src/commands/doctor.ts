@@ -1,12 +1,31 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ConfigError, loadConfig, maskUrl, type EnvName } from '@tickvault/config';
+import { ConfigError, describeProblem, loadConfig, maskUrl, type EnvName } from '@tickvault/config';
 import { currentSchemaVersion, EXPECTED_SCHEMA_VERSION, SchemaMismatchError, type Sql } from '@tickvault/db';
 import { describeRedisMemory, readRedisMemory, redisEvictionPolicy, redisMemoryLevel, redisMemoryWarning, redisPing } from '@tickvault/queue';
 import type { Command } from './command.js';
+import { parseOptions } from '../args.js';
 import { connectRedisOnce, createProbeDb, isMissingDatabase, safeErrorMessage } from '../probes.js';
 
 type Status = 'ok' | 'warn' | 'FAIL' | 'skip';
+
+const USAGE = [
+  'usage: tickvault doctor [--json]',
+  '',
+  'Checks, one line each: the configuration parses; Redis is reachable, evicts nothing (noeviction), keeps',
+  'an append-only file and has memory left under maxmemory; Postgres is reachable, its schema is current',
+  'and a write can be read back (in a transaction rolled back). A check that cannot run says why (skip).',
+  '  --json  one JSON document: {"ok": …, "checks": [{"name", "status": ok|warn|fail|skip, "detail"}]}',
+  'Exit 0 when no check failed (warnings included), 1 when one did.',
+  '',
+].join('\n');
+
+/** A check's result, as --json prints it. */
+export interface DoctorCheck {
+  name: CheckName;
+  status: 'ok' | 'warn' | 'fail' | 'skip';
+  detail: string;
+}
 
 const DOCTOR_ENV = [
   'DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX',
@@ -64,16 +83,18 @@ async function writeReadRoundTrip(sql: Sql): Promise<void> {
 }
 
 export const doctorCommand: Command = {
-  summary: 'check configuration, Redis and Postgres; one line per check, exit 1 if any fails',
+  summary: 'check configuration, Redis and Postgres; one line per check (--json), exit 1 if any fails',
+  usage: USAGE,
+  env: DOCTOR_ENV,
   async run(args) {
-    if (args.length > 0) {
-      process.stderr.write('usage: npm run tickvault -- doctor\n');
-      return 2;
-    }
+    const { json } = parseOptions(args, { json: { type: 'boolean', default: false } }).values;
     let failed = false;
+    const checks: DoctorCheck[] = [];
     const report = (status: Status, name: CheckName, detail: string) => {
       if (status === 'FAIL') failed = true;
-      print(status, name, detail);
+      // Text goes out as each check finishes (a slow one shows where it waits); JSON all at once.
+      if (json) checks.push({ name, status: status === 'FAIL' ? 'fail' : status, detail });
+      else print(status, name, detail);
     };
 
     try {
@@ -81,8 +102,7 @@ export const doctorCommand: Command = {
       report('ok', 'Config valid', `${DOCTOR_ENV.length} variables parsed`);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      const problems = error.problems.map((p) => `${p.name} ${p.message}${p.shown === undefined ? '' : ` (got "${p.shown}")`}`);
-      report('FAIL', 'Config valid', problems.join('; '));
+      report('FAIL', 'Config valid', error.problems.map(describeProblem).join('; '));
     }
 
     const redisConfig = tryLoad(['REDIS_URL']);
@@ -98,6 +118,7 @@ export const doctorCommand: Command = {
     } else {
       await checkPostgres(dbConfig.DATABASE_URL, report);
     }
+    if (json) process.stdout.write(`${JSON.stringify({ ok: !failed, checks }, null, 2)}\n`);
     return failed ? 1 : 0;
   },
 };

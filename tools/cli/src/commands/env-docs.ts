@@ -2,15 +2,27 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderEnvTable } from '@tickvault/config';
 import type { Command } from './command.js';
+import { parseOptions } from '../args.js';
 import { REPO_ROOT } from './services.js';
 
 const MARKERS = /<!-- env-table:start -->\n[\s\S]*?\n<!-- env-table:end -->/;
 
+const USAGE = [
+  'usage: tickvault env-docs [--write]',
+  '',
+  "Prints the README's configuration table (markdown) from the config registry, libs/config/src/env.ts.",
+  '  --write  replace the table between the env-table markers in README.md instead',
+  '',
+].join('\n');
+
 export const envDocsCommand: Command = {
   summary: "print the README's configuration table from the config registry (--write: update README.md)",
+  usage: USAGE,
+  env: [],
   async run(args) {
+    const { write } = parseOptions(args, { write: { type: 'boolean', default: false } }).values;
     const table = renderEnvTable();
-    if (!args.includes('--write')) {
+    if (!write) {
       process.stdout.write(`${table}\n`);
       return 0;
     }

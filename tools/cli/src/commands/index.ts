@@ -29,12 +29,3 @@ export const commands: Record<string, Command> = {
   verify: verifyCommand,
 };
 
-export function usage(): string {
-  const width = Math.max(...Object.keys(commands).map((n) => n.length));
-  return [
-    'usage: npm run tickvault -- <command> [options]',
-    '',
-    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
-    '',
-  ].join('\n');
-}

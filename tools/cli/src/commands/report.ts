@@ -9,7 +9,18 @@ import { parseOptions, UsageError } from '../args.js';
 import { formatCount, formatDuration, formatTable, formatTime, truncate } from '../format.js';
 import { connectRedisOnce, createProbeDb, safeErrorMessage } from '../probes.js';
 
-const USAGE = 'usage: npm run tickvault -- report [--json] [--watch [seconds]]\n';
+const USAGE = [
+  'usage: tickvault report [--json] [--watch [seconds]]',
+  '',
+  'Per configured series (the *_SOURCES and *_SYMBOLS lists, as the services read them) and any other',
+  'series stored: ticks and candles, first and last tick, lag; the last health check; gaps; queue depths',
+  'by state (every tick shard, events, maintenance, one backfill queue per source); Redis memory against',
+  'maxmemory; rejected input by reason; recent system events.',
+  '  --json           one JSON document (sections that could not be read are null, the reason in "errors")',
+  '  --watch [s]      redraw every s seconds, 1 to 3600 (default 5) until Ctrl-C; with --json one line each',
+  'Exit 1 when Postgres or Redis could not be read (what could be read is still shown).',
+  '',
+].join('\n');
 const DEFAULT_WATCH_SECONDS = 5;
 const RECENT_EVENTS = 10;
 const OPEN_GAPS_SHOWN = 20;
@@ -293,15 +304,26 @@ export function renderReport(report: Report): string {
 }
 
 function parseReportArgs(args: string[]): { json: boolean; watchSeconds: number | null } {
-  // `--watch` takes an optional value, which parseArgs cannot express: accept `--watch=N` and `--watch N`.
-  const normalized = args.flatMap((a) => (a.startsWith('--watch=') ? ['--watch', a.slice('--watch='.length)] : [a]));
-  const { values, positionals } = parseOptions(normalized, { json: { type: 'boolean' }, watch: { type: 'boolean' } }, true);
-  if (positionals.length > 1 || (positionals.length === 1 && !values.watch)) throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
+  // `--watch` takes an optional value, which parseArgs cannot express: `--watch=N` and `--watch N` are
+  // taken out first, a negative N too (parseArgs would call "-5" an unknown option and quote no range).
+  let watchValue: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg.startsWith('--watch=')) {
+      watchValue = arg.slice('--watch='.length);
+      rest.push('--watch');
+    } else if (arg === '--watch' && args[i + 1] !== undefined && (!args[i + 1]!.startsWith('-') || /^-\d/.test(args[i + 1]!))) {
+      watchValue = args[++i];
+      rest.push('--watch');
+    } else rest.push(arg);
+  }
+  const { values } = parseOptions(rest, { json: { type: 'boolean' }, watch: { type: 'boolean' } });
   let watchSeconds: number | null = null;
   if (values.watch) {
-    watchSeconds = positionals.length === 1 ? Number(positionals[0]) : DEFAULT_WATCH_SECONDS;
+    watchSeconds = watchValue === undefined ? DEFAULT_WATCH_SECONDS : Number(watchValue);
     if (!Number.isFinite(watchSeconds) || watchSeconds < 1 || watchSeconds > 3600) {
-      throw new UsageError(`--watch takes a number of seconds from 1 to 3600 (got "${positionals[0]}")`);
+      throw new UsageError(`--watch takes a number of seconds from 1 to 3600 (got "${watchValue}")`);
     }
   }
   return { json: values.json ?? false, watchSeconds };
@@ -309,15 +331,10 @@ function parseReportArgs(args: string[]): { json: boolean; watchSeconds: number 
 
 export const reportCommand: Command = {
   summary: 'per-series tick and candle figures, queue depths, Redis memory, rejections and recent events (--json, --watch [s])',
+  usage: USAGE,
+  env: REPORT_ENV,
   async run(args) {
-    let options;
-    try {
-      options = parseReportArgs(args);
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      process.stderr.write(`${error.message}\n${USAGE}`);
-      return 2;
-    }
+    const options = parseReportArgs(args);
     const config = loadConfigOrExit('report', REPORT_ENV);
     const sql = createProbeDb(config.DATABASE_URL, 'tickvault-report', 2);
     const print = (report: Report) => (options.json ? `${JSON.stringify(report, null, options.watchSeconds === null ? 2 : 0)}\n` : renderReport(report));

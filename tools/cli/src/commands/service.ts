@@ -1,14 +1,26 @@
 import { spawn } from 'node:child_process';
 import type { Command } from './command.js';
+import { parseOptions, UsageError } from '../args.js';
 import { isServiceName, serviceEntry, SERVICES } from './services.js';
+
+const USAGE = [
+  `usage: tickvault service ${Object.keys(SERVICES).join('|')}`,
+  '',
+  'Runs one service in the foreground (`npm run service -- <name>` does the same). It reads its own',
+  "configuration; SIGINT or SIGTERM drain it, and its exit code is this command's.",
+  '',
+].join('\n');
 
 /** Runs one service in the foreground; signals pass straight through, and its exit code is ours. */
 export const serviceCommand: Command = {
   summary: `run one service in the foreground: ${Object.keys(SERVICES).join(', ')}`,
-  async run([name]) {
-    if (!isServiceName(name)) {
-      process.stderr.write(`usage: npm run service -- <${Object.keys(SERVICES).join('|')}>\n`);
-      return 2;
+  usage: USAGE,
+  env: [],
+  async run(args) {
+    const { positionals } = parseOptions(args, {}, true);
+    const [name] = positionals;
+    if (positionals.length !== 1 || !isServiceName(name)) {
+      throw new UsageError(name === undefined ? 'which service?' : `no service "${positionals.join(' ')}"`);
     }
     const child = spawn(process.execPath, ['--import', 'tsx', serviceEntry(name)], { stdio: 'inherit' });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => child.kill(signal));

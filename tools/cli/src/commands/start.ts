@@ -2,6 +2,7 @@ import { loadConfig, loadConfigOrExit, maskUrl } from '@tickvault/config';
 import { isConnectionError, migrate } from '@tickvault/db';
 import { redisPing } from '@tickvault/queue';
 import type { Command } from './command.js';
+import { expectNoArguments } from '../args.js';
 import { connectRedisOnce, createProbeDb, errorCodeOrMessage, isMissingDatabase, safeErrorMessage } from '../probes.js';
 import { supervise } from '../supervise.js';
 import { REPO_ROOT, SERVICES, serviceEntry, type ServiceName } from './services.js';
@@ -57,13 +58,21 @@ export function dashboardSkipReason(): string | null {
   return null;
 }
 
+const START_USAGE = [
+  'usage: tickvault start',
+  '',
+  'What `npm start` runs: checks that Postgres and Redis answer, applies pending migrations, then runs every',
+  'service in this terminal with its name before each log line. Ctrl-C drains and stops them all; one',
+  'service exiting stops the rest. Each service reads its own configuration (README "Configuration").',
+  '',
+].join('\n');
+
 export const startCommand: Command = {
   summary: 'run the whole pipeline locally: check Postgres and Redis, migrate, then every service (Ctrl-C stops all)',
+  usage: START_USAGE,
+  env: ['DATABASE_URL', 'REDIS_URL', 'LOG_FORMAT', 'DASHBOARD_AUTH', 'DASHBOARD_TOKEN'],
   async run(args) {
-    if (args.length > 0) {
-      process.stderr.write('usage: npm run tickvault -- start\n');
-      return 2;
-    }
+    expectNoArguments(args);
     const config = loadConfigOrExit('start', ['DATABASE_URL', 'REDIS_URL', 'LOG_FORMAT']);
 
     const problems = (await Promise.all([postgresProblem(config.DATABASE_URL), redisProblem(config.REDIS_URL)])).filter((p) => p !== null);

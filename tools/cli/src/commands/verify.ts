@@ -1,11 +1,23 @@
-import { loadConfigOrExit, maskUrl } from '@tickvault/config';
+import { loadConfigOrExit, maskUrl, type EnvName } from '@tickvault/config';
 import { verifyCandles, type CandleMismatch } from '@tickvault/db';
 import type { Command } from './command.js';
-import { parseInstant, parseOptions, UsageError } from '../args.js';
+import { parseInstant, parseOptions } from '../args.js';
 import { formatTime } from '../format.js';
 import { createProbeDb, safeErrorMessage } from '../probes.js';
 
-const USAGE = 'usage: npm run tickvault -- verify [--from ISO] [--to ISO] [--source ID] [--symbol SYMBOL] [--json]\n';
+const ENV = ['DATABASE_URL', 'TICK_RETENTION_DAYS', 'MACRO_TICK_RETENTION_DAYS'] as const satisfies readonly EnvName[];
+
+const USAGE = [
+  'usage: tickvault verify [--from ISO] [--to ISO] [--source ID] [--symbol SYMBOL] [--json]',
+  '',
+  'Recomputes every stored candle whose whole bucket lies in the window from the stored ticks and bars,',
+  'in SQL, and lists each one that differs, is missing or has no ticks. The window is the last 24 hours',
+  'unless --from / --to say otherwise (ISO-8601 with a zone); it never reaches past tick retention.',
+  '  --source ID, --symbol SYMBOL  only that source or symbol',
+  '  --json                        one JSON document with every mismatch',
+  'Exit 0 when every candle matches, 1 on any mismatch or failure, 2 when the window is empty.',
+  '',
+].join('\n');
 const DAY_MS = 86_400_000;
 const DEFAULT_WINDOW_MS = DAY_MS;
 // verifyCandles returns at most this many mismatches; past it the list is a sample.
@@ -50,30 +62,25 @@ export function describeMismatch(m: CandleMismatch): string {
 
 export const verifyCommand: Command = {
   summary: 'recompute candles from stored ticks and compare (--from/--to ISO, default last 24 h; --source, --symbol, --json)',
+  usage: USAGE,
+  env: ENV,
   async run(args) {
-    let options;
-    try {
-      const { values } = parseOptions(args, {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        source: { type: 'string' },
-        symbol: { type: 'string' },
-        json: { type: 'boolean' },
-      });
-      options = {
-        from: values.from === undefined ? undefined : parseInstant(values.from, '--from'),
-        to: values.to === undefined ? undefined : parseInstant(values.to, '--to'),
-        source: values.source,
-        symbol: values.symbol,
-        json: values.json ?? false,
-      };
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      process.stderr.write(`${error.message}\n${USAGE}`);
-      return 2;
-    }
+    const { values } = parseOptions(args, {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      source: { type: 'string' },
+      symbol: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    const options = {
+      from: values.from === undefined ? undefined : parseInstant(values.from, '--from'),
+      to: values.to === undefined ? undefined : parseInstant(values.to, '--to'),
+      source: values.source,
+      symbol: values.symbol,
+      json: values.json ?? false,
+    };
 
-    const config = loadConfigOrExit('verify', ['DATABASE_URL', 'TICK_RETENTION_DAYS', 'MACRO_TICK_RETENTION_DAYS']);
+    const config = loadConfigOrExit('verify', ENV);
     const retentionDays = Math.min(config.TICK_RETENTION_DAYS, config.MACRO_TICK_RETENTION_DAYS);
     const window = verifyWindow(Date.now(), retentionDays, options.from, options.to);
     if (window.from >= window.to) {
