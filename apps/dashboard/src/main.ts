@@ -1,11 +1,10 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import client from 'prom-client';
 import { ASSET_CLASSES, liveChannel } from '@tickvault/schema';
 import { ASSET_CLASS_ENV, ConfigError, DASHBOARD_ENV, describeConfig, loadConfigOrExit, SERVICES, configuredSources } from '@tickvault/config';
-import { assertSchemaCurrent, createReadDb, readLatest, withDeadline } from '@tickvault/db';
+import { assertSchemaCurrent, createReadDb, missingDatabaseProblem, readLatest, withDeadline } from '@tickvault/db';
 import { createBackfillQueue, createEventQueue, createMaintenanceQueue, createProducerConnection, createTickQueues, createWorkerConnection, redisPing } from '@tickvault/queue';
-import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
+import { createLogger, createMetrics, errorMessage, exitCannotStart, installShutdown, listen, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import type { ConfiguredSeries } from './api.js';
 import { createDashboardApp } from './app.js';
 import { resolveAuth } from './auth.js';
@@ -55,6 +54,9 @@ if (auth.settings.mode === 'off') {
 }
 
 const metrics = createMetrics(SERVICE);
+// Bound before anything connects: a port in use stops the dashboard at once, naming HEALTH_PORT.
+const health = await startHealthServer({ host: config.HEALTH_HOST, port: config.HEALTH_PORT ?? SERVICES.dashboard.healthPort, metrics: metrics.registry })
+  .catch((error: unknown) => exitCannotStart(logger, error));
 const streamClients = new client.Gauge({ name: 'tickvault_dashboard_stream_clients', help: 'Open live streams (SSE).', registers: [metrics.registry] });
 const streamQueued = new client.Gauge({
   name: 'tickvault_dashboard_stream_queued_events_max',
@@ -97,20 +99,23 @@ const streamStalled = new client.Gauge({
   registers: [metrics.registry],
 });
 
-const sql = createReadDb(config.DASHBOARD_DATABASE_URL ?? config.DATABASE_URL, { max: DB_POOL, applicationName: `tickvault-${SERVICE}` });
+const databaseUrl = config.DASHBOARD_DATABASE_URL ?? config.DATABASE_URL;
+const sql = createReadDb(databaseUrl, { max: DB_POOL, applicationName: `tickvault-${SERVICE}` });
 // Fail-fast: a page or API call during a Redis outage gets an error now instead of hanging in a queue.
 const redis = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
 // Redis errors repeat per call during an outage: one line per second per error is enough.
 const logRedisError = throttledLog(logger, 'warn', 1_000);
-redis.on('error', (error) => logRedisError({ err: errorMessage(error) }, 'redis connection error'));
+// Until the startup wait is over, its own lines report Redis (with the URL); these would repeat them.
+let startupWaitOver = false;
+redis.on('error', (error) => (startupWaitOver ? logRedisError : logger.debug.bind(logger))({ err: errorMessage(error) }, 'redis connection error'));
 // Subscribed connections can do nothing else; this one reconnects forever and resubscribes by itself.
 const subscriber = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
-subscriber.on('error', (error) => logRedisError({ err: errorMessage(error) }, 'redis live subscription error'));
+subscriber.on('error', (error) => (startupWaitOver ? logRedisError : logger.debug.bind(logger))({ err: errorMessage(error) }, 'redis live subscription error'));
 
 try {
   await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [
-    { what: 'Postgres', probe: () => sql`select 1` },
-    { what: 'Redis', probe: () => redisPing(redis) },
+    { what: 'Postgres', url: databaseUrl, probe: () => sql`select 1`, permanent: missingDatabaseProblem },
+    { what: 'Redis', url: config.REDIS_URL, probe: () => redisPing(redis) },
   ]);
   await assertSchemaCurrent(sql);
 } catch (error) {
@@ -120,6 +125,7 @@ try {
   subscriber.disconnect();
   process.exit(1);
 }
+startupWaitOver = true;
 
 const configuredSeries: ConfiguredSeries[] = ASSET_CLASSES.flatMap((assetClass) => {
   const vars = ASSET_CLASS_ENV[assetClass];
@@ -165,11 +171,15 @@ const app = createDashboardApp({
   },
 });
 const server = http.createServer(app);
-await new Promise<void>((resolve, reject) => {
-  server.once('error', reject);
-  server.listen(config.DASHBOARD_PORT, config.DASHBOARD_HOST, () => resolve());
-});
-const port = (server.address() as AddressInfo).port;
+const port = await listen(server, { host: config.DASHBOARD_HOST, port: config.DASHBOARD_PORT, variable: 'DASHBOARD_PORT', hostVariable: 'DASHBOARD_HOST' })
+  .catch(async (error: unknown) => {
+    // Nothing has been taken on yet: only connections to close.
+    logger.fatal({ err: errorMessage(error) }, 'cannot start');
+    subscriber.disconnect();
+    redis.disconnect();
+    await sql.end({ timeout: 1 });
+    process.exit(1);
+  });
 
 const queueDepthFailures = new client.Counter({
   name: 'tickvault_dashboard_queue_depth_refresh_failures_total',
@@ -186,33 +196,28 @@ const refreshQueueDepths = queueDepthRefresher({
   },
 });
 
-const health = await startHealthServer({
-  host: config.HEALTH_HOST,
-  port: config.HEALTH_PORT ?? SERVICES.dashboard.healthPort,
-  metrics: metrics.registry,
-  beforeScrape: async () => {
-    const stats = hub.stats();
-    streamClients.set(stats.clients);
-    streamQueued.set(stats.maxQueuedEvents);
-    streamBuffered.set(stats.maxBufferedBytes);
-    streamDropped.set(stats.droppedEvents);
-    streamStalled.set(stats.stalledDisconnects);
-    const logins = loginThrottle.stats();
-    loginGauges.clients.set(logins.clients);
-    loginGauges.lockedOut.set(logins.lockedOut);
-    loginGauges.evicted.set(logins.evicted);
-    loginGauges.refused.set(logins.refused);
-    await refreshQueueDepths();
-  },
-  checks: [
-    {
-      name: 'postgres',
-      check: () => withDeadline(sql`select 1`, 2000, 'readiness probe').then(() => true),
-    },
-    { name: 'redis', check: () => redis.status === 'ready' },
-    { name: 'live', check: () => subscriber.status === 'ready' },
-  ],
+health.setBeforeScrape(async () => {
+  const stats = hub.stats();
+  streamClients.set(stats.clients);
+  streamQueued.set(stats.maxQueuedEvents);
+  streamBuffered.set(stats.maxBufferedBytes);
+  streamDropped.set(stats.droppedEvents);
+  streamStalled.set(stats.stalledDisconnects);
+  const logins = loginThrottle.stats();
+  loginGauges.clients.set(logins.clients);
+  loginGauges.lockedOut.set(logins.lockedOut);
+  loginGauges.evicted.set(logins.evicted);
+  loginGauges.refused.set(logins.refused);
+  await refreshQueueDepths();
 });
+health.setChecks([
+  {
+    name: 'postgres',
+    check: () => withDeadline(sql`select 1`, 2000, 'readiness probe').then(() => true),
+  },
+  { name: 'redis', check: () => redis.status === 'ready' },
+  { name: 'live', check: () => subscriber.status === 'ready' },
+]);
 
 logger.info(
   { port, healthPort: health.port, auth: auth.settings.mode, queueActions: config.DASHBOARD_QUEUE_ACTIONS, series: configuredSeries.length, config: describeConfig(config) },

@@ -36,11 +36,21 @@ export interface SchedulerDeps {
 /** One backfill queue per source, opened on first use and closed with the scheduler. */
 export class BackfillQueues {
   private readonly queues = new Map<string, BackfillQueue>();
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    // Each handle re-emits its connection's errors; without a listener BullMQ prints them as raw stack traces.
+    private readonly onError: (queue: string, error: Error) => void = () => {},
+  ) {}
 
   of(source: string): BackfillQueue {
     let queue = this.queues.get(source);
-    if (!queue) this.queues.set(source, (queue = createBackfillQueue(this.redis, this.prefix, source)));
+    if (!queue) {
+      queue = createBackfillQueue(this.redis, this.prefix, source);
+      const name = queue.name;
+      queue.on('error', (error) => this.onError(name, error));
+      this.queues.set(source, queue);
+    }
     return queue;
   }
 

@@ -2,9 +2,9 @@ import { Worker } from 'bullmq';
 import client from 'prom-client';
 import { ASSET_CLASSES, JOB_NAMES, QUEUE_NAMES, type MaintenanceJob } from '@tickvault/schema';
 import { ASSET_CLASS_ENV, configuredSources, describeConfig, loadConfigOrExit, SCHEDULER_ENV, SERVICES } from '@tickvault/config';
-import { assertSchemaCurrent, createDb, recordEvent, withDeadline, type SeriesRef } from '@tickvault/db';
+import { assertSchemaCurrent, createDb, missingDatabaseProblem, recordEvent, withDeadline, type SeriesRef } from '@tickvault/db';
 import { createMaintenanceQueue, createWorkerConnection, RedisRefusalPause, redisPing } from '@tickvault/queue';
-import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
+import { createLogger, createMetrics, errorMessage, exitCannotStart, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BackfillQueues, runGapFill, runHealth, type SchedulerDeps } from './jobs.js';
 import { ensureSchedules } from './schedules.js';
 
@@ -18,6 +18,9 @@ const DAY_MS = 86_400_000;
 const config = loadConfigOrExit(SERVICE, SCHEDULER_ENV);
 const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
 const metrics = createMetrics(SERVICE);
+// Bound before anything connects: a port in use stops the scheduler at once, naming HEALTH_PORT.
+const health = await startHealthServer({ host: config.HEALTH_HOST, port: config.HEALTH_PORT ?? SERVICES.scheduler.healthPort, metrics: metrics.registry })
+  .catch((error: unknown) => exitCannotStart(logger, error));
 const gapsDetected = new client.Counter({ name: 'tickvault_gaps_detected_total', help: 'Gaps (runs of missing 1m candles) found by gap-fill runs.', registers: [metrics.registry] });
 const backfillsEnqueued = new client.Counter({ name: 'tickvault_backfills_enqueued_total', help: 'Backfill jobs enqueued for open gaps.', registers: [metrics.registry] });
 const maintenanceRuns = new client.Counter({
@@ -37,11 +40,13 @@ const sql = createDb(config.DATABASE_URL, { max: DB_POOL, applicationName: `tick
 const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
 // Redis errors repeat per call during an outage: one line per second per error is enough.
 const logRedisError = throttledLog(logger, 'warn', 1_000);
-redis.on('error', (error) => logRedisError({ err: errorMessage(error) }, 'redis connection error'));
+// Until the startup wait is over, its own lines report Redis (with the URL); these would repeat them.
+let startupWaitOver = false;
+redis.on('error', (error) => (startupWaitOver ? logRedisError : logger.debug.bind(logger))({ err: errorMessage(error) }, 'redis connection error'));
 try {
   await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [
-    { what: 'Postgres', probe: () => sql`select 1` },
-    { what: 'Redis', probe: () => redisPing(redis) },
+    { what: 'Postgres', url: config.DATABASE_URL, probe: () => sql`select 1`, permanent: missingDatabaseProblem },
+    { what: 'Redis', url: config.REDIS_URL, probe: () => redisPing(redis) },
   ]);
   await assertSchemaCurrent(sql);
 } catch (error) {
@@ -50,10 +55,12 @@ try {
   redis.disconnect();
   process.exit(1);
 }
+startupWaitOver = true;
 
 const queue = createMaintenanceQueue(redis, config.QUEUE_PREFIX);
 queue.on('error', (error) => logRedisError({ err: errorMessage(error) }, 'maintenance queue error'));
-const backfillQueues = new BackfillQueues(redis, config.QUEUE_PREFIX);
+const backfillQueues = new BackfillQueues(redis, config.QUEUE_PREFIX, (queue, error) =>
+  logRedisError({ queue, err: errorMessage(error) }, 'backfill queue error'));
 const deps: SchedulerDeps = {
   sql, redis, prefix: config.QUEUE_PREFIX, logger, series, service: SERVICE,
   keep1m: config.CANDLE_RETENTION['1m'],
@@ -100,15 +107,10 @@ worker.on('failed', (job, error) => logger.error({ job: job?.name, err: errorMes
 // BullMQ fetches again at once after a refused call (Redis out of memory); without a pause it would spin.
 RedisRefusalPause.watch(worker, logger);
 
-const health = await startHealthServer({
-  host: config.HEALTH_HOST,
-  port: config.HEALTH_PORT ?? SERVICES.scheduler.healthPort,
-  metrics: metrics.registry,
-  checks: [
-    { name: 'redis', check: () => redis.status === 'ready' },
-    { name: 'postgres', check: () => withDeadline(sql`select 1`, 2000, 'postgres ping').then(() => true, () => false) },
-  ],
-});
+health.setChecks([
+  { name: 'redis', check: () => redis.status === 'ready' },
+  { name: 'postgres', check: () => withDeadline(sql`select 1`, 2000, 'postgres ping').then(() => true, () => false) },
+]);
 
 await recordEvent(sql, { service: SERVICE, kind: 'startup', symbol: null, details: { config: describeConfig(config), series: series.length } }).catch(() => {});
 logger.info(

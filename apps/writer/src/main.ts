@@ -2,9 +2,9 @@ import { Queue, type Worker } from 'bullmq';
 import { hostname } from 'node:os';
 import { ASSET_CLASSES, isoMicros, liveChannel, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
-import { assertSchemaCurrent, checkDataEnvironment, createDb, DataEnvironmentMismatchError, probeWritable, recordEvent, stopOverrunTransactions, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
+import { assertSchemaCurrent, checkDataEnvironment, createDb, DataEnvironmentMismatchError, missingDatabaseProblem, probeWritable, recordEvent, stopOverrunTransactions, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
 import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, RedisRefusalPause, redisPing } from '@tickvault/queue';
-import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
+import { createLogger, createMetrics, errorMessage, exitCannotStart, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
 import { DatabaseGate } from './database-gate.js';
@@ -36,22 +36,28 @@ const DB_APPLICATION_NAME = `tickvault-${SERVICE}`;
 
 const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
 const metrics = createMetrics(SERVICE);
+// Bound before anything connects: a port in use stops the writer before it takes any work.
+const health = await startHealthServer({ host: config.HEALTH_HOST, port: config.HEALTH_PORT ?? SERVICES.writer.healthPort, metrics: metrics.registry })
+  .catch((error: unknown) => exitCannotStart(logger, error));
 // The server ends a statement a little before the flush deadline, so a stuck write reports the database's
 // own reason (57014) and releases its locks even when this process has gone quiet.
 const sql = createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: DB_APPLICATION_NAME, statementTimeoutMs: Math.max(500, FLUSH_DEADLINE_MS - 1_000) });
 const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
 // Reconnect attempts error once each: one line per second per error is enough.
 const logRedisError = throttledLog(logger, 'warn', 1_000);
-redis.on('error', (error) => logRedisError({ err: errorMessage(error) }, 'redis connection error'));
+// Until the startup wait is over, its own lines report Redis (with the URL); these would repeat them.
+let startupWaitOver = false;
+redis.on('error', (error) => (startupWaitOver ? logRedisError : logger.debug.bind(logger))({ err: errorMessage(error) }, 'redis connection error'));
 // Live updates (and the startup ping) go over a fail-fast connection: nothing queues up behind an outage.
 const publisher = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
-publisher.on('error', () => {});
+// The same outage as `redis` above, which already says so: kept out of the log below debug.
+publisher.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'redis live connection error'));
 const channel = liveChannel(config.QUEUE_PREFIX);
 
 try {
   await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [
-    { what: 'Postgres', probe: () => sql`select 1` },
-    { what: 'Redis', probe: () => redisPing(publisher) },
+    { what: 'Postgres', url: config.DATABASE_URL, probe: () => sql`select 1`, permanent: missingDatabaseProblem },
+    { what: 'Redis', url: config.REDIS_URL, probe: () => redisPing(publisher) },
   ]);
   await assertSchemaCurrent(sql);
   const environment = await checkDataEnvironment(sql, config.DATA_ENVIRONMENT);
@@ -62,8 +68,10 @@ try {
   logger.fatal({ err: errorMessage(error) }, 'cannot start');
   await sql.end({ timeout: 1 });
   redis.disconnect();
+  publisher.disconnect();
   process.exit(1);
 }
+startupWaitOver = true;
 
 const tickRetentionMs = Object.fromEntries(
   ASSET_CLASSES.map((ac) => [ac, (ac === 'macro' ? config.MACRO_TICK_RETENTION_DAYS : config.TICK_RETENTION_DAYS) * DAY_MS]),
@@ -178,6 +186,8 @@ gate.watch(DB_WATCH_INTERVAL_MS);
 // between services): say so loudly at startup rather than leave them.
 for (const shard of tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS + EXTRA_SHARDS_CHECKED).slice(config.TICK_QUEUE_SHARDS)) {
   const queue = new Queue(shard.name, { connection: redis, prefix: shard.prefix });
+  // Without a listener BullMQ prints a connection error as a raw stack trace; `redis` logs it already.
+  queue.on('error', () => {});
   const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized').catch(() => ({}) as Record<string, number>);
   await queue.close();
   const pending = Object.values(counts).reduce((n, c) => n + (c ?? 0), 0);
@@ -189,27 +199,25 @@ for (const shard of tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS + E
 
 // Queue handles for reading depths at scrape time (the KEDA autoscaler scales writers on them).
 const depthQueues = [...createTickQueues(redis, config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS), createEventQueue(redis, config.QUEUE_PREFIX)];
-const health = await startHealthServer({
-  host: config.HEALTH_HOST,
-  port: config.HEALTH_PORT ?? SERVICES.writer.healthPort,
-  metrics: metrics.registry,
-  beforeScrape: () =>
-    withDeadline(
-      (async () => {
-        for (const queue of depthQueues) {
-          const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
-          for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ queue: queue.name, state }, count);
-        }
-      })(),
-      SCRAPE_REFRESH_DEADLINE_MS,
-      'queue depth refresh',
-    ),
-  checks: [
-    { name: 'postgres', check: () => gate.isUp },
-    { name: 'redis', check: () => redis.status === 'ready' && !refusal.refusing },
-    { name: 'workers', check: () => tickWorkers.every((w) => w.isRunning()) && eventWorker.isRunning() },
-  ],
-});
+// Each handle re-emits its connection's errors; without a listener BullMQ prints them as raw stack traces.
+for (const queue of depthQueues) queue.on('error', (error) => logRedisError({ queue: queue.name, err: errorMessage(error) }, 'queue handle error'));
+health.setBeforeScrape(() =>
+  withDeadline(
+    (async () => {
+      for (const queue of depthQueues) {
+        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+        for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ queue: queue.name, state }, count);
+      }
+    })(),
+    SCRAPE_REFRESH_DEADLINE_MS,
+    'queue depth refresh',
+  ),
+);
+health.setChecks([
+  { name: 'postgres', check: () => gate.isUp },
+  { name: 'redis', check: () => redis.status === 'ready' && !refusal.refusing },
+  { name: 'workers', check: () => tickWorkers.every((w) => w.isRunning()) && eventWorker.isRunning() },
+]);
 
 // Redis nearing maxmemory: gauges, a warning from 80%, an event when it goes high and when it recovers.
 // Readiness is not tied to it (see RedisMemoryWatch): draining is what frees the memory.

@@ -52,8 +52,10 @@ describe('writer startup refusals', () => {
     });
     const { code } = await writer.exited;
     expect(code).toBe(1);
-    expect(writer.lines.filter((l) => l.msg === 'waiting for Postgres').length).toBeGreaterThanOrEqual(2);
-    expect(writer.lines.find((l) => l.msg === 'cannot start')?.err).toMatch(/Postgres is unreachable after \d+ attempts/);
+    const waiting = writer.lines.filter((l) => l.level === 40);
+    expect(waiting.length).toBeGreaterThanOrEqual(2);
+    for (const line of waiting) expect(line.msg).toBe('Postgres at postgres://postgres:***@127.0.0.1:1/none not reachable yet (ECONNREFUSED)');
+    expect(writer.lines.find((l) => l.msg === 'cannot start')?.err).toMatch(/^Postgres at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none is unreachable after \d+ attempts/);
     expect(writer.output.join('\n')).not.toContain(':pw@');
   });
 

@@ -87,6 +87,15 @@ export function classifyDbError(error: unknown): DbErrorClass {
   return 'data';
 }
 
+/**
+ * 3D000, the server answering that the database does not exist, is not an outage to wait out:
+ * `migrate` creates it. What to tell the operator, or undefined for any other error.
+ */
+export function missingDatabaseProblem(error: unknown): string | undefined {
+  if ((error as { code?: unknown } | null)?.code !== '3D000') return undefined;
+  return `${(error as Error).message} (3D000): run \`npm run tickvault -- migrate\`, which creates it`;
+}
+
 /** Errors that mean "the database is not reachable right now", as opposed to "this data is wrong". */
 export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { JOB_NAMES, type AssetClass } from '@tickvault/schema';
 import { configuredSources, describeConfig, loadConfigOrExit, SOURCE_SETTINGS_ENV } from '@tickvault/config';
 import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, redisPing } from '@tickvault/queue';
-import { createLogger, createMetrics, errorMessage, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
+import { createLogger, createMetrics, errorMessage, exitCannotStart, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
 import { createSources, UnknownSourceError, type MarketSource } from '@tickvault/sources';
 import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from './env.js';
 import { DeliveredProgress } from './delivered-progress.js';
@@ -56,8 +56,15 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   }
 
   redis.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'redis connection error'));
+  // Bound once the configuration has passed every check and before any source runs: a port in use
+  // stops the service before it takes in data, naming HEALTH_PORT.
+  const health = await startHealthServer({ host: config.HEALTH_HOST, port: config.HEALTH_PORT ?? DEFAULT_HEALTH_PORTS[assetClass], metrics: metrics.registry })
+    .catch((error: unknown) => {
+      redis.disconnect();
+      return exitCannotStart(logger, error);
+    });
   try {
-    await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [{ what: 'Redis', probe: () => redisPing(redis) }]);
+    await waitForDependencies(logger, config.STARTUP_WAIT_SECONDS * 1000, [{ what: 'Redis', url: config.REDIS_URL, probe: () => redisPing(redis) }]);
   } catch (error) {
     logger.fatal({ err: errorMessage(error) }, 'cannot start');
     redis.disconnect();
@@ -131,20 +138,15 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
   }, config.INGEST_LEASE_TTL_MS / 3);
   progressTimer.unref();
 
-  const health = await startHealthServer({
-    host: config.HEALTH_HOST,
-    port: config.HEALTH_PORT ?? DEFAULT_HEALTH_PORTS[assetClass],
-    checks: [{ name: 'redis', check: () => redis.status === 'ready' && outbox.healthy }],
-    metrics: metrics.registry,
-    beforeScrape: () => {
-      const { bufferedTicks, bufferedBytes, droppedTicks, droppedRejections } = outbox.stats();
-      metrics.ingestBuffered.set(bufferedTicks);
-      metrics.ingestBufferedBytes.set(bufferedBytes);
-      metrics.ingestDropped.inc(droppedTicks - droppedReported);
-      droppedReported = droppedTicks;
-      metrics.ingestDroppedRejections.inc(droppedRejections - droppedRejectionsReported);
-      droppedRejectionsReported = droppedRejections;
-    },
+  health.setChecks([{ name: 'redis', check: () => redis.status === 'ready' && outbox.healthy }]);
+  health.setBeforeScrape(() => {
+    const { bufferedTicks, bufferedBytes, droppedTicks, droppedRejections } = outbox.stats();
+    metrics.ingestBuffered.set(bufferedTicks);
+    metrics.ingestBufferedBytes.set(bufferedBytes);
+    metrics.ingestDropped.inc(droppedTicks - droppedReported);
+    droppedReported = droppedTicks;
+    metrics.ingestDroppedRejections.inc(droppedRejections - droppedRejectionsReported);
+    droppedRejectionsReported = droppedRejections;
   });
 
   outbox.pushEvent({

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { maskUrlsInText } from '@tickvault/config';
+import { maskUrl, maskUrlsInText } from '@tickvault/config';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface BackoffOptions {
@@ -20,6 +20,8 @@ export interface WaitForOptions extends BackoffOptions {
   /** One probe may take this long before it counts as failed (drivers can hang on a dead proxy). */
   attemptTimeoutMs?: number;
   signal?: AbortSignal;
+  /** A reason waiting cannot help (a database that does not exist): the wait ends at once with it. */
+  permanent?: (error: unknown) => string | undefined;
   onAttemptFailed: (info: { what: string; attempt: number; error: unknown; retryInMs: number }) => void;
 }
 
@@ -33,6 +35,8 @@ export async function waitFor<T>(probe: () => Promise<T>, options: WaitForOption
     try {
       return await withTimeout(probe(), options.attemptTimeoutMs ?? 10_000, options.what);
     } catch (error) {
+      const permanent = options.permanent?.(error);
+      if (permanent !== undefined) throw new DependencyProblemError(options.what, permanent, error);
       const retryInMs = backoffDelay(attempt, options);
       if (Date.now() + retryInMs - started > options.deadlineMs || options.signal?.aborted) {
         throw new DependencyUnavailableError(options.what, attempt, error);
@@ -43,24 +47,43 @@ export async function waitFor<T>(probe: () => Promise<T>, options: WaitForOption
   }
 }
 
+export interface Dependency {
+  what: string;
+  /** Where it is expected, named (password masked) in every line about it. */
+  url?: string;
+  probe: () => Promise<unknown>;
+  /** See WaitForOptions.permanent. */
+  permanent?: (error: unknown) => string | undefined;
+}
+
 /**
  * Startup: waits for each dependency in turn (doubling pauses from 250 ms to 10 s, each attempt
- * logged) until `deadlineMs` has passed, then throws DependencyUnavailableError for the caller to exit on.
+ * logged as "<what> at <url> not reachable yet (<reason>)") until `deadlineMs` has passed, then
+ * throws DependencyUnavailableError for the caller to exit on; a permanent problem throws at once.
  */
-export async function waitForDependencies(
-  logger: Logger,
-  deadlineMs: number,
-  dependencies: readonly { what: string; probe: () => Promise<unknown> }[],
-): Promise<void> {
-  for (const { what, probe } of dependencies) {
+export async function waitForDependencies(logger: Logger, deadlineMs: number, dependencies: readonly Dependency[]): Promise<void> {
+  for (const { what, url, probe, permanent } of dependencies) {
+    const where = url ? `${what} at ${maskUrl(url)}` : what;
     await waitFor(probe, {
-      what,
+      what: where,
       initialMs: 250,
       maxMs: 10_000,
       deadlineMs,
-      onAttemptFailed: ({ attempt, error, retryInMs }) => logger.warn({ attempt, retryInMs, err: errorMessage(error) }, `waiting for ${what}`),
+      ...(permanent ? { permanent } : {}),
+      onAttemptFailed: ({ attempt, error, retryInMs }) =>
+        logger.warn({ dependency: what, attempt, retryInMs, err: errorMessage(error) }, `${where} not reachable yet (${shortReason(error)})`),
     });
   }
+}
+
+/**
+ * A connection error's code (ECONNREFUSED, ENOTFOUND, CONNECT_TIMEOUT) when there is one, since its
+ * message only repeats the address; otherwise the message (a server's own words, such as SQLSTATE's).
+ */
+export function shortReason(error: unknown): string {
+  const inner = error instanceof AggregateError && error.errors.length > 0 ? error.errors[0] : error;
+  const code = (inner as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z][A-Z_]+$/.test(code) ? code : errorMessage(error);
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
@@ -79,6 +102,18 @@ export class DependencyUnavailableError extends Error {
   ) {
     super(`${what} is unreachable after ${attempts} attempts: ${errorMessage(cause)}`);
     this.name = 'DependencyUnavailableError';
+  }
+}
+
+/** A dependency answered with a problem that waiting cannot fix; the message says what to do. */
+export class DependencyProblemError extends Error {
+  constructor(
+    readonly what: string,
+    problem: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${what}: ${problem}`);
+    this.name = 'DependencyProblemError';
   }
 }
 

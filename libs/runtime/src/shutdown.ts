@@ -1,6 +1,16 @@
 import type { Logger } from 'pino';
 import { errorMessage } from './backoff.js';
 
+/**
+ * A service that cannot start (a port in use, a dependency missing) says why in its one `cannot start`
+ * line and exits 1: no stack trace, the message names what to change.
+ */
+export function exitCannotStart(logger: Logger, error: unknown): never {
+  logger.fatal({ err: errorMessage(error) }, 'cannot start');
+  logger.flush?.();
+  process.exit(1);
+}
+
 export interface ShutdownStep {
   name: string;
   run: () => Promise<void> | void;
