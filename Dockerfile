@@ -51,7 +51,8 @@ WORKDIR /app
 # nested workspace node_modules. Owned by root: the service user can read the code, not change it.
 COPY --from=deps /app ./
 # tsx reads tsconfig.json (verbatimModuleSyntax etc.), so production transpiles like development.
-COPY package.json tsconfig.json tsconfig.base.json ./
+# LICENSE: the MIT terms travel with every copy of the software, this image included.
+COPY package.json tsconfig.json tsconfig.base.json LICENSE ./
 # Sources; libs/db/migrations ships inside libs (the migrate command and the services' schema check read it).
 COPY apps ./apps
 COPY libs ./libs

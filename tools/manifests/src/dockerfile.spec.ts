@@ -147,6 +147,9 @@ describe('.dockerignore', () => {
       'package-lock.json',
       'tsconfig.json',
       'tsconfig.base.json',
+      'LICENSE',
+      // The `tickvault` command (compose's `cli` service runs it).
+      'tools/cli/bin/tickvault.js',
       ...workspaces.map((w) => `${w.dir}/package.json`),
       ...traceRuntimeImports(ENTRY_FILES).files,
       ...filesUnder('libs/db/migrations'),
