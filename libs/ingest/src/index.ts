@@ -5,3 +5,4 @@ export * from './service.js';
 export * from './delivered-progress.js';
 export * from './symbol-leases.js';
 export * from './source-runner.js';
+export * from './source-connection.js';

@@ -3,6 +3,7 @@ import { errorMessage, type Logger } from '@tickvault/runtime';
 import type { MarketSource } from '@tickvault/sources';
 import type { DeliveredProgress } from './delivered-progress.js';
 import type { IngestPipeline } from './pipeline.js';
+import { SourceConnection } from './source-connection.js';
 
 // A source whose stream throws is restarted after this pause rather than taking the process down.
 const SOURCE_RESTART_MS = 2_000;
@@ -24,6 +25,8 @@ export class SourceRunner {
   private stopped = false;
   private wake: (() => void) | undefined;
   private readonly progressKey: string;
+  /** Connected, connecting, reconnecting or idle, and since when: for metrics and the service registry. */
+  readonly connection: SourceConnection;
 
   constructor(
     private readonly source: MarketSource,
@@ -35,9 +38,17 @@ export class SourceRunner {
       logger: Logger;
       delivered: DeliveredProgress;
       onReconnect?: (sourceId: string) => void;
+      /** The connection state changed (not called for messages). */
+      onConnectionChange?: (sourceId: string) => void;
     },
   ) {
     this.progressKey = `${options.prefix}:ingest-progress:${options.service}:${source.id}`;
+    this.connection = new SourceConnection(source.id, () => options.onConnectionChange?.(source.id));
+  }
+
+  /** The symbols this replica streams now. */
+  get heldSymbols(): readonly string[] {
+    return this.symbols;
   }
 
   start(): void {
@@ -88,6 +99,7 @@ export class SourceRunner {
     let restarted = false;
     while (!this.stopped) {
       if (this.symbols.length === 0) {
+        this.connection.idle();
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
@@ -100,24 +112,35 @@ export class SourceRunner {
       }
       restarted = true;
       this.streamAbort = new AbortController();
+      this.connection.streaming();
       try {
         await this.source.stream({
           symbols: this.symbols,
           emit: (observations) => {
+            this.connection.message();
             for (const o of observations) {
               const seen = this.lastSeen.get(o.symbol);
               if (!seen || Date.parse(o.ts) > Date.parse(seen)) this.lastSeen.set(o.symbol, o.ts);
             }
             this.pipeline.accept(this.source, observations);
           },
-          emitBars: (bars) => this.pipeline.acceptBars(this.source, bars),
-          reject: (rejection) => this.pipeline.reject(this.source.id, rejection),
+          emitBars: (bars) => {
+            this.connection.message();
+            this.pipeline.acceptBars(this.source, bars);
+          },
+          reject: (rejection) => {
+            this.connection.message();
+            this.pipeline.reject(this.source.id, rejection);
+          },
           logger,
           signal: this.streamAbort.signal,
           onReconnect: () => this.options.onReconnect?.(this.source.id),
+          onConnected: () => this.connection.connected(),
+          onDisconnected: (reason) => this.connection.disconnected(reason),
         });
       } catch (error) {
         logger.error({ err: errorMessage(error) }, 'source stream failed; restarting');
+        this.connection.disconnected(`stream failed: ${errorMessage(error)}`);
         await new Promise((r) => setTimeout(r, SOURCE_RESTART_MS));
       }
     }

@@ -17,6 +17,9 @@ export interface Metrics {
   writeLag: Histogram<never>;
   queueJobs: Gauge<'queue' | 'state'>;
   reconnects: Counter<'source'>;
+  sourceConnected: Gauge<'source'>;
+  sourceDisconnectedSeconds: Gauge<'source'>;
+  sourceLastMessageAge: Gauge<'source'>;
   backfills: Counter<'source' | 'status'>;
   ingestBuffered: Gauge<never>;
   ingestBufferedBytes: Gauge<never>;
@@ -66,6 +69,19 @@ export function createMetrics(service: string): Metrics {
     }),
     queueJobs: new client.Gauge({ name: 'tickvault_queue_jobs', help: 'Jobs per queue and state, read at scrape time.', labelNames: ['queue', 'state'], registers }),
     reconnects: new client.Counter({ name: 'tickvault_source_reconnects_total', help: 'Stream reconnects per source.', labelNames: ['source'], registers }),
+    sourceConnected: new client.Gauge({
+      name: 'tickvault_source_connected', help: 'Per source of an ingest process: 1 while its stream is open (a polled source: its last poll was answered), else 0.',
+      labelNames: ['source'], registers,
+    }),
+    sourceDisconnectedSeconds: new client.Gauge({
+      name: 'tickvault_source_disconnected_seconds',
+      help: 'Per source: how long it has been connecting or reconnecting without success (0 while connected, or idle because another replica holds its symbols).',
+      labelNames: ['source'], registers,
+    }),
+    sourceLastMessageAge: new client.Gauge({
+      name: 'tickvault_source_last_message_age_seconds', help: 'Per source: seconds since its newest trade, bar or refused frame (absent before the first).',
+      labelNames: ['source'], registers,
+    }),
     backfills: new client.Counter({
       name: 'tickvault_backfills_total', help: 'Backfill jobs finished by ingest services, by source and outcome (filled, no_data, failed).',
       labelNames: ['source', 'status'], registers,

@@ -54,6 +54,13 @@ export interface StreamContext {
   signal: AbortSignal;
   /** Called each time the source's connection comes back after it was lost (for metrics). */
   onReconnect?(reason: string): void;
+  /**
+   * The provider is reachable: the stream is open (a polled source: a poll was answered). Called on
+   * every (re)connection. With onDisconnected it gives the connection state operators see.
+   */
+  onConnected?(): void;
+  /** The connection was lost or could not be made (a polled source: a poll failed to reach the provider); the source retries by itself. */
+  onDisconnected?(reason: string): void;
 }
 
 export interface HistoryRequest {

@@ -728,6 +728,7 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
       let down: { since: number; reason: string } | undefined;
       while (!ctx.signal.aborted) {
         const outcome = await connectOnce(ctx, plan, batcher, catchUp, (at) => {
+          ctx.onConnected?.();
           if (down) {
             const downMs = at - down.since;
             stats.reconnects.push({ reason: down.reason, downMs });
@@ -741,6 +742,7 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
         });
         if (ctx.signal.aborted || outcome.reason === 'aborted') break;
         down = { since: down?.since ?? Date.now(), reason: outcome.reason };
+        ctx.onDisconnected?.(outcome.detail ? `${outcome.reason}: ${outcome.detail}` : outcome.reason);
         // Only a connection that stayed live a while resets the backoff.
         if (outcome.healthy) attempt = 0;
         let delayMs: number;

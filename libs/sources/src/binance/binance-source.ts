@@ -510,6 +510,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         const outcome = await connectOnce(ctx, subscribed, batcher, catchUp, () => {
           connectedAt = Date.now();
           stats.connections++;
+          ctx.onConnected?.();
           if (closed) {
             const downMs = Date.now() - closed.at;
             stats.reconnects.push({ reason: closed.reason, downMs });
@@ -522,6 +523,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         });
         if (ctx.signal.aborted || outcome.reason === 'aborted') break;
         closed = { at: Date.now(), reason: outcome.reason };
+        ctx.onDisconnected?.(outcome.detail ? `${outcome.reason}: ${outcome.detail}` : outcome.reason);
         let delayMs = 0;
         // Only a connection that stayed up a while resets the backoff: an endpoint that accepts, sends a
         // frame and closes must not be hammered (Binance bans IPs past 300 connections per 5 minutes).

@@ -655,6 +655,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
         const outcome = await connectOnce(ctx, subscribed, batcher, catchUp, () => {
           connectedAt = Date.now();
           stats.connections++;
+          ctx.onConnected?.();
           if (closed) {
             const downMs = Date.now() - closed.at;
             stats.reconnects.push({ reason: closed.reason, downMs });
@@ -672,6 +673,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
           break;
         }
         closed = { at: Date.now(), reason: outcome.reason };
+        ctx.onDisconnected?.(outcome.detail ? `${outcome.reason}: ${outcome.detail}` : outcome.reason);
         // Only a connection that stayed up a while resets the backoff: an endpoint that accepts, sends a
         // message and closes must not be hammered (Coinbase limits connection attempts per IP).
         if (outcome.delivered && Date.now() - connectedAt >= HEALTHY_CONNECTION_MS) attempt = 0;

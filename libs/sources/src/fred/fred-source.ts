@@ -273,13 +273,17 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
         if (failed) {
           stats.failedRounds++;
           // A malformed body came with an answer: FRED was not unreachable.
-          if (!(failed instanceof FredBodyError)) down ??= { since: Date.now(), reason: failed.message };
+          if (!(failed instanceof FredBodyError)) {
+            down ??= { since: Date.now(), reason: failed.message };
+            ctx.onDisconnected?.(failed.message);
+          }
           // A refused key will not fix itself within seconds: ask again at the next regular poll.
           const badKey = failed instanceof FredApiError && failed.kind === 'bad_key';
           delayMs = badKey ? opts.pollMs : Math.min(opts.pollMs, backoffDelay(failures++, opts.initialBackoffMs, opts.maxBackoffMs, random));
           if (!badKey) ctx.logger.warn({ err: failed.message, retryInMs: delayMs, failures }, 'FRED poll failed; retrying');
         } else {
           failures = 0;
+          ctx.onConnected?.();
           if (down) {
             const downMs = Date.now() - down.since;
             stats.reconnects.push({ reason: down.reason, downMs });

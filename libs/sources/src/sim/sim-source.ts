@@ -99,6 +99,8 @@ export function createSimSource({ assetClass, seed }: SourceOptions): MarketSour
     assetClass,
     async stream(ctx: StreamContext) {
       let cursor = assetClass === 'macro' ? Date.now() - MACRO_BACKFILL_DAYS * DAY_MS : Date.now();
+      // Generated in-process: nothing to lose.
+      ctx.onConnected?.();
       while (!ctx.signal.aborted) {
         const now = Date.now();
         for (const symbol of ctx.symbols) {

@@ -312,10 +312,12 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
           if (failed) {
             stats.failedRounds++;
             down ??= { since: now, reason: failed.message };
+            ctx.onDisconnected?.(failed.message);
             delayMs = backoffDelay(failures++, opts.initialBackoffMs, opts.maxBackoffMs, random);
             ctx.logger.warn({ err: failed.message, retryInMs: delayMs, failures }, 'Yahoo poll failed; retrying');
           } else {
             failures = 0;
+            ctx.onConnected?.();
             if (down) {
               const downMs = Date.now() - down.since;
               stats.reconnects.push({ reason: down.reason, downMs });
