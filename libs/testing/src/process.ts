@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -13,6 +14,9 @@ export interface LogLine {
 export class ServiceProcess {
   readonly lines: LogLine[] = [];
   readonly output: string[] = [];
+  /** Output lines that are not JSON log lines: a raw stack trace, a library's console.error, a Node warning. */
+  readonly notJson: string[] = [];
+  /** Resolves once the process has exited and all its output has been read. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
 
@@ -22,20 +26,20 @@ export class ServiceProcess {
       env: { ...process.env, LOG_FORMAT: 'json', NODE_ENV: 'test', DATA_ENVIRONMENT: 'test', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const collect = (chunk: Buffer) => {
-      for (const text of chunk.toString().split('\n')) {
-        if (!text.trim()) continue;
-        this.output.push(text);
-        try {
-          this.lines.push(JSON.parse(text) as LogLine);
-        } catch {
-          // Not JSON (a warning from Node itself): kept in output only.
-        }
+    // Whole lines: a long JSON line can arrive in several chunks.
+    const collect = (text: string) => {
+      if (!text.trim()) return;
+      this.output.push(text);
+      try {
+        this.lines.push(JSON.parse(text) as LogLine);
+      } catch {
+        this.notJson.push(text);
       }
     };
-    this.child.stdout!.on('data', collect);
-    this.child.stderr!.on('data', collect);
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    createInterface({ input: this.child.stdout! }).on('line', collect);
+    createInterface({ input: this.child.stderr! }).on('line', collect);
+    // 'close' comes after 'exit' and after both output streams ended, so no line is still on its way.
+    this.exited = new Promise((resolve) => this.child.on('close', (code, signal) => resolve({ code, signal })));
   }
 
   get pid(): number | undefined {
@@ -52,7 +56,13 @@ export class ServiceProcess {
     while (Date.now() < deadline) {
       const found = this.lines.find(predicate);
       if (found) return found;
-      if (this.child.exitCode !== null) break;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        // Its last lines may still be on their way.
+        await this.exited;
+        const last = this.lines.find(predicate);
+        if (last) return last;
+        break;
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`log line not seen; process output:\n${this.output.slice(-40).join('\n')}`);
