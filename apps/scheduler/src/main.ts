@@ -1,9 +1,9 @@
 import { Worker } from 'bullmq';
 import client from 'prom-client';
-import { ASSET_CLASSES, JOB_NAMES, QUEUE_NAMES, type MaintenanceJob } from '@tickvault/schema';
+import { ASSET_CLASSES, backfillQueueName, JOB_NAMES, QUEUE_NAMES, type MaintenanceJob } from '@tickvault/schema';
 import { ASSET_CLASS_ENV, configuredSources, describeConfig, loadConfigOrExit, SCHEDULER_ENV, SERVICES } from '@tickvault/config';
 import { assertSchemaCurrent, createDb, missingDatabaseProblem, recordEvent, withDeadline, type SeriesRef } from '@tickvault/db';
-import { createMaintenanceQueue, createWorkerConnection, RedisRefusalPause, redisPing } from '@tickvault/queue';
+import { createMaintenanceQueue, createWorkerConnection, RedisRefusalPause, redisPing, ServiceRegistration } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, exitCannotStart, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BackfillQueues, runGapFill, runHealth, type SchedulerDeps } from './jobs.js';
 import { ensureSchedules } from './schedules.js';
@@ -112,6 +112,19 @@ health.setChecks([
   { name: 'postgres', check: () => withDeadline(sql`select 1`, 2000, 'postgres ping').then(() => true, () => false) },
 ]);
 
+// What this scheduler runs, in the service registry (report, doctor and the dashboard read it).
+const registration = new ServiceRegistration({
+  redis, prefix: config.QUEUE_PREFIX, service: SERVICE, logger,
+  describe: () => ({
+    environment: null,
+    queues: [
+      { name: QUEUE_NAMES.maintenance, prefix: config.QUEUE_PREFIX, role: 'consumes' as const },
+      ...[...new Set(series.map((s) => s.source))].map((source) => ({ name: backfillQueueName(source), prefix: config.QUEUE_PREFIX, role: 'produces' as const })),
+    ],
+  }),
+});
+await registration.start();
+
 await recordEvent(sql, { service: SERVICE, kind: 'startup', symbol: null, details: { config: describeConfig(config), series: series.length } }).catch(() => {});
 logger.info(
   { series: series.length, gapFill: config.GAP_FILL_CRON, health: config.HEALTH_CRON, healthPort: health.port },
@@ -125,6 +138,7 @@ installShutdown({
     { name: 'mark not ready', run: () => health.setDraining() },
     { name: 'finish the run in hand', run: () => worker.close() },
     { name: 'close queues', run: async () => { await backfillQueues.close(); await queue.close(); } },
+    { name: 'leave the service registry', run: () => registration.stop() },
     { name: 'close health server', run: () => health.close() },
     { name: 'close database', run: () => sql.end({ timeout: 5 }) },
     { name: 'close redis', run: () => void redis.quit().catch(() => redis.disconnect()) },

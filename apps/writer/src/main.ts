@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { ASSET_CLASSES, isoMicros, liveChannel, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
 import { assertSchemaCurrent, checkDataEnvironment, createDb, DataEnvironmentMismatchError, missingDatabaseProblem, probeWritable, recordEvent, stopOverrunTransactions, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
-import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, RedisRefusalPause, redisPing } from '@tickvault/queue';
+import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, pipelineQueues, RedisRefusalPause, redisPing, ServiceRegistration } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, exitCannotStart, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
@@ -262,6 +262,17 @@ const statsTimer = setInterval(() => {
 }, STATS_INTERVAL_MS);
 statsTimer.unref();
 
+// What this writer consumes, in the service registry (report, doctor and the dashboard read it).
+const registration = new ServiceRegistration({
+  redis: publisher, prefix: config.QUEUE_PREFIX, service: SERVICE, logger,
+  describe: () => ({
+    environment: config.DATA_ENVIRONMENT,
+    queues: pipelineQueues(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS, 'consumes'),
+    writer: { shards: tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS).map((shard) => shard.index) },
+  }),
+});
+await registration.start();
+
 await recordEvent(sql, { service: SERVICE, kind: 'startup', symbol: null, details: { config: describeConfig(config), healthPort: health.port } });
 logger.info({ healthPort: health.port, concurrency: config.WRITER_CONCURRENCY }, 'writer started');
 
@@ -275,6 +286,7 @@ shutdownWriter = installShutdown({
     { name: 'drain writes', run: () => flusher.drain() },
     { name: 'stop retention', run: () => { trimming = false; gate.stop(); } },
     { name: 'record shutdown', run: () => recordEvent(sql, { service: SERVICE, kind: 'shutdown', symbol: null, details: {} }).then(() => undefined) },
+    { name: 'leave the service registry', run: () => registration.stop() },
     { name: 'close health server', run: () => health.close() },
     { name: 'close queue handles', run: () => Promise.all(depthQueues.map((q) => q.close())).then(() => undefined) },
     { name: 'close redis', run: () => { void redis.quit().catch(() => redis.disconnect()); publisher.disconnect(); } },

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { JOB_NAMES, type AssetClass } from '@tickvault/schema';
+import { backfillQueueName, JOB_NAMES, type AssetClass } from '@tickvault/schema';
 import { configuredSources, describeConfig, loadConfigOrExit, SOURCE_SETTINGS_ENV } from '@tickvault/config';
-import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, redisPing } from '@tickvault/queue';
+import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, pipelineQueues, redisPing, ServiceRegistration } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, exitCannotStart, installShutdown, startHealthServer, waitForDependencies } from '@tickvault/runtime';
 import { createSources, UnknownSourceError, type MarketSource } from '@tickvault/sources';
 import { ASSET_CLASS_ENV, DEFAULT_HEALTH_PORTS, INGEST_COMMON_ENV } from './env.js';
@@ -107,11 +107,28 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
 
   let droppedReported = 0;
   let droppedRejectionsReported = 0;
+  // What this process runs, in the service registry (report, doctor, the dashboard and Bull Board read it).
+  const registration = new ServiceRegistration({
+    redis, prefix: config.QUEUE_PREFIX, service, id: replicaId, logger,
+    describe: () => ({
+      environment: config.DATA_ENVIRONMENT,
+      queues: [
+        ...pipelineQueues(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS, 'produces'),
+        ...sourceIds.map((id) => ({ name: backfillQueueName(id), prefix: config.QUEUE_PREFIX, role: 'consumes' as const })),
+      ],
+      ingest: {
+        assetClass, symbols, shards: config.TICK_QUEUE_SHARDS,
+        sources: runners.map(({ runner }) => runner.connection.status(runner.heldSymbols)),
+      },
+    }),
+  });
   // Replicas of this service share the symbols of each source through leases in Redis.
   const runners = sources.map((source) => {
     const runner = new SourceRunner(source, pipeline, redis, {
       prefix: config.QUEUE_PREFIX, service, logger, delivered,
       onReconnect: (sourceId) => metrics.reconnects.inc({ source: sourceId }),
+      // Shown at once rather than at the next heartbeat: "is binance connected?" should not lag 10 s.
+      onConnectionChange: () => void registration.refresh(),
     });
     const leases = new SymbolLeases({
       redis, prefix: config.QUEUE_PREFIX, service, source: source.id, symbols, replicaId,
@@ -147,12 +164,21 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     droppedReported = droppedTicks;
     metrics.ingestDroppedRejections.inc(droppedRejections - droppedRejectionsReported);
     droppedRejectionsReported = droppedRejections;
+    const now = Date.now();
+    for (const { runner } of runners) {
+      const source = { source: runner.connection.source };
+      const gauges = runner.connection.gauges(now);
+      metrics.sourceConnected.set(source, gauges.connected);
+      metrics.sourceDisconnectedSeconds.set(source, gauges.disconnectedSeconds);
+      if (gauges.lastMessageAgeSeconds !== null) metrics.sourceLastMessageAge.set(source, gauges.lastMessageAgeSeconds);
+    }
   });
 
   outbox.pushEvent({
     ts: new Date().toISOString(), service, kind: 'startup', symbol: null,
     details: { config: describeConfig(config), sources: sourceIds, symbols },
   });
+  await registration.start();
   logger.info({ sources: sourceIds, symbols, replicaId, healthPort: health.port }, sourceIds.length === 0 ? `${service} started with no sources (disabled)` : `${service} started`);
 
   const statsTimer = setInterval(() => {
@@ -180,6 +206,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
         // Leave a second of the hard timeout for closing connections.
         run: () => outbox.close(Date.now() + Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 2000)),
       },
+      { name: 'leave the service registry', run: () => registration.stop() },
       { name: 'close health server', run: () => health.close() },
       { name: 'close queues', run: () => Promise.all([...tickQueues.map((q) => q.close()), eventQueue.close()]).then(() => undefined) },
       { name: 'close redis', run: () => {
