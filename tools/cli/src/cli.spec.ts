@@ -116,6 +116,13 @@ describe('tickvault --help and --version', () => {
     for (const flag of ['--version', '-v', '-V']) expect(await run([flag], inert)).toEqual({ code: 0, stdout: `tickvault ${rootVersion}\n`, stderr: '' });
   });
 
+  it('the README lists every command and the same exit codes', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    for (const name of NAMES) expect(readme, name).toMatch(new RegExp(`\`(tickvault ${name}|npm (start|run ${name}))\\b`));
+    expect(readme).toContain('Exit codes, for scripts: `0` done');
+    expect(readme).toMatch(/`1` failed[^`]*`2` the command line is wrong/);
+  });
+
   it('takes the synopsis up to the first blank line', () => {
     expect(synopsis('usage: tickvault x\n       tickvault y\n\nmore\n')).toBe('usage: tickvault x\n       tickvault y\n');
     expect(synopsis('usage: tickvault x')).toBe('usage: tickvault x\n');

@@ -3,7 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { configuredSources, demoFeedEnv, ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
+import { ASSET_CLASSES, type AssetClass } from '@tickvault/schema';
+import { ASSET_CLASS_ENV, configuredSources, demoFeedEnv, ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
+// The CLI's own table of what each command reads: the compose `cli` service must pass it all. (The CLI is
+// an app to Nx; this check reads its declarations and runs none of it.)
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { commands } from '@tickvault/cli/commands';
 import {
   dependsOn,
   durationSeconds,
@@ -69,7 +74,7 @@ const INTERPOLATION_ENVS: Record<string, Record<string, string>> = {
 
 describe('docker-compose.yml', () => {
   it('defines redis, postgres, the one-shot secrets and migrate, and every service', () => {
-    expect(Object.keys(services).sort()).toEqual(['dashboard', 'fake-feeds', 'ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'scheduler', 'secrets', 'writer']);
+    expect(Object.keys(services).sort()).toEqual(['cli', 'dashboard', 'fake-feeds', 'ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'scheduler', 'secrets', 'writer']);
   });
 
   it('has a demo profile whose env file points every ingest service at the fake feeds, labelled demo', () => {
@@ -160,7 +165,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('sets only variables of the ENV registry on tickvault services (no typos)', () => {
-    for (const name of ['secrets', 'migrate', ...APP_SERVICES]) {
+    for (const name of ['secrets', 'migrate', 'cli', ...APP_SERVICES]) {
       const unknown = Object.keys(rawEnvironment(service(name))).filter((k) => !(k in ENV));
       expect(unknown, name).toEqual([]);
     }
@@ -314,6 +319,78 @@ describe('docker-compose.yml', () => {
     }
     for (const [name, spec] of Object.entries(SERVICES)) expect(commandOf(service(name)), name).toEqual([spec.entry]);
     expect(commandOf(service('migrate'))).toEqual(['tools/cli/src/main.ts', 'migrate']);
+  });
+
+  describe('cli: `docker compose run --rm cli <command>` (#13 item 9)', () => {
+    const cli = service('cli');
+    /** The commands that act on a running stack; start, demo and service run one, compose-secrets is the secrets service, env-docs edits the README. */
+    const STACK_COMMANDS = ['backfill', 'dashboard-password', 'data-environment', 'doctor', 'gaps', 'migrate', 'report', 'run-now', 'verify'];
+    /** The sources and symbols a service (or the cli) resolves per asset class, as report lists them. */
+    const series = (name: string, env: Record<string, string>, classes: readonly AssetClass[] = ASSET_CLASSES) => {
+      const reads = name === 'cli' ? commands.report!.env : APP_ENV[name]!;
+      const config: Readonly<Record<string, unknown>> = loadConfig(name, reads, inVolume(resolvedEnvironment(service(name), env)));
+      return Object.fromEntries(classes.map((c) => [c, { sources: configuredSources(c, config), symbols: config[ASSET_CLASS_ENV[c].symbols] }]));
+    };
+
+    it('is left out of a plain `docker compose up` and runs the tickvault command from the image', () => {
+      expect(cli.profiles).toEqual(['cli']);
+      expect(cli.image).toBe(IMAGE);
+      expect(cli.build).toBe('.');
+      expect(cli.entrypoint).toEqual(['node', 'tools/cli/bin/tickvault.js']);
+      const bin = (JSON.parse(readRepoFile('tools/cli/package.json')) as { bin: Record<string, string> }).bin.tickvault;
+      expect(join('tools/cli', bin ?? '')).toBe(cli.entrypoint![1]);
+      expect(commandOf(cli), 'with no command: the list of commands').toEqual(['--help']);
+      expect(cli.restart).toBe('no');
+      expect(cli.healthcheck?.disable).toBe(true);
+      expect(cli.ports).toBeUndefined();
+      // Doctor and report say what is wrong with the schema rather than waiting for migrate.
+      expect(dependsOn(cli)).toEqual({ postgres: 'service_healthy', redis: 'service_healthy' });
+    });
+
+    it('runs as compose would start it: the entrypoint with the default command, then with a command', () => {
+      const run = (args: string[]) => spawnSync(process.execPath, [...cli.entrypoint!.slice(1), ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+      const overview = run(commandOf(cli));
+      expect(overview.status, overview.stderr).toBe(0);
+      expect(overview.stdout).toContain('docker compose run --rm cli');
+      for (const name of STACK_COMMANDS) expect(overview.stdout, name).toContain(`\n  ${name} `);
+      const help = run(['report', '--help']);
+      expect(help.status).toBe(0);
+      expect(help.stdout).toMatch(/^usage: tickvault report /);
+      expect(readRepoFile('README.md')).toContain('docker compose run --rm cli report');
+    });
+
+    for (const [label, interpolationEnv] of Object.entries({ ...INTERPOLATION_ENVS, 'demo (infra/demo.env)': Object.fromEntries(parseDotenv(readRepoFile('infra/demo.env')).map((e) => [e.key, e.value])) })) {
+      it(`passes each stack command what it reads, pointing at the stack (${label})`, () => {
+        const raw = Object.keys(rawEnvironment(cli));
+        const env = inVolume(resolvedEnvironment(cli, interpolationEnv));
+        for (const name of STACK_COMMANDS) {
+          const command = commands[name]!;
+          expect(command.env.filter((v) => !raw.includes(v)), `${name} reads it, so .env can tune it`).toEqual([]);
+          const config = loadConfig(`cli ${name}`, command.env, env) as Record<string, unknown>;
+          if ('DATABASE_URL' in config) {
+            expect(new URL(config.DATABASE_URL as string).host, name).toBe('postgres:5432');
+            expect(new URL(config.DATABASE_URL as string).password, name).toBe(generated('postgres-password'));
+          }
+          if ('REDIS_URL' in config) expect(config.REDIS_URL, name).toBe(`redis://:${generated('redis-password')}@redis:6379`);
+        }
+      });
+
+      it(`report lists the series the services run, not its own defaults (${label})`, () => {
+        const fromCli = series('cli', interpolationEnv);
+        expect(fromCli).toEqual(series('dashboard', interpolationEnv));
+        expect(fromCli).toEqual(series('scheduler', interpolationEnv));
+        for (const c of ASSET_CLASSES) expect(fromCli[c], c).toEqual(series(`ingest-${c}`, interpolationEnv, [c])[c]);
+        if (label.startsWith('demo')) expect(fromCli.stock?.sources).toEqual(['alpaca', 'yahoo']);
+      });
+    }
+
+    it('reads the password the dashboard generated, from its volume, read-only', () => {
+      const mount = (s: ComposeService) => [s.volumes].flat().map(String).find((v) => v.startsWith('dashboard-data:'));
+      expect(mount(cli)).toBe(`${mount(service('dashboard'))}:ro`);
+      for (const name of ['DASHBOARD_AUTH', 'DASHBOARD_USER', 'DASHBOARD_PASSWORD', 'DASHBOARD_PASSWORD_FILE']) {
+        expect(rawEnvironment(cli)[name], name).toBe(rawEnvironment(service('dashboard'))[name]);
+      }
+    });
   });
 
   it('sets HEALTH_PORT literally on each app service (the healthcheck depends on it)', () => {
