@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { stockLevel } from './market.js';
 import { formatE8, hashSeed, mulberry32 } from './random.js';
 
 /**
@@ -169,7 +170,6 @@ export interface FakeAlpaca {
   close(): Promise<void>;
 }
 
-const BASE_PRICES: Record<string, number> = { AAPL: 190, MSFT: 420, SPY: 520, TSLA: 240, NVDA: 120, 'BRK.B': 410 };
 const EXCHANGES = ['V', 'V', 'P', 'Q', 'N', 'K', 'Z'];
 const NS_PER_MS = 1_000_000n;
 const NS_PER_S = 1_000_000_000n;
@@ -253,10 +253,7 @@ class SymbolTape {
   }
 
   private level(second: number): number {
-    const base = BASE_PRICES[this.symbol] ?? 20 + (hashSeed(this.seed, this.symbol) % 300);
-    const phase = (hashSeed(this.seed, this.symbol, 'phase') % 1000) / 159;
-    const t = second / 60;
-    return base * (1 + 0.02 * Math.sin(t / 240 + phase) + 0.005 * Math.sin(t / 7 + 2 * phase));
+    return stockLevel(this.symbol, second);
   }
 
   /** Generates every second up to and including `second` (trades of a second are fixed once made). */

@@ -1,13 +1,16 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { pairLevel, TradeCounts } from './market.js';
 import { formatE8, hashSeed, mulberry32, mulE8 } from './random.js';
 
 /**
  * A local Binance spot market-data server for tests and demos. It speaks Binance's wire formats
  * (combined trade streams, historicalTrades, aggTrades, klines, exchangeInfo, ping, time, weights
  * and error bodies) over one HTTP port, with trades that are a pure function of (seed, symbol,
- * second): ids are numeric, per symbol, and increase by one per trade, like Binance's.
+ * second): ids are numeric, per symbol, and increase by one per trade, like Binance's. A trade's id
+ * follows from its time (market.ts), so a restarted fake serves the same trades under the same ids and
+ * continues the sequence; prices come from the market every fake shares.
  *
  * Trades exist from `historyMs` before the start onwards, and become visible (stream and REST) when
  * their time has come. Fault switches (`controls`) drop, stall or starve connections, send
@@ -136,7 +139,6 @@ const WEIGHTS: Record<string, number> = {
 const MAX_TRADE_FRAME_BYTES = 64 * 1024;
 
 const QUOTES = ['FDUSD', 'USDT', 'USDC', 'BUSD', 'TUSD', 'BTC', 'ETH', 'BNB', 'EUR', 'TRY'];
-const BASE_PRICES: Record<string, number> = { BTCUSDT: 65000, ETHUSDT: 3200, SOLUSDT: 150, BNBUSDT: 600, ETHBTC: 0.05 };
 
 const INTERVALS: Record<string, number> = {
   '1s': 1000, '1m': 60_000, '3m': 180_000, '5m': 300_000, '15m': 900_000, '30m': 1_800_000,
@@ -162,23 +164,28 @@ function splitSymbol(symbol: string): { base: string; quote: string } {
 class SymbolTape {
   readonly trades: FakeTrade[] = [];
   private nextSecond: number;
+  private readonly counts: TradeCounts;
+  /** The id of the first trade on the tape: trade i has id idBase + i. */
   readonly idBase: number;
+  /** aggTrades ids are trade ids minus this: the same for every instance with this seed. */
+  readonly aggBase: number;
+  private readonly pair: { base: string; quote: string };
 
   constructor(
     readonly symbol: string,
     private readonly seed: number,
-    private readonly originSecond: number,
-    private readonly rate: number,
+    originSecond: number,
+    rate: number,
   ) {
     this.nextSecond = originSecond;
-    this.idBase = 1_000_000 * (1 + (hashSeed(seed, symbol, 'ids') % 9000));
+    this.counts = new TradeCounts(seed, symbol, rate);
+    this.idBase = this.counts.firstIdAt(originSecond);
+    this.aggBase = this.counts.idOrigin - 1000;
+    this.pair = splitSymbol(symbol);
   }
 
   private level(second: number): number {
-    const base = BASE_PRICES[this.symbol] ?? 10 + (hashSeed(this.seed, this.symbol) % 100);
-    const phase = (hashSeed(this.seed, this.symbol, 'phase') % 1000) / 159;
-    const t = second / 60;
-    return base * (1 + 0.02 * Math.sin(t / 240 + phase) + 0.005 * Math.sin(t / 7 + 2 * phase));
+    return pairLevel(this.pair.base, this.pair.quote, second);
   }
 
   /** Generates every second up to and including `second` (trades of a second are fixed once made). */
@@ -186,7 +193,7 @@ class SymbolTape {
     for (; this.nextSecond <= second; this.nextSecond++) {
       const s = this.nextSecond;
       const rand = mulberry32(hashSeed(this.seed, this.symbol, s));
-      const count = Math.floor(rand() * (2 * this.rate + 1));
+      const count = this.counts.countAt(s);
       const offsets = Array.from({ length: count }, () => Math.floor(rand() * 1000)).sort((a, b) => a - b);
       let price = this.level(s);
       const decimals = price >= 100 ? 2 : price >= 1 ? 4 : 6;
@@ -376,7 +383,7 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
         const fromId = intParam(query, 'fromId');
         const startTime = intParam(query, 'startTime');
         const endTime = intParam(query, 'endTime');
-        const aggBase = t.idBase - 1000;
+        const aggBase = t.aggBase;
         if (fromId !== undefined && (startTime !== undefined || endTime !== undefined)) {
           throw new ApiError(400, -1128, 'Combination of optional parameters invalid.');
         }

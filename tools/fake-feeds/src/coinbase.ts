@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { pairLevel, TradeCounts } from './market.js';
 import { formatE8, hashSeed, mulberry32 } from './random.js';
 
 /**
@@ -9,7 +10,9 @@ import { formatE8, hashSeed, mulberry32 } from './random.js';
  * messages; REST products, trades with cursor pagination, candles, time; `{"message":..}` error
  * bodies) over one HTTP port, with trades that are a pure function of (seed, product, second):
  * trade ids are per product and increase by one per trade, sequences increase by one or more per
- * match (the real `sequence` counts every order-book message, so it jumps between matches).
+ * match (the real `sequence` counts every order-book message, so it jumps between matches). Both
+ * follow from a trade's time (market.ts), so a restarted fake serves the same trades under the same
+ * ids and continues the sequence; prices come from the market every fake shares.
  *
  * Trades exist from `historyMs` before the start onwards and become visible (stream and REST) when
  * their time has come. Fault switches (`controls`) drop, stall or starve connections, skip matches
@@ -121,7 +124,6 @@ export interface FakeCoinbase {
   close(): Promise<void>;
 }
 
-const BASE_PRICES: Record<string, number> = { 'BTC-USD': 65000, 'ETH-USD': 3200, 'SOL-USD': 150, 'ETH-BTC': 0.05, 'BTC-EUR': 60000 };
 const GRANULARITIES = new Set([60, 300, 900, 3600, 21600, 86400]);
 const MAX_CANDLES = 300;
 
@@ -161,25 +163,26 @@ function uuid(rand: () => number): string {
 class ProductTape {
   readonly trades: FakeCoinbaseTrade[] = [];
   private nextSecond: number;
+  private readonly counts: TradeCounts;
+  /** The id of the first trade on the tape: trade i has id idBase + i. */
   readonly idBase: number;
-  private sequence: number;
+  private readonly sequenceBase: number;
 
   constructor(
     readonly productId: string,
     private readonly seed: number,
     originSecond: number,
-    private readonly rate: number,
+    rate: number,
   ) {
     this.nextSecond = originSecond;
-    this.idBase = 100_000 * (1 + (hashSeed(seed, productId, 'ids') % 9000));
-    this.sequence = 1_000_000_000 * (1 + (hashSeed(seed, productId, 'sequence') % 50));
+    this.counts = new TradeCounts(seed, productId, rate);
+    this.idBase = this.counts.firstIdAt(originSecond);
+    this.sequenceBase = 1_000_000_000 * (1 + (hashSeed(seed, productId, 'sequence') % 50));
   }
 
   private level(second: number): number {
-    const base = BASE_PRICES[this.productId] ?? 10 + (hashSeed(this.seed, this.productId) % 100);
-    const phase = (hashSeed(this.seed, this.productId, 'phase') % 1000) / 159;
-    const t = second / 60;
-    return base * (1 + 0.02 * Math.sin(t / 240 + phase) + 0.005 * Math.sin(t / 7 + 2 * phase));
+    const [base = '', quote = 'USD'] = this.productId.split('-');
+    return pairLevel(base, quote, second);
   }
 
   /** Generates every second up to and including `second` (trades of a second are fixed once made). */
@@ -187,7 +190,7 @@ class ProductTape {
     for (; this.nextSecond <= second; this.nextSecond++) {
       const s = this.nextSecond;
       const rand = mulberry32(hashSeed(this.seed, this.productId, s));
-      const count = Math.floor(rand() * (2 * this.rate + 1));
+      const count = this.counts.countAt(s);
       const offsets = Array.from({ length: count }, () => Math.floor(rand() * 1_000_000)).sort((a, b) => a - b);
       let price = this.level(s);
       // Coinbase quote increments: cents for dollar prices, finer below.
@@ -196,19 +199,20 @@ class ProductTape {
         price *= 1 + (rand() - 0.5) * 0.0004;
         const priceE8 = BigInt(Math.round(Number(price.toFixed(decimals)) * 10 ** decimals)) * 10n ** BigInt(8 - decimals);
         const sizeE8 = BigInt(1 + Math.floor(rand() * 200_000)) * 1000n; // 0.00001 .. 2 base units
-        // The real sequence counts every order-book message of the product: matches are a few apart.
-        this.sequence += 1 + Math.floor(rand() * 4);
+        // The real sequence counts every order-book message of the product: matches are 1 to 7 apart.
+        const tradeId = this.idBase + this.trades.length;
+        const sequence = this.sequenceBase + 4 * (tradeId - this.counts.idOrigin) + Math.floor(rand() * 4);
         const timeUs = s * 1_000_000 + offset;
         const priceText = formatE8(priceE8);
         this.trades.push({
           productId: this.productId,
-          tradeId: this.idBase + this.trades.length,
+          tradeId,
           timeUs,
           time: isoMicros(timeUs),
           price: priceText.slice(0, priceText.length - (8 - decimals)),
           size: formatE8(sizeE8),
           side: rand() < 0.5 ? 'buy' : 'sell',
-          sequence: this.sequence,
+          sequence,
           makerOrderId: uuid(rand),
           takerOrderId: uuid(rand),
           priceE8,

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { stockLevel } from './market.js';
 import { hashSeed, mulberry32 } from './random.js';
 
 /**
@@ -107,7 +108,6 @@ export interface FakeYahoo {
   close(): Promise<void>;
 }
 
-const BASE_PRICES: Record<string, number> = { AAPL: 189.84, MSFT: 415.5, 'BRK-B': 410.2, TSLA: 245.1, NVDA: 120.3 };
 const NAMES: Record<string, string> = { AAPL: 'Apple Inc.', MSFT: 'Microsoft Corporation', 'BRK-B': 'Berkshire Hathaway Inc.' };
 const DAY_S = 86_400;
 // Yahoo keeps 1m bars about 30 days and serves at most about a week of them per request.
@@ -137,9 +137,8 @@ class SymbolTape {
     if (!minuteChecked && this.nullMinute(Math.floor(second / 60))) return undefined;
     const rand = mulberry32(hashSeed(this.seed, this.symbol, second));
     if (rand() >= this.options.tradeShare) return undefined;
-    const base = BASE_PRICES[this.symbol] ?? 20 + (hashSeed(this.seed, this.symbol) % 300);
-    const phase = (hashSeed(this.seed, this.symbol, 'phase') % 1000) / 159;
-    const level = base * (1 + 0.01 * Math.sin(second / 3600 + phase) + 0.002 * Math.sin(second / 97 + 2 * phase) + 0.0006 * (rand() - 0.5));
+    // The shared market's level (the fake Alpaca trades the same share there), with a little noise of its own.
+    const level = stockLevel(this.symbol, second) * (1 + 0.0006 * (rand() - 0.5));
     return { cents: Math.max(1, Math.round(level * 100)), size: 1 + Math.floor(rand() * 500) };
   }
 
