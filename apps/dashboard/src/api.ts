@@ -6,6 +6,7 @@ import { maskUrlsInText } from '@tickvault/config';
 import {
   isConnectionError, listStoredSeries, readCandles, readTicks, recentEvents, rejectionsByReason, seriesStats, ticksSince, type Sql,
 } from '@tickvault/db';
+import { registeredSeries, type ServiceEntry } from '@tickvault/queue';
 import { errorMessage, type Logger } from '@tickvault/runtime';
 import type { LatestCache } from './latest-cache.js';
 import type { LiveHub } from './live-hub.js';
@@ -20,6 +21,8 @@ const SERIES_REUSE_MS = 3000;
 const TICKS_DEFAULT_AHEAD_MS = HOUR_MS;
 const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'] as const;
 const SSE_RETRY_MS = 5000;
+// The registry changes with heartbeats (10 s): pages polling every few seconds share one read.
+const SERVICES_REUSE_MS = 2000;
 
 /** Redis could not answer (the dashboard's Redis connection fails fast instead of queueing commands). */
 class RedisUnavailableError extends Error {}
@@ -36,6 +39,8 @@ export interface ApiDeps {
   latest: LatestCache;
   hub: LiveHub;
   configuredSeries: readonly ConfiguredSeries[];
+  /** The service registry: what running services say they run (rejects when Redis cannot answer). */
+  readServices: () => Promise<{ services: ServiceEntry[]; unreadable: number }>;
   logger: Logger;
 }
 
@@ -77,12 +82,28 @@ export function createApiRouter(deps: ApiDeps): Router {
   const { sql, hub } = deps;
   const api = express.Router();
 
+  const servicesSnapshot = shared(async () => {
+    const { services, unreadable } = await deps.readServices().catch((error: unknown) => {
+      throw new RedisUnavailableError(errorMessage(error));
+    });
+    return { generatedAt: new Date().toISOString(), services, unreadable };
+  }, SERVICES_REUSE_MS);
+
   const seriesSnapshot = shared(async () => {
     const now = Date.now();
-    const known = new Set(deps.configuredSeries.map((s) => `${s.source}:${s.symbol}`));
+    // Configured here, or run by a registered ingest service (whose environment may list sources this
+    // one does not). Without Redis the configured lists still answer.
+    const running = await servicesSnapshot().then((s) => registeredSeries(s.services), () => []);
+    const configured = [...deps.configuredSeries];
+    const known = new Set(configured.map((s) => `${s.source}:${s.symbol}`));
+    for (const s of running) {
+      if (known.has(`${s.source}:${s.symbol}`)) continue;
+      known.add(`${s.source}:${s.symbol}`);
+      configured.push(s);
+    }
     const extra = (await listStoredSeries(sql)).filter((s) => !known.has(`${s.source}:${s.symbol}`));
     const all = [
-      ...deps.configuredSeries.map((s) => ({ ...s, configured: true })),
+      ...configured.map((s) => ({ ...s, configured: true })),
       ...extra.map((s) => ({ source: s.source, symbol: s.symbol, assetClass: s.assetClass as AssetClass | null, configured: false })),
     ];
     const [stats, lastHour] = await Promise.all([seriesStats(sql, all), ticksSince(sql, all, new Date(now - HOUR_MS))]);
@@ -163,6 +184,13 @@ export function createApiRouter(deps: ApiDeps): Router {
       }),
     );
     res.json({ queues });
+  });
+
+  api.get('/services', async (req, res) => {
+    parseQuery(req.query, {});
+    const snapshot = await servicesSnapshot();
+    const now = Date.now();
+    res.json({ ...snapshot, services: snapshot.services.map((s) => ({ ...s, heartbeatAgeMs: Math.max(0, now - Date.parse(s.heartbeatAt)) })) });
   });
 
   api.get('/rejections', async (req, res) => {

@@ -10,7 +10,8 @@ export const PUBLIC_DIR = fileURLToPath(new URL('./public', import.meta.url));
 
 /**
  * Nothing loads from another origin: the page is self-contained, and Bull Board's link to a web font
- * CDN is blocked rather than leaking each visit to a third party (its UI falls back to system fonts).
+ * CDN is taken out of its page (removeForeignStylesheets) rather than leaking each visit to a third
+ * party; this policy is the second line should a Bull Board upgrade add another.
  */
 const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '@tickvault/db';
-import { createBackfillQueue } from '@tickvault/queue';
+import { createBackfillQueue, ServiceRegistration } from '@tickvault/queue';
 import { createTestDatabase, createTestRedis, eventually, REPO_ROOT, repoPath, ServiceProcess, type TestDatabase, type TestRedis } from '@tickvault/testing';
 import { basicAuth } from './testing/sse-client.js';
 
@@ -391,6 +391,53 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
       const queues = await getJson('/api/queues');
       expect((queues.body.queues as { name: string; paused: boolean }[]).find((q) => q.name === 'events')?.paused).toBe(true);
       await fetch(`${actions.url}/admin/queues/api/queues/events/resume`, { method: 'PUT', headers: auth });
+    });
+  });
+
+  describe('service registry', () => {
+    it('shows what running services registered: /api/services, their queues in /api/queues and Bull Board, their series as configured', async () => {
+      const since = new Date().toISOString();
+      const registration = new ServiceRegistration({
+        redis: redis.redis, prefix: redis.prefix, service: 'ingest-stock', logger: { info: () => {}, warn: () => {} },
+        describe: () => ({
+          environment: 'test',
+          queues: [
+            { name: 'ticks', prefix: redis.prefix, role: 'produces' },
+            { name: 'backfill-alpaca', prefix: redis.prefix, role: 'consumes' },
+            // Another stack's queue is never opened.
+            { name: 'backfill-other', prefix: '{someone-else}', role: 'consumes' },
+          ],
+          ingest: {
+            assetClass: 'stock', symbols: ['AAPL'], shards: 1,
+            sources: [{ source: 'alpaca', state: 'reconnecting', since, reason: 'auth-failed: not authorized', lastMessageAt: null, symbols: ['AAPL'] }],
+          },
+        }),
+      });
+      await registration.start();
+      try {
+        const services = await eventually(async () => {
+          const body = (await getJson('/api/services')).body as { services: { service: string; heartbeatAgeMs: number; ingest?: unknown }[]; unreadable: number };
+          return body.services.some((s) => s.service === 'ingest-stock') ? body : undefined;
+        }, 'ingest-stock listed', 20_000);
+        expect(services.unreadable).toBe(0);
+        // The dashboards this file started register themselves too.
+        expect([...new Set(services.services.map((s) => s.service))].sort()).toEqual(['dashboard', 'ingest-stock']);
+        const stock = services.services.find((s) => s.service === 'ingest-stock')!;
+        expect(stock.heartbeatAgeMs).toBeGreaterThanOrEqual(0);
+        expect(stock.ingest).toMatchObject({ sources: [{ source: 'alpaca', state: 'reconnecting', reason: 'auth-failed: not authorized' }] });
+
+        // Picked up with the registry's next heartbeat, without a restart.
+        await eventually(async () => ((await getJson('/api/queues')).body.queues as { name: string }[]).some((q) => q.name === 'backfill-alpaca'), 'backfill-alpaca in /api/queues', 30_000);
+        const names = ((await getJson('/api/queues')).body.queues as { name: string }[]).map((q) => q.name);
+        expect(names).toEqual(['ticks', 'events', 'maintenance', 'backfill-sim', 'backfill-alpaca']);
+        const board = (await (await fetch(`${basic.url}/admin/queues/api/queues`, { headers: auth })).json()) as { queues: { name: string }[] };
+        expect(board.queues.map((q) => q.name).sort()).toEqual(['backfill-alpaca', 'backfill-sim', 'events', 'maintenance', 'ticks']);
+
+        const series = (await getJson('/api/series')).body.series as { series: string; configured: boolean; assetClass: string }[];
+        expect(series.find((s) => s.series === 'alpaca:AAPL')).toMatchObject({ configured: true, assetClass: 'stock' });
+      } finally {
+        await registration.stop();
+      }
     });
   });
 });

@@ -3,7 +3,11 @@ import client from 'prom-client';
 import { ASSET_CLASSES, liveChannel } from '@tickvault/schema';
 import { ASSET_CLASS_ENV, ConfigError, DASHBOARD_ENV, describeConfig, loadConfigOrExit, SERVICES, configuredSources } from '@tickvault/config';
 import { assertSchemaCurrent, createReadDb, missingDatabaseProblem, readLatest, withDeadline } from '@tickvault/db';
-import { createBackfillQueue, createEventQueue, createMaintenanceQueue, createProducerConnection, createTickQueues, createWorkerConnection, redisPing } from '@tickvault/queue';
+import { Queue } from 'bullmq';
+import {
+  createBackfillQueue, createEventQueue, createMaintenanceQueue, createProducerConnection, createTickQueues, createWorkerConnection, readServices, redisPing,
+  SERVICE_HEARTBEAT_MS, ServiceRegistration,
+} from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, exitCannotStart, installShutdown, listen, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import type { ConfiguredSeries } from './api.js';
 import { createDashboardApp } from './app.js';
@@ -11,6 +15,7 @@ import { resolveAuth } from './auth.js';
 import { LatestCache } from './latest-cache.js';
 import { LiveHub } from './live-hub.js';
 import { LoginThrottle } from './login-throttle.js';
+import { QueueCatalog } from './queue-catalog.js';
 import { queueDepthRefresher } from './queue-depths.js';
 
 const SERVICE = 'dashboard';
@@ -132,14 +137,34 @@ const configuredSeries: ConfiguredSeries[] = ASSET_CLASSES.flatMap((assetClass) 
   return configuredSources(assetClass, config).flatMap((source) => config[vars.symbols].map((symbol) => ({ source, symbol, assetClass })));
 });
 
-// Every queue an operator may need to look at: all tick shards, events, maintenance, and the backfill queue of each configured source.
-const queues = [
-  ...createTickQueues(redis, config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS),
-  createEventQueue(redis, config.QUEUE_PREFIX),
-  createMaintenanceQueue(redis, config.QUEUE_PREFIX),
-  ...[...new Set(configuredSeries.map((s) => s.source))].map((source) => createBackfillQueue(redis, config.QUEUE_PREFIX, source)),
-];
-for (const queue of queues) queue.on('error', (error) => logRedisError({ queue: queue.name, err: errorMessage(error) }, 'queue error'));
+const withErrorLog = (queue: Queue): Queue => queue.on('error', (error) => logRedisError({ queue: queue.name, err: errorMessage(error) }, 'queue error'));
+// Every queue an operator may need to look at: all tick shards, events, maintenance, the backfill queue of each configured source,
+// and any other queue a running service registered (read again with every registry heartbeat).
+const catalog = new QueueCatalog(
+  [
+    ...createTickQueues(redis, config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS),
+    createEventQueue(redis, config.QUEUE_PREFIX),
+    createMaintenanceQueue(redis, config.QUEUE_PREFIX),
+    ...[...new Set(configuredSeries.map((s) => s.source))].map((source) => createBackfillQueue(redis, config.QUEUE_PREFIX, source)),
+  ].map(withErrorLog),
+  (ref) => withErrorLog(new Queue(ref.name, { connection: redis, prefix: ref.prefix })),
+);
+const queues = catalog.queues;
+const readRegistry = () => readServices(redis, config.QUEUE_PREFIX);
+const refreshCatalog = async () => {
+  try {
+    const added = catalog.addRegistered((await readRegistry()).services, config.QUEUE_PREFIX);
+    if (added.length > 0) logger.info({ queues: added }, 'showing queues that running services registered');
+  } catch (error) {
+    logRedisError({ err: errorMessage(error) }, 'service registry not readable; showing the configured queues');
+  }
+};
+await refreshCatalog();
+const catalogTimer = setInterval(() => void refreshCatalog(), SERVICE_HEARTBEAT_MS);
+catalogTimer.unref();
+const registration = new ServiceRegistration({
+  redis, prefix: config.QUEUE_PREFIX, service: SERVICE, logger, describe: () => ({ environment: null, queues: [] }),
+});
 
 const hub = new LiveHub(STREAM_LIMITS);
 const channel = liveChannel(config.QUEUE_PREFIX);
@@ -159,7 +184,7 @@ const latest = new LatestCache(redis, config.QUEUE_PREFIX, config.LATEST_CACHE_T
 });
 
 const app = createDashboardApp({
-  sql, queues, latest, hub, configuredSeries, logger, auth: auth.settings, queueActions: config.DASHBOARD_QUEUE_ACTIONS,
+  sql, queues, latest, hub, configuredSeries, readServices: readRegistry, logger, auth: auth.settings, queueActions: config.DASHBOARD_QUEUE_ACTIONS,
   loginThrottle,
   onLockout: (client, lockMs) => {
     loginLockouts.inc();
@@ -219,6 +244,7 @@ health.setChecks([
   { name: 'live', check: () => subscriber.status === 'ready' },
 ]);
 
+await registration.start();
 logger.info(
   { port, healthPort: health.port, auth: auth.settings.mode, queueActions: config.DASHBOARD_QUEUE_ACTIONS, series: configuredSeries.length, config: describeConfig(config) },
   'dashboard started',
@@ -229,7 +255,7 @@ installShutdown({
   timeoutMs: config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   steps: () => [
     { name: 'mark not ready', run: () => health.setDraining() },
-    { name: 'stop heartbeats', run: () => clearInterval(heartbeat) },
+    { name: 'stop heartbeats', run: () => { clearInterval(heartbeat); clearInterval(catalogTimer); } },
     // Open streams would keep the server from closing; browsers reconnect to another replica.
     { name: 'end live streams', run: () => hub.closeAll() },
     {
@@ -241,6 +267,7 @@ installShutdown({
           setTimeout(() => server.closeAllConnections(), 2000).unref();
         }),
     },
+    { name: 'leave the service registry', run: () => registration.stop() },
     { name: 'close health server', run: () => health.close() },
     { name: 'close queue handles', run: () => Promise.all(queues.map((q) => q.close())).then(() => undefined) },
     { name: 'close redis', run: () => { subscriber.disconnect(); void redis.quit().catch(() => redis.disconnect()); } },

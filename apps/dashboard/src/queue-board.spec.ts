@@ -2,7 +2,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { boundedInFlight, clampBoardPaging } from './queue-board.js';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { boundedInFlight, clampBoardPaging, removeForeignStylesheets } from './queue-board.js';
 
 async function serve(app: express.Express): Promise<{ url: string; close: () => Promise<void> }> {
   const server = http.createServer(app);
@@ -61,5 +64,23 @@ describe('boundedInFlight', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('removeForeignStylesheets', () => {
+  it("takes Bull Board's web-font stylesheet out of its page and leaves its own assets", () => {
+    // The template of the installed Bull Board: a version that moves the link still gets checked.
+    const ui = dirname(createRequire(import.meta.url).resolve('@bull-board/ui/package.json'));
+    const template = readFileSync(join(ui, 'dist', 'index.ejs'), 'utf8');
+    expect(template).toContain('https://fonts.googleapis.com');
+    const page = removeForeignStylesheets(template);
+    expect(page).not.toMatch(/https?:\/\//);
+    expect(page).toContain('<link href="static/css/');
+    expect(page).toContain('<script defer src="static/js/');
+  });
+
+  it('keeps links that are not stylesheets', () => {
+    const html = '<link rel="alternate" href="https://example.com/feed"><link rel="stylesheet" href="https://cdn.example/x.css">';
+    expect(removeForeignStylesheets(html)).toBe('<link rel="alternate" href="https://example.com/feed">');
   });
 });

@@ -26,25 +26,56 @@ export const MAX_BOARD_API_IN_FLIGHT = 4;
 /**
  * Bull Board over every tickvault queue. Read-only unless queue actions are enabled: Bull Board
  * then refuses actions itself, and so does the guard in front of it (any method but GET/HEAD),
- * so a future Bull Board route cannot slip through.
+ * so a future Bull Board route cannot slip through. `queues` may grow while the dashboard runs
+ * (queues that running services registered, see QueueCatalog): the board picks new ones up on its
+ * next request.
  */
 export function createQueueBoard(queues: readonly Queue[], options: { actions: boolean; onBusy?: () => void }): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUE_BOARD_PATH);
-  const adapters = queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: !options.actions }));
-  createBullBoard({
+  const adapt = (queue: Queue) => new BullMQAdapter(queue, { readOnlyMode: !options.actions });
+  const adapters = queues.map(adapt);
+  const board = createBullBoard({
     queues: adapters,
     serverAdapter,
     options: { uiConfig: { boardTitle: 'tickvault queues', hideDocsLink: true, miscLinks: [{ text: 'Status page', url: '/' }] } },
   });
+  let shown = queues.length;
   const router = express.Router();
+  router.use((_req, _res, next) => {
+    for (; shown < queues.length; shown++) board.addQueue(adapt(queues[shown]!));
+    next();
+  });
   if (!options.actions) router.use(readOnlyGuard);
   router.use(sameOriginWrites);
   router.use(clampBoardPaging(MAX_BOARD_JOBS_PER_RESPONSE, adapters[0]?.getJobStatuses().length ?? 1));
   router.use('/api', boundedInFlight(MAX_BOARD_API_IN_FLIGHT, options.onBusy));
+  router.use(withoutForeignStylesheets);
   router.use(serverAdapter.getRouter() as RequestHandler);
   return router;
 }
+
+/**
+ * Bull Board's page links a web-font stylesheet on fonts.googleapis.com. The dashboard loads nothing
+ * from elsewhere (no visit leaks to a third party, and it works offline), so the link is taken out of
+ * the page before it is sent, rather than left for the Content-Security-Policy to block with a console
+ * error on every visit. The UI falls back to system fonts.
+ */
+export function removeForeignStylesheets(html: string): string {
+  return html.replace(/<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>/gi, (tag) => (/\brel="stylesheet"/i.test(tag) ? '' : tag));
+}
+
+/** Bull Board renders its one page with res.render; the rendered HTML passes through removeForeignStylesheets. */
+const withoutForeignStylesheets: RequestHandler = (_req, res, next) => {
+  const render = res.render.bind(res);
+  res.render = ((view: string, options?: object) => {
+    render(view, options ?? {}, (error: Error | null, html?: string) => {
+      if (error) next(error);
+      else res.send(removeForeignStylesheets(html ?? ''));
+    });
+  }) as typeof res.render;
+  next();
+};
 
 /**
  * Rewrites `jobsPerPage` and `page` in the query string before Bull Board reads them (its own schema

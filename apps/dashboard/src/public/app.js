@@ -12,10 +12,22 @@ window.tickvaultLive = { updates: 0, lastCandle: null, streamOpen: false, reload
 
 const $ = (id) => document.getElementById(id);
 const chart = new CandleChart($('chart'), $('chart-tooltip'));
+// For tests and curious operators, like tickvaultLive.
+window.tickvaultChart = chart;
 const state = { series: [], selected: null, timeframe: null, source: null, loadToken: 0 };
 
+/**
+ * An API address from the page's own origin and path. Resolved against location.href, a page opened
+ * as http://user:pass@host/ would put the credentials into every request URL, which fetch refuses
+ * ("Request cannot be constructed from a URL that includes credentials"); origin and pathname never
+ * carry them, and the browser still sends the Authorization it holds for this origin.
+ */
+function apiUrl(path) {
+  return new URL(path, `${location.origin}${location.pathname}`).toString();
+}
+
 async function getJson(path) {
-  const res = await fetch(path, { headers: { accept: 'application/json' } });
+  const res = await fetch(apiUrl(path), { headers: { accept: 'application/json' } });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(`${path.split('?')[0]}: ${body.error ?? res.status}`);
   return body;
@@ -164,7 +176,7 @@ function setStreamState(open) {
 function openStream() {
   state.source?.close();
   const params = new URLSearchParams({ series: state.selected, timeframe: state.timeframe });
-  const source = new EventSource(`api/stream?${params}`);
+  const source = new EventSource(apiUrl(`api/stream?${params}`));
   state.source = source;
   let opened = false;
   source.addEventListener('open', () => {
@@ -206,6 +218,54 @@ function renderQueues(data) {
   fillTable('queues-table', rows, 'No queues.', 7);
 }
 
+const STATE_CLASS = { connected: 'ok', idle: 'ok', connecting: 'warn', reconnecting: 'bad' };
+
+function sourceLine(s) {
+  const since = Date.now() - Date.parse(s.since);
+  let text = s.state === 'connected' || s.state === 'idle' ? `${s.source} ${s.state}` : `${s.source} ${s.state} for ${duration(since)}`;
+  if (s.state !== 'idle') text += ` · ${s.symbols.length} symbol${s.symbols.length === 1 ? '' : 's'}`;
+  if (s.lastMessageAt) text += ` · last message ${duration(Date.now() - Date.parse(s.lastMessageAt))} ago`;
+  const div = document.createElement('div');
+  div.className = `fresh ${STATE_CLASS[s.state] ?? 'bad'}`;
+  div.dataset.source = s.source;
+  div.dataset.state = s.state;
+  div.textContent = text;
+  if (s.reason) div.title = s.reason;
+  return div;
+}
+
+function runs(entry) {
+  const td = cell('', 'runs');
+  if (entry.ingest) {
+    td.append(...entry.ingest.sources.map(sourceLine));
+    if (entry.ingest.sources.length === 0) td.textContent = 'no sources (disabled)';
+  } else if (entry.writer) {
+    td.textContent = `tick shard${entry.writer.shards.length === 1 ? '' : 's'} ${entry.writer.shards.join(', ')}`;
+  } else {
+    td.textContent = entry.queues.length > 0 ? entry.queues.map((q) => q.name).join(', ') : '–';
+  }
+  return td;
+}
+
+function renderServices(data) {
+  const rows = data.services.map((s) => {
+    const tr = document.createElement('tr');
+    tr.dataset.service = s.service;
+    tr.append(
+      cell(s.service),
+      cell(s.host),
+      cell(String(s.pid), 'num'),
+      cell(s.version),
+      cell(utc(s.startedAt)),
+      cell(`${duration(s.heartbeatAgeMs)} ago`, 'num'),
+      runs(s),
+    );
+    return tr;
+  });
+  fillTable('services-table', rows, 'No service registered: nothing runs against this Redis and queue prefix.', 7);
+  $('services-note').textContent = data.unreadable > 0 ? `${data.unreadable} entr${data.unreadable === 1 ? 'y' : 'ies'} not readable (another version?)` : '';
+}
+
 function renderRejections(data) {
   const rows = data.rejections.map((r) => {
     const tr = document.createElement('tr');
@@ -243,5 +303,6 @@ $('chart-timeframe').addEventListener('change', (e) => selectSeries(state.select
 
 poll('series', 'api/series', renderSeries, POLL_FAST_MS);
 poll('queues', 'api/queues', renderQueues, POLL_FAST_MS);
+poll('services', 'api/services', renderServices, POLL_FAST_MS);
 poll('rejections', 'api/rejections?hours=24', renderRejections, POLL_SLOW_MS);
 poll('events', 'api/events?limit=15', renderEvents, POLL_SLOW_MS);

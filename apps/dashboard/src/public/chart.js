@@ -12,7 +12,10 @@ const COLORS = {
   last: '#2563eb',
   crosshair: 'rgba(31, 41, 51, 0.35)',
 };
+// `right` is the least room for the price axis; it grows to fit the widest label (see draw).
 const PAD = { top: 12, right: 78, bottom: 26, left: 8 };
+// Space between the plot and an axis label, and after the label's end.
+const LABEL_INSET = 6;
 const VOLUME_SHARE = 0.2;
 const FONT = '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 
@@ -62,7 +65,7 @@ export class CandleChart {
     return this.candles[this.candles.length - 1];
   }
 
-  layout() {
+  layout(padRight = PAD.right) {
     const dpr = window.devicePixelRatio || 1;
     const width = this.canvas.clientWidth;
     const height = this.canvas.clientHeight;
@@ -70,7 +73,7 @@ export class CandleChart {
       this.canvas.width = Math.round(width * dpr);
       this.canvas.height = Math.round(height * dpr);
     }
-    const plotW = Math.max(10, width - PAD.left - PAD.right);
+    const plotW = Math.max(10, width - PAD.left - padRight);
     const plotH = Math.max(10, height - PAD.top - PAD.bottom);
     const volumeH = Math.round(plotH * VOLUME_SHARE);
     return { dpr, width, height, plotW, priceH: plotH - volumeH - 6, volumeTop: PAD.top + plotH - volumeH, volumeH };
@@ -78,7 +81,7 @@ export class CandleChart {
 
   draw() {
     const ctx = this.canvas.getContext('2d');
-    const L = this.layout();
+    let L = this.layout();
     ctx.setTransform(L.dpr, 0, 0, L.dpr, 0, 0);
     ctx.clearRect(0, 0, L.width, L.height);
     ctx.font = FONT;
@@ -89,12 +92,6 @@ export class CandleChart {
       ctx.fillText(this.emptyText, L.width / 2, L.height / 2);
       return;
     }
-
-    const slots = Math.max(this.candles.length, 30);
-    const slot = L.plotW / slots;
-    // Newest candle at the right edge; with few candles the left stays empty rather than stretching them.
-    const x0 = PAD.left + L.plotW - this.candles.length * slot;
-    const xOf = (i) => x0 + i * slot + slot / 2;
 
     let low = Infinity;
     let high = -Infinity;
@@ -114,9 +111,22 @@ export class CandleChart {
     low -= span * 0.06;
     const yOf = (price) => PAD.top + ((high - price) / (high - low)) * L.priceH;
 
-    // Grid and price axis.
+    // The price axis is as wide as its widest label: the last close is shown exactly as stored
+    // (84123.45000000), which a fixed width would clip at the canvas edge.
     const ticks = niceTicks(low, high, Math.max(3, Math.floor(L.priceH / 55)));
     const decimals = decimalsFor(ticks.step);
+    const lastText = this.last().close;
+    const labelWidth = Math.max(ctx.measureText(lastText).width, ...ticks.values.map((p) => ctx.measureText(formatNumber(p, decimals)).width));
+    L = this.layout(Math.max(PAD.right, Math.ceil(labelWidth) + 2 * LABEL_INSET));
+    const padRight = L.width - PAD.left - L.plotW;
+
+    const slots = Math.max(this.candles.length, 30);
+    const slot = L.plotW / slots;
+    // Newest candle at the right edge; with few candles the left stays empty rather than stretching them.
+    const x0 = PAD.left + L.plotW - this.candles.length * slot;
+    const xOf = (i) => x0 + i * slot + slot / 2;
+
+    // Grid and price axis.
     const yLast = Math.round(yOf(this.last().c)) + 0.5;
     ctx.textAlign = 'left';
     for (const p of ticks.values) {
@@ -129,7 +139,7 @@ export class CandleChart {
       // The last-price tag takes precedence over a grid label it would cover.
       if (Math.abs(y - yLast) < 16) continue;
       ctx.fillStyle = COLORS.axis;
-      ctx.fillText(formatNumber(p, decimals), PAD.left + L.plotW + 6, y);
+      ctx.fillText(formatNumber(p, decimals), PAD.left + L.plotW + LABEL_INSET, y);
     }
 
     // Time axis: a label every few candles, aligned to whole slots.
@@ -178,10 +188,11 @@ export class CandleChart {
     ctx.stroke();
     ctx.setLineDash([]);
     ctx.fillStyle = COLORS.last;
-    ctx.fillRect(PAD.left + L.plotW + 2, yLast - 9, PAD.right - 4, 18);
+    ctx.fillRect(PAD.left + L.plotW + 2, yLast - 9, padRight - 4, 18);
     ctx.fillStyle = '#fff';
     ctx.textAlign = 'left';
-    ctx.fillText(last.close, PAD.left + L.plotW + 6, yLast);
+    const labelLeft = PAD.left + L.plotW + LABEL_INSET;
+    ctx.fillText(lastText, labelLeft, yLast);
 
     if (this.hover >= 0 && this.hover < this.candles.length) {
       const x = Math.round(xOf(this.hover)) + 0.5;
@@ -191,7 +202,7 @@ export class CandleChart {
       ctx.lineTo(x, L.volumeTop + L.volumeH);
       ctx.stroke();
     }
-    this.geometry = { x0, slot };
+    this.geometry = { x0, slot, width: L.width, priceLabel: { text: lastText, left: labelLeft, right: labelLeft + ctx.measureText(lastText).width } };
   }
 
   onMove(event) {
