@@ -60,7 +60,7 @@ describe('logs during a Redis outage', () => {
     // Every service has seen the outage (its connections errored, so every handle on them did too).
     for (const [name, port] of healthPorts) await eventually(async () => (await readyz(port)) === 503, `${name} not ready without Redis`, 60_000);
     // A few reconnect attempts refused, not only the reset of the open connections.
-    const writer = services[0].process;
+    const writer = services[0]!.process;
     const refusedBefore = writer.lines.length;
     await eventually(() => writer.lines.slice(refusedBefore).some((l) => String(l.err).includes('ECONNREFUSED')), 'the writer refused a reconnect', 60_000);
 

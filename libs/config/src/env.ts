@@ -89,7 +89,7 @@ export const ENV = {
   HEALTH_PORT: spec({
     schema: int(0, 65535),
     optional: true,
-    doc: 'Port of `/livez` and `/readyz`. Unset: writer 9101, ingest-crypto 9102, ingest-stock 9103, ingest-macro 9104, dashboard 9105. 0 picks a free port.',
+    doc: 'Port of `/livez`, `/readyz` and `/metrics`. Unset: writer 9101, ingest-crypto 9102, ingest-stock 9103, ingest-macro 9104, dashboard 9105, scheduler 9106 (`npm start` gives a service whose default is in use a free one, and takes only 0 here). 0 picks a free port.',
     usedBy: 'all services',
   }),
   STARTUP_WAIT_SECONDS: spec({

@@ -78,6 +78,43 @@ describe('supervise', () => {
     expect(out.text()).toContain('steady   | draining');
   });
 
+  it('lets every child finish its configuration check before stopping it, so every problem is shown', async () => {
+    const release = join(dir, 'second-may-report');
+    const first = script('bad-config-first', `console.error('Invalid configuration for first: A'); process.exit(1);`);
+    // Reports its problem only once the test releases it, after the supervisor has seen the first fail:
+    // stopped at that moment, as before, it would never report.
+    const second = script(
+      'bad-config-second',
+      `import { existsSync } from 'node:fs';
+       process.on('SIGTERM', () => { console.log('stopped before reporting'); process.exit(0); });
+       setInterval(() => {
+         if (!existsSync(${JSON.stringify(release)})) return;
+         console.error('Invalid configuration for second: B');
+         process.exit(1);
+       }, 20);`,
+    );
+    const out = collector();
+    const err = collector();
+    const done = supervise(
+      [
+        { name: 'first', entry: first },
+        { name: 'second', entry: second, checked: async () => false },
+        // Past its checks once it says "up" (as a service once its health server answers): then stopped.
+        { name: 'steady', entry: steady, checked: async () => out.text().includes('steady | up') },
+      ],
+      { cwd: REPO_ROOT, stdout: out.stream, stderr: err.stream, signals: new EventEmitter() },
+    );
+    await until(() => err.text().includes('first exited unexpectedly'), 'the first failure noticed');
+    await until(() => out.text().includes('steady | draining'), 'the checked child stopped');
+    writeFileSync(release, '');
+    expect(await done).toBe(1);
+    expect(err.text()).toContain('first  | Invalid configuration for first: A');
+    expect(err.text()).toContain('second | Invalid configuration for second: B');
+    expect(out.text()).not.toContain('stopped before reporting');
+    expect(err.text()).toContain('first exited unexpectedly (code 1); stopping second, steady once each has checked its configuration');
+    expect(err.text()).toContain('second exited with code 1');
+  });
+
   it('kills the children on a later second signal and exits 1', async () => {
     const stubborn = script('stubborn', `process.on('SIGTERM', () => console.log('ignoring')); setInterval(() => {}, 1000); console.log('up');`);
     const out = collector();

@@ -5,6 +5,7 @@ import type { Command } from './command.js';
 import { expectNoArguments } from '../args.js';
 import { connectRedisOnce, createProbeDb, errorCodeOrMessage, isMissingDatabase, safeErrorMessage } from '../probes.js';
 import { supervise } from '../supervise.js';
+import { configProblems, livezAnswers, planPorts } from './start-plan.js';
 import { REPO_ROOT, SERVICES, serviceEntry, type ServiceName } from './services.js';
 
 const START_HINT = 'Start it (e.g. `docker compose up -d postgres redis`, or your system service)';
@@ -61,18 +62,28 @@ export function dashboardSkipReason(): string | null {
 const START_USAGE = [
   'usage: tickvault start',
   '',
-  'What `npm start` runs: checks that Postgres and Redis answer, applies pending migrations, then runs every',
-  'service in this terminal with its name before each log line. Ctrl-C drains and stops them all; one',
-  'service exiting stops the rest. Each service reads its own configuration (README "Configuration").',
+  'What `npm start` runs: checks every service\'s configuration (all problems at once), that Postgres and',
+  'Redis answer, applies pending migrations, then runs every service in this terminal with its name before',
+  'each log line. Ctrl-C drains and stops them all; one service exiting stops the rest, each once it has',
+  'checked its own configuration, so every problem shows. A default port in use (health 9101-9106,',
+  'dashboard 3000) is replaced by a free one, named in one line; HEALTH_PORT can only be 0 here.',
   '',
 ].join('\n');
 
 export const startCommand: Command = {
   summary: 'run the whole pipeline locally: check Postgres and Redis, migrate, then every service (Ctrl-C stops all)',
   usage: START_USAGE,
-  env: ['DATABASE_URL', 'REDIS_URL', 'LOG_FORMAT', 'DASHBOARD_AUTH', 'DASHBOARD_TOKEN'],
+  env: ['DATABASE_URL', 'REDIS_URL', 'LOG_FORMAT', 'DASHBOARD_AUTH', 'DASHBOARD_TOKEN', 'HEALTH_HOST', 'HEALTH_PORT', 'DASHBOARD_HOST', 'DASHBOARD_PORT'],
   async run(args) {
     expectNoArguments(args);
+    const skipDashboard = dashboardSkipReason();
+    const names = (Object.keys(SERVICES) as ServiceName[]).filter((name) => !(name === 'dashboard' && skipDashboard));
+    // Every service's configuration before anything is touched, so all problems show at once.
+    const invalid = configProblems(names, process.env);
+    if (invalid.length > 0) {
+      process.stderr.write(`Invalid configuration: ${invalid.length} problem${invalid.length === 1 ? '' : 's'}; nothing was started\n${invalid.map((line) => `  - ${line}\n`).join('')}`);
+      return 1;
+    }
     const config = loadConfigOrExit('start', ['DATABASE_URL', 'REDIS_URL', 'LOG_FORMAT']);
 
     const problems = (await Promise.all([postgresProblem(config.DATABASE_URL), redisProblem(config.REDIS_URL)])).filter((p) => p !== null);
@@ -94,12 +105,23 @@ export const startCommand: Command = {
     // With LOG_FORMAT=auto a service logs pretty only on a terminal; its output now goes through a pipe
     // to ours, so when ours is a terminal the children are told to log as if theirs were.
     const env = config.LOG_FORMAT === 'auto' && process.stdout.isTTY ? { ...process.env, LOG_FORMAT: 'pretty' } : process.env;
-    const skipDashboard = dashboardSkipReason();
     if (skipDashboard) process.stdout.write(`not starting the dashboard: ${skipDashboard}\n`);
-    const names = (Object.keys(SERVICES) as ServiceName[]).filter((name) => !(name === 'dashboard' && skipDashboard));
+    const defaults = Object.fromEntries(names.map((name) => [name, SERVICES[name].healthPort])) as Record<ServiceName, number>;
+    const ports = await planPorts(names, process.env, defaults);
+    if (ports.problems.length > 0) {
+      for (const problem of ports.problems) process.stderr.write(`${problem}\n`);
+      return 1;
+    }
+    for (const line of ports.notes) process.stdout.write(`${line}\n`);
     process.stdout.write(`starting ${names.join(', ')}; Ctrl-C stops them all\n`);
+    const healthHost = process.env.HEALTH_HOST?.trim() || '0.0.0.0';
     return supervise(
-      names.map((name) => ({ name, entry: serviceEntry(name) })),
+      names.map((name) => ({
+        name,
+        entry: serviceEntry(name),
+        env: ports.env[name] ?? {},
+        checked: livezAnswers(healthHost, ports.healthPorts[name]!),
+      })),
       { cwd: REPO_ROOT, env },
     );
   },
