@@ -17,6 +17,7 @@ import { soak } from './scenarios/soak.js';
 import { postgresRestart } from './scenarios/postgres-restart.js';
 import { redisRestartWriters } from './scenarios/redis-restart-writers.js';
 import { garbageFrames } from './scenarios/garbage-frames.js';
+import { dashboardAttack } from './scenarios/dashboard-attack.js';
 
 /**
  * The fault-injection suite: each scenario starts real processes on loopback (writer, ingest,
@@ -53,6 +54,7 @@ const SCENARIOS: {
   { id: 'pg-restart', title: '11. Postgres restart mid-flush, pool half dead', run: postgresRestart, budgetSeconds: (s) => (s.short ? 150 : 400) },
   { id: 'redis-writers', title: '12. Redis restart (AOF always) while 3 writers drain', run: redisRestartWriters, budgetSeconds: (s) => (s.short ? 150 : 400) },
   { id: 'garbage', title: '13. provider sends 50 MB of garbage frames', run: garbageFrames, budgetSeconds: () => 400, fullOnly: true },
+  { id: 'dashboard', title: '14. dashboard under 500 live streams and Bull Board hammering', run: dashboardAttack, budgetSeconds: () => 600, fullOnly: true },
 ];
 
 const { values } = parseArgs({
