@@ -5,9 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ASSET_CLASSES, type AssetClass } from '@tickvault/schema';
 import { ASSET_CLASS_ENV, configuredSources, demoFeedEnv, ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
-// The CLI's own table of what each command reads: the compose `cli` service must pass it all. (The CLI is
-// an app to Nx; this check reads its declarations and runs none of it.)
-// eslint-disable-next-line @nx/enforce-module-boundaries
+// The CLI's own table of what each command reads: the compose `cli` service must pass it all.
 import { commands } from '@tickvault/cli/commands';
 import {
   dependsOn,
