@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, createTestRedis, startPrivateRedis, type TestDatabase, type TestRedis } from '@tickvault/testing';
 import { migrate } from '@tickvault/db';
-import { readRedisMemory } from '@tickvault/queue';
+import { readRedisMemory, ServiceRegistration, type ServiceDetails, type SourceStatus } from '@tickvault/queue';
 import { doctorLines, runCli } from '../testing/run-cli.js';
 
-const CHECKS = ['Config valid', 'Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory', 'Postgres reachable', 'Schema current', 'Postgres write/read'];
+const CHECKS = ['Config valid', 'Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory', 'Services', 'Postgres reachable', 'Schema current', 'Postgres write/read'];
 
 describe('tickvault doctor', () => {
   let db: TestDatabase;
@@ -54,8 +54,43 @@ describe('tickvault doctor', () => {
     expect(lines.get('Redis reachable')?.detail).toMatch(/ECONNREFUSED/);
     expect(lines.get('Redis noeviction')).toEqual({ status: 'skip', detail: 'Redis unreachable' });
     expect(lines.get('Redis memory')).toEqual({ status: 'skip', detail: 'Redis unreachable' });
+    expect(lines.get('Services')).toEqual({ status: 'skip', detail: 'Redis unreachable' });
     expect(lines.get('Postgres write/read')?.status).toBe('ok');
     expect(result.stdout + result.stderr).not.toContain('R3disSecret');
+  });
+
+  it('Services: what runs against this Redis, from the service registry; a source out of reach or ingest without a writer warns, never fails', async () => {
+    const services = async () => {
+      const result = await runCli(['doctor'], env);
+      return { code: result.code, line: doctorLines(result.stdout).get('Services') };
+    };
+    expect(await services()).toEqual({ code: 0, line: { status: 'ok', detail: `none registered under ${redis.prefix}: nothing runs against this Redis yet` } });
+
+    const fiveMinutesAgo = new Date(Date.now() - 5 * 60_000).toISOString();
+    let alpaca: SourceStatus = { source: 'alpaca', state: 'reconnecting', since: fiveMinutesAgo, reason: 'auth-failed: not authorized', lastMessageAt: null, symbols: ['AAPL'] };
+    const register = (service: string, details: () => ServiceDetails) =>
+      new ServiceRegistration({ redis: redis.redis, prefix: redis.prefix, service, logger: { info: () => {}, warn: () => {} }, describe: details });
+    const ingest = register('ingest-stock', () => ({
+      environment: 'test', queues: [{ name: 'backfill-alpaca', prefix: redis.prefix, role: 'consumes' }],
+      ingest: { assetClass: 'stock', symbols: ['AAPL'], shards: 1, sources: [alpaca] },
+    }));
+    const writer = register('writer', () => ({ environment: 'test', queues: [], writer: { shards: [0] } }));
+    try {
+      await ingest.start();
+      const alone = await services();
+      expect(alone.code).toBe(0);
+      expect(alone.line?.status).toBe('warn');
+      expect(alone.line?.detail).toMatch(/^ingest-stock@\S+ \(pid \d+\): alpaca reconnecting for 5m \d\ds, 1 symbol, auth-failed: not authorized; /);
+      expect(alone.line?.detail).toContain('no writer is');
+
+      await writer.start();
+      alpaca = { ...alpaca, state: 'connected', since: new Date().toISOString(), reason: null };
+      await ingest.refresh();
+      const healthy = await services();
+      expect(healthy.line).toEqual({ status: 'ok', detail: expect.stringMatching(/^2 running: ingest-stock@\S+ \(alpaca connected, 1 symbol\); writer@\S+ \(tick shard 0\)$/) });
+    } finally {
+      await Promise.all([ingest.stop(), writer.stop()]);
+    }
   });
 
   it('fails the schema check on an unmigrated database and says how to fix it', async () => {

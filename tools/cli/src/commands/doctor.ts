@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ConfigError, describeProblem, loadConfig, maskUrl, type EnvName } from '@tickvault/config';
 import { currentSchemaVersion, EXPECTED_SCHEMA_VERSION, SchemaMismatchError, type Sql } from '@tickvault/db';
-import { describeRedisMemory, readRedisMemory, redisEvictionPolicy, redisMemoryLevel, redisMemoryWarning, redisPing } from '@tickvault/queue';
+import { describeRedisMemory, readRedisMemory, readServices, redisEvictionPolicy, redisMemoryLevel, redisMemoryWarning, redisPing } from '@tickvault/queue';
 import type { Command } from './command.js';
 import { parseOptions } from '../args.js';
 import { connectRedisOnce, createProbeDb, isMissingDatabase, safeErrorMessage } from '../probes.js';
+import { describeRuns, serviceWarnings } from '../services-summary.js';
 
 type Status = 'ok' | 'warn' | 'FAIL' | 'skip';
 
@@ -13,7 +14,8 @@ const USAGE = [
   'usage: tickvault doctor [--json]',
   '',
   'Checks, one line each: the configuration parses; Redis is reachable, evicts nothing (noeviction), keeps',
-  'an append-only file and has memory left under maxmemory; Postgres is reachable, its schema is current',
+  'an append-only file and has memory left under maxmemory; the services registered in Redis (which run, where,',
+  'each source connected or not: a warning, never a failure); Postgres is reachable, its schema is current',
   'and a write can be read back (in a transaction rolled back). A check that cannot run says why (skip).',
   '  --json  one JSON document: {"ok": …, "checks": [{"name", "status": ok|warn|fail|skip, "detail"}]}',
   'Exit 0 when no check failed (warnings included), 1 when one did.',
@@ -33,7 +35,7 @@ const DOCTOR_ENV = [
 ] as const satisfies readonly EnvName[];
 
 const CHECK_NAMES = [
-  'Config valid', 'Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory', 'Postgres reachable', 'Schema current', 'Postgres write/read',
+  'Config valid', 'Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory', 'Services', 'Postgres reachable', 'Schema current', 'Postgres write/read',
 ] as const;
 type CheckName = (typeof CHECK_NAMES)[number];
 const NAME_WIDTH = Math.max(...CHECK_NAMES.map((n) => n.length)) + 2;
@@ -107,9 +109,9 @@ export const doctorCommand: Command = {
 
     const redisConfig = tryLoad(['REDIS_URL']);
     if (!redisConfig) {
-      for (const name of ['Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory'] as const) report('skip', name, 'REDIS_URL is invalid');
+      for (const name of ['Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory', 'Services'] as const) report('skip', name, 'REDIS_URL is invalid');
     } else {
-      await checkRedis(redisConfig.REDIS_URL, report);
+      await checkRedis(redisConfig.REDIS_URL, report, tryLoad(['QUEUE_PREFIX'])?.QUEUE_PREFIX);
     }
 
     const dbConfig = tryLoad(['DATABASE_URL']);
@@ -125,7 +127,7 @@ export const doctorCommand: Command = {
 
 type Report = (status: Status, name: CheckName, detail: string) => void;
 
-async function checkRedis(url: string, report: Report): Promise<void> {
+async function checkRedis(url: string, report: Report, prefix: string | undefined): Promise<void> {
   const shownUrl = maskUrl(url);
   let redis: Redis;
   try {
@@ -136,6 +138,7 @@ async function checkRedis(url: string, report: Report): Promise<void> {
     report('skip', 'Redis noeviction', 'Redis unreachable');
     report('skip', 'Redis AOF', 'Redis unreachable');
     report('skip', 'Redis memory', 'Redis unreachable');
+    report('skip', 'Services', 'Redis unreachable');
     return;
   }
   try {
@@ -164,12 +167,35 @@ async function checkRedis(url: string, report: Report): Promise<void> {
     const memory = await readRedisMemory(redis);
     const level = redisMemoryLevel(memory);
     report(level === 'ok' ? 'ok' : level === 'full' ? 'FAIL' : 'warn', 'Redis memory', redisMemoryWarning(memory, level) ?? describeRedisMemory(memory));
+
+    if (prefix === undefined) report('skip', 'Services', 'QUEUE_PREFIX is invalid');
+    else await checkServices(redis, prefix, report);
   } catch (error) {
     // The connection dropped between checks: say so on the check that met it, not as a crash.
     report('FAIL', 'Redis reachable', `lost the connection during checks: ${safeErrorMessage(error)} (${shownUrl})`);
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Which services run against this Redis and prefix (the service registry). Nothing running is no
+ * failure (doctor is also run before a first start); a source out of reach, ingest without a writer,
+ * mixed versions are warnings.
+ */
+async function checkServices(redis: Redis, prefix: string, report: Report): Promise<void> {
+  const { services, unreadable } = await readServices(redis, prefix);
+  const now = Date.now();
+  const warnings = serviceWarnings(services, unreadable, now);
+  if (warnings.length > 0) {
+    report('warn', 'Services', warnings.join('; '));
+    return;
+  }
+  if (services.length === 0) {
+    report('ok', 'Services', `none registered under ${prefix}: nothing runs against this Redis yet`);
+    return;
+  }
+  report('ok', 'Services', `${services.length} running: ${services.map((s) => `${s.service}@${s.host} (${describeRuns(s, now)})`).join('; ')}`);
 }
 
 async function checkPostgres(url: string, report: Report): Promise<void> {

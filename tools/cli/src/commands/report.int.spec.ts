@@ -3,7 +3,7 @@ import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createTestDatabase, createTestRedis, eventually, startPrivateRedis, type PrivateRedis, type TestDatabase, type TestRedis } from '@tickvault/testing';
 import { migrate } from '@tickvault/db';
-import { DEFAULT_JOB_OPTIONS, FAILED_JOBS_KEPT, readRedisMemory } from '@tickvault/queue';
+import { DEFAULT_JOB_OPTIONS, FAILED_JOBS_KEPT, readRedisMemory, ServiceRegistration } from '@tickvault/queue';
 import { JOB_NAMES, QUEUE_NAMES } from '@tickvault/schema';
 import { runCli } from '../testing/run-cli.js';
 import type { Report, SeriesReport } from './report.js';
@@ -109,7 +109,63 @@ describe('tickvault report', () => {
     expect(report.queues).toBeNull();
     expect(report.series?.length).toBe(5);
     expect(report.errors).toEqual([expect.stringMatching(/^Redis \(redis:\/\/:\*\*\*@127\.0\.0\.1:1\): .*ECONNREFUSED/)]);
+    expect(report.services).toBeNull();
     expect(result.stdout).not.toContain('Hidden1');
+  });
+
+  it('knows what the running stack runs from the service registry, whatever this shell configures (#13 item 7)', async () => {
+    // This shell configures only sim; ingest-stock and ingest-crypto run alpaca and coinbase elsewhere.
+    await db.sql`insert into ticks (source, symbol, asset_class, ts, price, size, trade_id) values ('alpaca', 'AAPL', 'stock', ${lastTick}, 190, 1, 'a1')`;
+    const since = new Date(Date.now() - 3 * 60_000).toISOString();
+    const logger = { info: () => {}, warn: () => {} };
+    const stock = new ServiceRegistration({
+      redis: redis.redis, prefix: redis.prefix, service: 'ingest-stock', logger,
+      describe: () => ({
+        environment: 'test',
+        queues: [{ name: 'ticks', prefix: redis.prefix, role: 'produces' }, { name: 'backfill-alpaca', prefix: redis.prefix, role: 'consumes' }],
+        ingest: { assetClass: 'stock', symbols: ['AAPL'], shards: 1, sources: [{ source: 'alpaca', state: 'connected', since, reason: null, lastMessageAt: since, symbols: ['AAPL'] }] },
+      }),
+    });
+    const crypto = new ServiceRegistration({
+      redis: redis.redis, prefix: redis.prefix, service: 'ingest-crypto', logger,
+      describe: () => ({
+        environment: 'test',
+        queues: [{ name: 'backfill-coinbase', prefix: redis.prefix, role: 'consumes' }],
+        ingest: {
+          assetClass: 'crypto', symbols: ['BTC/USD'], shards: 1,
+          sources: [{ source: 'coinbase', state: 'reconnecting', since, reason: 'error: connect ECONNREFUSED 10.0.0.9:443', lastMessageAt: null, symbols: ['BTC/USD'] }],
+        },
+      }),
+    });
+    const writer = new ServiceRegistration({
+      redis: redis.redis, prefix: redis.prefix, service: 'writer', logger,
+      describe: () => ({ environment: 'test', queues: [{ name: 'ticks', prefix: redis.prefix, role: 'consumes' }], writer: { shards: [0] } }),
+    });
+    await Promise.all([stock.start(), crypto.start(), writer.start()]);
+    try {
+      const result = await runCli(['report', '--json'], env);
+      expect(result.code, result.stderr).toBe(0);
+      const report = JSON.parse(result.stdout) as Report;
+      const series = new Map(report.series!.map((s) => [`${s.source}:${s.symbol}`, s]));
+      expect(series.get('alpaca:AAPL')).toMatchObject({ configured: true, assetClass: 'stock', ticks: 1 });
+      expect(series.get('coinbase:BTC/USD')).toMatchObject({ configured: true, assetClass: 'crypto', ticks: 0 });
+      expect(series.get('legacy:XYZ')).toMatchObject({ configured: false });
+      expect(report.queues!.map((q) => q.name)).toEqual(['ticks', 'events', 'maintenance', 'backfill-sim', 'backfill-coinbase', 'backfill-alpaca']);
+      expect(report.services!.map((s) => s.service)).toEqual(['ingest-crypto', 'ingest-stock', 'writer']);
+      expect(report.services![0]).toMatchObject({ pid: process.pid, ingest: { sources: [{ source: 'coinbase', state: 'reconnecting' }] } });
+      expect(report.services![0]!.heartbeatAgeMs).toBeGreaterThanOrEqual(0);
+      // The shared test Redis may have no maxmemory, which is warned about too.
+      expect(report.warnings.filter((w) => !w.startsWith('Redis has no maxmemory'))).toEqual([expect.stringMatching(/^ingest-crypto@\S+ \(pid \d+\): coinbase reconnecting for 3m \d\ds, 1 symbol, error: connect ECONNREFUSED 10\.0\.0\.9:443$/)]);
+
+      const text = await runCli(['report'], env);
+      expect(text.stdout).toMatch(/^  alpaca:AAPL\s+stock\s+1 /m);
+      expect(text.stdout).not.toMatch(/alpaca:AAPL \*/);
+      expect(text.stdout).toMatch(/^  backfill-alpaca\s+0/m);
+      expect(text.stdout).toMatch(/^  ingest-stock\s+\S+\s+\d+\s+\S+\s+.+ ago\s+alpaca connected, 1 symbol, last message 3m \d\ds ago$/m);
+      expect(text.stdout).toMatch(/^  writer\s+.+tick shard 0$/m);
+    } finally {
+      await Promise.all([stock.stop(), crypto.stop(), writer.stop()]);
+    }
   });
 });
 

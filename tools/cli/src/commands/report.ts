@@ -1,21 +1,28 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { backfillQueueName, QUEUE_NAMES, tickShards, type AssetClass } from '@tickvault/schema';
 import { configuredSources, loadConfigOrExit, maskUrl, maskUrlsInText, type Config, type EnvName } from '@tickvault/config';
 import { gapCounts, latestHealth, listGaps, listStoredSeries, recentEvents, rejectionCounts, seriesStats, type GapRow, type GapStatus, type RejectionCount, type Sql, type StoredHealth } from '@tickvault/db';
-import { describeRedisMemory, FAILED_JOBS_KEPT, readRedisMemory, redisMemoryLevel, redisMemoryWarning, type RedisMemory, type RedisMemoryLevel } from '@tickvault/queue';
+import {
+  describeRedisMemory, FAILED_JOBS_KEPT, readRedisMemory, readServices, redisMemoryLevel, redisMemoryWarning, registeredQueues, registeredSeries,
+  type RedisMemory, type RedisMemoryLevel, type ServiceEntry,
+} from '@tickvault/queue';
 import type { Command } from './command.js';
 import { parseOptions, UsageError } from '../args.js';
 import { formatCount, formatDuration, formatTable, formatTime, truncate } from '../format.js';
+import { describeRuns, serviceReports, serviceWarnings, type ServiceReport } from '../services-summary.js';
 import { connectRedisOnce, createProbeDb, safeErrorMessage } from '../probes.js';
 
 const USAGE = [
   'usage: tickvault report [--json] [--watch [seconds]]',
   '',
-  'Per configured series (the *_SOURCES and *_SYMBOLS lists, as the services read them) and any other',
-  'series stored: ticks and candles, first and last tick, lag; the last health check; gaps; queue depths',
-  'by state (every tick shard, events, maintenance, one backfill queue per source); Redis memory against',
-  'maxmemory; rejected input by reason; recent system events.',
+  'Per configured series (the *_SOURCES and *_SYMBOLS lists, as the services read them, plus what running',
+  'ingest services registered in Redis) and any other series stored: ticks and candles, first and last tick,',
+  'lag; the last health check; gaps; queue depths by state (every tick shard, events, maintenance, one',
+  'backfill queue per source, and any queue a running service registered); the running services (host,',
+  'pid, version, heartbeat, each source connected or not); Redis memory against maxmemory; rejected input',
+  'by reason; recent system events.',
   '  --json           one JSON document (sections that could not be read are null, the reason in "errors")',
   '  --watch [s]      redraw every s seconds, 1 to 3600 (default 5) until Ctrl-C; with --json one line each',
   'Exit 1 when Postgres or Redis could not be read (what could be read is still shown).',
@@ -50,7 +57,10 @@ export interface SeriesReport {
   source: string;
   symbol: string;
   assetClass: string | null;
-  /** False for a series found in the database that no *_SOURCES / *_SYMBOLS variable names (any more). */
+  /**
+   * True when a *_SOURCES / *_SYMBOLS variable of this shell names it, or a running ingest service runs
+   * it (the service registry); false for a series found only in the database.
+   */
   configured: boolean;
   ticks: number;
   firstTick: string | null;
@@ -88,6 +98,8 @@ export interface Report {
   health: StoredHealth[] | null;
   gaps: { counts: Record<GapStatus, number>; open: GapRow[] } | null;
   queues: QueueReport[] | null;
+  /** What each running process registered (service registry): who runs what, where. */
+  services: ServiceReport[] | null;
   redisMemory: RedisMemoryReport | null;
   rejections: RejectionCount[] | null;
   events: EventReport[] | null;
@@ -122,30 +134,56 @@ function maskDeep(value: unknown): unknown {
   return value;
 }
 
-async function readRedis(config: ReportConfig): Promise<{ queues: QueueReport[]; redisMemory: RedisMemoryReport }> {
-  const redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-report');
+/**
+ * Queue depths, Redis memory and the service registry. `onServices` hears the registered services as
+ * soon as they are read (or [] when they cannot be), so the database part can list their series.
+ */
+async function readRedis(
+  config: ReportConfig,
+  onServices: (services: ServiceEntry[]) => void,
+): Promise<{ queues: QueueReport[]; redisMemory: RedisMemoryReport; services: ServiceEntry[]; unreadable: number }> {
+  let registry: { services: ServiceEntry[]; unreadable: number } = { services: [], unreadable: 0 };
   try {
-    const memory = await readRedisMemory(redis);
-    const queues = await Promise.all(
-      // Every tick shard, the other fixed queues, then one backfill queue per configured source.
-      [
-        ...tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS),
-        ...[QUEUE_NAMES.events, QUEUE_NAMES.maintenance, ...new Set(configuredSeries(config).map((s) => backfillQueueName(s.source)))].map((name) => ({ name, prefix: config.QUEUE_PREFIX })),
-      ].map(async ({ name, prefix }) => {
-        const queue = new Queue(name, { connection: redis, prefix });
-        queue.on('error', () => {});
-        try {
-          const [counts, paused] = await Promise.all([queue.getJobCounts(...JOB_STATES), queue.isPaused()]);
-          return { name, counts: Object.fromEntries(JOB_STATES.map((s) => [s, counts[s] ?? 0])) as QueueReport['counts'], paused };
-        } finally {
-          await queue.close();
-        }
-      }),
-    );
-    return { queues, redisMemory: { ...memory, level: redisMemoryLevel(memory) } };
+    const redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-report');
+    try {
+      registry = await readServices(redis, config.QUEUE_PREFIX);
+      onServices(registry.services);
+      const memory = await readRedisMemory(redis);
+      const queues = await readQueues(redis, config, registry.services);
+      return { queues, redisMemory: { ...memory, level: redisMemoryLevel(memory) }, ...registry };
+    } finally {
+      redis.disconnect();
+    }
   } finally {
-    redis.disconnect();
+    onServices(registry.services); // a no-op once heard; unblocks the database part after a failure
   }
+}
+
+async function readQueues(redis: Redis, config: ReportConfig, services: readonly ServiceEntry[]): Promise<QueueReport[]> {
+  // Every tick shard, the other fixed queues, one backfill queue per configured source, then what
+  // running services registered beyond those (their backfill queues, more tick shards).
+  const refs = [
+    ...tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS),
+    ...[QUEUE_NAMES.events, QUEUE_NAMES.maintenance, ...new Set(configuredSeries(config).map((s) => backfillQueueName(s.source)))].map((name) => ({ name, prefix: config.QUEUE_PREFIX })),
+  ];
+  const known = new Set(refs.map((r) => `${r.prefix}:${r.name}`));
+  for (const ref of registeredQueues(services, config.QUEUE_PREFIX)) {
+    if (known.has(`${ref.prefix}:${ref.name}`)) continue;
+    known.add(`${ref.prefix}:${ref.name}`);
+    refs.push(ref);
+  }
+  return Promise.all(
+    refs.map(async ({ name, prefix }) => {
+      const queue = new Queue(name, { connection: redis, prefix });
+      queue.on('error', () => {});
+      try {
+        const [counts, paused] = await Promise.all([queue.getJobCounts(...JOB_STATES), queue.isPaused()]);
+        return { name, counts: Object.fromEntries(JOB_STATES.map((s) => [s, counts[s] ?? 0])) as QueueReport['counts'], paused };
+      } finally {
+        await queue.close();
+      }
+    }),
+  );
 }
 
 function redisWarnings(queues: readonly QueueReport[], memory: RedisMemoryReport): string[] {
@@ -160,10 +198,17 @@ function redisWarnings(queues: readonly QueueReport[], memory: RedisMemoryReport
   return warnings;
 }
 
-async function readDatabase(sql: Sql, config: ReportConfig, now: number) {
+async function readDatabase(sql: Sql, config: ReportConfig, now: number, services: Promise<ServiceEntry[]>) {
+  const stored = await listStoredSeries(sql);
+  // Configured in this shell, then what running ingest services run beyond that, then the rest stored.
   const configured = configuredSeries(config);
   const known = new Set(configured.map((s) => `${s.source}\u0000${s.symbol}`));
-  const extra = (await listStoredSeries(sql)).filter((s) => !known.has(`${s.source}\u0000${s.symbol}`));
+  for (const s of registeredSeries(await services)) {
+    if (known.has(`${s.source}\u0000${s.symbol}`)) continue;
+    known.add(`${s.source}\u0000${s.symbol}`);
+    configured.push(s);
+  }
+  const extra = stored.filter((s) => !known.has(`${s.source}\u0000${s.symbol}`));
   const all = [...configured.map((s) => ({ ...s, configured: true })), ...extra.map((s) => ({ ...s, configured: false }))];
   const stats = await seriesStats(sql, all);
   const series: SeriesReport[] = all.map((s, i) => {
@@ -198,14 +243,17 @@ async function readDatabase(sql: Sql, config: ReportConfig, now: number) {
 export async function buildReport(sql: Sql, config: ReportConfig): Promise<Report> {
   const now = Date.now();
   const report: Report = {
-    generatedAt: new Date(now).toISOString(), series: null, health: null, gaps: null, queues: null, redisMemory: null, rejections: null, events: null, warnings: [], errors: [],
+    generatedAt: new Date(now).toISOString(), series: null, health: null, gaps: null, queues: null, services: null, redisMemory: null, rejections: null, events: null, warnings: [], errors: [],
   };
-  const [db, redis] = await Promise.allSettled([readDatabase(sql, config, now), readRedis(config)]);
+  let heard: (services: ServiceEntry[]) => void = () => {};
+  const services = new Promise<ServiceEntry[]>((resolve) => (heard = resolve));
+  const [db, redis] = await Promise.allSettled([readDatabase(sql, config, now, services), readRedis(config, heard)]);
   if (db.status === 'fulfilled') Object.assign(report, db.value);
   else report.errors.push(`Postgres (${maskUrl(config.DATABASE_URL)}): ${safeErrorMessage(db.reason)}`);
   if (redis.status === 'fulfilled') {
-    Object.assign(report, redis.value);
-    report.warnings.push(...redisWarnings(redis.value.queues, redis.value.redisMemory));
+    const { queues, redisMemory, services: entries, unreadable } = redis.value;
+    Object.assign(report, { queues, redisMemory, services: serviceReports(entries, now) });
+    report.warnings.push(...redisWarnings(queues, redisMemory), ...serviceWarnings(entries, unreadable, now));
   } else report.errors.push(`Redis (${maskUrl(config.REDIS_URL)}): ${safeErrorMessage(redis.reason)}`);
   return report;
 }
@@ -237,7 +285,7 @@ export function renderReport(report: Report): string {
       ),
     );
     if (report.series.length === 0) out.push('  no series configured or stored\n');
-    if (report.series.some((s) => !s.configured)) out.push('  * stored in the database but not in the configured source/symbol lists\n');
+    if (report.series.some((s) => !s.configured)) out.push('  * stored in the database, but neither in the configured source/symbol lists nor run by a registered service\n');
   }
 
   if (report.health) {
@@ -272,6 +320,19 @@ export function renderReport(report: Report): string {
         report.queues.map((q) => [q.name, ...JOB_STATES.map((s) => formatCount(q.counts[s])), q.paused ? 'yes' : 'no']),
       ),
     );
+  }
+  if (report.services) {
+    out.push('\nServices (registered in Redis, heartbeat every 10s)\n');
+    if (report.services.length === 0) out.push('  none registered: nothing runs against this Redis and QUEUE_PREFIX\n');
+    else {
+      const at = Date.parse(report.generatedAt);
+      out.push(
+        formatTable(
+          [{ header: 'SERVICE' }, { header: 'HOST' }, { header: 'PID', align: 'right' }, { header: 'VERSION' }, { header: 'STARTED' }, { header: 'HEARTBEAT', align: 'right' }, { header: 'RUNS' }],
+          report.services.map((s) => [s.service, s.host, String(s.pid), s.version, formatTime(s.startedAt), `${formatDuration(s.heartbeatAgeMs)} ago`, describeRuns(s, at)]),
+        ),
+      );
+    }
   }
   if (report.redisMemory) {
     out.push(`\nRedis memory: ${describeRedisMemory(report.redisMemory)}${report.redisMemory.level === 'ok' ? '' : ` ! ${report.redisMemory.level.toUpperCase()}`}\n`);
@@ -330,7 +391,7 @@ function parseReportArgs(args: string[]): { json: boolean; watchSeconds: number 
 }
 
 export const reportCommand: Command = {
-  summary: 'per-series tick and candle figures, queue depths, Redis memory, rejections and recent events (--json, --watch [s])',
+  summary: 'per-series tick and candle figures, queue depths, running services, Redis memory, rejections and recent events (--json, --watch [s])',
   usage: USAGE,
   env: REPORT_ENV,
   async run(args) {
