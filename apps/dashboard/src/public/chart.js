@@ -179,7 +179,6 @@ export class CandleChart {
     });
 
     // Last close: a dashed line and its exact value on the axis.
-    const last = this.last();
     ctx.setLineDash([4, 3]);
     ctx.strokeStyle = COLORS.last;
     ctx.beginPath();
