@@ -134,4 +134,59 @@ describe('supervise', () => {
     expect(err.text()).toContain('SIGTERM again: killing stubborn');
     expect(err.text()).toContain('stubborn exited with signal SIGKILL');
   });
+
+  it('starts a process once the one before it is ready, and stops it, and waits for it, before that one', async () => {
+    const log = collector();
+    const signals = new EventEmitter();
+    const isUp = (name: string) => async () => new RegExp(`^${name} *\\| up$`, 'm').test(log.text());
+    const done = supervise(
+      [
+        { name: 'feed', entry: steady, ready: isUp('feed') },
+        { name: 'store', entry: steady, ready: isUp('store') },
+        { name: 'app', entry: steady },
+        { name: 'ui', entry: steady },
+      ],
+      { cwd: REPO_ROOT, stdout: log.stream, stderr: log.stream, signals },
+    );
+    await until(() => log.text().includes('app   | up') && log.text().includes('ui    | up'), 'the last two up');
+    signals.emit('SIGINT');
+    // Relayed copies of one Ctrl-C (npm, tsx) must not stop the dependencies early.
+    signals.emit('SIGINT');
+    expect(await done, log.text()).toBe(0);
+    const at = (line: string) => {
+      const index = log.text().indexOf(line);
+      expect(index, `"${line}" in\n${log.text()}`).toBeGreaterThanOrEqual(0);
+      return index;
+    };
+    expect(at('feed is ready; starting store')).toBeGreaterThan(at('feed  | up'));
+    expect(at('store | up')).toBeGreaterThan(at('feed is ready; starting store'));
+    expect(at('store is ready; starting app, ui')).toBeGreaterThan(at('store | up'));
+    expect(at('app   | up')).toBeGreaterThan(at('store is ready; starting app, ui'));
+    expect(at('SIGINT: stopping feed, store, app, ui, dependencies last')).toBeGreaterThan(0);
+    // Down in reverse: app and ui gone before store is told, store gone before feed is told.
+    expect(at('store | draining')).toBeGreaterThan(Math.max(at('app   | bye'), at('ui    | bye')));
+    expect(at('feed  | draining')).toBeGreaterThan(at('store | bye'));
+  });
+
+  it('starts nothing after a dependency that exits before it is ready, or when stopped while waiting', async () => {
+    const log = collector();
+    const crashed = await supervise(
+      [{ name: 'feed', entry: crashing, ready: async () => false }, { name: 'app', entry: steady }],
+      { cwd: REPO_ROOT, stdout: log.stream, stderr: log.stream, signals: new EventEmitter() },
+    );
+    expect(crashed).toBe(1);
+    expect(log.text()).toContain('feed exited unexpectedly (code 3); stopping nothing else');
+    expect(log.text()).not.toContain('app |');
+
+    const waiting = collector();
+    const signals = new EventEmitter();
+    const done = supervise(
+      [{ name: 'feed', entry: steady, ready: async () => false }, { name: 'app', entry: steady }],
+      { cwd: REPO_ROOT, stdout: waiting.stream, stderr: waiting.stream, signals },
+    );
+    await until(() => waiting.text().includes('feed | up'), 'the dependency up');
+    signals.emit('SIGTERM');
+    expect(await done).toBe(0);
+    expect(waiting.text()).not.toContain('app  |');
+  });
 });

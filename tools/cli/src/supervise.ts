@@ -9,6 +9,10 @@ const REPEAT_SIGNAL_GRACE_MS = 1000;
 // machine); one that takes longer than this after another failed is stopped without its report.
 const CONFIG_CHECK_WAIT_MS = 60_000;
 const CONFIG_CHECK_POLL_MS = 200;
+// Readiness is a local HTTP or TCP probe: polling it this often costs nothing and starts the next ones promptly.
+const READY_POLL_MS = 200;
+// A dependency slower than this to become ready gets one line saying what waits for it.
+const READY_NOTE_AFTER_MS = 30_000;
 
 export interface SupervisedProcess {
   name: string;
@@ -22,6 +26,12 @@ export interface SupervisedProcess {
    * every process reports its configuration problems instead of only the first to fail.
    */
   checked?: () => Promise<boolean>;
+  /**
+   * Makes this process a dependency of the ones listed after it: they start once this returns true
+   * (polled; e.g. a service's /readyz answers 200), and on the way down they are stopped, and gone,
+   * before this one is told to stop. Without it, processes start together and stop together.
+   */
+  ready?: () => Promise<boolean>;
 }
 
 export interface SuperviseOptions {
@@ -36,7 +46,8 @@ export interface SuperviseOptions {
 /**
  * Runs every process as a child with its output prefixed by its name, and keeps them as one unit:
  * a signal stops all of them gracefully, and one exiting on its own stops the rest (each once it is
- * past its configuration checks, see `checked`).
+ * past its configuration checks, see `checked`). Processes after one with `ready` start once it is
+ * ready and stop before it: dependencies first up, last down.
  * Resolves to 0 when all were stopped by a signal and exited 0, else 1.
  */
 export function supervise(processes: readonly SupervisedProcess[], options: SuperviseOptions): Promise<number> {
@@ -48,6 +59,15 @@ export function supervise(processes: readonly SupervisedProcess[], options: Supe
   const note = (text: string) => stderr.write(`${''.padEnd(width)} | ${text}\n`);
 
   const running = new Map<string, ChildProcess>();
+  // Start order: each stage ends with a process that has `ready`; the next stage waits for it.
+  const stages: SupervisedProcess[][] = [[]];
+  for (const p of processes) {
+    stages.at(-1)!.push(p);
+    if (p.ready) stages.push([]);
+  }
+  if (stages.at(-1)!.length === 0) stages.pop();
+  // Resolved when the child is gone (its output read to the end).
+  const gone = new Map<string, Promise<void>>();
   // Told to stop by us: each child gets one stop signal (a second one would be logged as a repeat).
   const told = new Set<string>();
   let stopping = false;
@@ -63,6 +83,14 @@ export function supervise(processes: readonly SupervisedProcess[], options: Supe
   };
   const stopAll = (signal: NodeJS.Signals) => {
     for (const name of running.keys()) stop(name, signal);
+  };
+  /** Stops the running processes stage by stage, the last started first, each stage once the later ones are gone. */
+  const stopInOrder = async (stopOne: (name: string) => void | Promise<void>) => {
+    for (const stage of [...stages].reverse()) {
+      const live = stage.map((p) => p.name).filter((name) => running.has(name));
+      await Promise.all(live.map((name) => stopOne(name)));
+      await Promise.all(live.map((name) => gone.get(name)));
+    }
   };
   const stopOnceChecked = async (name: string) => {
     const checked = processes.find((p) => p.name === name)?.checked;
@@ -81,13 +109,16 @@ export function supervise(processes: readonly SupervisedProcess[], options: Supe
     if (!stopping) {
       stopping = true;
       stoppingSince = Date.now();
-      note(`${signal}: stopping ${[...running.keys()].join(', ')} (again to force)`);
-      stopAll(forward);
+      note(`${signal}: stopping ${[...running.keys()].join(', ')}${stages.length > 1 ? ', dependencies last' : ''} (again to force)`);
+      void stopInOrder((name) => stop(name, forward));
       return;
     }
+    // The same signal relayed by npm and tsx (see below) must not cut the ordered stop short.
+    if (Date.now() - stoppingSince < REPEAT_SIGNAL_GRACE_MS) return;
     const untold = [...running.keys()].filter((name) => !told.has(name));
     if (untold.length > 0) {
-      // Stopping after a failure, some still finishing their configuration checks: stop them now.
+      // Stopping after a failure, some still finishing their configuration checks, or waiting for
+      // their turn in the stop order: stop them now.
       stoppingSince = Date.now();
       note(`${signal}: stopping ${untold.join(', ')} (again to force)`);
       stopAll(forward);
@@ -118,7 +149,7 @@ export function supervise(processes: readonly SupervisedProcess[], options: Supe
         const rest = [...running.keys()];
         const waits = rest.some((other) => processes.find((p) => p.name === other)?.checked);
         note(`${name} exited unexpectedly (${outcome}); stopping ${rest.join(', ') || 'nothing else'}${waits ? ' once each has checked its configuration' : ''}`);
-        for (const other of rest) void stopOnceChecked(other);
+        void stopInOrder(stopOnceChecked);
       } else if (!ok) {
         failed = true;
         note(`${name} exited with ${outcome}`);
@@ -130,7 +161,7 @@ export function supervise(processes: readonly SupervisedProcess[], options: Supe
       }
     };
 
-    for (const { name, entry, env } of processes) {
+    const spawnOne = ({ name, entry, env }: SupervisedProcess) => {
       const child = spawn(process.execPath, ['--import', 'tsx', entry], {
         cwd: options.cwd,
         env: { ...(options.env ?? process.env), ...env },
@@ -141,6 +172,8 @@ export function supervise(processes: readonly SupervisedProcess[], options: Supe
         detached: true,
       });
       running.set(name, child);
+      let markGone!: () => void;
+      gone.set(name, new Promise<void>((resolve) => (markGone = resolve)));
       createInterface({ input: child.stdout! }).on('line', (line) => stdout.write(`${label(name)}${line}\n`));
       createInterface({ input: child.stderr! }).on('line', (line) => stderr.write(`${label(name)}${line}\n`));
       let done = false;
@@ -148,14 +181,43 @@ export function supervise(processes: readonly SupervisedProcess[], options: Supe
       child.on('close', (code, signal) => {
         if (done) return;
         done = true;
+        markGone();
         exited(name, signal ? `signal ${signal}` : `code ${code}`, code === 0);
       });
       child.on('error', (error) => {
         // Spawning failed: there is no process, and 'close' may not follow.
         if (done) return;
         done = true;
+        markGone();
         exited(name, `error ${error.message}`, false);
       });
-    }
+    };
+
+    /** Whether `dependency` became ready; false when it exited or a stop began first. */
+    const becameReady = async (dependency: SupervisedProcess, waiting: readonly string[]): Promise<boolean> => {
+      const since = Date.now();
+      let noted = false;
+      while (!stopping && running.has(dependency.name)) {
+        if (await dependency.ready!()) return !stopping && running.has(dependency.name);
+        if (!noted && Date.now() - since > READY_NOTE_AFTER_MS) {
+          noted = true;
+          note(`${waiting.join(', ')} wait for ${dependency.name} to be ready`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+      }
+      return false;
+    };
+
+    void (async () => {
+      for (const [index, stage] of stages.entries()) {
+        if (index > 0) {
+          const dependency = stages[index - 1]!.at(-1)!;
+          const names = stage.map((p) => p.name);
+          if (!(await becameReady(dependency, names))) return;
+          note(`${dependency.name} is ready; starting ${names.join(', ')}`);
+        }
+        for (const p of stage) spawnOne(p);
+      }
+    })();
   });
 }

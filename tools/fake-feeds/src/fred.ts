@@ -85,6 +85,9 @@ export interface FakeFred {
 
 const KNOWN: Record<string, { frequency: FredFrequency; base: number; amplitude: number; trend: number; decimals: number }> = {
   DGS10: { frequency: 'daily', base: 4, amplitude: 0.8, trend: 0, decimals: 2 },
+  DGS2: { frequency: 'daily', base: 3.8, amplitude: 1, trend: 0, decimals: 2 },
+  // Dollars per euro, near the euro of the crypto fakes' market (market.ts).
+  DEXUSEU: { frequency: 'daily', base: 1.1, amplitude: 0.05, trend: 0, decimals: 4 },
   // A spread: crosses zero, so negative values are served too.
   T10Y2Y: { frequency: 'daily', base: 0.1, amplitude: 0.6, trend: 0, decimals: 2 },
   CPIAUCSL: { frequency: 'monthly', base: 250, amplitude: 1, trend: 0.4, decimals: 3 },
