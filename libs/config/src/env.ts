@@ -108,7 +108,7 @@ export const ENV = {
   DATA_ENVIRONMENT: spec({
     schema: oneOf(['live', 'demo', 'test']),
     default: 'live',
-    doc: 'What the data is: `live` (real providers), `demo` (fake feed servers, `sim`) or `test`. Jobs carry it; the database records it at the first write and the writer refuses jobs and databases of another environment. `live` refuses the `sim` source and provider URLs on loopback. Relabel a database with `npm run tickvault -- data-environment --set <env> --force`.',
+    doc: 'What the data is: `live` (real providers), `demo` (fake feed servers, `sim`) or `test`. Jobs carry it; the database records it with the first stored row (an empty database takes whichever environment writes first), and the writer refuses jobs of another environment and databases holding its data. `live` refuses the `sim` source and provider URLs on loopback. Relabel a database holding data with `npm run tickvault -- data-environment --set <env> --force`.',
     usedBy: 'writer, ingest services, CLI',
   }),
   CRYPTO_SOURCES: spec({
