@@ -88,8 +88,8 @@ const writeBatch = (batch: TickBatch, settings: WriteSettings) => (v1Sql ? write
 // a row, each claims the label inside its transaction.
 const environmentClaim = { environment: config.DATA_ENVIRONMENT, by: `${SERVICE}@${hostname()}` };
 let environmentSettled = false;
-// Set once shutdown is installed. A writer of another environment that stored data first stops this one.
-let shutdownWriter: ((reason: string, code: number) => Promise<void>) | undefined;
+// Filled once shutdown is installed. A writer of another environment that stored data first stops this one.
+const writerShutdown: { run?: (reason: string, code: number) => Promise<void> } = {};
 const writeClaimingEnvironment = async (batch: TickBatch) => {
   try {
     const result = await writeBatch(batch, { candleKeep: config.CANDLE_RETENTION, ...(environmentSettled ? {} : { dataEnvironment: environmentClaim }) });
@@ -98,7 +98,7 @@ const writeClaimingEnvironment = async (batch: TickBatch) => {
   } catch (error) {
     if (error instanceof DataEnvironmentMismatchError) {
       logger.fatal({ err: error.message }, 'cannot continue');
-      if (shutdownWriter) void shutdownWriter('data environment mismatch', 1);
+      if (writerShutdown.run) void writerShutdown.run('data environment mismatch', 1);
       else process.exit(1);
     }
     throw error;
@@ -276,7 +276,7 @@ await registration.start();
 await recordEvent(sql, { service: SERVICE, kind: 'startup', symbol: null, details: { config: describeConfig(config), healthPort: health.port } });
 logger.info({ healthPort: health.port, concurrency: config.WRITER_CONCURRENCY }, 'writer started');
 
-shutdownWriter = installShutdown({
+writerShutdown.run = installShutdown({
   logger,
   timeoutMs: config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   steps: () => [
