@@ -69,7 +69,8 @@ describe('supervise', () => {
     const out = collector();
     const err = collector();
     const code = await supervise(
-      [{ name: 'steady', entry: steady }, { name: 'crashing', entry: crashing }],
+      // Stopped once it is up (its drain handler in place), however slowly it starts on a busy machine.
+      [{ name: 'steady', entry: steady, checked: async () => /steady +\| up/.test(out.text()) }, { name: 'crashing', entry: crashing }],
       { cwd: REPO_ROOT, stdout: out.stream, stderr: err.stream, signals: new EventEmitter() },
     );
     expect(code).toBe(1);
