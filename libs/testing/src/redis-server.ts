@@ -50,7 +50,8 @@ export async function startPrivateRedis(options: { maxmemory?: string } = {}): P
   return { url, port, admin, stop };
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);

@@ -10,7 +10,7 @@ import { createDb, migrate, verifyCandles, type CandleMismatch, type Sql } from 
 import { DEFAULT_JOB_OPTIONS, createProducerConnection } from '@tickvault/queue';
 import { JOB_NAMES, QUEUE_NAMES, type Tick, type TickBatchJob } from '@tickvault/schema';
 // eslint-disable-next-line no-restricted-imports -- the chaos suite drives real processes with the end-to-end test helpers
-import { ServiceProcess, repoPath, type LogLine } from '@tickvault/testing';
+import { freePort, ServiceProcess, repoPath, type LogLine } from '@tickvault/testing';
 
 export const DAY_MS = 86_400_000;
 export const HOUR_MS = 3_600_000;
@@ -451,16 +451,6 @@ export class RedisServer {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export async function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

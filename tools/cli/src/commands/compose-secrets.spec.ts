@@ -1,12 +1,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@tickvault/config';
-import { eventually } from '@tickvault/testing';
+import { eventually, freePort } from '@tickvault/testing';
 import { runCli } from '../testing/run-cli.js';
 import { redisAuthConf, secretsLayout } from './compose-secrets.js';
 
@@ -95,13 +94,3 @@ describe('tickvault compose-secrets', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
