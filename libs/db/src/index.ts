@@ -11,3 +11,4 @@ export * from './read-api.js';
 export * from './data-environment.js';
 export * from './gaps.js';
 export * from './health.js';
+export * from './export.js';

@@ -6,6 +6,7 @@ import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { backfillCommand, gapsCommand, runNowCommand } from './maintenance.js';
 import { envDocsCommand } from './env-docs.js';
+import { exportCommand } from './export.js';
 import { migrateCommand } from './migrate.js';
 import { reportCommand } from './report.js';
 import { serviceCommand } from './service.js';
@@ -20,6 +21,7 @@ export const commands: Record<string, Command> = {
   demo: demoCommand,
   doctor: doctorCommand,
   'env-docs': envDocsCommand,
+  export: exportCommand,
   gaps: gapsCommand,
   migrate: migrateCommand,
   report: reportCommand,
