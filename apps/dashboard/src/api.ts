@@ -6,10 +6,11 @@ import { maskUrlsInText } from '@tickvault/config';
 import {
   isConnectionError, listStoredSeries, readCandles, readTicks, recentEvents, rejectionsByReason, seriesStats, ticksSince, type Sql,
 } from '@tickvault/db';
-import { registeredSeries, type ServiceEntry } from '@tickvault/queue';
+import { registeredSeries, tickvaultVersion, type ServiceEntry } from '@tickvault/queue';
 import { errorMessage, type Logger } from '@tickvault/runtime';
 import type { LatestCache } from './latest-cache.js';
 import type { LiveHub } from './live-hub.js';
+import { openApiDocument } from './openapi.js';
 import {
   limitParam, MAX_TICK_RANGE_MS, ParameterError, parseQuery, seriesListParam, sourceParam, symbolParam, timeframeParam, timeParam,
 } from './params.js';
@@ -237,6 +238,12 @@ export function createApiRouter(deps: ApiDeps): Router {
   api.get('/stream/stats', (req, res) => {
     parseQuery(req.query, {});
     res.json(hub.stats());
+  });
+
+  const openApi = openApiDocument(tickvaultVersion());
+  api.get('/openapi.json', (req, res) => {
+    parseQuery(req.query, {});
+    res.json(openApi);
   });
 
   // Only GET exists here: the API never changes anything.
