@@ -16,8 +16,15 @@ export interface ExportColumn<Row> {
   parquet: 'STRING' | 'INT32';
 }
 
-/** Writes and waits while the stream's buffer is full: a slow disk or pipe holds the cursor back. */
+/**
+ * Writes and waits while the stream's buffer is full: a slow disk or pipe holds the cursor back.
+ * A stream that failed (a closed pipe, a full disk) stops the export with its error; the caller keeps
+ * an 'error' listener on it so a failure between writes is not an uncaught exception.
+ */
 export async function writeWithBackpressure(out: Writable, chunk: string | Uint8Array): Promise<void> {
+  if (out.errored) throw out.errored;
+  if (out.destroyed) throw new Error('the output was closed');
+  // once() rejects when the stream emits 'error' while waiting.
   if (!out.write(chunk)) await once(out, 'drain');
 }
 

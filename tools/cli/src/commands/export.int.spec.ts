@@ -177,10 +177,17 @@ describe('tickvault export', () => {
     expect(rows[3999]).toEqual({ ts: `${DAY}T01:06:39.000000Z`, price: '149.00003999', size: '0.010', trade_id: '3999' });
   });
 
-  it('says so when the series was never stored (exit 1), and refuses a wrong command line (exit 2)', async () => {
+  it('says so when the series was never stored or the output cannot be written (exit 1), and refuses a wrong command line (exit 2)', async () => {
     const unknown = await runCli(['export', 'ticks', '--source', SOURCE, '--symbol', 'NOPE/USDT', ...WINDOW], { DATABASE_URL: db.url });
     expect(unknown).toMatchObject({ code: 1, stdout: '' });
     expect(unknown.stderr).toContain('unknown series sim:NOPE/USDT: nothing was ever stored for it');
+
+    // An output that cannot be written is one line naming it, not a stack trace.
+    const badOut = join(dir, 'no-such-dir', 'ticks.csv');
+    const unwritable = await runCli(['export', 'ticks', '--source', SOURCE, '--symbol', SYMBOL, ...WINDOW, '--out', badOut], { DATABASE_URL: db.url });
+    expect(unwritable.code).toBe(1);
+    expect(unwritable.stderr).toMatch(new RegExp(`^export of ${SOURCE}:${SYMBOL} failed writing ${badOut.replaceAll('/', '\\/')}: ENOENT`));
+    expect(unwritable.stderr).not.toContain('    at ');
 
     const cases: [string[], string][] = [
       [['export'], 'say what to export: ticks or candles'],

@@ -158,6 +158,7 @@ export const exportCommand: Command = {
     const series = `${options.source}:${options.symbol}`;
     const partial = options.out === undefined ? undefined : `${options.out}.partial`;
     let file: Writable | undefined;
+    let outputError: Error | undefined;
     try {
       if (!(await seriesExists(sql, options.source, options.symbol))) {
         process.stderr.write(`export: unknown series ${series}: nothing was ever stored for it (\`tickvault report\` lists the stored series)\n`);
@@ -165,6 +166,9 @@ export const exportCommand: Command = {
       }
       file = partial === undefined ? undefined : createWriteStream(partial);
       const out = file ?? process.stdout;
+      // Failures (ENOSPC, EACCES) surface through the next write; without a listener one between writes
+      // would crash the process with a stack trace. (A closed stdout pipe, `| head`, ends it in main.ts.)
+      out.on('error', (error: Error) => (outputError = error));
       const count = await streamExport(sql, options, out);
       if (file && partial && options.out) {
         file.end();
@@ -178,7 +182,8 @@ export const exportCommand: Command = {
       );
       return 0;
     } catch (error) {
-      process.stderr.write(`export of ${series} failed against ${maskUrl(config.DATABASE_URL)}: ${safeErrorMessage(error)}\n`);
+      const where = outputError ? `writing ${options.out ?? 'standard output'}` : `against ${maskUrl(config.DATABASE_URL)}`;
+      process.stderr.write(`export of ${series} failed ${where}: ${safeErrorMessage(outputError ?? error)}\n`);
       if (file) {
         file.destroy();
         await rm(partial!, { force: true });
