@@ -81,7 +81,9 @@ async function fillGaps(deps: SchedulerDeps, queues: BackfillQueues, series: rea
 export async function runGapFill(deps: SchedulerDeps, queues: BackfillQueues, now = new Date()) {
   const barSeries = deps.series.filter((s) => s.assetClass !== 'macro');
   const windows = gapFillWindows(now, deps.keep1m, deps.tickRetentionMs, [...new Set(barSeries.map((s) => s.assetClass))]);
-  const result = await fillGaps(deps, queues, barSeries, windows, 'gap-fill');
+  // The newest minute looked at: minutes after it settle later and are first checked by the next run.
+  const checkedUntil = windows.reduce<string | null>((latest, w) => (latest === null || w.end.toISOString() > latest ? w.end.toISOString() : latest), null);
+  const result = { ...(await fillGaps(deps, queues, barSeries, windows, 'gap-fill')), checkedUntil };
   const day = now.toISOString().slice(0, 10);
   const from = new Date(Math.max(now.getTime() - deps.macroRefreshDays * DAY_MS, 0)).toISOString();
   for (const s of deps.series.filter((x) => x.assetClass === 'macro')) {
