@@ -1,4 +1,3 @@
-import net from 'node:net';
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql;
@@ -14,10 +13,8 @@ export interface DbOptions {
 }
 
 export function createDb(url: string, options: DbOptions = {}): Sql {
-  // Several hosts (host1,host2 in the authority) keep the driver's socket: it rotates through them.
-  const severalHosts = /^[^:]+:\/\/[^/?#]*,/.test(url);
+  // The driver sets TCP_NODELAY itself (since 4.0): a COPY's small CopyDone is not held back by Nagle.
   return postgres(url, {
-    ...(severalHosts ? {} : ({ socket: noDelaySocket } as object)),
     max: options.max ?? 4,
     // Fail a connection attempt quickly so readiness and retries notice an outage within seconds.
     connect_timeout: options.connectTimeoutSeconds ?? 5,
@@ -33,21 +30,6 @@ export function createDb(url: string, options: DbOptions = {}): Sql {
       ...(options.searchPath ? { search_path: options.searchPath } : {}),
     },
   });
-}
-
-/**
- * postgres.js leaves Nagle's algorithm on. A COPY ends with a small CopyDone written right after the
- * data, which Nagle then holds until the server acknowledges the data, and the server delays that
- * acknowledgement (40 ms on Linux): every COPY, and every statement sent in pieces, would pay it.
- * So the client opens its own socket with TCP_NODELAY (a URL listing several hosts keeps the driver's
- * own socket and its host rotation).
- */
-function noDelaySocket(options: { host: string[]; port: number[]; path?: string | false }): net.Socket {
-  // Returned before it connects, like the driver's own: writes wait for the connection, and the
-  // driver's listeners see every error and close (its connect timeout, reconnects and pool state).
-  const socket = options.path ? net.connect({ path: options.path }) : net.connect({ host: options.host[0]!, port: options.port[0]! });
-  socket.setNoDelay(true);
-  return socket;
 }
 
 /**
@@ -135,8 +117,8 @@ export async function probeWritable(sql: Sql, deadlineMs: number): Promise<boole
  * Cancels the running statement of every transaction of `applicationName` that began more than
  * `olderThanMs` ago: its client gave up on it at its deadline, and it would otherwise keep running and
  * holding locks; the cancelled statement aborts its transaction. A transaction idle between statements
- * is left to idle_in_transaction_session_timeout: ending its connection under postgres.js while the
- * transaction's code still runs makes the driver write to a closed socket and throw outside any promise.
+ * is left to idle_in_transaction_session_timeout: its code still runs, and cancelling is enough to end
+ * the transaction without dropping a pooled connection.
  * Returns how many statements were cancelled.
  */
 export async function stopOverrunTransactions(sql: Sql, applicationName: string, olderThanMs: number): Promise<number> {

@@ -55,7 +55,8 @@ export async function postgresRestart(run: Run): Promise<void> {
   const prefix = run.prefix();
   const queue = run.tickQueue(run.redis(run.settings.redisUrl), prefix);
   const stalled = run.stalledCounter(run.settings.redisUrl, prefix);
-  const env = writerEnv(url, run.settings.redisUrl, prefix, { WRITER_LOCK_DURATION_MS: '10000' });
+  // Batches of 2,000 ticks: a backlog is several batches, written by two flushes at once on two connections.
+  const env = writerEnv(url, run.settings.redisUrl, prefix, { WRITER_LOCK_DURATION_MS: '10000', WRITER_BATCH_MAX_TICKS: '2000' });
   // A writer that dies is replaced, as its supervisor would, so the rounds and the checks go on; each death is a failure.
   const startWriter = async () => {
     const started = await run.writer(env);
@@ -101,9 +102,19 @@ export async function postgresRestart(run: Run): Promise<void> {
     const before = await countTicks(sql, SOURCE).catch(() => 0);
     await waitFor(async () => (await countTicks(sql, SOURCE)) > before, 'the writer committing', 90_000, 100);
     // A flush in flight on a pool of at least two connections (the pool opens them as it needs them).
+    let lastBacklog = Date.now();
     const backends = await waitFor(async () => {
       const rows = await writerBackends(sql);
-      return rows.length >= 2 && rows.some((r) => r.busy) ? rows : undefined;
+      if (rows.length >= 2 && rows.some((r) => r.busy)) return rows;
+      // One flush at a time can keep up with the load on a single connection: a second's pause of the
+      // queue builds a backlog that the writer drains with two flushes at once, on two connections.
+      if (Date.now() - lastBacklog > 3000) {
+        lastBacklog = Date.now();
+        await queue.pause();
+        await sleep(1000);
+        await queue.resume();
+      }
+      return undefined;
     }, 'a flush in flight with two or more connections open', 60_000, 5);
     if (firstFaultAt === 0) firstFaultAt = Date.now();
     const flushing = backends.find((b) => b.busy)!;
