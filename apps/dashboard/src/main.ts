@@ -17,6 +17,7 @@ import { LiveHub } from './live-hub.js';
 import { LoginThrottle } from './login-throttle.js';
 import { QueueCatalog } from './queue-catalog.js';
 import { queueDepthRefresher } from './queue-depths.js';
+import { lowerCpuPriority } from './cpu-priority.js';
 
 const SERVICE = 'dashboard';
 // Read-only queries only: a small pool of its own, so the dashboard can never starve the writers.
@@ -40,6 +41,12 @@ if ('problem' in auth) {
 }
 
 const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL, format: config.LOG_FORMAT, nodeEnv: config.NODE_ENV });
+try {
+  const priority = lowerCpuPriority(config.DASHBOARD_NICE);
+  if (priority.to !== priority.from) logger.info({ nice: priority.to, was: priority.from }, 'dashboard runs at a lower CPU priority than the pipeline (DASHBOARD_NICE)');
+} catch (error) {
+  logger.warn({ err: errorMessage(error), DASHBOARD_NICE: config.DASHBOARD_NICE }, 'could not lower the dashboard\'s CPU priority; it competes with the pipeline for CPU');
+}
 if (auth.settings.mode === 'basic' && auth.password?.from === 'file') {
   if (auth.password.generated) {
     // The only time the password is shown: later starts read it from the file without printing it.

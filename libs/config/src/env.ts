@@ -447,6 +447,12 @@ export const ENV = {
     doc: '`true` lets Bull Board retry, remove, pause and clean jobs; `false` keeps it read-only.',
     usedBy: 'dashboard',
   }),
+  DASHBOARD_NICE: spec({
+    schema: int(0, 19),
+    default: '10',
+    doc: 'CPU priority the dashboard lowers itself to at start (Unix nice, 0–19): under a flood of readers it yields CPU to the writer and Postgres on the same machine instead of competing with them. 0 leaves it as started.',
+    usedBy: 'dashboard',
+  }),
   DASHBOARD_DATABASE_URL: spec({
     schema: url(['postgres:', 'postgresql:']),
     optional: true,

@@ -46,7 +46,7 @@ export const DASHBOARD_ENV = [
   // the dashboard, the one process facing users.
   'ALPACA_KEY_ID',
   'DASHBOARD_HOST', 'DASHBOARD_PORT', 'DASHBOARD_AUTH', 'DASHBOARD_USER', 'DASHBOARD_PASSWORD', 'DASHBOARD_PASSWORD_FILE', 'DASHBOARD_TOKEN',
-  'DASHBOARD_QUEUE_ACTIONS', 'LATEST_CACHE_TTL_MS', 'TICK_QUEUE_SHARDS',
+  'DASHBOARD_QUEUE_ACTIONS', 'DASHBOARD_NICE', 'LATEST_CACHE_TTL_MS', 'TICK_QUEUE_SHARDS',
 ] as const satisfies readonly EnvName[];
 
 /** The scheduler reads the database (gaps, health) and knows every configured series. */
