@@ -18,8 +18,6 @@ WORKDIR /app
 # source edit. npm ci needs the package.json of every workspace (apps/*, libs/*, tools/*) to link
 # them; tools/manifests/src/dockerfile.spec.ts fails when one is missing from this list.
 COPY package.json package-lock.json ./
-# The empty stand-in for an optional native module (see stubs/README.md), referenced by the lockfile.
-COPY stubs ./stubs
 COPY apps/dashboard/package.json apps/dashboard/
 COPY apps/ingest-crypto/package.json apps/ingest-crypto/
 COPY apps/ingest-macro/package.json apps/ingest-macro/

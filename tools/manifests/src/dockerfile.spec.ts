@@ -66,8 +66,7 @@ describe('Dockerfile', () => {
         }
         return sources;
       });
-    // The stubs folder holds the lockfile's stand-in for an optional native module (stubs/README.md).
-    const expected = ['package.json', 'package-lock.json', 'stubs', ...workspaces.map((w) => `${w.dir}/package.json`)];
+    const expected = ['package.json', 'package-lock.json', ...workspaces.map((w) => `${w.dir}/package.json`)];
     // Every workspace's package.json, or npm ci cannot link it; nothing else, or the cache breaks on every edit.
     expect([...copied].sort()).toEqual([...expected].sort());
   });
