@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
+import { nodeArgs } from './commands/services.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const REPEAT_SIGNAL_GRACE_MS = 1000;
@@ -16,7 +17,7 @@ const READY_NOTE_AFTER_MS = 30_000;
 
 export interface SupervisedProcess {
   name: string;
-  /** A TypeScript or JavaScript entry point, run as `node --import tsx <entry>`. */
+  /** A TypeScript entry point (run as `node --import tsx <entry>`) or a built JavaScript one (`node <entry>`). */
   entry: string;
   /** Variables for this process only, on top of the shared environment. */
   env?: Record<string, string>;
@@ -162,7 +163,7 @@ export function supervise(processes: readonly SupervisedProcess[], options: Supe
     };
 
     const spawnOne = ({ name, entry, env }: SupervisedProcess) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+      const child = spawn(process.execPath, nodeArgs(entry), {
         cwd: options.cwd,
         env: { ...(options.env ?? process.env), ...env },
         stdio: ['ignore', 'pipe', 'pipe'],

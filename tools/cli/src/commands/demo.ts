@@ -1,16 +1,15 @@
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { migrate } from '@tickvault/db';
 import { DEMO_FEED_PORTS, demoFeedEnv, loadConfigOrExit, maskUrl } from '@tickvault/config';
 import type { Command } from './command.js';
 import { expectNoArguments } from '../args.js';
 import { safeErrorMessage } from '../probes.js';
 import { supervise, type SupervisedProcess } from '../supervise.js';
-import { REPO_ROOT, SERVICES, serviceEntry, type ServiceName } from './services.js';
+import { processEntry, REPO_ROOT, SERVICES, serviceEntry, type ServiceName } from './services.js';
 import { dashboardSkipReason, postgresProblem, redisProblem } from './start.js';
 import { configProblems, livezAnswers, planPorts, portIsFree } from './start-plan.js';
 
-const FAKE_FEEDS_ENTRY = fileURLToPath(new URL('../../../fake-feeds/src/main.ts', import.meta.url));
+const FAKE_FEEDS_ENTRY = processEntry('fake-feeds', 'tools/fake-feeds/src/main.ts');
 
 /** The demo never touches the live database or queues: its own database (`<name>_demo`) and queue prefix. */
 export function demoDatabaseUrl(url: string): string {

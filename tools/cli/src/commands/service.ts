@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Command } from './command.js';
 import { parseOptions, UsageError } from '../args.js';
-import { isServiceName, serviceEntry, SERVICES } from './services.js';
+import { isServiceName, nodeArgs, serviceEntry, SERVICES } from './services.js';
 
 const USAGE = [
   `usage: tickvault service ${Object.keys(SERVICES).join('|')}`,
@@ -22,7 +22,7 @@ export const serviceCommand: Command = {
     if (positionals.length !== 1 || !isServiceName(name)) {
       throw new UsageError(name === undefined ? 'which service?' : `no service "${positionals.join(' ')}"`);
     }
-    const child = spawn(process.execPath, ['--import', 'tsx', serviceEntry(name)], { stdio: 'inherit' });
+    const child = spawn(process.execPath, nodeArgs(serviceEntry(name)), { stdio: 'inherit' });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => child.kill(signal));
     return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
   },
