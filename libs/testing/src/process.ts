@@ -10,7 +10,7 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-/** A service started as its own process from source, logging JSON, with its log lines kept for assertions. */
+/** A service started as its own process (from source, or a built dist/*.js), logging JSON, with its log lines kept for assertions. */
 export class ServiceProcess {
   readonly lines: LogLine[] = [];
   readonly output: string[] = [];
@@ -21,7 +21,8 @@ export class ServiceProcess {
   private readonly child: ChildProcess;
 
   constructor(entry: string, env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    // A built file (dist/*.js) runs as it is; TypeScript through tsx, in this one process.
+    this.child = spawn(process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
       cwd: REPO_ROOT,
       env: { ...process.env, LOG_FORMAT: 'json', NODE_ENV: 'test', DATA_ENVIRONMENT: 'test', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -12,6 +12,7 @@ import { memory } from './scenarios/memory.js';
 import { retention } from './scenarios/retention.js';
 import { gapfill } from './scenarios/gapfill.js';
 import { migration } from './scenarios/migration.js';
+import { startup } from './scenarios/startup.js';
 
 /**
  * The benchmark suite. Every scenario drives the real processes (writer, ingest-crypto, scheduler)
@@ -23,7 +24,7 @@ import { migration } from './scenarios/migration.js';
  *   npm run bench -- --only throughput,latency      # some scenarios
  *   npm run bench -- --retention-ticks 10000000     # sizes: see the options below
  */
-const SCENARIOS = ['throughput', 'baselines', 'latency', 'memory', 'retention', 'migration', 'gapfill'] as const;
+const SCENARIOS = ['throughput', 'baselines', 'latency', 'memory', 'retention', 'migration', 'gapfill', 'startup'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -134,6 +135,9 @@ try {
         break;
       case 'migration':
         await migration(ctx, { ticks: sizes.migrationTicks, series: 100 });
+        break;
+      case 'startup':
+        await startup(ctx, { runs: quick ? 1 : 3 });
         break;
       case 'gapfill':
         await gapfill(ctx, { days: sizes.gapfillDays, symbols: sizes.gapfillSymbols, tradesPerSecond: sizes.gapfillTradesPerSecond, weightPerMinute: 6000 });
