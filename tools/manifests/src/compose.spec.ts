@@ -8,6 +8,7 @@ import { ASSET_CLASS_ENV, configuredSources, demoFeedEnv, ENV, loadConfig, SERVI
 // The CLI's own table of what each command reads: the compose `cli` service must pass it all.
 import { commands } from '@tickvault/cli/commands';
 import {
+  builtFrom,
   dependsOn,
   durationSeconds,
   interpolate,
@@ -42,8 +43,9 @@ const COMPOSE_ONLY = ['POSTGRES_USER', 'POSTGRES_DB', 'DASHBOARD_PUBLISH'];
 const SECRETS_DIR = '/run/secrets/tickvault';
 
 /**
- * The `secrets` service's first start, for real: its own command run against a scratch directory that
- * stands in for the volume. Paths under SECRETS_DIR in a service's environment are then read from here.
+ * The `secrets` service's first start, for real: its own command (from the CLI's TypeScript source, which
+ * dist/cli.js is built from) run against a scratch directory that stands in for the volume. Paths under
+ * SECRETS_DIR in a service's environment are then read from here.
  */
 const volume = mkdtempSync(join(tmpdir(), 'tickvault-compose-secrets-'));
 afterAll(() => rmSync(volume, { recursive: true, force: true }));
@@ -79,8 +81,10 @@ describe('docker-compose.yml', () => {
     const fake = service('fake-feeds');
     expect(fake.profiles).toEqual(['demo']);
     expect(fake.image).toBe(IMAGE);
-    expect(fake.command?.[0]).toBe('tools/fake-feeds/src/main.ts');
-    expect(existsSync(join(REPO_ROOT, fake.command![0]!))).toBe(true);
+    expect(fake.command?.[0]).toBe('dist/fake-feeds.js');
+    // The build of tools/fake-feeds/src/main.ts (tools/build/build.mjs ENTRIES).
+    expect(builtFrom(fake.command?.[0])).toBe('tools/fake-feeds/src/main.ts');
+    expect(existsSync(join(REPO_ROOT, builtFrom(fake.command?.[0]) ?? ''))).toBe(true);
     const demoEnv = Object.fromEntries(parseDotenv(readRepoFile('infra/demo.env')).map((e) => [e.key, e.value]));
     expect(demoEnv).toEqual(demoFeedEnv('fake-feeds'));
     // Each variable reaches the services that read it (compose passes it through from the env file).
@@ -96,7 +100,7 @@ describe('docker-compose.yml', () => {
     for (const name of ['secrets', 'migrate', ...APP_SERVICES]) {
       expect(service(name).image, name).toBe(IMAGE);
       expect(service(name).build, name).toBe('.');
-      expect(service(name).entrypoint, `${name} keeps the image's node --import tsx entrypoint`).toBeUndefined();
+      expect(service(name).entrypoint, `${name} keeps the image's node entrypoint`).toBeUndefined();
     }
   });
 
@@ -203,7 +207,7 @@ describe('docker-compose.yml', () => {
     const secrets = service('secrets');
     const mountOf = (s: ComposeService) => [s.volumes].flat().map(String).find((v) => v.startsWith('secrets:'));
     expect(mountOf(secrets)).toBe(`secrets:${SECRETS_DIR}`);
-    expect(commandOf(secrets).slice(0, 4)).toEqual(['tools/cli/src/main.ts', 'compose-secrets', '--dir', SECRETS_DIR]);
+    expect(commandOf(secrets).slice(0, 4)).toEqual(['dist/cli.js', 'compose-secrets', '--dir', SECRETS_DIR]);
     expect(secrets.user, 'root, to give each file to its reader').toBe('0');
     // From .env when set there, passed only to the secrets service.
     expect(resolvedEnvironment(secrets, { POSTGRES_PASSWORD: 'from-dotenv-0123', REDIS_PASSWORD: 'redis-dotenv-0123' })).toEqual({
@@ -308,15 +312,21 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs entry files that exist, the same ones the CLI runs', () => {
-    for (const name of ['secrets', 'migrate', ...APP_SERVICES]) {
-      const [entry] = commandOf(service(name));
-      expect(entry, name).toBeTruthy();
-      const path = join(REPO_ROOT, entry ?? '');
-      expect(existsSync(path) && statSync(path).isFile(), `${name}: ${entry} exists`).toBe(true);
+  it('runs files the build writes, built from entries that exist, the same ones the CLI runs', () => {
+    for (const name of ['secrets', 'migrate', 'fake-feeds', ...APP_SERVICES]) {
+      const [file] = commandOf(service(name));
+      // dist/<name>.js with <name> in the build's ENTRIES (tools/build/build.mjs): the image builds it.
+      const source = builtFrom(file);
+      expect(source, `${name}: ${file} is a file the build writes`).toBeDefined();
+      const path = join(REPO_ROOT, source ?? '');
+      expect(existsSync(path) && statSync(path).isFile(), `${name}: ${source} exists`).toBe(true);
     }
-    for (const [name, spec] of Object.entries(SERVICES)) expect(commandOf(service(name)), name).toEqual([spec.entry]);
-    expect(commandOf(service('migrate'))).toEqual(['tools/cli/src/main.ts', 'migrate']);
+    for (const [name, spec] of Object.entries(SERVICES)) {
+      expect(commandOf(service(name)), name).toEqual([`dist/${name}.js`]);
+      expect(builtFrom(`dist/${name}.js`), `${name}: built from SERVICES entry`).toBe(spec.entry);
+    }
+    expect(commandOf(service('migrate'))).toEqual(['dist/cli.js', 'migrate']);
+    expect(builtFrom('dist/cli.js')).toBe('tools/cli/src/main.ts');
   });
 
   describe('cli: `docker compose run --rm cli <command>` (#13 item 9)', () => {

@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
 import { kubectlStatus, kustomizations, kustomizeBuild } from './kustomize.js';
 import { access, cidrContains, rulePeers, rulePorts, type NetworkPolicy, type PolicyPeer } from './network-policy.js';
-import { parseDotenv, parseYamlDocuments, quantity, readRepoFile, REPO_ROOT } from './parse.js';
+import { builtFrom, parseDotenv, parseYamlDocuments, quantity, readRepoFile, REPO_ROOT } from './parse.js';
 
 /**
  * Checks of the kustomize base and example overlay in infra/k8s, without a cluster. Most read the
@@ -309,12 +309,14 @@ describe('infra/k8s kustomizations', () => {
 });
 
 describe('Deployments', () => {
-  it('run each service once, with SERVICES entry as the args of the image entrypoint', () => {
+  it('run each service once, with the build of its SERVICES entry as the args of the image entrypoint', () => {
     for (const service of DEPLOYED) {
       const deployment = deploymentOf(service);
       const c = containerOf(service);
-      expect(c.command, `${service} keeps the image's node --import tsx entrypoint`).toBeUndefined();
-      expect(c.args, service).toEqual([SERVICES[service].entry]);
+      expect(c.command, `${service} keeps the image's node entrypoint`).toBeUndefined();
+      expect(c.args, service).toEqual([`dist/${service}.js`]);
+      // A file the build writes (tools/build/build.mjs ENTRIES), bundled from the service's entry.
+      expect(builtFrom(c.args?.[0]), `${service}: ${c.args?.[0]} is built from SERVICES entry`).toBe(SERVICES[service].entry);
       expect(isFile(SERVICES[service].entry), `${SERVICES[service].entry} exists`).toBe(true);
       expect(deployment.spec.template.metadata?.labels?.['app.kubernetes.io/component'], service).toBe(service);
     }
@@ -327,6 +329,13 @@ describe('Deployments', () => {
       for (const other of deployments.filter((o) => o !== d)) {
         expect(matches(d.spec.selector.matchLabels, other.spec.template.metadata?.labels), `${d.metadata.name} vs ${other.metadata.name}`).toBe(false);
       }
+    }
+  });
+
+  it('every container, the Job included, runs a file the build writes through the image entrypoint', () => {
+    for (const { what, container } of allContainers()) {
+      expect(container.command, `${what} keeps the image's node entrypoint`).toBeUndefined();
+      expect(builtFrom(container.args?.[0]), `${what}: ${container.args?.[0]} is dist/<name>.js with <name> in ENTRIES`).toBeDefined();
     }
   });
 
@@ -459,7 +468,7 @@ describe('Deployments', () => {
         expect(c.securityContext?.readOnlyRootFilesystem, `${what}/${c.name}`).toBe(true);
         expect(c.securityContext?.allowPrivilegeEscalation, `${what}/${c.name}`).toBe(false);
         const tmp = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
-        expect(tmp, `${what}/${c.name} mounts /tmp (tsx caches there)`).toBeDefined();
+        expect(tmp, `${what}/${c.name} mounts /tmp (a writable /tmp for temporary files)`).toBeDefined();
         expect(spec.volumes?.find((v) => v.name === tmp?.name)?.emptyDir, `${what}: /tmp is an emptyDir`).toBeDefined();
       }
     }
@@ -501,7 +510,8 @@ describe('migrate Job', () => {
     expect(job.spec.template.spec.containers).toHaveLength(1);
     expect(c.image).toBe(IMAGE);
     expect(c.command).toBeUndefined();
-    expect(c.args).toEqual(['tools/cli/src/main.ts', 'migrate']);
+    expect(c.args).toEqual(['dist/cli.js', 'migrate']);
+    expect(builtFrom(c.args?.[0]), 'the build of the CLI').toBe('tools/cli/src/main.ts');
     expect(isFile('tools/cli/src/main.ts')).toBe(true);
     expect(isFile('tools/cli/src/commands/migrate.ts')).toBe(true);
     expect(job.spec.backoffLimit).toBeGreaterThan(0);
@@ -686,6 +696,15 @@ describe('kubectl kustomize', () => {
         const names = workloads().map((w) => w.what);
         for (const service of DEPLOYED) expect(names.some((n) => n.endsWith(`/${service}`)), `${service} in ${names.join(', ')}`).toBe(true);
         expect(names.some((n) => n.startsWith('Job/migrate')), 'the migrate Job').toBe(true);
+      });
+
+      it('runs a file the build writes in every container (args dist/<name>.js, no command)', () => {
+        for (const { what, template } of workloads()) {
+          for (const c of [...(template.spec.initContainers ?? []), ...template.spec.containers]) {
+            expect(c.command, `${what}/${c.name}`).toBeUndefined();
+            expect(builtFrom(c.args?.[0]), `${what}/${c.name}: ${c.args?.[0]}`).toBeDefined();
+          }
+        }
       });
 
       it('keeps the restricted security context of every pod and container', () => {

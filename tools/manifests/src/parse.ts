@@ -3,12 +3,24 @@ import { builtinModules } from 'node:module';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { ENTRIES } from '../../build/build.mjs';
 
 /** Small, dependency-free readers for the deployment files, so tests can check them without Docker. */
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export const readRepoFile = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
+
+// --- the build (tools/build/build.mjs) ---------------------------------------------------------
+
+/**
+ * The TypeScript entry the build bundles into `file`, when `file` is `dist/<name>.js` (relative to the
+ * repository root, as the image's commands name it) and `<name>` is one of the build's ENTRIES; else undefined.
+ */
+export function builtFrom(file: string | undefined): string | undefined {
+  const name = /^dist\/([^/]+)\.js$/.exec(file ?? '')?.[1];
+  return name !== undefined && Object.hasOwn(ENTRIES, name) ? ENTRIES[name] : undefined;
+}
 
 // --- docker compose -----------------------------------------------------------------------------
 
