@@ -8,11 +8,12 @@
 # Services run as plain JavaScript: the build stage bundles each process into dist/<name>.js
 # (tools/build/build.mjs, `npm run build`), and the runtime stage keeps dist/ beside the sources, whose
 # folders the bundles read files from (libs/db/migrations, apps/dashboard/src/public).
-# Expected size about 290 MB uncompressed: node:20-bookworm-slim ~200 MB, production node_modules ~82 MB
+# Expected size about 300 MB uncompressed: node:26-bookworm-slim ~210 MB, production node_modules ~82 MB
 # (measured with `npm ls --omit=dev`; tsx's esbuild binary is ~10 MB of it), our sources ~2 MB, dist/ ~5 MB
 # (~2 MB of JavaScript, the rest source maps).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node's current LTS line (26); .ci/run tests on the same release line and package.json engines admits it.
+ARG NODE_IMAGE=node:26-bookworm-slim
 
 # --- manifests: package.json of the root and of every workspace ---------------------------------
 FROM ${NODE_IMAGE} AS manifests

@@ -64,7 +64,7 @@ export async function buildAll({ quiet = false } = {}) {
     platform: 'node',
     format: 'esm',
     // The oldest Node the package supports (package.json engines).
-    target: 'node20.19',
+    target: 'node24',
     sourcemap: true,
     // Stack traces and logs name our functions and classes as written.
     keepNames: true,

@@ -61,7 +61,8 @@ export const SCHEDULER_ENV = [
 ] as const satisfies readonly EnvName[];
 
 /**
- * Every long-running service: its entry point (run with `node --import tsx`), the variables it reads,
+ * Every long-running service: its TypeScript entry point (development runs it through tsx; the build
+ * bundles it into dist/<service>.js, which production runs with plain node), the variables it reads,
  * and its default health port. The CLI, the compose checks and the apps all read this one table.
  */
 export const SERVICES = {

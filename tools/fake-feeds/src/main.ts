@@ -9,6 +9,7 @@ import { DEMO_ALPACA_KEY_ID, DEMO_ALPACA_SECRET_KEY, DEMO_FEED_PORTS, demoFeedEn
 /**
  * Starts every fake provider, each on its own port (defaults in DEMO_FEED_PORTS), for demos and manual runs:
  *   node --import tsx tools/fake-feeds/src/main.ts [--host 127.0.0.1] [--seed 42] [--rate 5] [--garbage-mb 50]
+ *   (built: node dist/fake-feeds.js with the same options)
  * and prints one JSON line with the variables that point the ingest services at them
  * (`npm run demo` does all of this for you).
  *

@@ -18,7 +18,7 @@ import {
   type Stage,
 } from './parse.js';
 
-const BASE_IMAGE = 'node:20-bookworm-slim';
+const BASE_IMAGE = 'node:26-bookworm-slim';
 const stages = dockerStages(parseDockerfile(readRepoFile('Dockerfile')));
 const stage = (name: string) => stages.find((s) => s.name === name);
 const manifests = stage('manifests');
@@ -52,6 +52,19 @@ function filesUnder(dir: string): string[] {
 }
 
 describe('Dockerfile', () => {
+  it('runs the Node release line CI tests on, which package.json engines admits, built and typed for the oldest one admitted', () => {
+    const imageMajor = Number(/^node:(\d+)-/.exec(BASE_IMAGE)?.[1]);
+    const ciRelease = /^NODE_LTS=(\d+)\.\d+\.\d+$/m.exec(readRepoFile('.ci/run'))?.[1];
+    expect(Number(ciRelease), '.ci/run NODE_LTS').toBe(imageMajor);
+    const pkg = JSON.parse(readRepoFile('package.json')) as { engines: { node: string }; devDependencies: Record<string, string> };
+    const oldest = Number(/^>=(\d+)$/.exec(pkg.engines.node)?.[1]);
+    expect(oldest, `engines ${pkg.engines.node}`).toBeGreaterThanOrEqual(24);
+    expect(imageMajor).toBeGreaterThanOrEqual(oldest);
+    // Types of the oldest line: code that needs a newer API fails the typecheck instead of a user's start.
+    expect(Number(pkg.devDependencies['@types/node']?.split('.')[0])).toBe(oldest);
+    expect(readRepoFile('tools/build/build.mjs')).toContain(`target: 'node${oldest}'`);
+  });
+
   it(`builds every stage from ${BASE_IMAGE} or from an earlier stage`, () => {
     expect(stages.map((s) => s.name)).toEqual(expect.arrayContaining(['manifests', 'deps', 'build']));
     stages.forEach((s, index) => {
