@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, createTestRedis, eventually, type TestDatabase, type TestRedis } from '@tickvault/testing';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- tools/build is the build script, not a workspace: it bundles the workspaces
 import { buildAll, ENTRIES } from '../../build/build.mjs';
 import { REPO_ROOT, SERVICES, type ServiceName } from './commands/services.js';
 

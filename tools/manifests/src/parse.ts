@@ -3,6 +3,7 @@ import { builtinModules } from 'node:module';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- tools/build is the build script, not a workspace: it bundles the workspaces
 import { ENTRIES } from '../../build/build.mjs';
 
 /** Small, dependency-free readers for the deployment files, so tests can check them without Docker. */

@@ -22,6 +22,7 @@ const EXTRA_ENV: Partial<Record<ServiceName, Record<string, string>>> = {
  * (`npm start` and the image now). Run `npm run build` first (this scenario builds if dist/ is missing).
  */
 export async function startup(ctx: BenchContext, o: StartupOptions): Promise<void> {
+  // eslint-disable-next-line @nx/enforce-module-boundaries -- tools/build is the build script, not a workspace: it bundles the workspaces
   const { buildAll } = await import('../../../build/build.mjs');
   await buildAll({ quiet: true });
   log(`start-up: every service, TypeScript through tsx vs built JavaScript, ${o.runs} starts each`);
