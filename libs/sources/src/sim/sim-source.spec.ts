@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createSimSource } from './sim-source.js';
 import type { Observation } from '../source.js';
-import { isUsRegularSession } from '../us-market-hours.js';
 
 async function collect(iterable: AsyncIterable<readonly Observation[]>): Promise<Observation[]> {
   const out: Observation[] = [];
@@ -32,15 +31,31 @@ describe('sim source', () => {
     }
   });
 
-  it('trades stocks only in the US regular session', async () => {
-    const saturday = await collect(createSimSource({ assetClass: 'stock', seed: 1 }).history({ symbol: 'AAPL', from: new Date('2026-03-07T15:00:00Z'), to: new Date('2026-03-07T16:00:00Z') }));
-    expect(saturday).toEqual([]);
-    const wednesday = await collect(createSimSource({ assetClass: 'stock', seed: 1 }).history({ symbol: 'AAPL', from: new Date('2026-03-04T15:00:00Z'), to: new Date('2026-03-04T15:10:00Z') }));
-    expect(wednesday.length).toBeGreaterThan(0);
-    expect(isUsRegularSession(new Date('2026-03-04T14:29:00Z'))).toBe(false); // 09:29 EST
-    expect(isUsRegularSession(new Date('2026-03-04T14:30:00Z'))).toBe(true);
-    expect(isUsRegularSession(new Date('2026-07-01T13:30:00Z'))).toBe(true); // 09:30 EDT
-    expect(isUsRegularSession(new Date('2026-07-01T20:00:00Z'))).toBe(false); // 16:00 EDT
+  const stockTrades = (from: string, to: string) =>
+    collect(createSimSource({ assetClass: 'stock', seed: 1 }).history({ symbol: 'AAPL', from: new Date(from), to: new Date(to) }));
+
+  it('trades stocks only in NYSE regular sessions', async () => {
+    expect(await stockTrades('2026-03-07T15:00:00Z', '2026-03-07T16:00:00Z')).toEqual([]); // Saturday
+    expect((await stockTrades('2026-03-04T15:00:00Z', '2026-03-04T15:10:00Z')).length).toBeGreaterThan(0); // Wednesday
+    // 09:30-16:00 New York, EST and EDT.
+    expect(await stockTrades('2026-03-04T14:29:00Z', '2026-03-04T14:30:00Z')).toEqual([]); // 09:29 EST
+    expect((await stockTrades('2026-03-04T14:30:00Z', '2026-03-04T14:31:00Z')).length).toBeGreaterThan(0);
+    expect((await stockTrades('2026-07-01T13:30:00Z', '2026-07-01T13:31:00Z')).length).toBeGreaterThan(0); // 09:30 EDT
+    expect((await stockTrades('2026-07-01T19:59:00Z', '2026-07-01T20:00:00Z')).length).toBeGreaterThan(0); // 15:59 EDT
+    expect(await stockTrades('2026-07-01T20:00:00Z', '2026-07-01T20:01:00Z')).toEqual([]); // 16:00 EDT
+  });
+
+  it('trades no stocks on NYSE holidays and none after 13:00 on early-close days', async () => {
+    expect(await stockTrades('2026-11-26T14:30:00Z', '2026-11-26T21:00:00Z')).toEqual([]); // Thanksgiving
+    expect(await stockTrades('2026-12-25T14:30:00Z', '2026-12-25T21:00:00Z')).toEqual([]); // Christmas
+    // The day after Thanksgiving closes at 13:00 EST (18:00 UTC).
+    const earlyClose = await stockTrades('2026-11-27T17:00:00Z', '2026-11-27T21:00:00Z');
+    expect(earlyClose.length).toBeGreaterThan(0);
+    expect(earlyClose.some((t) => t.ts >= '2026-11-27T17:59:00.000Z')).toBe(true); // 12:59 trades
+    expect(earlyClose.every((t) => t.ts < '2026-11-27T18:00:00.000Z')).toBe(true);
+    // A window across the close yields the same trades before it as the wider one.
+    const across = await stockTrades('2026-11-27T17:59:30Z', '2026-11-27T18:00:30Z');
+    expect(across).toEqual(earlyClose.filter((t) => t.ts >= '2026-11-27T17:59:30.000Z'));
   });
 
   it('publishes one macro observation per business day at 00:00 UTC', async () => {

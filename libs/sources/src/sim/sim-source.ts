@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AssetClass } from '@tickvault/schema';
+import { usEquitySessions, type AssetClass } from '@tickvault/schema';
 import type { HistoryRequest, MarketSource, Observation, SourceOptions, StreamContext } from '../source.js';
-import { isUsRegularSession } from '../us-market-hours.js';
 import { hashSeed, mulberry32 } from './random.js';
 
 const MINUTE_MS = 60_000;
@@ -33,8 +32,9 @@ const BASE_PRICES: Record<string, number> = {
 /**
  * The `sim` source: a pure function of (seed, symbol, time). The same seed yields the same trades at
  * the same instants, live or through `history`, which makes restarts, gap-fill and tests reproducible.
- * Crypto trades around the clock; stocks only in the US regular session; macro has one observation
- * per business day, stamped at 00:00 UTC of its date.
+ * Crypto trades around the clock; stocks only in NYSE regular sessions (the market calendar of
+ * @tickvault/schema: no trades on weekends and NYSE holidays, none after 13:00 New York on early-close
+ * days); macro has one observation per business day, stamped at 00:00 UTC of its date.
  */
 export function createSimSource({ assetClass, seed }: SourceOptions): MarketSource {
   const profile = PROFILES[assetClass];
@@ -49,7 +49,6 @@ export function createSimSource({ assetClass, seed }: SourceOptions): MarketSour
 
   function minuteTrades(symbol: string, minute: number): Observation[] {
     const start = minute * MINUTE_MS;
-    if (assetClass === 'stock' && !isUsRegularSession(new Date(start))) return [];
     const rand = mulberry32(hashSeed(seed, symbol, minute));
     const count = profile.minTradesPerMinute + Math.floor(rand() * (profile.maxTradesPerMinute - profile.minTradesPerMinute + 1));
     const offsets = Array.from({ length: count }, () => Math.floor(rand() * MINUTE_MS)).sort((a, b) => a - b);
@@ -85,10 +84,16 @@ export function createSimSource({ assetClass, seed }: SourceOptions): MarketSour
       }
       return out;
     }
-    for (let minute = Math.floor(fromMs / MINUTE_MS); minute * MINUTE_MS < toMs; minute++) {
-      for (const trade of minuteTrades(symbol, minute)) {
-        const at = Date.parse(trade.ts);
-        if (at >= fromMs && at < toMs) out.push(trade);
+    // Stocks trade in the NYSE sessions within [from, to) (each clipped to it), crypto in all of it.
+    const windows = assetClass === 'stock'
+      ? usEquitySessions(new Date(fromMs), new Date(toMs)).map((s) => [s.open.getTime(), s.close.getTime()] as const)
+      : [[fromMs, toMs] as const];
+    for (const [start, end] of windows) {
+      for (let minute = Math.floor(start / MINUTE_MS); minute * MINUTE_MS < end; minute++) {
+        for (const trade of minuteTrades(symbol, minute)) {
+          const at = Date.parse(trade.ts);
+          if (at >= start && at < end) out.push(trade);
+        }
       }
     }
     return out;

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isUsEquityMarketOpen } from '@tickvault/schema';
 import type { HistoryRequest, MarketSource, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
-import { isUsRegularSession } from '../us-market-hours.js';
 import { parseChart } from './chart.js';
 import { isTransient, YahooApiError, YahooClient, type YahooClientStats } from './client.js';
 import { toYahooSymbol, YahooSymbolError } from './symbols.js';
@@ -22,13 +22,16 @@ const DAY_MS = 86_400_000;
 
 export interface YahooSourceOptions {
   chartUrl: string;
-  /** Poll interval during the US regular session. */
+  /** Poll interval during the NYSE regular session. */
   pollMs: number;
   /** Poll interval outside it: bars and the price change only in the session (pre/post are not asked for). */
   offHoursPollMs: number;
   /** Requests per minute of the in-process limiter (ignored when `limiter` is given). */
   requestsPerMinute: number;
-  /** Is the US regular session open? Tests pass `() => true` so they do not depend on the clock. */
+  /**
+   * Is the NYSE regular session open (the market calendar of @tickvault/schema: weekends, NYSE
+   * holidays and 13:00 early closes)? Tests pass `() => true` so they do not depend on the clock.
+   */
   isMarketOpen: (at: Date) => boolean;
   /** Quotes stamped further ahead of the clock are rejected (`future_timestamp`). */
   maxFutureMs: number;
@@ -87,6 +90,38 @@ interface SymbolState {
   skipBefore?: number;
 }
 
+/** When to poll, by default: the NYSE calendar, and every 30 minutes while the market is closed. */
+const SCHEDULE_DEFAULTS: Pick<YahooSourceOptions, 'isMarketOpen' | 'offHoursPollMs'> = {
+  isMarketOpen: isUsEquityMarketOpen,
+  offHoursPollMs: 30 * MINUTE_MS,
+};
+
+/** Where the poll loop stands, as far as deciding the next round goes. */
+export interface YahooPollState {
+  /** When the last round started (ms since the epoch); -Infinity before the first. */
+  lastRoundAt: number;
+  /** Whether the market was open when it started. */
+  lastRoundInSession: boolean;
+  /** Rounds failed in a row (their retries are paced by the backoff, not by this). */
+  failures: number;
+}
+
+/**
+ * Is a poll round due at `now`? The loop asks this every `pollMs`: in the NYSE regular session a
+ * round is due each time (the session rate); after a failure too (the backoff paces it); once more
+ * right after the close, for the last bars; otherwise (weekends, NYSE holidays, after an early
+ * close) only once `offHoursPollMs` has passed since the last round (the closed-market rate).
+ */
+export function yahooPollDue(
+  now: number,
+  state: YahooPollState,
+  schedule: Pick<YahooSourceOptions, 'isMarketOpen' | 'offHoursPollMs'> = SCHEDULE_DEFAULTS,
+): { due: boolean; inSession: boolean } {
+  const inSession = schedule.isMarketOpen(new Date(now));
+  const due = inSession || state.lastRoundInSession || state.failures > 0 || now - state.lastRoundAt >= schedule.offHoursPollMs;
+  return { due, inSession };
+}
+
 const barKey = (bar: SourceBar) => `${bar.open}|${bar.high}|${bar.low}|${bar.close}|${bar.volume}`;
 
 function positive(value: number, variable: string): number {
@@ -106,8 +141,9 @@ function positive(value: number, variable: string): number {
  * No hole: where a symbol's bars stopped is kept per symbol across polls and `stream()` calls; a
  * failed poll is retried with exponential backoff and jitter, and the next successful one reads
  * from that point, paging by `pageMs` back to `maxHistoryMs` at most. Duplicates (the overlap)
- * are absorbed downstream and mostly not even sent. Outside the US regular session it polls every
- * `offHoursPollMs` only (once more right after the close, for the last bars).
+ * are absorbed downstream and mostly not even sent. Outside the NYSE regular session (weekends,
+ * NYSE holidays, after 13:00 on early-close days) it polls every `offHoursPollMs` only (once more
+ * right after the close, for the last bars): see yahooPollDue.
  */
 export function createYahooSource(options: SourceOptions, overrides: Partial<YahooSourceOptions> = {}): YahooSource {
   const settings = options.settings?.yahoo;
@@ -118,9 +154,9 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
   const opts: YahooSourceOptions = {
     chartUrl,
     pollMs: positive(settings?.pollSeconds ?? YAHOO_DEFAULTS.pollSeconds, 'YAHOO_POLL_SECONDS') * 1000,
-    offHoursPollMs: 30 * MINUTE_MS,
+    offHoursPollMs: SCHEDULE_DEFAULTS.offHoursPollMs,
     requestsPerMinute: positive(settings?.requestsPerMinute ?? YAHOO_DEFAULTS.requestsPerMinute, 'YAHOO_REQUESTS_PER_MINUTE'),
-    isMarketOpen: isUsRegularSession,
+    isMarketOpen: SCHEDULE_DEFAULTS.isMarketOpen,
     maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
     overlapMs: 2 * MINUTE_MS,
     initialLookbackMs: DAY_MS,
@@ -294,29 +330,25 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
           ctx.reject({ symbol, reason: 'invalid_symbol', detail: error.message, sample: symbol });
         }
       }
-      let failures = 0;
+      const schedule: YahooPollState = { lastRoundAt: -Infinity, lastRoundInSession: false, failures: 0 };
       let down: { since: number; reason: string } | undefined;
-      let lastRoundAt = -Infinity;
-      let lastRoundInSession = false;
       while (!ctx.signal.aborted && active.size > 0) {
         const now = Date.now();
-        const inSession = opts.isMarketOpen(new Date(now));
-        // In the session, after a failure, once more right after the close, else rarely.
-        const due = inSession || lastRoundInSession || failures > 0 || now - lastRoundAt >= opts.offHoursPollMs;
+        const { due, inSession } = yahooPollDue(now, schedule, opts);
         let delayMs = opts.pollMs;
         if (due) {
-          lastRoundAt = now;
-          lastRoundInSession = inSession;
+          schedule.lastRoundAt = now;
+          schedule.lastRoundInSession = inSession;
           const failed = await round(ctx, active);
           if (ctx.signal.aborted) break;
           if (failed) {
             stats.failedRounds++;
             down ??= { since: now, reason: failed.message };
             ctx.onDisconnected?.(failed.message);
-            delayMs = backoffDelay(failures++, opts.initialBackoffMs, opts.maxBackoffMs, random);
-            ctx.logger.warn({ err: failed.message, retryInMs: delayMs, failures }, 'Yahoo poll failed; retrying');
+            delayMs = backoffDelay(schedule.failures++, opts.initialBackoffMs, opts.maxBackoffMs, random);
+            ctx.logger.warn({ err: failed.message, retryInMs: delayMs, failures: schedule.failures }, 'Yahoo poll failed; retrying');
           } else {
-            failures = 0;
+            schedule.failures = 0;
             ctx.onConnected?.();
             if (down) {
               const downMs = Date.now() - down.since;
