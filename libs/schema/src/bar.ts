@@ -31,15 +31,32 @@ export const BarSchema = z
     if (!SYMBOL_PATTERNS[bar.assetClass].test(bar.symbol)) {
       ctx.addIssue({ code: 'custom', path: ['symbol'], message: `symbol not in the normalized ${bar.assetClass} form` });
     }
-    const [open, high, low, close] = [bar.open, bar.high, bar.low, bar.close].map(Number) as [number, number, number, number];
-    if (!(low > 0)) ctx.addIssue({ code: 'custom', path: ['low'], message: 'prices must be positive' });
-    if (!(high >= Math.max(open, close, low) && low <= Math.min(open, close))) {
+    const { open, high, low, close } = bar;
+    // A price the pattern refused has its own issue already; the bounds compare decimals only.
+    if (![open, high, low, close].every((price) => UNSIGNED_DECIMAL.test(price))) return;
+    if (!/[1-9]/.test(low)) ctx.addIssue({ code: 'custom', path: ['low'], message: 'prices must be positive' });
+    // Compared as decimals, exactly: through Number, 1.00000000000000000001 would equal 1.
+    const atMost = (a: string, b: string) => compareDecimals(a, b) <= 0;
+    if (!(atMost(low, high) && atMost(open, high) && atMost(close, high) && atMost(low, open) && atMost(low, close))) {
       ctx.addIssue({ code: 'custom', path: ['high'], message: 'high/low do not bound open and close' });
     }
   });
 export type Bar = z.infer<typeof BarSchema>;
 
 export type BarCheck = { ok: true; bar: Bar } | { ok: false; reason: RejectReason; detail: string };
+
+/**
+ * a < b, a = b, a > b (-1, 0, 1) for two unsigned decimal strings (UNSIGNED_DECIMAL: no sign, no
+ * exponent), exactly: digits beyond a double's precision count, and "1.50" equals "1.5".
+ */
+export function compareDecimals(a: string, b: string): -1 | 0 | 1 {
+  const [aw = '', af = ''] = a.split('.');
+  const [bw = '', bf = ''] = b.split('.');
+  const width = Math.max(af.length, bf.length);
+  const x = BigInt(aw + af.padEnd(width, '0'));
+  const y = BigInt(bw + bf.padEnd(width, '0'));
+  return x < y ? -1 : x > y ? 1 : 0;
+}
 
 const REASON_BY_FIELD: Record<string, RejectReason> = {
   source: 'invalid_source',

@@ -1,5 +1,5 @@
 import { isLosslessNumber, parse, stringify } from 'lossless-json';
-import { isValidPrice, toBarTime, UNSIGNED_DECIMAL, type RejectReason } from '@tickvault/schema';
+import { compareDecimals, isValidPrice, toBarTime, UNSIGNED_DECIMAL, type RejectReason } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
 
 /**
@@ -126,15 +126,8 @@ export function toIsoMicros(text: unknown): { iso: string; ms: number } | null {
   return { iso: `${whole}${micros ? `.${micros}` : ''}Z`, ms: seconds + Number(fraction.slice(0, 3).padEnd(3, '0')) };
 }
 
-/** a < b, a = b, a > b for two unsigned decimal strings, exactly. */
-export function compareDecimals(a: string, b: string): -1 | 0 | 1 {
-  const [aw = '', af = ''] = a.split('.');
-  const [bw = '', bf = ''] = b.split('.');
-  const width = Math.max(af.length, bf.length);
-  const x = BigInt(aw + af.padEnd(width, '0'));
-  const y = BigInt(bw + bf.padEnd(width, '0'));
-  return x < y ? -1 : x > y ? 1 : 0;
-}
+/** Exact decimal comparison lives with the bar schema; re-exported for this module's callers. */
+export { compareDecimals };
 
 function checkTime(value: unknown, sample: string, symbol: string, ctx: CheckContext, what: string): Check<{ iso: string; ms: number }> {
   const time = toIsoMicros(value);
