@@ -36,8 +36,8 @@ describe('createCoinbaseSource', () => {
     expect(create({ wsUrl: 'https://ws-feed.exchange.coinbase.com' })).toThrow(/COINBASE_WS_URL/);
     expect(create({ wsUrl: 'not a url' })).toThrow(/COINBASE_WS_URL/);
     expect(create({ restUrl: 'ftp://api.exchange.coinbase.com' })).toThrow(/COINBASE_REST_URL/);
-    expect(create({ staleSeconds: 0 })).toThrow(/COINBASE_STALE_SECONDS/);
-    expect(create({ requestsPerMinute: -5 })).toThrow(/COINBASE_REQUESTS_PER_MINUTE/);
+    expect(create({ staleSeconds: 0 })).toThrow(/^the Coinbase stale-stream timeout must be a positive number of seconds \(got 0\)$/); // not configurable: no variable named
+    expect(create({ requestsPerMinute: -5 })).toThrow(/^the Coinbase request budget must be a positive number of requests per minute \(got -5\)$/);
     expect(create({ wsUrl: 'ws://127.0.0.1:1', restUrl: 'http://127.0.0.1:1', staleSeconds: 5, requestsPerMinute: 60 })).not.toThrow();
   });
 });

@@ -768,9 +768,9 @@ function checkSettings(opts: CoinbaseSourceOptions): void {
   url(opts.wsUrl, ['wss:', 'ws:'], 'COINBASE_WS_URL');
   url(opts.restUrl, ['https:', 'http:'], 'COINBASE_REST_URL');
   if (!(Number.isFinite(opts.staleMs) && opts.staleMs > 0)) {
-    throw new Error(`COINBASE_STALE_SECONDS must be a positive number of seconds (got ${opts.staleMs / 1000})`);
+    throw new Error(`the Coinbase stale-stream timeout must be a positive number of seconds (got ${opts.staleMs / 1000})`);
   }
   if (!(Number.isFinite(opts.requestsPerMinute) && opts.requestsPerMinute > 0)) {
-    throw new Error(`COINBASE_REQUESTS_PER_MINUTE must be a positive number (got ${opts.requestsPerMinute})`);
+    throw new Error(`the Coinbase request budget must be a positive number of requests per minute (got ${opts.requestsPerMinute})`);
   }
 }

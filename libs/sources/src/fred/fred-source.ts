@@ -113,7 +113,7 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
     apiUrl: settings?.apiUrl ?? FRED_DEFAULTS.apiUrl,
     graphUrl: settings?.graphUrl ?? FRED_DEFAULTS.graphUrl,
     pollMs: positive(settings?.pollSeconds ?? FRED_DEFAULTS.pollSeconds, 'FRED_POLL_SECONDS') * 1000,
-    requestsPerMinute: positive(settings?.requestsPerMinute ?? FRED_DEFAULTS.requestsPerMinute, 'FRED_REQUESTS_PER_MINUTE'),
+    requestsPerMinute: positive(settings?.requestsPerMinute ?? FRED_DEFAULTS.requestsPerMinute, 'the FRED request budget per minute'),
     revisionWindowDays: FRED_DEFAULTS.revisionWindowDays,
     maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
     initialBackoffMs: 2000,

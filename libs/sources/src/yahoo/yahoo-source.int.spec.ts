@@ -336,6 +336,6 @@ describe('yahoo source against the fake Yahoo', () => {
   it('throws at creation on settings that cannot work, naming the variable', () => {
     expect(() => createYahooSource({ assetClass: 'stock', seed: 0, settings: { yahoo: { chartUrl: 'not a url' } } })).toThrow(/YAHOO_CHART_URL/);
     expect(() => createYahooSource({ assetClass: 'stock', seed: 0, settings: { yahoo: { pollSeconds: 0 } } })).toThrow(/YAHOO_POLL_SECONDS/);
-    expect(() => createYahooSource({ assetClass: 'stock', seed: 0, settings: { yahoo: { requestsPerMinute: -1 } } })).toThrow(/YAHOO_REQUESTS_PER_MINUTE/);
+    expect(() => createYahooSource({ assetClass: 'stock', seed: 0, settings: { yahoo: { requestsPerMinute: -1 } } })).toThrow(/^the Yahoo request budget per minute must be a positive number \(got -1\)$/); // not configurable: no variable named
   });
 });

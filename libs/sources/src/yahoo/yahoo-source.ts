@@ -155,7 +155,7 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
     chartUrl,
     pollMs: positive(settings?.pollSeconds ?? YAHOO_DEFAULTS.pollSeconds, 'YAHOO_POLL_SECONDS') * 1000,
     offHoursPollMs: SCHEDULE_DEFAULTS.offHoursPollMs,
-    requestsPerMinute: positive(settings?.requestsPerMinute ?? YAHOO_DEFAULTS.requestsPerMinute, 'YAHOO_REQUESTS_PER_MINUTE'),
+    requestsPerMinute: positive(settings?.requestsPerMinute ?? YAHOO_DEFAULTS.requestsPerMinute, 'the Yahoo request budget per minute'),
     isMarketOpen: SCHEDULE_DEFAULTS.isMarketOpen,
     maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
     overlapMs: 2 * MINUTE_MS,
