@@ -16,7 +16,7 @@ import { formatE8, hashSeed, mulberry32 } from './random.js';
  * `correctionDelayMs` after it closed, which is what makes Alpaca send an `updatedBars` correction.
  * Bars are always the aggregation of the trades visible when they are sent, so tests can compute
  * them. The bar interval is a minute like Alpaca's, or shorter so tests need not wait a minute.
- * Markets are open all the time unless `isOpen` says otherwise (pass isUsRegularSession for realism).
+ * Markets are open all the time unless `isOpen` says otherwise (pass a check built on the NYSE calendar of @tickvault/schema, isUsEquityMarketOpen, for realism).
  */
 
 export interface FakeAlpacaOptions {

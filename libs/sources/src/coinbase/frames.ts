@@ -1,5 +1,5 @@
 import { isLosslessNumber } from 'lossless-json';
-import { isValidPrice, UNSIGNED_DECIMAL, type RejectReason } from '@tickvault/schema';
+import { compareDecimals, isValidPrice, UNSIGNED_DECIMAL, type RejectReason } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
 import { fromCoinbaseProduct, type SubscribedProducts } from './symbols.js';
 
@@ -222,17 +222,8 @@ type BarCheck = { ok: true; bar: SourceBar; openMs: number } | { ok: false; deta
 
 const isPositive = (decimal: string) => /[1-9]/.test(decimal);
 
-/** Compares two non-negative decimal strings exactly. */
-export function compareDecimals(a: string, b: string): number {
-  const [ai = '0', af = ''] = a.split('.');
-  const [bi = '0', bf = ''] = b.split('.');
-  if (ai.length !== bi.length) return ai.length < bi.length ? -1 : 1;
-  if (ai !== bi) return ai < bi ? -1 : 1;
-  const width = Math.max(af.length, bf.length);
-  const x = af.padEnd(width, '0');
-  const y = bf.padEnd(width, '0');
-  return x === y ? 0 : x < y ? -1 : 1;
-}
+/** One exact decimal comparison for every provider: the bar schema's. */
+export { compareDecimals };
 
 /**
  * A candle row `[time, low, high, open, close, volume]` (numbers as JSON numbers, parsed losslessly)
