@@ -8,8 +8,8 @@
 # Services run as plain JavaScript: the build stage bundles each process into dist/<name>.js
 # (tools/build/build.mjs, `npm run build`), and the runtime stage keeps dist/ beside the sources, whose
 # folders the bundles read files from (libs/db/migrations, apps/dashboard/src/public).
-# Expected size about 300 MB uncompressed: node:26-bookworm-slim ~210 MB, production node_modules ~82 MB
-# (measured with `npm ls --omit=dev`; tsx's esbuild binary is ~10 MB of it), our sources ~2 MB, dist/ ~5 MB
+# Expected size about 290 MB uncompressed: node:26-bookworm-slim ~210 MB, production node_modules ~70 MB
+# (no TypeScript runtime: tsx and esbuild are dev dependencies), our sources ~2 MB, dist/ ~5 MB
 # (~2 MB of JavaScript, the rest source maps).
 
 # Node's current LTS line (26); .ci/run tests on the same release line and package.json engines admits it.
@@ -44,14 +44,13 @@ COPY tools/manifests/package.json tools/manifests/
 
 # --- deps: production node_modules only ------------------------------------------------------
 FROM manifests AS deps
-# --omit=dev keeps tsx (root "dependencies": the `tickvault` command, tools/cli/bin/tickvault.js, runs
-# the TypeScript CLI through it) and drops vitest, nx, eslint, typescript, testcontainers.
+# --omit=dev drops tsx, esbuild, vitest, nx, eslint, typescript, testcontainers: the image runs dist/ only.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --no-audit --no-fund
 
 # --- build: every process bundled into dist/<name>.js ------------------------------------------
 FROM manifests AS build
-# Dev dependencies too: the build runs esbuild, a root devDependency (it does not rely on the copy tsx brings).
+# Dev dependencies too: the build runs esbuild, a root devDependency.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund
 COPY tsconfig*.json ./
@@ -67,9 +66,8 @@ WORKDIR /app
 # node_modules (with the workspace links node_modules/@tickvault/* -> ../../libs/...) plus any
 # nested workspace node_modules. Owned by root: the service user can read the code, not change it.
 COPY --from=deps /app ./
-# tsconfig.json: the `tickvault` command (tsx) transpiles the CLI as development does (verbatimModuleSyntax etc.).
 # LICENSE: the MIT terms travel with every copy of the software, this image included.
-COPY package.json tsconfig.json tsconfig.base.json LICENSE ./
+COPY package.json LICENSE ./
 # Sources; libs/db/migrations ships inside libs (the migrate command and the services' schema check read it),
 # and the bundles find such files through their source folders, so dist/ sits beside them in /app.
 COPY apps ./apps

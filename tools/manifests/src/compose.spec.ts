@@ -344,9 +344,9 @@ describe('docker-compose.yml', () => {
       expect(cli.profiles).toEqual(['cli']);
       expect(cli.image).toBe(IMAGE);
       expect(cli.build).toBe('.');
-      expect(cli.entrypoint).toEqual(['node', 'tools/cli/bin/tickvault.js']);
-      const bin = (JSON.parse(readRepoFile('tools/cli/package.json')) as { bin: Record<string, string> }).bin.tickvault;
-      expect(join('tools/cli', bin ?? '')).toBe(cli.entrypoint![1]);
+      // The built CLI (the image has no tsx for tools/cli/bin/tickvault.js, the checkout's `tickvault` command).
+      expect(cli.entrypoint).toEqual(['node', 'dist/cli.js']);
+      expect(builtFrom(cli.entrypoint![1]!)).toBe('tools/cli/src/main.ts');
       expect(commandOf(cli), 'with no command: the list of commands').toEqual(['--help']);
       expect(cli.restart).toBe('no');
       expect(cli.healthcheck?.disable).toBe(true);
