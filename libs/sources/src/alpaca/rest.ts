@@ -3,6 +3,7 @@ import { parse } from 'lossless-json';
 import type { SourceLogger } from '../source.js';
 import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
+import { HttpBodyTooLargeError, httpGet, MAX_RETRY_AFTER_MS, parseRetryAfter, type HttpAnswer } from '../kit/http.js';
 
 /** Alpaca answered with an error (`{"code":42210000,"message":"..."}`): retrying the same request will not help. */
 export class AlpacaApiError extends Error {
@@ -37,8 +38,10 @@ export interface AlpacaRestOptions {
   limiter: RequestWeightLimiter;
   logger?: SourceLogger;
   fetch?: typeof fetch;
-  /** Per request (default 15 s: a page of 10,000 trades is a few MB). */
+  /** Per request, body included (default 15 s: a page of 10,000 trades is a few MB). */
   timeoutMs?: number;
+  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
+  maxBodyBytes?: number;
   /** Network errors and 5xx are retried this many times in all (default 5); 429 does not count. */
   maxAttempts?: number;
   /** A Retry-After longer than this fails the call instead of waiting in it (default 5 min). */
@@ -78,11 +81,8 @@ export interface RangeQuery {
  */
 export class AlpacaRest {
   readonly stats: AlpacaRestStats = { requests: 0, rateLimited: 0, retryAfterMs: 0, lastRemaining: null };
-  private readonly fetchImpl: typeof fetch;
 
-  constructor(private readonly options: AlpacaRestOptions) {
-    this.fetchImpl = options.fetch ?? fetch;
-  }
+  constructor(private readonly options: AlpacaRestOptions) {}
 
   trades(query: RangeQuery, signal?: AbortSignal): Promise<AlpacaPage> {
     return this.page('/v2/stocks/trades', 'trades', { ...this.rangeParams(query) }, signal);
@@ -129,32 +129,28 @@ export class AlpacaRest {
       await this.options.limiter.acquire(1, signal);
       signal?.throwIfAborted();
       this.stats.requests++;
-      let response: Response;
-      // One controller per request, linked to the long-lived stream signal and unlinked afterwards:
-      // AbortSignal.any on a signal that lives for days leaks on Node 20 (nodejs/node#55351).
-      const request = new AbortController();
-      const timer = setTimeout(() => request.abort(new Error('request timed out')), this.options.timeoutMs ?? 15_000);
-      const onAbort = () => request.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      let response: HttpAnswer;
       try {
-        response = await this.fetchImpl(url, {
-          signal: request.signal,
+        // The deadline covers the body too: a server can send headers and then nothing.
+        response = await httpGet(url, {
+          timeoutMs: this.options.timeoutMs ?? 15_000,
+          maxBodyBytes: this.options.maxBodyBytes,
+          signal,
+          fetch: this.options.fetch,
           headers: { 'APCA-API-KEY-ID': this.options.keyId, 'APCA-API-SECRET-KEY': this.options.secretKey, Accept: 'application/json' },
+          skipBody: (status) => status === 429,
         });
       } catch (error) {
         signal?.throwIfAborted();
-        if (++failures >= maxAttempts) throw error;
+        // A body past the cap will not shrink by asking again.
+        if (error instanceof HttpBodyTooLargeError || ++failures >= maxAttempts) throw error;
         await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
         continue;
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
       }
       // A 429's own count (0 left) is not fed to the limiter: pauseUntil already covers it, and a
       // drained bucket on top would wait again after Retry-After.
       if (response.status !== 429) this.noteRemaining(response);
       if (response.status === 429) {
-        await response.body?.cancel().catch(() => {});
         const waitMs = retryAfterMs(response);
         this.stats.rateLimited++;
         this.stats.retryAfterMs += waitMs;
@@ -166,15 +162,7 @@ export class AlpacaRest {
         }
         continue;
       }
-      let text: string;
-      try {
-        text = await response.text();
-      } catch (error) {
-        signal?.throwIfAborted();
-        if (++failures >= maxAttempts) throw error;
-        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
-        continue;
-      }
+      const text = response.text;
       if (response.status >= 500) {
         if (++failures >= maxAttempts) throw new AlpacaApiError(response.status, null, text.slice(0, 200));
         await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
@@ -197,7 +185,7 @@ export class AlpacaRest {
     }
   }
 
-  private noteRemaining(response: Response): void {
+  private noteRemaining(response: HttpAnswer): void {
     const remaining = Number(response.headers.get('x-ratelimit-remaining'));
     const limit = Number(response.headers.get('x-ratelimit-limit'));
     if (!response.headers.has('x-ratelimit-remaining') || !Number.isFinite(remaining)) return;
@@ -206,12 +194,12 @@ export class AlpacaRest {
   }
 }
 
-/** Retry-After (seconds), else X-RateLimit-Reset (epoch seconds), else the rest of the current minute. */
-function retryAfterMs(response: Response): number {
-  const header = response.headers.get('retry-after');
-  const seconds = header === null ? NaN : Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
+/** Retry-After (seconds or an HTTP date), else X-RateLimit-Reset (epoch seconds), else the rest of the current minute. */
+function retryAfterMs(response: HttpAnswer): number {
+  const now = Date.now();
+  const retryAfter = parseRetryAfter(response.headers.get('retry-after'), now);
+  if (retryAfter !== undefined) return retryAfter;
   const reset = Number(response.headers.get('x-ratelimit-reset'));
-  if (response.headers.has('x-ratelimit-reset') && Number.isFinite(reset) && reset * 1000 > Date.now()) return Math.ceil(reset * 1000 - Date.now());
-  return 60_000 - (Date.now() % 60_000);
+  if (response.headers.has('x-ratelimit-reset') && Number.isFinite(reset) && reset * 1000 > now) return Math.min(MAX_RETRY_AFTER_MS, Math.ceil(reset * 1000 - now));
+  return 60_000 - (now % 60_000);
 }

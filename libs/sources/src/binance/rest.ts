@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SourceLogger } from '../source.js';
 import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
+import { HttpBodyTooLargeError, httpGet, parseRetryAfter, type HttpAnswer } from '../kit/http.js';
 
 /** Request weights of the endpoints used (Binance spot docs). */
 export const WEIGHTS = { historicalTrades: 25, aggTrades: 4, klines: 2, exchangeInfo: 20, ping: 1 } as const;
@@ -37,8 +38,10 @@ export interface RestOptions {
   limiter: RequestWeightLimiter;
   logger?: SourceLogger;
   fetch?: typeof fetch;
-  /** Per request (default 10 s). */
+  /** Per request, body included (default 10 s). */
   timeoutMs?: number;
+  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
+  maxBodyBytes?: number;
   /** Network errors and 5xx are retried this many times in all (default 5); 429/418 do not count. */
   maxAttempts?: number;
   /** A Retry-After longer than this (an IP ban) fails the call instead of waiting in it (default 5 min). */
@@ -56,16 +59,13 @@ export interface RestStats {
 
 /**
  * The few REST calls the source needs, each through the shared weight limiter. 429 and 418 pause
- * every request of this limiter for Retry-After (seconds), then the call is retried; the used weight
+ * every request of this limiter for Retry-After, then the call is retried; the used weight
  * header feeds the limiter so it slows down near the limit.
  */
 export class BinanceRest {
   readonly stats: RestStats = { requests: 0, weight: 0, rateLimited: 0, retryAfterMs: 0, lastUsedWeight: null };
-  private readonly fetchImpl: typeof fetch;
 
-  constructor(private readonly options: RestOptions) {
-    this.fetchImpl = options.fetch ?? fetch;
-  }
+  constructor(private readonly options: RestOptions) {}
 
   historicalTrades(symbol: string, fromId: number | undefined, limit: number, signal?: AbortSignal): Promise<HistoricalTradeRow[]> {
     const params: Record<string, string> = { symbol, limit: String(limit) };
@@ -104,23 +104,22 @@ export class BinanceRest {
       signal?.throwIfAborted();
       this.stats.requests++;
       this.stats.weight += weight;
-      let response: Response;
-      // One controller per request, linked to the long-lived stream signal and unlinked afterwards:
-      // AbortSignal.any on a signal that lives for days leaks on Node 20 (nodejs/node#55351).
-      const request = new AbortController();
-      const timer = setTimeout(() => request.abort(new Error('request timed out')), this.options.timeoutMs ?? 10_000);
-      const onAbort = () => request.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      let response: HttpAnswer;
       try {
-        response = await this.fetchImpl(url, { signal: request.signal });
+        // The deadline covers the body too: a server can send headers and then nothing.
+        response = await httpGet(url, {
+          timeoutMs: this.options.timeoutMs ?? 10_000,
+          maxBodyBytes: this.options.maxBodyBytes,
+          signal,
+          fetch: this.options.fetch,
+          skipBody: (status) => status === 429 || status === 418,
+        });
       } catch (error) {
         signal?.throwIfAborted();
-        if (++failures >= maxAttempts) throw error;
+        // A body past the cap will not shrink by asking again.
+        if (error instanceof HttpBodyTooLargeError || ++failures >= maxAttempts) throw error;
         await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
         continue;
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
       }
       const used = Number(response.headers.get('x-mbx-used-weight-1m'));
       if (response.headers.has('x-mbx-used-weight-1m') && Number.isFinite(used)) {
@@ -128,7 +127,6 @@ export class BinanceRest {
         this.options.limiter.reportUsed(used);
       }
       if (response.status === 429 || response.status === 418) {
-        await response.body?.cancel().catch(() => {});
         const waitMs = retryAfterMs(response);
         this.stats.rateLimited++;
         this.stats.retryAfterMs += waitMs;
@@ -140,7 +138,7 @@ export class BinanceRest {
         }
         continue;
       }
-      const text = await response.text();
+      const text = response.text;
       if (response.status >= 500) {
         if (++failures >= maxAttempts) throw new BinanceApiError(response.status, null, text.slice(0, 200));
         await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
@@ -161,10 +159,8 @@ export class BinanceRest {
   }
 }
 
-/** Retry-After in seconds; without it, the rest of the current minute (429) or two minutes (418). */
-function retryAfterMs(response: Response): number {
-  const header = response.headers.get('retry-after');
-  const seconds = header === null ? NaN : Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
-  return response.status === 418 ? 120_000 : 60_000 - (Date.now() % 60_000);
+/** Retry-After (seconds or an HTTP date); without it, the rest of the current minute (429) or two minutes (418). */
+function retryAfterMs(response: HttpAnswer): number {
+  const now = Date.now();
+  return parseRetryAfter(response.headers.get('retry-after'), now) ?? (response.status === 418 ? 120_000 : 60_000 - (now % 60_000));
 }

@@ -3,6 +3,7 @@ import { parse as parseLossless } from 'lossless-json';
 import type { SourceLogger } from '../source.js';
 import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
+import { HttpBodyTooLargeError, httpGet, parseRetryAfter, type HttpAnswer } from '../kit/http.js';
 
 /** Coinbase answered with an error body (`{"message":"NotFound"}`): retrying will not help. */
 export class CoinbaseApiError extends Error {
@@ -25,8 +26,10 @@ export interface CoinbaseRestOptions {
   minIntervalMs: number;
   logger?: SourceLogger;
   fetch?: typeof fetch;
-  /** Per request (default 10 s). */
+  /** Per request, body included (default 10 s). */
   timeoutMs?: number;
+  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
+  maxBodyBytes?: number;
   /** Network errors and 5xx are retried this many times in all (default 5); 429 does not count. */
   maxAttempts?: number;
   /** A Retry-After longer than this fails the call instead of waiting in it (default 5 min). */
@@ -56,12 +59,9 @@ export interface TradesPage {
  */
 export class CoinbaseRest {
   readonly stats: CoinbaseRestStats = { requests: 0, rateLimited: 0, retryAfterMs: 0 };
-  private readonly fetchImpl: typeof fetch;
   private nextSlotAt = 0;
 
-  constructor(private readonly options: CoinbaseRestOptions) {
-    this.fetchImpl = options.fetch ?? fetch;
-  }
+  constructor(private readonly options: CoinbaseRestOptions) {}
 
   /**
    * `GET /products/{id}/trades`. `before: id` gives the page of trades just newer than `id`
@@ -103,27 +103,26 @@ export class CoinbaseRest {
       await this.pace(signal);
       signal?.throwIfAborted();
       this.stats.requests++;
-      let response: Response;
-      // One controller per request, linked to the long-lived stream signal and unlinked afterwards:
-      // AbortSignal.any on a signal that lives for days leaks on Node 20 (nodejs/node#55351).
-      const request = new AbortController();
-      const timer = setTimeout(() => request.abort(new Error('request timed out')), this.options.timeoutMs ?? 10_000);
-      const onAbort = () => request.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      let response: HttpAnswer;
       try {
-        response = await this.fetchImpl(url, { signal: request.signal, headers: { Accept: 'application/json' } });
+        // The deadline covers the body too: a server can send headers and then nothing.
+        response = await httpGet(url, {
+          timeoutMs: this.options.timeoutMs ?? 10_000,
+          maxBodyBytes: this.options.maxBodyBytes,
+          signal,
+          fetch: this.options.fetch,
+          headers: { Accept: 'application/json' },
+          skipBody: (status) => status === 429,
+        });
       } catch (error) {
         signal?.throwIfAborted();
-        if (++failures >= maxAttempts) throw error;
+        // A body past the cap will not shrink by asking again.
+        if (error instanceof HttpBodyTooLargeError || ++failures >= maxAttempts) throw error;
         await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
         continue;
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
       }
       if (response.status === 429) {
-        await response.body?.cancel().catch(() => {});
-        const waitMs = retryAfterMs(response) ?? backoffDelay(rateLimitedInARow, 1000, 30_000);
+        const waitMs = parseRetryAfter(response.headers.get('retry-after')) ?? backoffDelay(rateLimitedInARow, 1000, 30_000);
         rateLimitedInARow++;
         this.stats.rateLimited++;
         this.stats.retryAfterMs += waitMs;
@@ -135,7 +134,7 @@ export class CoinbaseRest {
         }
         continue;
       }
-      const text = await response.text();
+      const text = response.text;
       if (response.status >= 500) {
         if (++failures >= maxAttempts) throw new CoinbaseApiError(response.status, text.slice(0, 200));
         await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
@@ -156,14 +155,4 @@ export class CoinbaseRest {
       return { body, headers: response.headers };
     }
   }
-}
-
-/** Retry-After in seconds (or an HTTP date); undefined when absent or unreadable. */
-function retryAfterMs(response: Response): number | undefined {
-  const header = response.headers.get('retry-after');
-  if (header === null || header.trim() === '') return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }

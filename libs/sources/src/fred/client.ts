@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SourceLogger } from '../source.js';
 import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
+import { causeOf, HttpBodyTooLargeError, httpGet, parseRetryAfter } from '../kit/http.js';
 
 export type FredErrorKind = 'unknown_series' | 'bad_key' | 'other';
 
@@ -41,7 +42,10 @@ export interface FredClientOptions {
   limiter: RequestWeightLimiter;
   logger?: SourceLogger;
   fetch?: typeof fetch;
+  /** Whole request, body included. */
   timeoutMs: number;
+  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
+  maxBodyBytes?: number;
   /** A 429 without Retry-After pauses this long (FRED's limit is per minute). */
   defaultRetryAfterMs: number;
   maxRetryWaitMs: number;
@@ -62,11 +66,8 @@ export interface FredClientStats {
  */
 export class FredClient {
   readonly stats: FredClientStats = { requests: 0, rateLimited: 0, retryAfterMs: 0, failures: 0 };
-  private readonly fetchImpl: typeof fetch;
 
-  constructor(private readonly options: FredClientOptions) {
-    this.fetchImpl = options.fetch ?? fetch;
-  }
+  constructor(private readonly options: FredClientOptions) {}
 
   get keyed(): boolean {
     return this.options.apiKey !== undefined;
@@ -97,31 +98,28 @@ export class FredClient {
       let status: number;
       let retryAfter: string | null;
       let text: string;
-      // One controller per request, unlinked afterwards (AbortSignal.any leaks on Node 20:
-      // nodejs/node#55351); the timeout covers the body too.
-      const request = new AbortController();
-      const timer = setTimeout(() => request.abort(new Error(`no complete answer in ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-      const onAbort = () => request.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        const response = await this.fetchImpl(url, { signal: request.signal });
+        // The deadline covers the body too: a server can send headers and then nothing.
+        const response = await httpGet(url, {
+          timeoutMs: this.options.timeoutMs,
+          maxBodyBytes: this.options.maxBodyBytes,
+          signal,
+          fetch: this.options.fetch,
+        });
         status = response.status;
         retryAfter = response.headers.get('retry-after');
-        text = await response.text();
+        text = response.text;
       } catch (error) {
         signal?.throwIfAborted();
         this.stats.failures++;
-        const reason = request.signal.aborted ? (request.signal.reason as Error) : (error as Error);
-        if (++failures >= maxAttempts) throw new FredUnreachableError(causeOf(reason));
+        // A body past the cap will not shrink by asking again.
+        if (error instanceof HttpBodyTooLargeError) throw error;
+        if (++failures >= maxAttempts) throw new FredUnreachableError(causeOf(error as Error));
         await sleep(backoffDelay(failures - 1, 500, 10_000, this.options.random), undefined, { signal });
         continue;
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
       }
       if (status === 429) {
-        const seconds = retryAfter === null ? NaN : Number(retryAfter);
-        const waitMs = Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds * 1000) : this.options.defaultRetryAfterMs;
+        const waitMs = parseRetryAfter(retryAfter) ?? this.options.defaultRetryAfterMs;
         this.stats.rateLimited++;
         this.stats.retryAfterMs += waitMs;
         // Every request of this limiter waits: the limit is per key (per IP for fredgraph).
@@ -152,10 +150,4 @@ function errorMessage(text: string): string {
     // not JSON: show the start of it
   }
   return text.slice(0, 200);
-}
-
-/** `fetch failed` says nothing: the cause (ECONNREFUSED, ...) does. */
-function causeOf(error: Error): string {
-  const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? error.message;
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SourceLogger } from '../source.js';
 import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
+import { causeOf, HttpBodyTooLargeError, httpGet, parseRetryAfter } from '../kit/http.js';
 
 /** Yahoo answered with an error status (and usually `{"chart":{"result":null,"error":{code,description}}}`). */
 export class YahooApiError extends Error {
@@ -40,6 +41,8 @@ export interface YahooClientOptions {
   fetch?: typeof fetch;
   /** Whole request, body included. */
   timeoutMs: number;
+  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
+  maxBodyBytes?: number;
   /** Yahoo answers clients without a browser-like User-Agent with 429 at once. */
   userAgent: string;
   /** A 429 without Retry-After pauses this long, doubled for each 429 in a row. */
@@ -65,12 +68,9 @@ export interface YahooClientStats {
  */
 export class YahooClient {
   readonly stats: YahooClientStats = { requests: 0, rateLimited: 0, retryAfterMs: 0, failures: 0 };
-  private readonly fetchImpl: typeof fetch;
   private consecutive429 = 0;
 
-  constructor(private readonly options: YahooClientOptions) {
-    this.fetchImpl = options.fetch ?? fetch;
-  }
+  constructor(private readonly options: YahooClientOptions) {}
 
   /** The body of `GET {chartUrl}/{symbol}?interval=1m&period1&period2` (seconds), for a 200 only. */
   async chart(yahooSymbol: string, period1: number, period2: number, { signal, maxAttempts }: { signal?: AbortSignal; maxAttempts: number }): Promise<string> {
@@ -84,28 +84,26 @@ export class YahooClient {
       let status: number;
       let retryAfter: string | null;
       let text: string;
-      // One controller per request, linked to the long-lived stream signal and unlinked afterwards
-      // (AbortSignal.any on a signal that lives for days leaks on Node 20: nodejs/node#55351). The
-      // timeout covers the body too: a server can send headers and then nothing.
-      const request = new AbortController();
-      const timer = setTimeout(() => request.abort(new Error(`no complete answer in ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-      const onAbort = () => request.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        const response = await this.fetchImpl(url, { signal: request.signal, headers: { 'User-Agent': this.options.userAgent, Accept: 'application/json' } });
+        // The deadline covers the body too: a server can send headers and then nothing.
+        const response = await httpGet(url, {
+          timeoutMs: this.options.timeoutMs,
+          maxBodyBytes: this.options.maxBodyBytes,
+          signal,
+          fetch: this.options.fetch,
+          headers: { 'User-Agent': this.options.userAgent, Accept: 'application/json' },
+        });
         status = response.status;
         retryAfter = response.headers.get('retry-after');
-        text = await response.text();
+        text = response.text;
       } catch (error) {
         signal?.throwIfAborted();
         this.stats.failures++;
-        const reason = request.signal.aborted ? (request.signal.reason as Error) : (error as Error);
-        if (++failures >= maxAttempts) throw new YahooUnreachableError(causeOf(reason));
+        // A body past the cap will not shrink by asking again.
+        if (error instanceof HttpBodyTooLargeError) throw error;
+        if (++failures >= maxAttempts) throw new YahooUnreachableError(causeOf(error as Error));
         await sleep(backoffDelay(failures - 1, 500, 10_000, this.options.random), undefined, { signal });
         continue;
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
       }
       if (status === 429) {
         const waitMs = this.retryAfterMs(retryAfter);
@@ -130,18 +128,10 @@ export class YahooClient {
     }
   }
 
-  /** Retry-After in seconds when sent; otherwise the default, doubled for each 429 in a row. */
+  /** Retry-After (seconds or an HTTP date) when sent; otherwise the default, doubled for each 429 in a row. */
   private retryAfterMs(header: string | null): number {
-    const seconds = header === null ? NaN : Number(header);
-    if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
-    return Math.min(this.options.defaultRetryAfterMs * 2 ** Math.min(this.consecutive429, 6), 10 * 60_000);
+    return parseRetryAfter(header) ?? Math.min(this.options.defaultRetryAfterMs * 2 ** Math.min(this.consecutive429, 6), 10 * 60_000);
   }
-}
-
-/** `fetch failed` says nothing: the cause (ECONNREFUSED, ...) does. */
-function causeOf(error: Error): string {
-  const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? error.message;
 }
 
 function errorFrom(status: number, text: string): YahooApiError {
