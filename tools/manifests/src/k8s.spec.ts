@@ -17,8 +17,8 @@ import { builtFrom, parseDotenv, parseYamlDocuments, quantity, readRepoFile, REP
 
 const BASE = 'infra/k8s/base';
 const OVERLAY = 'infra/k8s/overlays/example';
-/** The long-running services this base deploys (the dashboard is deployed on its own, if at all). */
-const DEPLOYED = ['writer', 'ingest-crypto', 'ingest-stock', 'ingest-macro', 'scheduler'] as const;
+/** The long-running services this base deploys: every entry of SERVICES. */
+const DEPLOYED = ['writer', 'ingest-crypto', 'ingest-stock', 'ingest-macro', 'scheduler', 'dashboard'] as const;
 type Deployed = (typeof DEPLOYED)[number];
 const CONFIG_MAP = 'tickvault-config';
 const SECRET = 'tickvault-secrets';
@@ -34,7 +34,16 @@ const DUMMY_SECRETS: Record<string, string> = {
   ALPACA_KEY_ID: 'PKDUMMYKEY0001',
   ALPACA_SECRET_KEY: 'dummy-secret-key-0000000000',
   FRED_API_KEY: 'abcdefghijklmnopqrstuvwxyz012345',
+  DASHBOARD_PASSWORD: 'dummy-password-0000',
+  DASHBOARD_TOKEN: 'dummy-token-000000000000',
+  DASHBOARD_DATABASE_URL: 'postgres://tickvault_reader:dummy@postgres-replica.test:5432/tickvault',
 };
+/** Set in each container with its ports, not in the ConfigMap. */
+const PER_CONTAINER = ['HEALTH_PORT', 'DASHBOARD_HOST', 'DASHBOARD_PORT'];
+/** The example Ingress of the dashboard: not applied by any kustomization, copied into an overlay by the user. */
+const DASHBOARD_INGRESS = 'infra/k8s/examples/dashboard-ingress.yaml';
+/** The ingress controller's namespace that base/network-policies.yaml lets reach the dashboard's port `http`. */
+const INGRESS_CONTROLLER: PolicyPeer = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } };
 
 // --- the few Kubernetes shapes these checks read ----------------------------------------------------
 
@@ -94,7 +103,14 @@ interface Job extends K8sObject {
   spec: { backoffLimit?: number; ttlSecondsAfterFinished?: number; template: PodTemplate };
 }
 interface Service extends K8sObject {
-  spec: { selector: Record<string, string>; ports: { name?: string; port: number; targetPort?: string | number }[] };
+  spec: { type?: string; selector: Record<string, string>; publishNotReadyAddresses?: boolean; ports: { name?: string; port: number; targetPort?: string | number }[] };
+}
+interface Ingress extends K8sObject {
+  spec: {
+    ingressClassName?: string;
+    tls?: { hosts?: string[]; secretName?: string }[];
+    rules?: { host?: string; http?: { paths: { path?: string; pathType?: string; backend: { service?: { name: string; port: { name?: string; number?: number } } } }[] } }[];
+  };
 }
 interface Pdb extends K8sObject {
   spec: { minAvailable?: number | string; maxUnavailable?: number | string; selector: { matchLabels: Record<string, string> } };
@@ -310,6 +326,7 @@ describe('infra/k8s kustomizations', () => {
 
 describe('Deployments', () => {
   it('run each service once, with the build of its SERVICES entry as the args of the image entrypoint', () => {
+    expect([...DEPLOYED].sort(), 'every long-running service of SERVICES').toEqual(Object.keys(SERVICES).sort());
     for (const service of DEPLOYED) {
       const deployment = deploymentOf(service);
       const c = containerOf(service);
@@ -350,7 +367,7 @@ describe('Deployments', () => {
 
   it('ConfigMap: every non-secret variable the services read, at its registry default (LOG_FORMAT=json)', () => {
     const read = new Set(DEPLOYED.flatMap((s) => SERVICES[s].env as readonly string[]));
-    const expected = [...read].filter((n) => !SECRET_VARS.includes(n) && n !== 'HEALTH_PORT');
+    const expected = [...read].filter((n) => !SECRET_VARS.includes(n) && !PER_CONTAINER.includes(n));
     expect(expected.filter((n) => !(n in baseConfig)), `read by ${DEPLOYED.join(', ')}: add to ${BASE}/config.env`).toEqual([]);
     expect(Object.keys(baseConfig).filter((n) => !expected.includes(n)), `in ${BASE}/config.env but read by none of them`).toEqual([]);
     for (const [name, value] of Object.entries(baseConfig)) {
@@ -496,7 +513,7 @@ describe('Deployments', () => {
     }
   });
 
-  it('run one ingest replica per asset class, and leave the writer count to the autoscaler', () => {
+  it('run one replica of each ingest service, the scheduler and the dashboard, and leave the writer count to the autoscaler', () => {
     for (const service of DEPLOYED.filter((s) => s !== 'writer')) expect(deploymentOf(service).spec.replicas, service).toBe(1);
     expect(deploymentOf('writer').spec.replicas, 'a replicas field would fight the HPA on every apply').toBeUndefined();
   });
@@ -567,6 +584,108 @@ describe('writer ScaledObject (KEDA)', () => {
     const metrics = readRepoFile('libs/runtime/src/metrics.ts');
     expect(metrics).toContain("name: 'tickvault_queue_jobs'");
     expect(metrics).toMatch(/labelNames: \['queue', 'state'\]/);
+  });
+});
+
+describe('dashboard', () => {
+  const dashboard = (): Container => containerOf('dashboard');
+  const service = (): Service => {
+    const found = services.filter((x) => matches(x.spec.selector, deploymentOf('dashboard').spec.template.metadata?.labels));
+    expect(found).toHaveLength(1);
+    return found[0] as Service;
+  };
+  const loaded = (config: Record<string, string>) => loadConfig('dashboard', SERVICES.dashboard.env, containerEnv(dashboard(), config));
+
+  it('serves its UI on port `http` (DASHBOARD_PORT, 3000) on every address, through a ClusterIP Service that leaves unready pods out', () => {
+    const env = literalEnv(dashboard());
+    expect(env.DASHBOARD_HOST).toBe('0.0.0.0');
+    expect(Number(env.DASHBOARD_PORT)).toBe(3000);
+    expect(resolvePort(dashboard(), 'http'), 'container port `http`').toBe(3000);
+    expect(loaded(baseConfig).DASHBOARD_PORT).toBe(3000);
+    const svc = service();
+    expect(svc.metadata.name).toBe('dashboard');
+    expect(svc.spec.type ?? 'ClusterIP', 'never published by the base: plain HTTP').toBe('ClusterIP');
+    const http = svc.spec.ports.find((p) => p.name === 'http');
+    expect(http?.port).toBe(3000);
+    expect(resolvePort(dashboard(), http?.targetPort ?? http?.port)).toBe(3000);
+    // Users are routed through this Service: only to pods whose /readyz answers.
+    expect(svc.spec.publishNotReadyAddresses ?? false).toBe(false);
+  });
+
+  for (const [label, config] of [['base', baseConfig], ['overlays/example', overlayConfig]] as const) {
+    it(`is read-only unless DASHBOARD_QUEUE_ACTIONS is set, and authenticates (${label})`, () => {
+      expect(config.DASHBOARD_QUEUE_ACTIONS, 'the ConfigMap').toBe('false');
+      expect((dashboard().env ?? []).map((e) => e.name), 'no override in the container').not.toContain('DASHBOARD_QUEUE_ACTIONS');
+      const c = loaded(config);
+      expect(c.DASHBOARD_QUEUE_ACTIONS, 'Bull Board without retry, remove, pause or clean').toBe(false);
+      expect(c.DASHBOARD_AUTH).toBe('basic');
+      expect(c.DASHBOARD_PASSWORD, 'a password from the Secret').toBeDefined();
+    });
+  }
+
+  it('never gets ALPACA_SECRET_KEY, and takes its login and database URLs from the Secret by key', () => {
+    const c = dashboard();
+    expect((c.env ?? []).map((e) => e.name)).not.toContain('ALPACA_SECRET_KEY');
+    expect(SERVICES.dashboard.env as readonly string[]).not.toContain('ALPACA_SECRET_KEY');
+    expect(c.envFrom?.some((x) => x.secretRef) ?? false, 'not the whole Secret').toBe(false);
+    for (const name of ['DASHBOARD_PASSWORD', 'DASHBOARD_TOKEN', 'DASHBOARD_DATABASE_URL']) {
+      const e = (c.env ?? []).find((x) => x.name === name);
+      expect(e?.valueFrom?.secretKeyRef, name).toMatchObject({ name: SECRET, key: name });
+      expect(name in baseConfig || name in overlayConfig, `${name} in a ConfigMap`).toBe(false);
+    }
+    // The pods cannot write a generated password (read-only root filesystem, and replicas would each
+    // make their own): the Secret holds it.
+    expect(secretKeys.example).toContain('DASHBOARD_PASSWORD');
+    expect(secretKeys.overlay).toContain('DASHBOARD_PASSWORD');
+  });
+
+  it('limits its CPU and memory below the writer\'s, so a flood of readers cannot starve the node', () => {
+    const r = dashboard().resources;
+    expect(quantity(r?.limits?.cpu ?? '0')).toBeGreaterThan(0);
+    expect(quantity(r?.limits?.cpu ?? '1')).toBeLessThanOrEqual(0.5);
+    expect(quantity(r?.limits?.memory ?? '0')).toBeGreaterThan(0);
+  });
+
+  it('the Secret examples\' placeholders make it exit naming the variables, not start with them', () => {
+    for (const data of [exampleSecrets, (parseYaml(readRepoFile(`${BASE}/secret.example.yaml`)) as { stringData: Record<string, string> }).stringData]) {
+      const env = { ...containerEnv(dashboard(), baseConfig), DASHBOARD_PASSWORD: data.DASHBOARD_PASSWORD, DASHBOARD_TOKEN: data.DASHBOARD_TOKEN };
+      expect(() => loadConfig('dashboard', SERVICES.dashboard.env, env)).toThrow(/DASHBOARD_PASSWORD[\s\S]*DASHBOARD_TOKEN|DASHBOARD_TOKEN[\s\S]*DASHBOARD_PASSWORD/);
+    }
+  });
+
+  describe(`the example Ingress (${DASHBOARD_INGRESS})`, () => {
+    const docs = () => parseYamlDocuments(readRepoFile(DASHBOARD_INGRESS)) as K8sObject[];
+    const ingress = (): Ingress => {
+      expect(docs().map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Ingress/dashboard']);
+      return docs()[0] as Ingress;
+    };
+
+    it('parses, and terminates TLS for every host it routes, with a certificate Secret', () => {
+      const { spec, apiVersion } = ingress();
+      expect(apiVersion).toBe('networking.k8s.io/v1');
+      const hosts = (spec.rules ?? []).map((r) => r.host);
+      expect(hosts.length).toBeGreaterThan(0);
+      const tlsHosts = (spec.tls ?? []).flatMap((t) => t.hosts ?? []);
+      for (const host of hosts) {
+        expect(host, 'a placeholder in a reserved domain').toMatch(/(^|\.)example\.com$/);
+        expect(tlsHosts, `TLS for ${host}`).toContain(host);
+      }
+      for (const tls of spec.tls ?? []) expect(tls.secretName, 'a certificate Secret').toBeTruthy();
+      expect(spec.ingressClassName).toBeTruthy();
+      expect(readRepoFile(DASHBOARD_INGRESS), 'says why TLS').toMatch(/plain HTTP/);
+    });
+
+    it('routes to the dashboard Service by its port name `http`', () => {
+      const backends = (ingress().spec.rules ?? []).flatMap((r) => r.http?.paths ?? []).map((p) => p.backend.service);
+      expect(backends.length).toBeGreaterThan(0);
+      for (const backend of backends) expect(backend).toEqual({ name: service().metadata.name, port: { name: 'http' } });
+    });
+
+    it('is applied by no kustomization (a user copies it into an overlay)', () => {
+      for (const dir of [BASE, OVERLAY]) {
+        for (const o of loadResources(dir)) expect(o.kind, `${dir}: ${o.metadata.name}`).not.toBe('Ingress');
+      }
+    });
   });
 });
 
@@ -645,7 +764,12 @@ function podTemplateOf(o: K8sObject): PodTemplate | undefined {
 const POD_SECURITY = { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } };
 const CONTAINER_SECURITY = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
 /** Pod labels that grant network access (base/network-policies.yaml). */
-const ACCESS_LABELS = { postgres: ['tickvault/postgres', 'client'], redis: ['tickvault/redis', 'client'], providers: ['tickvault/internet', 'providers'] } as const;
+const ACCESS_LABELS = {
+  postgres: ['tickvault/postgres', 'client'],
+  redis: ['tickvault/redis', 'client'],
+  providers: ['tickvault/internet', 'providers'],
+  ingress: ['tickvault/ingress', 'http'],
+} as const;
 const KUBE_DNS: PolicyPeer = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } };
 const MONITORING: PolicyPeer = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } };
 /** Ranges an internet rule must not open: private, loopback, link-local (cloud metadata), shared (CGNAT), IPv6 unique-local and link-local. */
@@ -691,6 +815,8 @@ describe('kubectl kustomize', () => {
       const reads = (template: PodTemplate, name: string) =>
         [...(template.spec.initContainers ?? []), ...template.spec.containers].some((c) => (c.env ?? []).some((e) => e.name === name));
       const isIngest = (template: PodTemplate) => template.metadata?.labels?.['app.kubernetes.io/component']?.startsWith('ingest-') ?? false;
+      /** Serves users over HTTP (the dashboard): a container port named `http`. */
+      const servesHttp = (template: PodTemplate) => template.spec.containers.some((c) => c.ports?.some((p) => p.name === 'http'));
 
       it('builds, with the workloads of the base', () => {
         const names = workloads().map((w) => w.what);
@@ -733,13 +859,14 @@ describe('kubectl kustomize', () => {
         for (const so of objects().filter((o) => o.kind === 'ScaledObject') as ScaledObject[]) expect(names('Deployment'), so.metadata.name).toContain(so.spec.scaleTargetRef.name);
       });
 
-      it('gives access labels to exactly the pods that need them: Postgres and Redis to the readers of DATABASE_URL and REDIS_URL, providers to ingest', () => {
+      it('gives access labels to exactly the pods that need them: Postgres and Redis to the readers of DATABASE_URL and REDIS_URL, providers to ingest, ingress to the dashboard', () => {
         for (const { what, template } of workloads()) {
           const labels = template.metadata?.labels ?? {};
           const has = ([key, value]: readonly [string, string]) => labels[key] === value;
           expect(has(ACCESS_LABELS.postgres), `${what} tickvault/postgres`).toBe(reads(template, 'DATABASE_URL'));
           expect(has(ACCESS_LABELS.redis), `${what} tickvault/redis`).toBe(reads(template, 'REDIS_URL'));
           expect(has(ACCESS_LABELS.providers), `${what} tickvault/internet`).toBe(isIngest(template));
+          expect(has(ACCESS_LABELS.ingress), `${what} tickvault/ingress`).toBe(servesHttp(template));
         }
       });
 
@@ -795,14 +922,22 @@ describe('kubectl kustomize', () => {
         }
       });
 
-      it('lets only Prometheus in, from the `monitoring` namespace, and only on each pod\'s health port', () => {
+      it('lets only Prometheus in, from the `monitoring` namespace, on each pod\'s health port, and the ingress controller to the dashboard\'s `http`', () => {
         for (const { what, object, template } of workloads()) {
           const { isolated, rules } = access(policies(), template.metadata?.labels, 'Ingress');
           expect(isolated, what).toBe(true);
-          // A dashboard Deployment will also need its UI port from the ingress controller: add it here then.
           for (const rule of rules) {
-            expect(rulePorts(rule), `${what} via ${rule.policy}`).toEqual(['TCP/health']);
-            expect(rulePeers(rule, 'Ingress'), `${what} via ${rule.policy}`).toEqual([MONITORING]);
+            if (rulePorts(rule).includes('TCP/http')) {
+              expect(rulePorts(rule), `${what} via ${rule.policy}`).toEqual(['TCP/http']);
+              expect(rulePeers(rule, 'Ingress'), `${what} via ${rule.policy}`).toEqual([INGRESS_CONTROLLER]);
+              expect(servesHttp(template), `${what}: only pods that serve users`).toBe(true);
+            } else {
+              expect(rulePorts(rule), `${what} via ${rule.policy}`).toEqual(['TCP/health']);
+              expect(rulePeers(rule, 'Ingress'), `${what} via ${rule.policy}`).toEqual([MONITORING]);
+            }
+          }
+          if (servesHttp(template)) {
+            expect(rules.some((r) => rulePorts(r).includes('TCP/http')), `${what}: reachable from the ingress controller`).toBe(true);
           }
           if (object.kind === 'Deployment') {
             expect(rules.length, `${what}: scrapable`).toBeGreaterThan(0);
@@ -812,6 +947,26 @@ describe('kubectl kustomize', () => {
       });
     });
   }
+
+  it(`${OVERLAY} with ${DASHBOARD_INGRESS} added: the Ingress lands in the namespace and reaches the dashboard pods on 3000`, () => {
+    const objects = kustomizeBuild(OVERLAY, [DASHBOARD_INGRESS]) as K8sObject[];
+    const namespace = overlayKustomization.namespace;
+    const ingresses = objects.filter((o) => o.kind === 'Ingress') as Ingress[];
+    expect(ingresses.map((i) => [i.metadata.name, (i.metadata as Meta & { namespace?: string }).namespace])).toEqual([['dashboard', namespace]]);
+    const backend = ingresses[0]?.spec.rules?.[0]?.http?.paths[0]?.backend.service;
+    const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === backend?.name) as Service | undefined;
+    expect(svc, `Service ${backend?.name}`).toBeDefined();
+    const port = svc?.spec.ports.find((p) => p.name === backend?.port.name);
+    expect(port?.port).toBe(3000);
+    const pods = objects.filter((o) => o.kind === 'Deployment' && matches(svc?.spec.selector ?? {}, podTemplateOf(o)?.metadata?.labels));
+    expect(pods.map((d) => d.metadata.name)).toEqual(['dashboard']);
+    const template = podTemplateOf(pods[0] as K8sObject) as PodTemplate;
+    const container = template.spec.containers[0] as Container;
+    expect(resolvePort(container, port?.targetPort), 'the Service targets the container port the policy opens').toBe(3000);
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as NetworkPolicy[];
+    const fromController = access(policies, template.metadata?.labels, 'Ingress').rules.filter((r) => (rulePeers(r, 'Ingress') ?? []).some((p) => JSON.stringify(p) === JSON.stringify(INGRESS_CONTROLLER)));
+    expect(fromController.flatMap(rulePorts).map((p) => resolvePort(container, p.replace(/^TCP\//, '')))).toEqual([3000]);
+  });
 
   it(`${OVERLAY}: denies by default for the whole namespace it owns`, () => {
     const policies = kustomizeBuild(OVERLAY).filter((o) => o.kind === 'NetworkPolicy') as unknown as NetworkPolicy[];
@@ -831,13 +986,13 @@ describe('Secret examples', () => {
 
   it('hold placeholders only: password CHANGE-ME on a `.invalid` host (never resolves), Redis with AUTH', () => {
     for (const [file, data] of Object.entries(examples)) {
-      for (const key of ['DATABASE_URL', 'REDIS_URL']) {
+      for (const key of ['DATABASE_URL', 'REDIS_URL', 'DASHBOARD_DATABASE_URL']) {
         const url = new URL(data[key] ?? '');
         expect(url.password, `${file} ${key}: a password placeholder, no default password`).toBe('CHANGE-ME');
         expect(url.hostname, `${file} ${key}`).toMatch(/\.invalid$/);
       }
       expect(new URL(data.REDIS_URL ?? '').protocol, `${file}: TLS to Redis`).toBe('rediss:');
-      expect(new URL(data.DATABASE_URL ?? '').searchParams.get('sslmode'), `${file}: TLS to Postgres`).toBe('require');
+      for (const key of ['DATABASE_URL', 'DASHBOARD_DATABASE_URL']) expect(new URL(data[key] ?? '').searchParams.get('sslmode'), `${file}: TLS to Postgres`).toBe('require');
     }
   });
 

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { basename, join, posix } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { parseYamlDocuments, readRepoFile, REPO_ROOT } from './parse.js';
 
 /**
@@ -39,17 +39,24 @@ export function kustomizations(): string[] {
 /**
  * `kubectl kustomize` of one kustomization, from a copy of infra/k8s in which every secretGenerator
  * env file is its committed `.example` (the real ones are gitignored and never read here), as a
- * user who follows the README's first step would have it.
+ * user who follows the README's first step would have it. `extraResources` (repository paths, such as
+ * infra/k8s/examples/*.yaml) are copied next to the kustomization and added to its `resources`, as the
+ * examples tell a user to do in their own overlay.
  */
-export function kustomizeBuild(dir: string): Record<string, unknown>[] {
+export function kustomizeBuild(dir: string, extraResources: readonly string[] = []): Record<string, unknown>[] {
   const scratch = mkdtempSync(join(tmpdir(), 'tickvault-kustomize-'));
   try {
     const copy = join(scratch, 'k8s');
     cpSync(join(REPO_ROOT, K8S_DIR), copy, { recursive: true });
     const relative = posix.relative(K8S_DIR, dir);
-    const kustomization = parseYaml(readRepoFile(`${dir}/kustomization.yaml`)) as { secretGenerator?: { envs?: string[] }[] };
+    const kustomization = parseYaml(readRepoFile(`${dir}/kustomization.yaml`)) as { secretGenerator?: { envs?: string[] }[]; resources?: string[] };
     for (const file of (kustomization.secretGenerator ?? []).flatMap((g) => g.envs ?? [])) {
       cpSync(join(copy, relative, `${file}.example`), join(copy, relative, file));
+    }
+    if (extraResources.length > 0) {
+      for (const file of extraResources) cpSync(join(REPO_ROOT, file), join(copy, relative, basename(file)));
+      const resources = [...(kustomization.resources ?? []), ...extraResources.map((f) => basename(f))];
+      writeFileSync(join(copy, relative, 'kustomization.yaml'), stringifyYaml({ ...kustomization, resources }));
     }
     const out = execFileSync(KUBECTL, ['kustomize', join(copy, relative)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 32 * 2 ** 20 });
     return parseYamlDocuments(out) as Record<string, unknown>[];
