@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { JOB_NAMES, QUEUE_NAMES, SystemEventSchema, type SystemEvent, type TickBatchJob, BackfillResultSchema, type TickShard } from '@tickvault/schema';
 import { cappedExponentialBackoff, type RedisRefusalPause } from '@tickvault/queue';
-import { classifyDbError, recordEvent, type Sql, recordEmptyRanges, recordGapResult } from '@tickvault/db';
+import { classifyDbError, minutesStillMissing, recordEvent, type Sql, recordEmptyRanges, recordGapResult } from '@tickvault/db';
 import { errorMessage, throttledLog, type Logger } from '@tickvault/runtime';
 import type { BatchFlusher } from './batch-flusher.js';
 import type { DatabaseGate } from './database-gate.js';
@@ -13,6 +13,11 @@ const OUTAGE_REQUEUE_MS = 5_000;
 const MAX_STALLED_COUNT = 10;
 // While Redis refuses every call (OOM, failover) a worker errors per call: one line per second per error is enough.
 const REPEATED_ERROR_WINDOW_MS = 1_000;
+// A backfill's outcome can arrive before its bars commit (they travel through the tick queues): a `filled`
+// outcome waits for them, checked this often, and at most this long after it was sent. Past that it is
+// recorded as it is; the next gap-fill run finds any minute still missing and opens the gap again.
+const GAP_RESULT_RECHECK_MS = 500;
+const GAP_RESULT_MAX_WAIT_MS = 120_000;
 
 export interface ConsumerDeps {
   connection: ConnectionOptions;
@@ -83,6 +88,13 @@ export function createEventWorker(deps: ConsumerDeps): Worker<SystemEvent> {
         if (event.data.kind === 'backfill_result') {
           const result = BackfillResultSchema.safeParse(event.data.details);
           if (result.success && result.data.gapId !== null) {
+            const { source, symbol, from, to, emptyRanges, status, assetClass } = result.data;
+            if (status === 'filled' && assetClass !== 'macro' && Date.now() - job.timestamp < GAP_RESULT_MAX_WAIT_MS) {
+              if ((await minutesStillMissing(deps.sql, { source, symbol, from, to, emptyRanges })) > 0) {
+                await job.moveToDelayed(Date.now() + GAP_RESULT_RECHECK_MS, token);
+                throw new DelayedError();
+              }
+            }
             await recordGapResult(deps.sql, { gapId: result.data.gapId, attempt: result.data.attempt, status: result.data.status, rows: result.data.rows, detail: result.data.detail });
           }
           if (result.success && result.data.assetClass && result.data.emptyRanges.length > 0) {
@@ -91,6 +103,7 @@ export function createEventWorker(deps: ConsumerDeps): Worker<SystemEvent> {
           }
         }
       } catch (error) {
+        if (error instanceof DelayedError) throw error;
         await requeueIfOutage(job, token, error, deps.gate);
         throw error;
       }

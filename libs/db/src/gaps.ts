@@ -158,6 +158,28 @@ export async function recordGapResult(
 }
 
 /**
+ * Minutes of [from, to) that have no 1m candle yet, leaving out the ranges the provider reported empty
+ * and minutes before the series' 1m cutoff. A backfill's bars travel to the writer through the tick
+ * queues and its outcome through the event queue: a `filled` outcome is recorded only once this is 0.
+ */
+export async function minutesStillMissing(
+  sql: Sql,
+  range: { source: string; symbol: string; from: string; to: string; emptyRanges: readonly [string, string][] },
+): Promise<number> {
+  const [row] = await sql.unsafe<{ n: number }[]>(
+    `select count(*)::int as n
+     from generate_series(
+       date_bin('1 minute', $3::timestamptz + interval '59.999999 seconds', timestamptz '2000-01-01 00:00:00+00'),
+       $4::timestamptz - interval '1 minute', interval '1 minute') as m(minute)
+     where not exists (select 1 from candles c where c.source = $1 and c.symbol = $2 and c.timeframe = '1m' and c.open_time = m.minute)
+       and not exists (select 1 from candle_cutoffs k where k.source = $1 and k.symbol = $2 and k.timeframe = '1m' and m.minute < k.cutoff)
+       and not exists (select 1 from unnest($5::timestamptz[], $6::timestamptz[]) as e(s, t) where m.minute >= e.s and m.minute < e.t)`,
+    [range.source, range.symbol, range.from, range.to, range.emptyRanges.map((r) => r[0]), range.emptyRanges.map((r) => r[1])] as never[],
+  );
+  return row?.n ?? 0;
+}
+
+/**
  * Ranges a backfill found empty at the source, recorded as `no_data` so no later run asks for them.
  * Idempotent: a redelivered report records each range once.
  */
