@@ -123,6 +123,12 @@ export interface FakeAlpacaControls {
   stall(): number;
   /** Send every data frame twice. */
   setDuplicates(on: boolean): void;
+  /**
+   * Executes one trade of `symbol` in the next millisecond and returns it: pushed like any other
+   * (not while withheld by an outage), in REST and bars from then on. For a test that needs a trade
+   * inside a window.
+   */
+  tradeNow(symbol: string): FakeAlpacaTrade;
   /** Sends the given malformed frames (default: all kinds) on every authenticated connection now. */
   injectMalformed(kinds?: readonly AlpacaMalformedKind[]): number;
   /** The next `count` REST requests are answered 429 with this Retry-After. */
@@ -235,6 +241,8 @@ class SymbolTape {
   /** The late trades, by visibleAt (non-decreasing with time). */
   readonly late: FakeAlpacaTrade[] = [];
   private nextSecond: number;
+  /** Trades added by tradeNow, per second. */
+  private readonly added = new Map<number, number>();
 
   constructor(
     readonly symbol: string,
@@ -356,6 +364,38 @@ class SymbolTape {
     // Volume-weighted price to 6 decimals (a float on Alpaca; only its shape matters here).
     const vw = formatE8((notional / volume / 100n) * 100n).replace(/0{1,2}$/, '');
     return { symbol: this.symbol, t: new Date(openMs).toISOString().replace('.000Z', 'Z'), openMs, o: first.price, h: high.price, l: low.price, c: last.price, v: volume.toString(), n, vw };
+  }
+
+  /** Adds a trade executed at `time` (ms, after the trades already visible) at the price of the one before it. */
+  insert(time: number): FakeAlpacaTrade {
+    const s = Math.floor(time / 1000);
+    this.ensure(s);
+    const ns = BigInt(time) * NS_PER_MS;
+    const at = this.indexAtNs(ns + 1n);
+    const before = this.trades[at - 1];
+    const dayStart = Math.floor(s / 86_400) * 86_400;
+    // Generated ids of a second stay below 2 * rate + 1 past its base; added ones count down from the top.
+    const added = (this.added.get(s) ?? 0) + 1;
+    this.added.set(s, added);
+    const priceE8 = before?.priceE8 ?? BigInt(Math.round(this.level(s) * 100)) * 1_000_000n;
+    const trade: FakeAlpacaTrade = {
+      symbol: this.symbol,
+      id: (s - dayStart) * 10_000 + 10_000 - added,
+      exchange: 'V',
+      timestamp: nsTimestamp(ns),
+      ns,
+      time,
+      visibleAt: time,
+      late: false,
+      price: before?.price ?? priceText(priceE8 / 1_000_000n, 2, false),
+      size: '100',
+      priceE8,
+      sizeE8: 100n * 100_000_000n,
+      conditions: ['@'],
+      tape: 'C',
+    };
+    this.trades.splice(at, 0, trade);
+    return trade;
   }
 
   hasLate(openMs: number, intervalMs: number): boolean {
@@ -807,6 +847,10 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
     },
     setDuplicates(on) {
       duplicates = on;
+    },
+    tradeNow(symbol) {
+      // The next millisecond: the push loop has looked at every trade up to now.
+      return tapeOf(symbol).insert(Date.now() + 1);
     },
     injectMalformed(kinds = ALPACA_MALFORMED_KINDS) {
       let n = 0;

@@ -75,6 +75,12 @@ export interface FakeBinanceControls {
   stall(): number;
   /** Send every trade frame twice. */
   setDuplicates(on: boolean): void;
+  /**
+   * Executes one trade of `symbol` in the next millisecond and returns it: pushed like any other
+   * (not while withheld), in REST and klines from then on; the ids of later trades move up by one.
+   * For a test that needs a trade inside a window.
+   */
+  tradeNow(symbol: string): FakeTrade;
   /** Sends the given malformed frames (default: all kinds) on every open connection now. */
   injectMalformed(kinds?: readonly MalformedKind[]): number;
   /** The next `count` REST requests are answered 429 with this Retry-After. */
@@ -214,6 +220,31 @@ class SymbolTape {
         });
       }
     }
+  }
+
+  /**
+   * Adds a trade executed at `time` (after the trades already visible) at the price of the one before
+   * it. Ids stay one apart: the trades after it, not visible yet, move up by one.
+   */
+  insert(time: number): FakeTrade {
+    this.ensure(Math.floor(time / 1000));
+    const at = this.indexAtTime(time + 1);
+    const before = this.trades[at - 1]!;
+    const qtyE8 = 1_000_000n;
+    const trade: FakeTrade = {
+      symbol: this.symbol,
+      id: this.idBase + at,
+      time,
+      price: before.price,
+      qty: formatE8(qtyE8),
+      quoteQty: formatE8(mulE8(before.priceE8, qtyE8)),
+      isBuyerMaker: false,
+      priceE8: before.priceE8,
+      qtyE8,
+    };
+    this.trades.splice(at, 0, trade);
+    for (let i = at + 1; i < this.trades.length; i++) this.trades[i]!.id++;
+    return trade;
   }
 
   /** Index of the first trade with time >= t (among generated trades). */
@@ -691,6 +722,10 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     },
     setDuplicates(on) {
       duplicates = on;
+    },
+    tradeNow(symbol) {
+      // The next millisecond: the push loop has looked at every trade up to now.
+      return tape(symbol.toUpperCase()).insert(Date.now() + 1);
     },
     injectMalformed(kinds = MALFORMED_KINDS) {
       let n = 0;
