@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { eventually } from '@tickvault/testing';
 import { startFakeAlpaca, type FakeAlpaca, type FakeAlpacaOptions, type FakeAlpacaTrade } from '@tickvault/fake-feeds';
 import type { Observation, SourceBar, SourceRejection, StreamContext } from '../source.js';
 import { createAlpacaSource, type AlpacaSource, type AlpacaSourceOptions } from './alpaca-source.js';
@@ -67,7 +68,8 @@ interface Run {
   reconnects: string[];
   /** Taken right after stream() was called: every trade from here on must be delivered. */
   startedAt: number;
-  stoppedAt: number;
+  /** When the stream was first live (subscribed): bars pushed from here on come over the stream. */
+  liveAt: number;
   done: Promise<void>;
   stop(): Promise<void>;
 }
@@ -82,12 +84,11 @@ function run(source: AlpacaSource, symbols: readonly string[] = SYMBOLS): Run {
     logs,
     reconnects: [],
     startedAt: 0,
-    stoppedAt: 0,
+    liveAt: 0,
     done: Promise.resolve(),
     async stop() {
       abort.abort();
       await result.done;
-      result.stoppedAt = Date.now();
     },
   };
   const ctx: StreamContext = {
@@ -102,6 +103,9 @@ function run(source: AlpacaSource, symbols: readonly string[] = SYMBOLS): Run {
     },
     signal: abort.signal,
     onReconnect: (reason) => result.reconnects.push(reason),
+    onConnected: () => {
+      result.liveAt ||= Date.now();
+    },
   };
   result.done = source.stream(ctx);
   result.startedAt = Date.now();
@@ -141,6 +145,28 @@ function expectNoHole(server: FakeAlpaca, observations: readonly Observation[], 
     summary[symbol] = { expected: expected.length, emitted: mine.length };
   }
   return summary;
+}
+
+/**
+ * Waits until the source has delivered everything of [fromMs, toMs): every trade (late reports
+ * included: the fake shows them LATE_MS after their time) and, given bars, the final bar of every
+ * closed interval. `toMs` is a point the test reached, not a guess at what a sleep covered. Returns
+ * the summaries of expectNoHole and expectBarsMatch.
+ */
+async function expectDelivered(
+  server: FakeAlpaca,
+  r: { observations: readonly Observation[]; bars?: readonly SourceBar[] },
+  fromMs: number,
+  toMs: number,
+  symbols: readonly string[] = SYMBOLS,
+): Promise<{ trades: ReturnType<typeof expectNoHole>; bars: number }> {
+  await until(() => Date.now() >= toMs + LATE_MS, toMs + LATE_MS - Date.now() + 5000);
+  return eventually(
+    () => ({ trades: expectNoHole(server, r.observations, fromMs, toMs, symbols), bars: r.bars ? expectBarsMatch(server, r.bars, fromMs, toMs, symbols) : 0 }),
+    `everything of ${new Date(fromMs).toISOString()} to ${new Date(toMs).toISOString()} delivered`,
+    15_000,
+    50,
+  );
 }
 
 /** The last bar emitted per (symbol, open time): what the writer keeps, since a later bar replaces an earlier one. */
@@ -186,9 +212,10 @@ describe('alpaca source against the fake Alpaca', () => {
     const server = await fakeWith({ lateTradeShare: 0 });
     const source = sourceFor(server);
     const r = run(source);
-    await sleep(3000);
+    // A few bars, pings and padded prices: counts reached, not a sleep that should have held them.
+    await until(() => source.stats.liveBars > 2 && server.stats.pings > 2 && r.observations.filter((o) => /\.\d*0$/.test(o.price)).length > 5);
+    const { trades: summary, bars } = await expectDelivered(server, r, r.startedAt, Date.now());
     await r.stop();
-    const summary = expectNoHole(server, r.observations, r.startedAt, r.stoppedAt - LATE_MS);
     expect(r.rejections).toEqual([]);
     expect(source.stats.connections).toBe(1);
     expect(source.stats.reconnects).toEqual([]);
@@ -199,7 +226,6 @@ describe('alpaca source against the fake Alpaca', () => {
     expect(new Set(r.observations.map((o) => o.tradeId?.split('-')[0])).size).toBeGreaterThan(1); // several exchanges
     // Only trades executed while the first connection was opening come over REST.
     expect(source.stats.catchUp.trades).toBeLessThan(r.observations.length / 4);
-    const bars = expectBarsMatch(server, r.bars, r.startedAt, r.stoppedAt - LATE_MS);
     expect(source.stats.liveBars).toBeGreaterThan(2);
     expect(server.stats.pings).toBeGreaterThan(2); // the client pings: outside market hours nothing else arrives
     console.info('normal stream', { summary, bars, stats: source.stats.catchUp });
@@ -210,16 +236,19 @@ describe('alpaca source against the fake Alpaca', () => {
     const source = sourceFor(server);
     const r = run(source);
     await until(() => source.stats.liveTrades > 20);
+    const outageTrades: FakeAlpacaTrade[] = [];
     for (let i = 0; i < 2; i++) {
       // Connections dropped, new ones refused and the window's trades and bars never pushed: only REST has them.
       server.controls.outage(700);
-      await sleep(1600);
+      outageTrades.push(...SYMBOLS.map((symbol) => server.controls.tradeNow(symbol)));
+      await until(() => source.stats.reconnects.length > i);
     }
     server.controls.dropAll();
-    await sleep(2500);
+    await until(() => source.stats.reconnects.length > 2);
+    // The trades made inside the outages came over REST once reconnected.
+    await until(() => outageTrades.every((t) => r.observations.some((o) => o.tradeId === `${t.exchange}-${t.id}` && o.symbol === t.symbol)));
+    const { trades: summary, bars } = await expectDelivered(server, r, r.startedAt, Date.now());
     await r.stop();
-    const summary = expectNoHole(server, r.observations, r.startedAt, r.stoppedAt - LATE_MS);
-    const bars = expectBarsMatch(server, r.bars, r.startedAt, r.stoppedAt - LATE_MS);
     expect(source.stats.reconnects.length).toBeGreaterThanOrEqual(3);
     expect(r.reconnects.length).toBe(source.stats.reconnects.length);
     expect(source.stats.catchUp.trades).toBeGreaterThan(0);
@@ -238,26 +267,31 @@ describe('alpaca source against the fake Alpaca', () => {
     const tradesBefore = source.stats.catchUp.trades;
     await sleep(1000);
     const second = run(source);
-    await sleep(2200);
+    const liveBefore = source.stats.liveTrades;
+    await until(() => source.stats.liveTrades > liveBefore + 20);
+    const both = { get observations() { return [...first.observations, ...second.observations]; } };
+    await expectDelivered(server, both, first.startedAt, Date.now());
     await second.stop();
-    expectNoHole(server, [...first.observations, ...second.observations], first.startedAt, second.stoppedAt - LATE_MS);
     expect(source.stats.catchUp.trades - tradesBefore).toBeGreaterThan(10);
   });
 
   it('owes what a stop cut short: an outage not caught up yet (the runner saves no progress past it)', async () => {
     const server = await fakeWith({ lateTradeShare: 0 });
     const lookbackMs = 300;
-    const source = sourceFor(server, { catchUpDelayMs: 3000, catchUpLookbackMs: lookbackMs });
+    // REST's lag outlasts the test: the catch-up never starts before the stop, however slow the machine.
+    const source = sourceFor(server, { catchUpDelayMs: 60_000, catchUpLookbackMs: lookbackMs });
     const r = run(source);
     await until(() => source.stats.liveTrades > 20);
     const outageAt = Date.now();
     server.controls.outage(500);
+    // A trade inside the outage, whatever the random tape holds there: withheld from the stream.
+    const inOutage = server.controls.tradeNow('AAPL');
     await until(() => source.stats.reconnects.length === 1);
     // Live AAPL trades newer than the outage and its lookback: the newest trade alone would not cover the outage.
     await until(() => r.observations.some((o) => o.symbol === 'AAPL' && Date.parse(o.ts) > outageAt + 500 + lookbackMs));
     const emitted = new Set(r.observations.map((o) => o.tradeId));
     const missed = server.trades('AAPL', outageAt, outageAt + 500).filter((t) => !emitted.has(`${t.exchange}-${t.id}`));
-    expect(missed.length).toBeGreaterThan(0);
+    expect(missed).toContainEqual(inOutage);
     // The catch-up waits for REST's lag: the outage is owed while it waits, and still once stopped.
     const newest = Math.max(...r.observations.filter((o) => o.symbol === 'AAPL').map((o) => Date.parse(o.ts)));
     expect(newest - lookbackMs).toBeGreaterThan(missed[0]!.time);
@@ -278,14 +312,13 @@ describe('alpaca source against the fake Alpaca', () => {
     expect(server.controls.stall()).toBe(1);
     await until(() => source.stats.reconnects.length >= 1);
     const recoveredMs = Date.now() - stalledAt;
-    await sleep(2000);
+    await expectDelivered(server, { observations: r.observations }, r.startedAt, Date.now());
     await r.stop();
     expect(source.stats.staleTerminations).toBe(1);
     expect(lastReason(source)).toBe('stale');
     // Silence counts from the last frame or pong (pings every 333 ms); checks run every 250 ms.
     expect(recoveredMs).toBeGreaterThanOrEqual(1000 - 400);
     expect(recoveredMs).toBeLessThan(4000);
-    expectNoHole(server, r.observations, r.startedAt, r.stoppedAt - LATE_MS);
   });
 
   it('rejects malformed frames with their reasons while valid trades keep flowing on the same connection', async () => {
@@ -296,7 +329,8 @@ describe('alpaca source against the fake Alpaca', () => {
     server.controls.setDuplicates(true);
     expect(server.controls.injectMalformed()).toBe(13);
     const injectedAt = Date.now();
-    await sleep(2500);
+    await until(() => r.rejections.length >= 13 && r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length > 10);
+    await expectDelivered(server, { observations: r.observations }, r.startedAt, Date.now()); // duplicates allowed, nothing missing
     await r.stop();
     expect(r.rejections.map((x) => x.reason).sort()).toEqual([
       'future_timestamp', 'invalid_bar', 'invalid_price', 'invalid_price', 'invalid_price', 'invalid_size', 'invalid_timestamp',
@@ -307,7 +341,6 @@ describe('alpaca source against the fake Alpaca', () => {
     expect(source.stats.connections).toBe(1);
     expect(source.stats.ignoredMessages).toBe(1); // the status message of the mixed frame (the oversized one is refused unread)
     expect(r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length).toBeGreaterThan(10);
-    expectNoHole(server, r.observations, r.startedAt, r.stoppedAt - LATE_MS); // duplicates allowed, nothing missing
     expect(r.observations.length).toBeGreaterThan(new Set(r.observations.map((o) => `${o.ts}|${o.tradeId}`)).size);
   });
 
@@ -315,13 +348,23 @@ describe('alpaca source against the fake Alpaca', () => {
     const server = await fakeWith({ lateTradeShare: 0.2 });
     const source = sourceFor(server);
     const r = run(source, ['AAPL']);
-    await sleep(5000);
+    await until(() => r.liveAt > 0);
+    // Intervals opening once the stream was live: their bar at close came over the stream. (One that
+    // closed before, and was corrected before, has only its REST bar, complete from the start.)
+    const from = Math.ceil(r.liveAt / BAR_MS) * BAR_MS;
+    // Up to an interval with late trades whose correction is due: the fake's record, not a sleep.
+    let to = 0;
+    await until(() => {
+      to = Math.floor((Date.now() - LATE_MS) / BAR_MS) * BAR_MS;
+      return server.trades('AAPL', from, to).some((t) => t.late);
+    }, 15_000);
+    await expectDelivered(server, r, from, to, ['AAPL']); // the late trades themselves were delivered too
     await r.stop();
     expect(source.stats.updatedBars).toBeGreaterThan(0);
     const byOpen = new Map<string, typeof r.bars>();
     for (const bar of r.bars) byOpen.set(bar.openTime, [...(byOpen.get(bar.openTime) ?? []), bar]);
     let corrected = 0;
-    for (const truth of server.bars('AAPL', r.startedAt, r.stoppedAt - LATE_MS)) {
+    for (const truth of server.bars('AAPL', from, to)) {
       const sequence = byOpen.get(truth.t) ?? [];
       const expected = { symbol: 'AAPL', openTime: truth.t, open: truth.o, high: truth.h, low: truth.l, close: truth.c, volume: truth.v, tradeCount: truth.n };
       expect(sequence.at(-1), truth.t).toEqual(expected);
@@ -334,8 +377,6 @@ describe('alpaca source against the fake Alpaca', () => {
       }
     }
     expect(corrected).toBeGreaterThan(0);
-    // The late trades themselves were delivered too.
-    expectNoHole(server, r.observations, r.startedAt, r.stoppedAt - LATE_MS, ['AAPL']);
   });
 
   it('waits out a 429 Retry-After before asking again, then succeeds (history)', async () => {
@@ -360,12 +401,15 @@ describe('alpaca source against the fake Alpaca', () => {
     const r = run(source);
     await until(() => source.stats.liveTrades > 20);
     server.controls.outage(500);
+    const inOutage = SYMBOLS.map((symbol) => server.controls.tradeNow(symbol));
     server.controls.force429({ retryAfterSeconds: 1, count: 1 });
-    await sleep(3500);
+    await until(() => source.stats.reconnects.length >= 1 && source.stats.rest.rateLimited >= 1);
+    // Retry-After, then the catch-up: the outage's trades arrive.
+    await until(() => inOutage.every((t) => r.observations.some((o) => o.symbol === t.symbol && o.tradeId === `${t.exchange}-${t.id}`)));
+    await expectDelivered(server, { observations: r.observations }, r.startedAt, Date.now());
     await r.stop();
     expect(source.stats.rest.rateLimited).toBe(1);
     expect(server.stats.rateLimited).toBe(1); // paused: nobody asked again during Retry-After
-    expectNoHole(server, r.observations, r.startedAt, r.stoppedAt - LATE_MS);
   });
 
   it('history() pages exactly the trades of [from, to)', async () => {
@@ -402,7 +446,8 @@ describe('alpaca source against the fake Alpaca', () => {
     const server = await fakeWith({ isOpen: () => false });
     const source = sourceFor(server, { staleMs: 600 });
     const r = run(source);
-    await sleep(2500);
+    await sleep(2500); // quiet for four stale timeouts
+    await until(() => server.stats.pings >= 5);
     await r.stop();
     expect(r.observations).toEqual([]);
     expect(source.stats.connections).toBe(1);
@@ -418,6 +463,7 @@ describe('alpaca source: keys, connection and symbol limits', () => {
     const source = sourceFor(server, {}, wrong);
     const r = run(source);
     await sleep(2500);
+    await until(() => server.stats.authAttempts.length >= 2);
     expect(r.observations).toEqual([]);
     expect(r.bars).toEqual([]);
     const attempts = [...server.stats.authAttempts];
@@ -435,11 +481,10 @@ describe('alpaca source: keys, connection and symbol limits', () => {
     // The key is fixed on Alpaca's side (a rotated secret): the source gets in at its next try.
     server.controls.setCredentials({ secretKey: wrong });
     await until(() => source.stats.liveTrades > 10, 5000);
-    await sleep(1500);
+    // What traded while the key was refused came over REST once in.
+    await expectDelivered(server, { observations: r.observations }, r.startedAt, Date.now());
     await r.stop();
     expect(lastReason(source)).toBe('auth-failed');
-    // What traded while the key was refused came over REST once in.
-    expectNoHole(server, r.observations, r.startedAt, r.stoppedAt - LATE_MS);
     const everything = JSON.stringify(r.logs);
     expect(everything).not.toContain(wrong);
     expect(everything).not.toContain('fake-secret-key');
@@ -481,25 +526,24 @@ describe('alpaca source: keys, connection and symbol limits', () => {
     expect(r.logs.some((l) => l.level === 'error' && /connection limit/.test(l.msg))).toBe(true);
     squatter.close();
     await until(() => source.stats.liveTrades > 10, 5000);
-    await sleep(1500);
+    await expectDelivered(server, { observations: r.observations }, r.startedAt, Date.now());
     await r.stop();
     expect(lastReason(source)).toBe('connection-limit');
     expect(server.stats.errorsSent['406']).toBe(source.stats.connectionLimitErrors);
-    expectNoHole(server, r.observations, r.startedAt, r.stoppedAt - LATE_MS);
   });
 
   it('405 symbol limit: the symbols over it are rejected with a reason and keep their bars; the others stream', async () => {
     const server = await fakeWith({ maxTradeSymbols: 1 });
     const source = sourceFor(server);
     const r = run(source);
-    await sleep(2500);
+    await until(() => source.stats.limitedSymbols.length > 0 && r.rejections.length > 0 && r.bars.some((b) => b.symbol === 'MSFT'));
+    await expectDelivered(server, { observations: r.observations }, r.startedAt, Date.now(), ['AAPL']);
     await r.stop();
     expect(source.stats.limitedSymbols).toEqual(['MSFT']);
     expect(r.rejections).toHaveLength(1);
     expect(r.rejections[0]).toMatchObject({ symbol: 'MSFT', reason: 'invalid_symbol' });
     expect(r.rejections[0]!.detail).toMatch(/symbol limit exceeded/);
     expect(new Set(r.observations.map((o) => o.symbol))).toEqual(new Set(['AAPL']));
-    expectNoHole(server, r.observations, r.startedAt, r.stoppedAt - LATE_MS, ['AAPL']);
     expect(r.bars.some((b) => b.symbol === 'MSFT')).toBe(true);
     expect(source.stats.connections).toBe(1);
   });

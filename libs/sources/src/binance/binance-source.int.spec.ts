@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '@tickvault/testing';
-import { startFakeBinance, type FakeBinance, type FakeBinanceOptions } from '@tickvault/fake-feeds';
+import { startFakeBinance, type FakeBinance, type FakeBinanceOptions, type FakeTrade } from '@tickvault/fake-feeds';
 import type { Observation, SourceRejection, StreamContext } from '../source.js';
 import { createBinanceSource, type BinanceSource, type BinanceSourceOptions } from './binance-source.js';
 
@@ -31,6 +31,8 @@ function sourceFor(server: FakeBinance, overrides: Partial<BinanceSourceOptions>
 interface Run {
   observations: Observation[];
   rejections: SourceRejection[];
+  /** When the first connection was open (0 until then). */
+  connectedAt: number;
   done: Promise<void>;
   stop(): Promise<void>;
 }
@@ -46,17 +48,22 @@ function run(source: BinanceSource, symbols: readonly string[] = SYMBOLS): Run {
     reject: (rejection) => rejections.push(rejection),
     logger: { info() {}, warn() {}, error() {} },
     signal: abort.signal,
+    onConnected: () => {
+      result.connectedAt ||= Date.now();
+    },
   };
   const done = source.stream(ctx);
-  return {
+  const result: Run = {
     observations,
     rejections,
+    connectedAt: 0,
     done,
     async stop() {
       abort.abort();
       await done;
     },
   };
+  return result;
 }
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -92,23 +99,46 @@ function expectNoHole(server: FakeBinance, observations: readonly Observation[],
   return summary;
 }
 
+/**
+ * Waits until the source delivered every trade up to now without a hole: each symbol has a trade at
+ * or after this point and expectNoHole passes (a catch-up in flight may still be filling). Returns
+ * its summary.
+ */
+async function expectDelivered(server: FakeBinance, observations: () => readonly Observation[], symbols: readonly string[] = SYMBOLS) {
+  const to = Date.now();
+  return eventually(
+    () => {
+      const all = observations();
+      for (const symbol of symbols) expect(all.some((o) => o.symbol === symbol && Date.parse(o.ts) >= to), `${symbol}: a trade after ${new Date(to).toISOString()}`).toBe(true);
+      return expectNoHole(server, all, symbols);
+    },
+    'every trade up to now delivered',
+    15_000,
+    50,
+  );
+}
+
+/** Whether the source emitted this very trade of the fake. */
+const seen = (observations: readonly Observation[], trade: FakeTrade) => observations.some((o) => o.symbol.replace('/', '') === trade.symbol && o.tradeId === String(trade.id));
+
 describe('binance source against the fake Binance', () => {
   it('streams every trade of every symbol, exactly as sent, and answers pings', async () => {
     const server = await startFake();
     const source = sourceFor(server);
     const startedAt = Date.now();
     const r = run(source);
-    await sleep(2000);
+    await until(() => source.stats.serverPings > 2 && server.stats.pongs > 2);
+    const summary = await expectDelivered(server, () => r.observations);
     await r.stop();
-    const summary = expectNoHole(server, r.observations);
     expect(r.rejections).toEqual([]);
     expect(source.stats.connections).toBe(1);
     expect(source.stats.serverPings).toBeGreaterThan(2);
     expect(server.stats.pongs).toBeGreaterThan(2); // ws answered the server's pings
     // Over REST come only the trades of the current minute before the connection opened (so a fresh
-    // ingest's first minute is complete), none later: the live stream delivered those.
+    // ingest's first minute is complete), none later: the live stream delivered those. (Bounded by
+    // when the connection opened, however long that took, not by when the stream was asked for.)
     const minuteStart = Math.floor(startedAt / 60_000) * 60_000;
-    const before = SYMBOLS.reduce((n, s) => n + server.trades(binanceName(s), minuteStart, startedAt + 1000).length, 0);
+    const before = SYMBOLS.reduce((n, s) => n + server.trades(binanceName(s), minuteStart, r.connectedAt + 1000).length, 0);
     expect(source.stats.catchUp.trades).toBeLessThanOrEqual(before);
     expect(r.observations.some((o) => Date.parse(o.ts) < startedAt) || startedAt - minuteStart < 100).toBe(true);
     console.info('normal stream', summary);
@@ -122,15 +152,18 @@ describe('binance source against the fake Binance', () => {
     for (let i = 0; i < 3; i++) {
       // Connections dropped, new ones refused and the window's trades never pushed: only REST has them.
       server.controls.outage(600);
-      await sleep(1500);
+      const inOutage = server.controls.tradeNow('BTCUSDT');
+      await until(() => source.stats.reconnects.length > i);
+      await until(() => seen(r.observations, inOutage));
     }
     // Trades withheld on a live connection: the jump in ids is filled too.
     const gapsBefore = source.stats.catchUp.gaps;
     server.controls.withhold(700);
-    await sleep(1700);
+    const withheld = server.controls.tradeNow('ETHUSDT');
+    await until(() => source.stats.catchUp.gaps > gapsBefore && seen(r.observations, withheld));
+    const summary = await expectDelivered(server, () => r.observations);
     await r.stop();
     expect(source.stats.catchUp.gaps).toBeGreaterThan(gapsBefore);
-    const summary = expectNoHole(server, r.observations);
     expect(source.stats.reconnects.length).toBeGreaterThanOrEqual(3);
     expect(source.stats.catchUp.trades).toBeGreaterThan(0);
     expect(source.stats.catchUp.gaveUp).toBe(0);
@@ -145,9 +178,8 @@ describe('binance source against the fake Binance', () => {
     await first.stop();
     await sleep(1000);
     const second = run(source);
-    await sleep(1000);
+    await expectDelivered(server, () => [...first.observations, ...second.observations]);
     await second.stop();
-    expectNoHole(server, [...first.observations, ...second.observations]);
     expect(source.stats.catchUp.trades).toBeGreaterThan(10);
   });
 
@@ -160,13 +192,12 @@ describe('binance source against the fake Binance', () => {
     expect(server.controls.stall()).toBe(1);
     await until(() => source.stats.connections >= 2);
     const recoveredMs = Date.now() - stalledAt;
-    await sleep(1000);
+    await expectDelivered(server, () => r.observations);
     await r.stop();
     expect(source.stats.staleTerminations).toBe(1);
     // Silence is counted from the last frame or ping (pings every 300 ms), detection runs every 250 ms.
     expect(recoveredMs, 'stall detected after the stale timeout').toBeGreaterThanOrEqual(1000 - 300);
     expect(recoveredMs, 'stall detected and reconnected soon after the stale timeout').toBeLessThan(3000);
-    expectNoHole(server, r.observations);
     console.info('stall', { recoveredMs, reconnects: source.stats.reconnects, catchUp: source.stats.catchUp });
   });
 
@@ -177,12 +208,12 @@ describe('binance source against the fake Binance', () => {
     await until(() => source.stats.liveTrades > 20);
     expect(server.controls.serverShutdown()).toBe(1);
     await until(() => source.stats.shutdownNotices === 1 && source.stats.reconnects.some((x) => x.reason === 'shutdown'));
-    await sleep(2000);
+    await until(() => source.stats.reconnects.some((x) => x.reason === 'max-age'));
+    await expectDelivered(server, () => r.observations);
     await r.stop();
     const shutdown = source.stats.reconnects.find((x) => x.reason === 'shutdown');
     expect(shutdown?.downMs).toBeLessThan(200); // no backoff for a planned reconnect
     expect(source.stats.reconnects.filter((x) => x.reason === 'max-age').length).toBeGreaterThanOrEqual(1);
-    expectNoHole(server, r.observations);
     console.info('planned reconnects', source.stats.reconnects);
   });
 
@@ -194,7 +225,8 @@ describe('binance source against the fake Binance', () => {
     server.controls.setDuplicates(true);
     expect(server.controls.injectMalformed()).toBe(8);
     const injectedAt = Date.now();
-    await sleep(1000);
+    await until(() => r.rejections.length >= 8 && r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length > 10);
+    await expectDelivered(server, () => r.observations); // duplicates allowed, nothing missing
     await r.stop();
     expect(r.rejections.map((x) => x.reason).sort()).toEqual([
       'future_timestamp', 'invalid_price', 'invalid_price', 'invalid_size', 'malformed', 'malformed', 'oversized', 'unknown_symbol',
@@ -203,7 +235,6 @@ describe('binance source against the fake Binance', () => {
     for (const rejection of r.rejections) expect(rejection.sample.length).toBeGreaterThan(0);
     expect(source.stats.connections).toBe(1);
     expect(r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length).toBeGreaterThan(10);
-    expectNoHole(server, r.observations); // duplicates allowed, nothing missing
     expect(r.observations.length).toBeGreaterThan(new Set(r.observations.map((o) => `${o.symbol}:${o.tradeId}`)).size);
   });
 
@@ -232,13 +263,16 @@ describe('binance source against the fake Binance', () => {
     await until(() => source.stats.liveTrades > 20);
     server.controls.force429({ retryAfterSeconds: 1, count: 1 });
     server.controls.outage(500);
-    await sleep(3000);
+    const inOutage = SYMBOLS.map((symbol) => server.controls.tradeNow(binanceName(symbol)));
+    await until(() => source.stats.rest.rateLimited >= 1 && source.stats.reconnects.length >= 1);
+    // Retry-After, then the catch-up: the outage's trades arrive.
+    await until(() => inOutage.every((t) => seen(r.observations, t)));
+    await expectDelivered(server, () => r.observations);
     await r.stop();
     // Both symbols' catch-up requests may already be in flight when the 429 comes back.
     expect(source.stats.rest.rateLimited).toBeGreaterThanOrEqual(1);
     expect(source.stats.rest.rateLimited).toBeLessThanOrEqual(2);
     expect(server.stats.banned).toBe(0);
-    expectNoHole(server, r.observations);
   });
 
   it('history() pages exactly the fake\'s trades of a window', async () => {
@@ -297,17 +331,20 @@ describe('binance source against the fake Binance', () => {
     const server = await startFake();
     const source = sourceFor(server);
     const r = run(source);
-    await sleep(1000);
+    // Nothing owed once the opening catch-up is done.
+    await until(() => source.stats.liveTrades > 20 && SYMBOLS.every((s) => source.owedSince!(s) === undefined));
     expect(source.owedSince!('BTC/USDT')).toBeUndefined();
     server.controls.force429({ retryAfterSeconds: 3, count: 1 });
     const withheldAt = Date.now();
     server.controls.withhold(600);
+    // A BTC trade inside the window, whatever the random tape holds there.
+    const withheld = server.controls.tradeNow('BTCUSDT');
     // The first live trade after the withheld ones opens a gap; its REST catch-up waits out the 429.
     await eventually(() => source.owedSince!('BTC/USDT') !== undefined, 'gap owed', 5000, 20);
     expect(source.owedSince!('BTC/USDT')!).toBeLessThanOrEqual(withheldAt + 50);
-    await eventually(() => source.owedSince!('BTC/USDT') === undefined && source.owedSince!('ETH/USDT') === undefined, 'gap filled', 15_000, 50);
+    await eventually(() => source.owedSince!('BTC/USDT') === undefined && source.owedSince!('ETH/USDT') === undefined && seen(r.observations, withheld), 'gap filled', 15_000, 50);
+    await expectDelivered(server, () => r.observations);
     await r.stop();
-    expectNoHole(server, r.observations);
   });
 
   it('bars() pages the fake\'s closed 1m klines of a window, oldest first, exactly as sent', async () => {

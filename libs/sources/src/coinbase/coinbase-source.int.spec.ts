@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@tickvault/testing';
 import { startFakeCoinbase, type FakeCoinbase, type FakeCoinbaseOptions } from '@tickvault/fake-feeds';
 import type { Observation, SourceBar, SourceRejection, StreamContext } from '../source.js';
 import { createCoinbaseSource, type CoinbaseSource, type CoinbaseSourceOptions } from './coinbase-source.js';
@@ -101,15 +102,33 @@ function expectNoHole(server: FakeCoinbase, observations: readonly Observation[]
   return summary;
 }
 
+/**
+ * Waits until the source delivered every trade up to now without a hole: each symbol has a trade at
+ * or after this point and expectNoHole passes (a catch-up in flight may still be filling). Returns
+ * its summary.
+ */
+async function expectDelivered(server: FakeCoinbase, observations: () => readonly Observation[], symbols: readonly string[] = SYMBOLS, fromMs?: number) {
+  const toUs = Date.now() * 1000;
+  return eventually(
+    () => {
+      const all = observations();
+      for (const symbol of symbols) expect(all.some((o) => o.symbol === symbol && micros(o.ts) >= toUs), `${symbol}: a trade after ${new Date(toUs / 1000).toISOString()}`).toBe(true);
+      return expectNoHole(server, all, symbols, fromMs);
+    },
+    'every trade up to now delivered',
+    15_000,
+    50,
+  );
+}
+
 describe('coinbase source against the fake Coinbase', () => {
   it('streams every trade of every product, exactly as sent, starting with last_match', async () => {
     const server = await startFake();
     const source = sourceFor(server);
     const r = run(source);
     await until(() => source.stats.heartbeats > 10 && source.stats.liveTrades > 10, 5000);
-    await sleep(500);
+    const summary = await expectDelivered(server, () => r.observations);
     await r.stop();
-    const summary = expectNoHole(server, r.observations);
     expect(r.rejections).toEqual([]);
     expect(source.stats.connections).toBe(1);
     expect(source.stats.lastMatches).toBe(2);
@@ -135,8 +154,8 @@ describe('coinbase source against the fake Coinbase', () => {
     const detectedMs = Date.now() - skippedAt;
     server.controls.reset();
     await until(() => source.stats.liveTrades > liveBefore + 20);
+    const summary = await expectDelivered(server, () => r.observations);
     await r.stop();
-    const summary = expectNoHole(server, r.observations);
     expect(source.stats.connections).toBe(1);
     expect(source.stats.catchUp.trades).toBeGreaterThan(10);
     expect(source.stats.catchUp.gaveUp).toBe(0);
@@ -152,27 +171,30 @@ describe('coinbase source against the fake Coinbase', () => {
     server.controls.skipSequence(8);
     // A product's jump shows with its first match after the skipped ones (trades come at random times).
     await until(() => source.stats.catchUp.gaps >= gapsBefore + 2, 8000);
-    await sleep(500);
+    await expectDelivered(server, () => r.observations);
     await r.stop();
     expect(source.stats.catchUp.fromHeartbeat).toBe(0);
     expect(source.stats.connections).toBe(1);
-    expectNoHole(server, r.observations);
   });
 
   it('owes a pending catch-up: owedSince holds the time before the gap until REST filled it', async () => {
     const server = await startFake();
     const source = sourceFor(server, { heartbeatGraceMs: 10_000 });
     const r = run(source);
-    await until(() => source.stats.liveTrades > 20);
+    // Nothing owed once the opening catch-up is done.
+    await until(() => source.stats.liveTrades > 20 && SYMBOLS.every((s) => source.owedSince!(s) === undefined));
     expect(source.owedSince!(SYMBOLS[0]!)).toBeUndefined();
+    const gapsBefore = source.stats.catchUp.gaps;
     server.controls.force429({ retryAfterSeconds: 3, count: 1 });
     const skippedAt = Date.now();
     server.controls.skipSequence(8);
     await until(() => SYMBOLS.some((s) => source.owedSince!(s) !== undefined), 8000);
     for (const s of SYMBOLS) expect(source.owedSince!(s) ?? 0).toBeLessThanOrEqual(skippedAt + 50);
+    // Both products' jumps seen (a product trading slowly shows its jump late), then both filled.
+    await until(() => source.stats.catchUp.gaps >= gapsBefore + 2, 15_000);
     await until(() => SYMBOLS.every((s) => source.owedSince!(s) === undefined), 15_000);
+    await expectDelivered(server, () => r.observations);
     await r.stop();
-    expectNoHole(server, r.observations);
   });
 
   it('leaves no hole across repeated outages (REST catch-up after each reconnect)', async () => {
@@ -183,12 +205,10 @@ describe('coinbase source against the fake Coinbase', () => {
     for (let i = 0; i < 3; i++) {
       // Connections dropped, new ones refused and the window's matches never pushed: only REST has them.
       server.controls.outage(600);
-      await sleep(600);
       await until(() => source.stats.reconnects.length > i, 5000);
-      await sleep(300);
     }
+    const summary = await expectDelivered(server, () => r.observations);
     await r.stop();
-    const summary = expectNoHole(server, r.observations);
     expect(source.stats.reconnects.length).toBeGreaterThanOrEqual(3);
     expect(r.reconnects.length).toBe(source.stats.reconnects.length);
     expect(source.stats.catchUp.trades).toBeGreaterThan(0);
@@ -204,9 +224,8 @@ describe('coinbase source against the fake Coinbase', () => {
     await first.stop();
     await sleep(1000);
     const second = run(source);
-    await sleep(1000);
+    await expectDelivered(server, () => [...first.observations, ...second.observations]);
     await second.stop();
-    expectNoHole(server, [...first.observations, ...second.observations]);
     expect(source.stats.catchUp.trades).toBeGreaterThan(10);
   });
 
@@ -217,10 +236,9 @@ describe('coinbase source against the fake Coinbase', () => {
     const askedAt = Date.now();
     const r = run(source);
     await until(() => source.stats.connections >= 1, 5000);
-    await sleep(800);
-    await r.stop();
     // Everything since the symbols were asked for, though no connection was up then.
-    expectNoHole(server, r.observations, SYMBOLS, askedAt);
+    await expectDelivered(server, () => r.observations, SYMBOLS, askedAt);
+    await r.stop();
     expect(source.stats.catchUp.trades).toBeGreaterThan(20);
   });
 
@@ -233,13 +251,12 @@ describe('coinbase source against the fake Coinbase', () => {
     expect(server.controls.stall()).toBe(1);
     await until(() => source.stats.connections >= 2);
     const recoveredMs = Date.now() - stalledAt;
-    await sleep(1000);
+    await expectDelivered(server, () => r.observations);
     await r.stop();
     expect(source.stats.staleTerminations).toBe(1);
     // Silence is counted from the last message (heartbeats every 200 ms), detection runs every 250 ms.
     expect(recoveredMs, 'stall detected after the stale timeout').toBeGreaterThanOrEqual(1000 - 200);
     expect(recoveredMs, 'stall detected and reconnected soon after the stale timeout').toBeLessThan(3000);
-    expectNoHole(server, r.observations);
   });
 
   it('reconnects after an error message and leaves no hole', async () => {
@@ -249,11 +266,10 @@ describe('coinbase source against the fake Coinbase', () => {
     await until(() => source.stats.liveTrades > 20);
     expect(server.controls.sendError({ message: 'Slow consumer', reason: 'ErrSlowConsume', closeAfterMs: 2000 })).toBe(1);
     await until(() => source.stats.reconnects.some((x) => x.reason === 'error-message'));
-    await sleep(1000);
+    await expectDelivered(server, () => r.observations);
     await r.stop();
     expect(source.stats.errorMessages).toBe(1);
     expect(r.reconnects).toEqual(['error-message']);
-    expectNoHole(server, r.observations);
   });
 
   it('rejects a product Coinbase does not list and keeps streaming the others', async () => {
@@ -261,12 +277,11 @@ describe('coinbase source against the fake Coinbase', () => {
     const source = sourceFor(server);
     const r = run(source, ['BTC/USD', 'XRP/USD', 'not-a-symbol']);
     await until(() => source.stats.liveTrades > 10);
-    await sleep(500);
+    await expectDelivered(server, () => r.observations, ['BTC/USD']);
     await r.stop();
     expect(r.rejections.map((x) => [x.symbol, x.reason])).toEqual([['not-a-symbol', 'invalid_symbol'], ['XRP/USD', 'unknown_symbol']]);
     expect(r.rejections[1]!.detail).toMatch(/CRYPTO_SYMBOLS/);
     expect(source.stats.connections).toBe(1);
-    expectNoHole(server, r.observations, ['BTC/USD']);
     expect(r.observations.some((o) => o.symbol !== 'BTC/USD')).toBe(false);
   });
 
@@ -278,7 +293,8 @@ describe('coinbase source against the fake Coinbase', () => {
     server.controls.setDuplicates(true);
     expect(server.controls.injectMalformed()).toBe(12);
     const injectedAt = Date.now();
-    await sleep(1000);
+    await until(() => r.rejections.length >= 11 && r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length > 10);
+    await expectDelivered(server, () => r.observations); // duplicates allowed, nothing missing
     await r.stop();
     expect(r.rejections.map((x) => x.reason).sort()).toEqual([
       'future_timestamp', 'invalid_price', 'invalid_price', 'invalid_size', 'invalid_timestamp', 'invalid_trade_id',
@@ -289,7 +305,6 @@ describe('coinbase source against the fake Coinbase', () => {
     expect(source.stats.ignored).toBe(1); // the unknown message type: ignored as Coinbase asks, not refused
     expect(source.stats.connections).toBe(1);
     expect(r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length).toBeGreaterThan(10);
-    expectNoHole(server, r.observations); // duplicates allowed, nothing missing
     expect(r.observations.length).toBeGreaterThan(new Set(r.observations.map((o) => `${o.symbol}:${o.tradeId}`)).size);
   });
 
@@ -317,13 +332,12 @@ describe('coinbase source against the fake Coinbase', () => {
     server.controls.force429({ retryAfterSeconds: 1, count: 1 });
     server.controls.outage(500);
     await until(() => source.stats.rest.rateLimited >= 1 && source.stats.reconnects.length >= 1, 5000);
-    await sleep(1800); // Retry-After, then the catch-up
+    await expectDelivered(server, () => r.observations); // Retry-After, then the catch-up
     await r.stop();
     // Both products' catch-up requests may already be queued when the 429 comes back.
     expect(source.stats.rest.rateLimited).toBeGreaterThanOrEqual(1);
     expect(source.stats.rest.rateLimited).toBeLessThanOrEqual(2);
     expect(server.stats.rateLimited).toBe(source.stats.rest.rateLimited);
-    expectNoHole(server, r.observations);
   });
 
   it("history() pages exactly the fake's trades of a window", async () => {
