@@ -52,7 +52,7 @@ const SCENARIOS: {
   { id: 'fuzz', title: '9. fuzzed and hostile jobs', run: fuzz, budgetSeconds: (s) => (s.short ? 120 : 400) },
   { id: 'soak', title: '10. soak: the whole demo stack', run: soak, budgetSeconds: (s) => s.soakMinutes * 60 + (s.short ? 120 : 300) },
   // Not in the short form yet: it fails about every other run until postgres.js stops crashing the writer when a connection dies mid-transaction.
-  { id: 'pg-restart', title: '11. Postgres restart mid-flush, pool half dead', run: postgresRestart, budgetSeconds: (s) => (s.short ? 150 : 400) },
+  { id: 'pg-restart', title: '11. Postgres restart mid-flush, pool half dead', run: postgresRestart, budgetSeconds: (s) => (s.short ? 150 : 400), fullOnly: true },
   { id: 'redis-writers', title: '12. Redis restart (AOF always) while 3 writers drain', run: redisRestartWriters, budgetSeconds: (s) => (s.short ? 150 : 400) },
   { id: 'garbage', title: '13. provider sends 50 MB of garbage frames', run: garbageFrames, budgetSeconds: () => 400, fullOnly: true },
   { id: 'dashboard', title: '14. dashboard under 500 live streams and Bull Board hammering', run: dashboardAttack, budgetSeconds: () => 600, fullOnly: true },

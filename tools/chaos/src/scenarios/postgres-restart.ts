@@ -72,8 +72,9 @@ export async function postgresRestart(run: Run): Promise<void> {
     if (!writer.dead) return false;
     const fatal = writer.proc.lines.find((l) => l.msg === 'uncaught exception' || l.msg === 'unhandled rejection');
     const err = fatal?.err as { message?: string; stack?: string } | string | undefined;
-    const where = typeof err === 'object' ? (err.stack ?? '').split('\n').find((l) => l.includes(' at ')) ?? '' : '';
-    deaths.push(`${String(fatal?.msg ?? 'exit')}: ${typeof err === 'object' ? err.message : String(err ?? '')}${where ? ` (${where.trim()})` : ''}`);
+    // The first frames: enough to find the driver's code path in a report upstream.
+    const where = typeof err === 'object' ? (err.stack ?? '').split('\n').filter((l) => l.includes(' at ')).slice(0, 6).map((l) => l.trim()).join(' < ') : '';
+    deaths.push(`${String(fatal?.msg ?? 'exit')}: ${typeof err === 'object' ? err.message : String(err ?? '')}${where ? ` (${where})` : ''}`);
     run.step(`the writer died (${deaths.at(-1)}); starting another`);
     await watch.stop();
     writer = await startWriter();
