@@ -11,7 +11,7 @@
 // `import.meta.url`; in a bundle that would be the bundle's own URL, so each source file's
 // `import.meta.url` is rewritten to its own location, relative to the bundle: dist/ must stay inside
 // the repository (the image keeps it at /app/dist beside the sources).
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -55,7 +55,6 @@ const npmPackagesExternal = {
 
 export async function buildAll({ quiet = false } = {}) {
   const started = performance.now();
-  await rm(OUT_DIR, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, entry]) => [name, entry])),
@@ -75,7 +74,21 @@ export async function buildAll({ quiet = false } = {}) {
     logLevel: quiet ? 'error' : 'warning',
     plugins: [npmPackagesExternal, ownSourceUrls],
     metafile: true,
+    // Written below, each file replaced whole: a process starting from dist/ while another build runs
+    // (a test, a second `npm start`) never reads a half-written or missing file.
+    write: false,
   });
+  await mkdir(OUT_DIR, { recursive: true });
+  for (const file of result.outputFiles) {
+    const partial = `${file.path}.${process.pid}.partial`;
+    await writeFile(partial, file.contents);
+    await rename(partial, file.path);
+  }
+  // Files of entries that no longer exist.
+  const written = new Set(result.outputFiles.map((f) => path.basename(f.path)));
+  for (const name of await readdir(OUT_DIR)) {
+    if (!written.has(name) && !name.endsWith('.partial')) await rm(path.join(OUT_DIR, name), { force: true });
+  }
   const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
   if (!quiet) {
     for (const [file, info] of outputs) process.stdout.write(`${file}  ${(info.bytes / 1024).toFixed(0)} KiB\n`);

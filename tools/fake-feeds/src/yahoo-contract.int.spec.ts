@@ -57,7 +57,9 @@ interface ChartBody {
 
 describe('fake Yahoo speaks the chart API as recorded', () => {
   it('serves 1m charts with meta, timestamps and quote arrays in the recorded shape', async () => {
-    fake = await startFakeYahoo({ seed: 1, symbols: ['AAPL'] });
+    // Null minutes follow from the clock: at the default share (8 %) one hour in about 150 has none, so this
+    // test asks for more of them (P(none in 60 minutes) = 0.7^60, about 5e-10).
+    fake = await startFakeYahoo({ seed: 1, symbols: ['AAPL'], nullMinuteShare: 0.3 });
     const now = Math.floor(Date.now() / 1000);
     const { status, headers, text } = await get(`/AAPL?interval=1m&period1=${now - 3600}&period2=${now + 60}`);
     const after = Math.floor(Date.now() / 1000);

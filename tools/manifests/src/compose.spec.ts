@@ -7,6 +7,8 @@ import { ASSET_CLASSES, type AssetClass } from '@tickvault/schema';
 import { ASSET_CLASS_ENV, configuredSources, demoFeedEnv, ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
 // The CLI's own table of what each command reads: the compose `cli` service must pass it all.
 import { commands } from '@tickvault/cli/commands';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- tools/build is the build script, not a workspace: it bundles the workspaces
+import { buildAll } from '../../build/build.mjs';
 import {
   builtFrom,
   dependsOn,
@@ -355,7 +357,9 @@ describe('docker-compose.yml', () => {
       expect(dependsOn(cli)).toEqual({ postgres: 'service_healthy', redis: 'service_healthy' });
     });
 
-    it('runs as compose would start it: the entrypoint with the default command, then with a command', () => {
+    it('runs as compose would start it: the entrypoint with the default command, then with a command', async () => {
+      // The image builds dist/ in its build stage; a checkout builds it here (npm start does the same).
+      await buildAll({ quiet: true });
       const run = (args: string[]) => spawnSync(process.execPath, [...cli.entrypoint!.slice(1), ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
       const overview = run(commandOf(cli));
       expect(overview.status, overview.stderr).toBe(0);
