@@ -315,7 +315,9 @@ describe('yahoo source against the fake Yahoo', () => {
     // Pages Yahoo refuses as too old (422) are skipped, the rest of the window is still read.
     const day = 86_400_000;
     const reaching = sourceFor(server, { pageMs: 0.75 * day, maxHistoryMs: 40 * day });
-    const start = Date.now() - 32 * day;
+    // Half past a minute: page boundaries (0.75 day apart) fall mid-minute, never within a second of a minute start,
+    // where the request's whole seconds and this window's milliseconds would disagree about the first minute.
+    const start = Math.floor((Date.now() - 32 * day) / 60_000) * 60_000 + 30_000;
     const end = start + 2.5 * day;
     const asked = server.stats.queries.length;
     const partial: SourceBar[] = [];
