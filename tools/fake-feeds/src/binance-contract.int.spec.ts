@@ -141,7 +141,8 @@ describe('fake Binance speaks the documented wire formats', () => {
   });
 
   it('sendGarbage: the bytes asked for, every frame something a client must reject, trades still between them', async () => {
-    fake = await startFakeBinance({ symbols: ['BTCUSDT'], tradesPerSecond: 50, historyMs: 60_000 });
+    // 200 trades/s: the burst (at least a timer turn per 64 frames) spans several pushes, each with trades due.
+    fake = await startFakeBinance({ symbols: ['BTCUSDT'], tradesPerSecond: 200, historyMs: 60_000 });
     const ws = new WebSocket(`${fake.wsUrl}/stream?streams=btcusdt@trade`);
     const frames: { text: string; binary: boolean; bytes: number }[] = [];
     ws.on('message', (data: Buffer, binary) => frames.push({ text: data.toString('utf8'), binary, bytes: data.length }));

@@ -655,10 +655,11 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
       connection.ws.send(data, { binary });
       frames++;
       sent += data.length;
-      // Wait for the client to read (bounded memory here too); between bursts the push timer sends trades.
+      // Wait for the client to read (bounded memory here too); between slices of the burst the push timer sends
+      // the trades due (a timer turn, not just an immediate, so it gets to run).
       if (connection.ws.bufferedAmount > 1 << 20) {
         while (connection.ws.bufferedAmount > 256 << 10 && connection.ws.readyState === WebSocket.OPEN) await new Promise((r) => setTimeout(r, 2));
-      } else if (frames % 64 === 0) await new Promise((r) => setImmediate(r));
+      } else if (frames % 64 === 0) await new Promise((r) => setTimeout(r, 0));
     }
     return { frames, bytes: sent };
   }
