@@ -198,7 +198,7 @@ export class Outbox {
       if (this.droppedSeqMax > from) throw new Error('ingest buffer overflowed while Redis was unreachable: some of this data was dropped');
       const pending = [...this.inFlight, ...this.jobs].some((job) => (job.seq ?? 0) > from && (job.seq ?? 0) <= through);
       if (!pending) return;
-      if (Date.now() > deadline) throw new Error('Redis did not take the data in time');
+      if (Date.now() > deadline) throw new DeliveryDeadlineError('Redis did not take the data in time');
       this.wake?.();
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -359,4 +359,9 @@ function approximateJsonLength(value: unknown, depth: number): number {
   }
   for (const key in value) length += key.length + 4 + approximateJsonLength((value as Record<string, unknown>)[key], depth + 1);
   return length;
+}
+
+/** Redis had not taken the data by the deadline; it is still buffered (unlike a drop, which is final). */
+export class DeliveryDeadlineError extends Error {
+  override name = 'DeliveryDeadlineError';
 }

@@ -126,6 +126,20 @@ export class IngestPipeline {
     this.armTimer();
   }
 
+  /** The outbox position now: what is accepted from here on goes into jobs pushed after it. */
+  get position(): number {
+    return this.options.outbox.position;
+  }
+
+  /**
+   * Flushes the micro-batch and resolves once every job pushed after `position` is in Redis; rejects
+   * if the outbox dropped one of them, or at `deadline` (a DeliveryDeadlineError: still buffered).
+   */
+  async delivered(position: number, deadline: number): Promise<void> {
+    this.flush();
+    await this.options.outbox.delivered(position, this.options.outbox.position, deadline);
+  }
+
   /** Moves the current micro-batch into the outbox. */
   flush(): void {
     if (this.timer) clearTimeout(this.timer);

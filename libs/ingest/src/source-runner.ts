@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { errorMessage, type Logger } from '@tickvault/runtime';
 import type { MarketSource } from '@tickvault/sources';
 import type { DeliveredProgress } from './delivered-progress.js';
+import { DeliveryDeadlineError } from './outbox.js';
 import type { IngestPipeline } from './pipeline.js';
 import { SourceConnection } from './source-connection.js';
 
@@ -9,18 +10,25 @@ import { SourceConnection } from './source-connection.js';
 const SOURCE_RESTART_MS = 2_000;
 // A replay goes back at most this far; an older gap needs a backfill (gap-fill arrives with the scheduler).
 const MAX_HANDOVER_REPLAY_MS = 60 * 60_000;
+// How long one wait for a replay's data to reach Redis lasts before it is logged and waited for again.
+const REPLAY_DELIVERY_WAIT_MS = 60_000;
 
 /**
  * Runs one source for the symbols this replica currently holds, restarting its stream when the
  * set changes. Progress (the newest tick per symbol that Redis has taken) is kept in Redis, so a
  * replica that takes a symbol over replays it from there through the source's history; after any
  * restart of its own stream it replays the symbols it kept from the last one it saw. Either way the
- * cost is duplicates, which the writer's natural key absorbs, never a hole.
+ * cost is duplicates, which the writer's natural key absorbs, never a hole. Two rules keep the saved
+ * progress behind anything not yet in Redis: a symbol's first owner records the moment it took the
+ * symbol (so a replica dying before its first save still leaves a point to replay from), and while a
+ * replay of a symbol is running or its data is not yet in Redis, that symbol's progress is not saved.
  */
 export class SourceRunner {
   private symbols: readonly string[] = [];
   private streamAbort: AbortController | undefined;
   private readonly lastSeen = new Map<string, string>();
+  /** Replays per symbol whose data is not yet all in Redis: the symbol's saved progress waits for them. */
+  private readonly replaysOpen = new Map<string, number>();
   private loop: Promise<void> | undefined;
   private stopped = false;
   private wake: (() => void) | undefined;
@@ -58,7 +66,9 @@ export class SourceRunner {
   /** Called when the held symbols change; `acquired` are replayed from their last known progress. */
   setSymbols(symbols: readonly string[], acquired: readonly string[]): void {
     this.symbols = symbols;
-    for (const symbol of acquired) void this.replay(symbol);
+    // Taken before the stream restarts below, so no trade of the new stream is older than it.
+    const acquiredAt = new Date().toISOString();
+    for (const symbol of acquired) void this.replay(symbol, acquiredAt);
     this.streamAbort?.abort();
     this.wake?.();
   }
@@ -88,6 +98,7 @@ export class SourceRunner {
   }
 
   private progressOf(symbol: string): string | undefined {
+    if (this.replaysOpen.has(symbol)) return undefined;
     const delivered = this.options.delivered.get(this.source.id, symbol);
     const owed = this.source.owedSince?.(symbol);
     if (delivered === undefined || owed === undefined || owed >= Date.parse(delivered)) return delivered;
@@ -146,30 +157,69 @@ export class SourceRunner {
     }
   }
 
-  private async replay(symbol: string): Promise<void> {
-    let from: string | null;
+  /** Takes a symbol over: replays it from the progress its last owner saved, or records that it is new. */
+  private async replay(symbol: string, acquiredAt: string): Promise<void> {
+    const release = this.holdProgress(symbol);
     try {
-      from = await this.redis.hget(this.progressKey, symbol);
-    } catch (error) {
-      this.options.logger.warn({ source: this.source.id, symbol, err: errorMessage(error) }, 'no handover progress readable; this gap stays open');
-      return;
+      let from: string | null;
+      try {
+        // A symbol nobody owned before starts now: recorded at once, so an owner that dies before its
+        // first progress save still leaves its successor a point to replay from.
+        const first = await this.redis.hsetnx(this.progressKey, symbol, acquiredAt);
+        from = first === 1 ? null : await this.redis.hget(this.progressKey, symbol);
+      } catch (error) {
+        this.options.logger.warn({ source: this.source.id, symbol, err: errorMessage(error) }, 'no handover progress readable; this gap stays open');
+        return;
+      }
+      if (from) await this.replayFrom(symbol, from, 'takeover');
+    } finally {
+      release();
     }
-    if (from) await this.replayFrom(symbol, from, 'takeover');
   }
 
   private async replayFrom(symbol: string, from: string, why: string): Promise<void> {
     if (this.stopped) return;
+    const release = this.holdProgress(symbol);
     const to = new Date();
     const start = new Date(Math.max(Date.parse(from), to.getTime() - MAX_HANDOVER_REPLAY_MS));
+    const position = this.pipeline.position;
     let replayed = 0;
     try {
       for await (const page of this.source.history({ symbol, from: start, to })) {
         this.pipeline.accept(this.source, page);
         replayed += page.length;
       }
+      await this.replayDelivered(position, symbol);
       this.options.logger.info({ source: this.source.id, symbol, why, from: start.toISOString(), replayed }, 'replayed history');
     } catch (error) {
       this.options.logger.warn({ source: this.source.id, symbol, why, err: errorMessage(error) }, 'history replay failed; this gap stays open until it is backfilled');
+    } finally {
+      release();
     }
+  }
+
+  /** Waits until what the pipeline took since `position` is in Redis; throws if the outbox dropped some. */
+  private async replayDelivered(position: number, symbol: string): Promise<void> {
+    for (;;) {
+      try {
+        return await this.pipeline.delivered(position, Date.now() + REPLAY_DELIVERY_WAIT_MS);
+      } catch (error) {
+        if (this.stopped || !(error instanceof DeliveryDeadlineError)) throw error;
+        this.options.logger.warn({ source: this.source.id, symbol }, 'replayed history not in Redis yet; progress for this symbol waits');
+      }
+    }
+  }
+
+  /** Keeps the symbol's saved progress where it is until the returned function is called. */
+  private holdProgress(symbol: string): () => void {
+    this.replaysOpen.set(symbol, (this.replaysOpen.get(symbol) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const open = (this.replaysOpen.get(symbol) ?? 1) - 1;
+      if (open > 0) this.replaysOpen.set(symbol, open);
+      else this.replaysOpen.delete(symbol);
+    };
   }
 }
