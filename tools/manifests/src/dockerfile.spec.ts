@@ -53,8 +53,10 @@ function filesUnder(dir: string): string[] {
 }
 
 describe('Dockerfile', () => {
-  it('runs a Node release line package.json engines admits, built and typed for the oldest one admitted', () => {
+  it('runs the Node release line CI tests on, which package.json engines admits, built and typed for the oldest one admitted', () => {
     const imageMajor = Number(/^node:(\d+)-/.exec(BASE_IMAGE)?.[1]);
+    const ciRelease = /^NODE_LTS=(\d+)\.\d+\.\d+$/m.exec(readRepoFile('.ci/run'))?.[1];
+    expect(Number(ciRelease), '.ci/run NODE_LTS').toBe(imageMajor);
     const pkg = JSON.parse(readRepoFile('package.json')) as { engines: { node: string }; devDependencies: Record<string, string> };
     const oldest = Number(/^>=(\d+)$/.exec(pkg.engines.node)?.[1]);
     expect(oldest, `engines ${pkg.engines.node}`).toBeGreaterThanOrEqual(24);
