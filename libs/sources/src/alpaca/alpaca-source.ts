@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import WebSocket from 'ws';
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import { Batcher } from '../kit/batcher.js';
+import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
+import { openSession, type Session } from '../kit/ws-session.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
 import { checkBar, checkTrade, MAX_FRAME_BYTES, parseFrame, type CheckContext, type ControlMessage } from './frames.js';
 import { AlpacaApiError, AlpacaAuthError, AlpacaRest, type AlpacaRestStats } from './rest.js';
@@ -128,15 +130,6 @@ interface SymbolState {
   bars: Window[];
   /** The trades window being fetched now (taken off `trades` until it is done or put back). */
   fetchingTrades?: Window;
-}
-
-type CloseReason = 'aborted' | 'closed' | 'error' | 'stale' | 'auth-failed' | 'connection-limit' | 'handshake-timeout';
-
-interface Outcome {
-  reason: CloseReason;
-  detail: string;
-  /** Live (authenticated and subscribed) for at least HEALTHY_CONNECTION_MS. */
-  healthy: boolean;
 }
 
 /** The symbols of one `stream()` call and which of them the plan lets us stream trades for. */
@@ -470,29 +463,6 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     }
   }
 
-  /** Live trades leave in batches: at most `batchMs` after the first of a batch. */
-  class Batcher {
-    private buffer: Observation[] = [];
-    private timer: NodeJS.Timeout | undefined;
-
-    constructor(private readonly ctx: StreamContext) {}
-
-    push(observation: Observation): void {
-      this.buffer.push(observation);
-      if (this.buffer.length >= opts.batchMaxTrades) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), opts.batchMs);
-    }
-
-    flush(): void {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-      if (this.buffer.length === 0) return;
-      const batch = this.buffer;
-      this.buffer = [];
-      this.ctx.emit(batch);
-    }
-  }
-
   function limitSymbols(ctx: StreamContext, plan: Plan, symbols: readonly string[], why: string): void {
     for (const symbol of symbols) {
       if (plan.limited.has(symbol)) continue;
@@ -508,140 +478,91 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     ctx.logger.warn({ symbols, why }, 'Alpaca symbol limit: trades of these symbols are not streamed');
   }
 
-  function connectOnce(ctx: StreamContext, plan: Plan, batcher: Batcher, catchUp: CatchUp, onLive: (at: number) => void): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => {
-      let reason: CloseReason = 'closed';
-      let detail = '';
-      let liveAt: number | undefined;
-      const openedAt = Date.now();
-      let lastActivity = openedAt;
-      let socket: WebSocket;
-      try {
-        // maxPayload well above maxFrameBytes: an oversized frame is rejected with a reason, not a dropped socket.
-        socket = new WebSocket(streamUrl, { handshakeTimeout: 10_000, maxPayload: 4 * opts.maxFrameBytes, perMessageDeflate: false, autoPong: true });
-      } catch (error) {
-        resolve({ reason: 'error', detail: (error as Error).message, healthy: false });
+  function connect(ctx: StreamContext, plan: Plan, batcher: Batcher, catchUp: CatchUp, live: (at: number) => void) {
+    // Handshake steps: welcome → auth → bars subscribed → trades subscribed (at once, or one by one after a 405) → live.
+    let step: 'welcome' | 'auth' | 'bars' | 'trades' | 'trades-one' | 'live' = 'welcome';
+    let wanted: string[] = [];
+    let queue: string[] = [];
+    let asking: string | undefined;
+    const send = (session: Session, message: object) => session.send(JSON.stringify(message));
+    const goLive = (session: Session) => {
+      step = 'live';
+      catchUp.subscribed(session.live());
+    };
+    const subscribeTrades = (session: Session) => {
+      wanted = plan.symbols.filter((s) => !plan.limited.has(s));
+      if (wanted.length === 0) return goLive(session);
+      step = 'trades';
+      send(session, { action: 'subscribe', trades: wanted });
+    };
+    const nextOne = (session: Session) => {
+      asking = queue.shift();
+      if (asking === undefined) return goLive(session);
+      send(session, { action: 'subscribe', trades: [asking] });
+    };
+
+    const onControl = (session: Session, message: ControlMessage) => {
+      if (message.kind === 'success') {
+        if (message.msg === 'connected' && step === 'welcome') {
+          step = 'auth';
+          send(session, { action: 'auth', key: opts.keyId, secret: opts.secretKey });
+        } else if (message.msg === 'authenticated' && step === 'auth') {
+          step = 'bars';
+          send(session, { action: 'subscribe', bars: [...plan.symbols], updatedBars: [...plan.symbols] });
+        }
         return;
       }
-      const ws = socket;
-      // A polite close, but a server that does not answer it must not hold the reconnect up.
-      const closeSoon = () => {
-        ws.close(1000);
-        setTimeout(() => ws.terminate(), 1000).unref();
-      };
-      const end = (why: CloseReason, text: string) => {
-        if (reason === 'closed' || reason === 'error') {
-          reason = why;
-          detail = text;
-        }
-        closeSoon();
-      };
-      const onAbort = () => end('aborted', 'stopped');
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-      const watchdog = setInterval(() => {
-        if (ws.readyState === WebSocket.CLOSED) return;
-        const silentMs = Date.now() - lastActivity;
-        if (silentMs > opts.staleMs) {
-          reason = 'stale';
-          detail = `no frame or pong for ${silentMs} ms`;
-          stats.staleTerminations++;
-          ws.terminate();
-        } else if (liveAt === undefined && Date.now() - openedAt > opts.handshakeTimeoutMs) {
-          reason = 'handshake-timeout';
-          detail = `not authenticated and subscribed within ${opts.handshakeTimeoutMs} ms`;
-          ws.terminate();
-        }
-      }, Math.max(50, Math.min(1000, Math.floor(opts.staleMs / 4))));
-      const pinger = setInterval(() => {
-        if (ws.readyState === WebSocket.OPEN) ws.ping();
-      }, opts.pingIntervalMs);
+      if (message.kind === 'subscription') {
+        if (step === 'bars') subscribeTrades(session);
+        else if (step === 'trades') {
+          const confirmed = new Set(message.trades);
+          const unconfirmed = wanted.filter((s) => !confirmed.has(s));
+          if (unconfirmed.length > 0) limitSymbols(ctx, plan, unconfirmed, 'trades subscription not confirmed by Alpaca');
+          goLive(session);
+        } else if (step === 'trades-one') nextOne(session);
+        return;
+      }
+      const code = message.code ?? 0;
+      stats.serverErrors[String(code)] = (stats.serverErrors[String(code)] ?? 0) + 1;
+      const text = `${message.code ?? '?'} ${message.msg}`;
+      if (code === 401 || code === 402 || code === 409) {
+        stats.authFailures++;
+        session.end('auth-failed', text);
+      } else if (code === 406) {
+        stats.connectionLimitErrors++;
+        session.end('connection-limit', text);
+      } else if (code === 405 && step === 'trades') {
+        // Over the plan's symbol limit (free: 30 for trades): find out which fit, one at a time.
+        step = 'trades-one';
+        queue = [...wanted];
+        nextOne(session);
+      } else if (code === 405 && step === 'trades-one') {
+        limitSymbols(ctx, plan, [asking!, ...queue], `Alpaca error ${text}`);
+        queue = [];
+        goLive(session);
+      } else if (code === 404) {
+        session.end('error', text); // auth timeout: the server closes
+      } else {
+        ctx.logger.warn({ code: message.code, msg: message.msg, step }, 'Alpaca stream error message');
+      }
+    };
 
-      const send = (message: object) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
-      };
-      // Handshake steps: welcome → auth → bars subscribed → trades subscribed (at once, or one by one after a 405) → live.
-      let step: 'welcome' | 'auth' | 'bars' | 'trades' | 'trades-one' | 'live' = 'welcome';
-      let wanted: string[] = [];
-      let queue: string[] = [];
-      let asking: string | undefined;
-      const goLive = () => {
-        step = 'live';
-        liveAt = Date.now();
-        onLive(liveAt);
-        catchUp.subscribed(liveAt);
-      };
-      const subscribeTrades = () => {
-        wanted = plan.symbols.filter((s) => !plan.limited.has(s));
-        if (wanted.length === 0) return goLive();
-        step = 'trades';
-        send({ action: 'subscribe', trades: wanted });
-      };
-      const nextOne = () => {
-        asking = queue.shift();
-        if (asking === undefined) return goLive();
-        send({ action: 'subscribe', trades: [asking] });
-      };
-
-      const onControl = (message: ControlMessage) => {
-        if (message.kind === 'success') {
-          if (message.msg === 'connected' && step === 'welcome') {
-            step = 'auth';
-            send({ action: 'auth', key: opts.keyId, secret: opts.secretKey });
-          } else if (message.msg === 'authenticated' && step === 'auth') {
-            step = 'bars';
-            send({ action: 'subscribe', bars: [...plan.symbols], updatedBars: [...plan.symbols] });
-          }
-          return;
-        }
-        if (message.kind === 'subscription') {
-          if (step === 'bars') subscribeTrades();
-          else if (step === 'trades') {
-            const confirmed = new Set(message.trades);
-            const unconfirmed = wanted.filter((s) => !confirmed.has(s));
-            if (unconfirmed.length > 0) limitSymbols(ctx, plan, unconfirmed, 'trades subscription not confirmed by Alpaca');
-            goLive();
-          } else if (step === 'trades-one') nextOne();
-          return;
-        }
-        const code = message.code ?? 0;
-        stats.serverErrors[String(code)] = (stats.serverErrors[String(code)] ?? 0) + 1;
-        const text = `${message.code ?? '?'} ${message.msg}`;
-        if (code === 401 || code === 402 || code === 409) {
-          stats.authFailures++;
-          end('auth-failed', text);
-        } else if (code === 406) {
-          stats.connectionLimitErrors++;
-          end('connection-limit', text);
-        } else if (code === 405 && step === 'trades') {
-          // Over the plan's symbol limit (free: 30 for trades): find out which fit, one at a time.
-          step = 'trades-one';
-          queue = [...wanted];
-          nextOne();
-        } else if (code === 405 && step === 'trades-one') {
-          limitSymbols(ctx, plan, [asking!, ...queue], `Alpaca error ${text}`);
-          queue = [];
-          goLive();
-        } else if (code === 404) {
-          end('error', text); // auth timeout: the server closes
-        } else {
-          ctx.logger.warn({ code: message.code, msg: message.msg, step }, 'Alpaca stream error message');
-        }
-      };
-
-      ws.on('open', () => {
-        lastActivity = Date.now();
-        stats.connections++;
-      });
-      ws.on('pong', () => {
-        lastActivity = Date.now();
-      });
-      ws.on('ping', () => {
-        lastActivity = Date.now();
-      });
-      ws.on('message', (data: WebSocket.RawData) => {
-        lastActivity = Date.now();
-        const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-        const result = parseFrame(buffer.toString('utf8'), buffer.length, checkContext(plan.byAlpaca));
+    return openSession({
+      url: streamUrl,
+      signal: ctx.signal,
+      stats,
+      staleMs: opts.staleMs,
+      healthyMs: HEALTHY_CONNECTION_MS,
+      // Well above maxFrameBytes: an oversized frame is rejected with a reason, not a dropped socket.
+      maxPayload: 4 * opts.maxFrameBytes,
+      pingIntervalMs: opts.pingIntervalMs,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs,
+      onLive: live,
+      onOpen: () => {},
+      onClose: () => batcher.flush(),
+      onMessage: (text, bytes, session) => {
+        session.delivered();
+        const result = parseFrame(text, bytes, checkContext(plan.byAlpaca));
         for (const rejection of result.rejections) {
           stats.rejected++;
           ctx.reject(rejection);
@@ -661,20 +582,8 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
           }
           ctx.emitBars(result.bars.map((b) => b.bar));
         }
-        for (const control of result.controls) onControl(control);
-      });
-      ws.on('error', (error) => {
-        if (reason === 'closed') reason = 'error';
-        detail ||= error.message;
-      });
-      ws.on('close', (code, why) => {
-        clearInterval(watchdog);
-        clearInterval(pinger);
-        ctx.signal.removeEventListener('abort', onAbort);
-        batcher.flush();
-        const healthy = liveAt !== undefined && Date.now() - liveAt >= HEALTHY_CONNECTION_MS;
-        resolve({ reason, detail: detail || `close ${code}${why.length ? ` ${why.toString()}` : ''}`, healthy });
-      });
+        for (const control of result.controls) onControl(session, control);
+      },
     });
   }
 
@@ -714,56 +623,43 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     async stream(ctx: StreamContext) {
       logger = ctx.logger;
       const symbols = validSymbols(ctx);
-      if (symbols.length === 0) {
-        await new Promise<void>((resolve) => (ctx.signal.aborted ? resolve() : ctx.signal.addEventListener('abort', () => resolve(), { once: true })));
-        return;
-      }
+      if (symbols.length === 0) return untilAborted(ctx.signal);
       const plan: Plan = { symbols, byAlpaca: new Map(symbols.map((s) => [toAlpacaSymbol(s), s])), limited: new Set() };
       const askedAt = Date.now();
       for (const symbol of symbols) stateOf(symbol).wantedSince ??= askedAt;
-      const batcher = new Batcher(ctx);
+      const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
       const catchUp = new CatchUp(ctx, plan);
       catchUp.resume();
-      let attempt = 0;
-      let down: { since: number; reason: string } | undefined;
-      while (!ctx.signal.aborted) {
-        const outcome = await connectOnce(ctx, plan, batcher, catchUp, (at) => {
-          ctx.onConnected?.();
-          if (down) {
-            const downMs = at - down.since;
-            stats.reconnects.push({ reason: down.reason, downMs });
-            if (stats.reconnects.length > 100) stats.reconnects.shift();
-            ctx.onReconnect?.(down.reason);
-            ctx.logger.info({ reason: down.reason, downMs, symbols: symbols.length, tradesLimited: plan.limited.size }, 'Alpaca stream reconnected');
-          } else {
-            ctx.logger.info({ feed: opts.feed, symbols: symbols.length, tradesLimited: plan.limited.size }, 'Alpaca stream connected');
-          }
-          down = undefined;
-        });
-        if (ctx.signal.aborted || outcome.reason === 'aborted') break;
-        down = { since: down?.since ?? Date.now(), reason: outcome.reason };
-        ctx.onDisconnected?.(outcome.detail ? `${outcome.reason}: ${outcome.detail}` : outcome.reason);
-        // Only a connection that stayed live a while resets the backoff.
-        if (outcome.healthy) attempt = 0;
-        let delayMs: number;
-        if (outcome.reason === 'auth-failed') {
-          delayMs = backoffDelay(attempt++, opts.authRetryInitialMs, opts.authRetryMaxMs, random);
-          ctx.logger.error(
-            { detail: outcome.detail, feed: opts.feed, key: keyHint(opts.keyId), retryInMs: delayMs, attempt },
-            'Alpaca refused the credentials on the stream: check ALPACA_KEY_ID and ALPACA_SECRET_KEY (and ALPACA_FEED: the free plan has iex only)',
-          );
-        } else if (outcome.reason === 'connection-limit') {
-          delayMs = backoffDelay(attempt++, opts.connectionLimitRetryInitialMs, opts.connectionLimitRetryMaxMs, random);
-          ctx.logger.error(
-            { detail: outcome.detail, key: keyHint(opts.keyId), retryInMs: delayMs, attempt },
-            'Alpaca connection limit exceeded: another connection uses this key (most plans allow one per feed); waiting before retrying',
-          );
-        } else {
-          delayMs = backoffDelay(attempt++, opts.initialBackoffMs, opts.maxBackoffMs, random);
-          ctx.logger.warn({ reason: outcome.reason, detail: outcome.detail, retryInMs: delayMs, attempt }, 'Alpaca stream closed; reconnecting');
-        }
-        await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
-      }
+      await reconnectLoop({
+        ctx,
+        stats,
+        random,
+        connect: (live) => connect(ctx, plan, batcher, catchUp, live),
+        // A wrong key does not fix itself in a second, and another connection may hold the key for long.
+        next: (end) =>
+          end.reason === 'auth-failed'
+            ? { initialMs: opts.authRetryInitialMs, maxMs: opts.authRetryMaxMs }
+            : end.reason === 'connection-limit'
+              ? { initialMs: opts.connectionLimitRetryInitialMs, maxMs: opts.connectionLimitRetryMaxMs }
+              : { initialMs: opts.initialBackoffMs, maxMs: opts.maxBackoffMs },
+        onLive: (outage) =>
+          outage
+            ? ctx.logger.info({ reason: outage.reason, downMs: outage.downMs, symbols: symbols.length, tradesLimited: plan.limited.size }, 'Alpaca stream reconnected')
+            : ctx.logger.info({ feed: opts.feed, symbols: symbols.length, tradesLimited: plan.limited.size }, 'Alpaca stream connected'),
+        onRetry: (end, retryInMs, attempt) => {
+          if (end.reason === 'auth-failed') {
+            ctx.logger.error(
+              { detail: end.detail, feed: opts.feed, key: keyHint(opts.keyId), retryInMs, attempt },
+              'Alpaca refused the credentials on the stream: check ALPACA_KEY_ID and ALPACA_SECRET_KEY (and ALPACA_FEED: the free plan has iex only)',
+            );
+          } else if (end.reason === 'connection-limit') {
+            ctx.logger.error(
+              { detail: end.detail, key: keyHint(opts.keyId), retryInMs, attempt },
+              'Alpaca connection limit exceeded: another connection uses this key (most plans allow one per feed); waiting before retrying',
+            );
+          } else ctx.logger.warn({ reason: end.reason, detail: end.detail, retryInMs, attempt }, 'Alpaca stream closed; reconnecting');
+        },
+      });
       batcher.flush();
       await catchUp.stop();
     },

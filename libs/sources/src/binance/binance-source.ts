@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import WebSocket from 'ws';
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import { Batcher } from '../kit/batcher.js';
+import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
+import { openSession } from '../kit/ws-session.js';
 import { checkTradeRow, parseFrame, type BinanceTrade, type CheckContext } from './frames.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
 import { BinanceApiError, BinanceRest, type RestStats } from './rest.js';
@@ -65,6 +67,8 @@ const MAX_PENDING_GAPS = 1000;
 // A connection up at least this long (and delivering) counts as healthy and resets the reconnect
 // backoff: a flapping endpoint then costs at most one connection per 5 s, far under Binance's 300 per 5 min.
 const HEALTHY_CONNECTION_MS = 5_000;
+// Binance trade frames are well under 1 KiB; a megabyte is a broken or hostile peer.
+const MAX_FRAME_BYTES = 1 << 20;
 
 interface Gap {
   /** First missing trade id; NaN until `fromTime` is resolved to an id. */
@@ -91,8 +95,6 @@ interface SymbolState {
    */
   wantedSince?: number;
 }
-
-type CloseReason = 'aborted' | 'closed' | 'error' | 'stale' | 'shutdown' | 'max-age';
 
 const DAY_MS = 86_400_000;
 // Binance's maximum klines per request (weight 2 whatever the count).
@@ -352,84 +354,25 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
     }
   }
 
-  /** Live trades leave in batches: at most `batchMs` after the first of a batch. */
-  class Batcher {
-    private buffer: Observation[] = [];
-    private timer: NodeJS.Timeout | undefined;
-
-    constructor(private readonly ctx: StreamContext) {}
-
-    push(observation: Observation): void {
-      this.buffer.push(observation);
-      if (this.buffer.length >= opts.batchMaxTrades) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), opts.batchMs);
-    }
-
-    flush(): void {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-      if (this.buffer.length === 0) return;
-      const batch = this.buffer;
-      this.buffer = [];
-      this.ctx.emit(batch);
-    }
-  }
-
-  function connectOnce(ctx: StreamContext, subscribed: SubscribedSymbols, batcher: Batcher, catchUp: CatchUp, onOpen: () => void) {
-    return new Promise<{ reason: CloseReason; delivered: boolean; detail: string }>((resolve) => {
-      const url = `${opts.wsUrl.replace(/\/+$/, '')}/stream?streams=${subscribed.streams().join('/')}`;
-      let reason: CloseReason = 'closed';
-      let detail = '';
-      let delivered = false;
-      let lastActivity = Date.now();
-      let maxAgeTimer: NodeJS.Timeout | undefined;
-      let socket: WebSocket;
-      try {
-        // autoPong: ws answers the server's pings with their payload, as Binance requires.
-        socket = new WebSocket(url, { handshakeTimeout: 10_000, maxPayload: 1 << 20, perMessageDeflate: false, autoPong: true });
-      } catch (error) {
-        resolve({ reason: 'error', delivered, detail: (error as Error).message });
-        return;
-      }
-      const ws = socket;
-      // A polite close, but a server that does not answer it must not hold the reconnect up.
-      const closeSoon = () => {
-        ws.close(1000);
-        setTimeout(() => ws.terminate(), 1000).unref();
-      };
-      const onAbort = () => {
-        reason = 'aborted';
-        closeSoon();
-      };
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-      const watchdog = setInterval(() => {
-        const silentMs = Date.now() - lastActivity;
-        if (silentMs > opts.staleMs && ws.readyState !== WebSocket.CLOSED) {
-          reason = 'stale';
-          detail = `no frame or ping for ${silentMs} ms`;
-          stats.staleTerminations++;
-          ws.terminate();
-        }
-      }, Math.max(50, Math.min(1000, Math.floor(opts.staleMs / 4))));
-
-      ws.on('open', () => {
-        lastActivity = Date.now();
-        onOpen();
+  function connect(ctx: StreamContext, subscribed: SubscribedSymbols, batcher: Batcher, catchUp: CatchUp, live: (at: number) => void) {
+    return openSession({
+      url: `${opts.wsUrl.replace(/\/+$/, '')}/stream?streams=${subscribed.streams().join('/')}`,
+      signal: ctx.signal,
+      stats,
+      staleMs: opts.staleMs,
+      healthyMs: HEALTHY_CONNECTION_MS,
+      maxPayload: MAX_FRAME_BYTES,
+      maxAgeMs: opts.maxConnectionMs,
+      onLive: live,
+      onOpen: (session) => {
+        session.live();
         catchUp.opened();
-        maxAgeTimer = setTimeout(() => {
-          reason = 'max-age';
-          closeSoon();
-        }, opts.maxConnectionMs);
-      });
-      ws.on('ping', () => {
-        lastActivity = Date.now();
-        stats.serverPings++;
-      });
-      ws.on('message', (data: WebSocket.RawData) => {
-        lastActivity = Date.now();
-        delivered = true;
-        const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-        const outcome = parseFrame(buffer.toString('utf8'), buffer.length, checkContext(subscribed));
+      },
+      onPing: () => stats.serverPings++,
+      onClose: () => batcher.flush(),
+      onMessage: (text, bytes, session) => {
+        session.delivered();
+        const outcome = parseFrame(text, bytes, checkContext(subscribed));
         switch (outcome.kind) {
           case 'trade':
             stats.liveTrades++;
@@ -442,26 +385,13 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
             break;
           case 'shutdown':
             stats.shutdownNotices++;
-            reason = 'shutdown';
-            detail = outcome.detail;
-            closeSoon();
+            session.end('shutdown', outcome.detail);
             break;
           case 'control':
             ctx.logger.info({ frame: outcome.detail }, 'Binance stream control message');
             break;
         }
-      });
-      ws.on('error', (error) => {
-        if (reason === 'closed') reason = 'error';
-        detail ||= error.message;
-      });
-      ws.on('close', (code, why) => {
-        clearInterval(watchdog);
-        if (maxAgeTimer) clearTimeout(maxAgeTimer);
-        ctx.signal.removeEventListener('abort', onAbort);
-        batcher.flush();
-        resolve({ reason, delivered, detail: detail || `close ${code}${why.length ? ` ${why.toString()}` : ''}` });
-      });
+      },
     });
   }
 
@@ -492,51 +422,27 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
           ctx.reject({ symbol, reason: 'invalid_symbol', detail: error.message, sample: symbol });
         }
       }
-      if (symbols.length === 0) {
-        await new Promise<void>((resolve) => (ctx.signal.aborted ? resolve() : ctx.signal.addEventListener('abort', () => resolve(), { once: true })));
-        return;
-      }
+      if (symbols.length === 0) return untilAborted(ctx.signal);
       const subscribed = new SubscribedSymbols(symbols);
       // From the start of the current minute: the first minute a fresh ingest stores is then complete.
       const askedAt = Math.floor(Date.now() / 60_000) * 60_000;
       for (const symbol of symbols) stateOf(symbol).wantedSince ??= askedAt;
-      const batcher = new Batcher(ctx);
+      const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
       const catchUp = new CatchUp(ctx, subscribed);
       catchUp.resume();
-      let attempt = 0;
-      let closed: { at: number; reason: string } | undefined;
-      while (!ctx.signal.aborted) {
-        let connectedAt = Date.now();
-        const outcome = await connectOnce(ctx, subscribed, batcher, catchUp, () => {
-          connectedAt = Date.now();
-          stats.connections++;
-          ctx.onConnected?.();
-          if (closed) {
-            const downMs = Date.now() - closed.at;
-            stats.reconnects.push({ reason: closed.reason, downMs });
-            if (stats.reconnects.length > 100) stats.reconnects.shift();
-            ctx.onReconnect?.(closed.reason);
-            ctx.logger.info({ reason: closed.reason, downMs, streams: subscribed.size }, 'Binance stream reconnected');
-          } else {
-            ctx.logger.info({ streams: subscribed.size }, 'Binance stream connected');
-          }
-        });
-        if (ctx.signal.aborted || outcome.reason === 'aborted') break;
-        closed = { at: Date.now(), reason: outcome.reason };
-        ctx.onDisconnected?.(outcome.detail ? `${outcome.reason}: ${outcome.detail}` : outcome.reason);
-        let delayMs = 0;
-        // Only a connection that stayed up a while resets the backoff: an endpoint that accepts, sends a
-        // frame and closes must not be hammered (Binance bans IPs past 300 connections per 5 minutes).
-        const healthy = outcome.delivered && Date.now() - connectedAt >= HEALTHY_CONNECTION_MS;
-        if ((outcome.reason === 'shutdown' || outcome.reason === 'max-age') && healthy) {
-          attempt = 0; // planned: come back at once
-        } else {
-          if (healthy) attempt = 0;
-          delayMs = backoffDelay(attempt++, opts.initialBackoffMs, opts.maxBackoffMs, random);
-        }
-        ctx.logger.warn({ reason: outcome.reason, detail: outcome.detail, retryInMs: delayMs, attempt }, 'Binance stream closed; reconnecting');
-        if (delayMs > 0) await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
-      }
+      await reconnectLoop({
+        ctx,
+        stats,
+        random,
+        connect: (live) => connect(ctx, subscribed, batcher, catchUp, live),
+        // A planned close of a healthy connection (maintenance notice, 24 h limit): come back at once.
+        next: (end) => (end.healthy && (end.reason === 'shutdown' || end.reason === 'max-age') ? 'at-once' : { initialMs: opts.initialBackoffMs, maxMs: opts.maxBackoffMs }),
+        onLive: (outage) =>
+          outage
+            ? ctx.logger.info({ reason: outage.reason, downMs: outage.downMs, streams: subscribed.size }, 'Binance stream reconnected')
+            : ctx.logger.info({ streams: subscribed.size }, 'Binance stream connected'),
+        onRetry: (end, retryInMs, attempt) => ctx.logger.warn({ reason: end.reason, detail: end.detail, retryInMs, attempt }, 'Binance stream closed; reconnecting'),
+      });
       batcher.flush();
       await catchUp.stop();
     },

@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import WebSocket from 'ws';
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import { Batcher } from '../kit/batcher.js';
+import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
+import { openSession } from '../kit/ws-session.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
 import { checkCandleRow, checkTradeRow, invalidProductOf, jsonInteger, parseMessage, type CheckContext, type CoinbaseTrade } from './frames.js';
 import { CoinbaseApiError, CoinbaseRest, type CoinbaseRestStats } from './rest.js';
@@ -83,6 +85,8 @@ const MAX_PENDING_GAPS = 1000;
 
 // A connection up at least this long (and delivering) counts as healthy and resets the reconnect backoff.
 const HEALTHY_CONNECTION_MS = 5_000;
+// Matches and heartbeats are well under 1 KiB; a megabyte is a broken or hostile peer.
+const MAX_FRAME_BYTES = 1 << 20;
 
 /** One run of missing trade ids: `to` null means "up to the first trade the new connection delivers". */
 interface Gap {
@@ -111,8 +115,6 @@ interface ProductState {
   /** A heartbeat named this trade id before the stream delivered it. */
   reported?: { id: number; at: number };
 }
-
-type CloseReason = 'aborted' | 'closed' | 'error' | 'stale' | 'error-message' | 'no-products';
 
 /**
  * The `coinbase` source: trades from Coinbase Exchange's `matches` channel, with REST catch-up.
@@ -462,92 +464,38 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
     }
   }
 
-  /** Live trades leave in batches: at most `batchMs` after the first of a batch. */
-  class Batcher {
-    private buffer: Observation[] = [];
-    private timer: NodeJS.Timeout | undefined;
-
-    constructor(private readonly ctx: StreamContext) {}
-
-    push(observation: Observation): void {
-      this.buffer.push(observation);
-      if (this.buffer.length >= opts.batchMaxTrades) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), opts.batchMs);
-    }
-
-    flush(): void {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-      if (this.buffer.length === 0) return;
-      const batch = this.buffer;
-      this.buffer = [];
-      this.ctx.emit(batch);
-    }
-  }
-
   const subscribeMessage = (subscribed: SubscribedProducts) =>
     JSON.stringify({ type: 'subscribe', product_ids: subscribed.productIds(), channels: ['matches', 'heartbeat'] });
 
-  function connectOnce(ctx: StreamContext, subscribed: SubscribedProducts, batcher: Batcher, catchUp: CatchUp, onOpen: () => void) {
-    return new Promise<{ reason: CloseReason; delivered: boolean; detail: string }>((resolve) => {
-      let reason: CloseReason = 'closed';
-      let detail = '';
-      let delivered = false;
-      let lastActivity = Date.now();
-      const ignoredTypes = new Set<string>();
-      let socket: WebSocket;
-      try {
-        // autoPong: ws answers server pings; Coinbase's liveness signal is the heartbeat channel.
-        socket = new WebSocket(opts.wsUrl, { handshakeTimeout: 10_000, maxPayload: 1 << 20, perMessageDeflate: false, autoPong: true });
-      } catch (error) {
-        resolve({ reason: 'error', delivered, detail: (error as Error).message });
-        return;
-      }
-      const ws = socket;
-      // A polite close, but a server that does not answer it must not hold the reconnect up.
-      const closeSoon = () => {
-        ws.close(1000);
-        setTimeout(() => ws.terminate(), 1000).unref();
-      };
-      const onAbort = () => {
-        reason = 'aborted';
-        closeSoon();
-      };
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-      const watchdog = setInterval(() => {
-        const silentMs = Date.now() - lastActivity;
-        if (silentMs > opts.staleMs && ws.readyState !== WebSocket.CLOSED) {
-          reason = 'stale';
-          detail = `no message for ${silentMs} ms`;
-          stats.staleTerminations++;
-          ws.terminate();
-        }
-      }, Math.max(50, Math.min(1000, Math.floor(opts.staleMs / 4))));
-
-      ws.on('open', () => {
-        lastActivity = Date.now();
+  function connect(ctx: StreamContext, subscribed: SubscribedProducts, batcher: Batcher, catchUp: CatchUp, live: (at: number) => void) {
+    const ignoredTypes = new Set<string>();
+    return openSession({
+      url: opts.wsUrl,
+      signal: ctx.signal,
+      stats,
+      staleMs: opts.staleMs,
+      healthyMs: HEALTHY_CONNECTION_MS,
+      maxPayload: MAX_FRAME_BYTES,
+      onLive: live,
+      onOpen: (session) => {
         // Coinbase disconnects a client that has not subscribed within 5 s.
-        ws.send(subscribeMessage(subscribed));
-        onOpen();
+        session.send(subscribeMessage(subscribed));
+        session.live();
         catchUp.opened();
-      });
-      ws.on('ping', () => {
-        lastActivity = Date.now();
-      });
-      ws.on('message', (data: WebSocket.RawData) => {
-        lastActivity = Date.now();
-        const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-        const outcome = parseMessage(buffer.toString('utf8'), buffer.length, checkContext(subscribed));
+      },
+      onClose: () => batcher.flush(),
+      onMessage: (text, bytes, session) => {
+        const outcome = parseMessage(text, bytes, checkContext(subscribed));
         switch (outcome.kind) {
           case 'match':
-            delivered = true;
+            session.delivered();
             if (outcome.last) stats.lastMatches++;
             else stats.liveTrades++;
             catchUp.live(outcome.trade);
             batcher.push(outcome.trade.observation);
             break;
           case 'heartbeat':
-            delivered = true;
+            session.delivered();
             stats.heartbeats++;
             catchUp.heartbeat(outcome.symbol, outcome.lastTradeId);
             break;
@@ -571,18 +519,12 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
                 sample: outcome.detail,
               });
               ctx.logger.error({ symbol, product: invalid }, 'Coinbase does not list this product; subscribing without it');
-              if (subscribed.size > 0) ws.send(subscribeMessage(subscribed));
-              else {
-                reason = 'no-products';
-                detail = outcome.detail;
-                closeSoon();
-              }
+              if (subscribed.size > 0) session.send(subscribeMessage(subscribed));
+              else session.end('no-products', outcome.detail);
               break;
             }
             ctx.logger.warn({ message: outcome.message, reason: outcome.reason }, 'Coinbase feed error message; reconnecting');
-            reason = 'error-message';
-            detail = `${outcome.message}${outcome.reason ? `: ${outcome.reason}` : ''}`;
-            closeSoon();
+            session.end('error-message', `${outcome.message}${outcome.reason ? `: ${outcome.reason}` : ''}`);
             break;
           }
           case 'ignored':
@@ -597,22 +539,9 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
             ctx.reject(outcome.rejection);
             break;
         }
-      });
-      ws.on('error', (error) => {
-        if (reason === 'closed') reason = 'error';
-        detail ||= error.message;
-      });
-      ws.on('close', (code, why) => {
-        clearInterval(watchdog);
-        ctx.signal.removeEventListener('abort', onAbort);
-        batcher.flush();
-        resolve({ reason, delivered, detail: detail || `close ${code}${why.length ? ` ${why.toString()}` : ''}` });
-      });
+      },
     });
   }
-
-  const untilAborted = (signal: AbortSignal) =>
-    new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
 
   return {
     id: 'coinbase',
@@ -645,42 +574,25 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
       const subscribed = new SubscribedProducts(symbols);
       const askedAt = Date.now();
       for (const symbol of symbols) stateOf(symbol).wantedSince ??= askedAt;
-      const batcher = new Batcher(ctx);
+      const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
       const catchUp = new CatchUp(ctx, subscribed);
       catchUp.resume();
-      let attempt = 0;
-      let closed: { at: number; reason: string } | undefined;
-      while (!ctx.signal.aborted) {
-        let connectedAt = Date.now();
-        const outcome = await connectOnce(ctx, subscribed, batcher, catchUp, () => {
-          connectedAt = Date.now();
-          stats.connections++;
-          ctx.onConnected?.();
-          if (closed) {
-            const downMs = Date.now() - closed.at;
-            stats.reconnects.push({ reason: closed.reason, downMs });
-            if (stats.reconnects.length > 100) stats.reconnects.shift();
-            ctx.onReconnect?.(closed.reason);
-            ctx.logger.info({ reason: closed.reason, downMs, products: subscribed.size }, 'Coinbase feed reconnected');
-          } else {
-            ctx.logger.info({ products: subscribed.size }, 'Coinbase feed connected');
-          }
-        });
-        if (ctx.signal.aborted || outcome.reason === 'aborted') break;
-        if (outcome.reason === 'no-products') {
+      await reconnectLoop({
+        ctx,
+        stats,
+        random,
+        connect: (live) => connect(ctx, subscribed, batcher, catchUp, live),
+        next: (end) => {
+          if (end.reason !== 'no-products') return { initialMs: opts.initialBackoffMs, maxMs: opts.maxBackoffMs };
           ctx.logger.error({}, 'Coinbase lists none of the configured products; the coinbase source idles');
-          await untilAborted(ctx.signal);
-          break;
-        }
-        closed = { at: Date.now(), reason: outcome.reason };
-        ctx.onDisconnected?.(outcome.detail ? `${outcome.reason}: ${outcome.detail}` : outcome.reason);
-        // Only a connection that stayed up a while resets the backoff: an endpoint that accepts, sends a
-        // message and closes must not be hammered (Coinbase limits connection attempts per IP).
-        if (outcome.delivered && Date.now() - connectedAt >= HEALTHY_CONNECTION_MS) attempt = 0;
-        const delayMs = backoffDelay(attempt++, opts.initialBackoffMs, opts.maxBackoffMs, random);
-        ctx.logger.warn({ reason: outcome.reason, detail: outcome.detail, retryInMs: delayMs, attempt }, 'Coinbase feed closed; reconnecting');
-        await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
-      }
+          return 'give-up';
+        },
+        onLive: (outage) =>
+          outage
+            ? ctx.logger.info({ reason: outage.reason, downMs: outage.downMs, products: subscribed.size }, 'Coinbase feed reconnected')
+            : ctx.logger.info({ products: subscribed.size }, 'Coinbase feed connected'),
+        onRetry: (end, retryInMs, attempt) => ctx.logger.warn({ reason: end.reason, detail: end.detail, retryInMs, attempt }, 'Coinbase feed closed; reconnecting'),
+      });
       batcher.flush();
       await catchUp.stop();
     },
