@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@tickvault/testing';
 import { TIMEFRAMES, type Tick, type Timeframe } from '@tickvault/schema';
-import { writeTickBatch, type WriteSettings } from './tick-store.js';
+import { copyLines, writeTickBatch, type WriteSettings } from './tick-store.js';
 import { verifyCandles } from './verify.js';
 import { migrate } from './migrate.js';
-import { createDb } from './client.js';
+import { createDb, type Sql } from './client.js';
 import { trimExpired } from './retention.js';
 import { recordEvents } from './events.js';
 
@@ -217,6 +217,28 @@ describe('writeTickBatch: the COPY way and the probing way', () => {
     // The connection that met the failed COPY keeps working.
     const more = await writeTickBatch(db.sql, { ticks: run(50, 80, 'DOT/USDT'), rejections: [] }, settings);
     expect(more).toMatchObject({ ticksInserted: 30, ticksCopied: 30 });
+  });
+
+  it("fails a COPY whose transaction's connection is already gone, without an error escaping the driver", async () => {
+    const escaped: unknown[] = [];
+    const onUncaught = (error: unknown) => escaped.push(error);
+    process.on('uncaughtException', onUncaught);
+    const doomed = createDb(db.url, { max: 1, applicationName: 'tv-copy-closed' });
+    try {
+      const outcome = await doomed.begin(async (tx) => {
+        await db.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'tv-copy-closed'`;
+        // The client has seen its connection close once a statement on it fails.
+        await (tx as unknown as Sql)`select 1`.catch(() => undefined);
+        return copyLines(tx as unknown as Sql, '1\t2026-01-02T00:00:00Z\t1\t1\t1\n').then(() => 'copied', (error: { code?: string }) => `failed: ${error.code}`);
+      }).catch((error: { code?: string }) => `transaction failed: ${error.code}`);
+      // Let anything the driver threw on its way out surface.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(outcome).toMatch(/failed/);
+      expect(escaped.map(String)).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await doomed.end({ timeout: 1 });
+    }
   });
 
   it('gives every new series its id when a batch brings many at once, some already known', async () => {

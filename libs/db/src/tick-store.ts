@@ -417,17 +417,19 @@ const COPY_CHUNK_CHARS = 256 * 1024;
  * data (a unique violation found when the last rows are inserted) only to the query's own reject,
  * never to the stream, which would then wait forever: the reject is watched too.
  */
-async function copyLines(tx: Sql, text: string): Promise<void> {
+export async function copyLines(tx: Sql, text: string): Promise<void> {
   const query = tx`copy tick_rows (series_id, ts, trade_id, price, size) from stdin` as unknown as Promise<unknown> & {
     reject: (error: unknown) => void;
     writable: () => Promise<Writable>;
   };
   let failed!: (error: unknown) => void;
   const failure = new Promise<never>((_, reject) => (failed = reject));
+  // postgres.js 4 reads `this` in reject: called detached it threw inside the driver (an uncaught
+  // TypeError that killed the writer when a transaction's connection closed just before its COPY).
   const reject = query.reject;
   query.reject = (error) => {
     failed(error);
-    reject(error);
+    reject.call(query, error);
   };
   const stream = await Promise.race([query.writable(), failure]);
   const written = pipeline(Readable.from(chunksOf(text)), stream);
