@@ -537,7 +537,9 @@ describe('alpaca source: keys, connection and symbol limits', () => {
     const source = sourceFor(server);
     const r = run(source);
     await until(() => source.stats.limitedSymbols.length > 0 && r.rejections.length > 0 && r.bars.some((b) => b.symbol === 'MSFT'));
-    await expectDelivered(server, { observations: r.observations }, r.startedAt, Date.now(), ['AAPL']);
+    // An AAPL trade in the window, however quickly the limit showed (the window once held none).
+    const made = server.controls.tradeNow('AAPL');
+    await expectDelivered(server, { observations: r.observations }, r.startedAt, Math.max(Date.now(), made.time + 1), ['AAPL']);
     await r.stop();
     expect(source.stats.limitedSymbols).toEqual(['MSFT']);
     expect(r.rejections).toHaveLength(1);

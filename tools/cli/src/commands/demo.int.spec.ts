@@ -109,8 +109,9 @@ describe('tickvault demo', () => {
     const writerReady = run.indexOf((l) => l.includes('writer is ready; starting ingest-crypto, ingest-stock, ingest-macro'));
     expect(feedsReady, output).toBeGreaterThan(run.indexOf((l) => l.startsWith('fake-feeds ') && l.includes('"fakeFeeds"')));
     expect(run.indexOf((l) => l.startsWith('writer '))).toBeGreaterThan(feedsReady);
-    // Ready means /readyz said 200 (set once its workers run, a moment before it logs "writer started").
-    expect(writerReady).toBeGreaterThan(run.indexOf((l) => l.startsWith('writer ')));
+    // Ready means /readyz said 200, polled over HTTP: the supervisor can say so before the writer's own
+    // first lines come through its pipe, so only the order against the fakes is checked here.
+    expect(writerReady).toBeGreaterThan(feedsReady);
     expect(run.indexOf((l) => l.startsWith('writer ') && l.includes('"writer started"'))).toBeGreaterThan(feedsReady);
     for (const name of INGEST) expect(run.indexOf((l) => l.startsWith(`${name} `)), name).toBeGreaterThan(writerReady);
     expect(output).not.toMatch(/ECONNREFUSED/);
