@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
-import { backoffDelay } from '../backoff.js';
 import { Batcher } from '../kit/batcher.js';
+import { CATCH_UP_RETRY, GapWorkers } from '../kit/gap-queue.js';
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
 import { openSession, type Session } from '../kit/ws-session.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
@@ -288,179 +288,157 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     }
   };
 
-  /** REST catch-up of what a connection change missed, one worker per symbol, bound to one `stream()` call. */
-  class CatchUp {
-    private readonly running = new Map<string, Promise<void>>();
+  /** A catch-up item: a window of trades or of bars. */
+  type Pending = { kind: 'trades' | 'bars'; window: Window };
 
-    constructor(
-      private readonly ctx: StreamContext,
-      private readonly plan: Plan,
-    ) {}
-
-    /** A connection is subscribed since `at`: whatever came before it and was not delivered is fetched. */
-    subscribed(at: number): void {
-      const readyAt = at + opts.catchUpDelayMs;
-      for (const symbol of this.plan.symbols) {
-        const state = stateOf(symbol);
-        const since = state.wantedSince ?? at;
-        if (!this.plan.limited.has(symbol)) {
-          const from = state.lastTradeMs === undefined ? since : state.lastTradeMs - opts.catchUpLookbackMs;
-          this.add(symbol, 'trades', { from, to: at + opts.clockMarginMs, readyAt });
-        }
-        // Bars of intervals closed before the subscription; the interval in progress comes live.
-        const barTo = floorTo(at, opts.barIntervalMs);
-        const barFrom = floorTo((state.lastBarOpenMs ?? since) - opts.catchUpLookbackMs, opts.barIntervalMs);
-        if (barTo > barFrom) this.add(symbol, 'bars', { from: barFrom, to: barTo, readyAt });
-        this.kick(symbol);
-      }
+  function addPending(ctx: StreamContext, symbol: string, kind: Pending['kind'], window: Window): void {
+    if (window.to - window.from > opts.maxCatchUpMs) {
+      const cut = window.to - opts.maxCatchUpMs;
+      ctx.logger.warn({ symbol, kind, from: iso(window.from), to: iso(window.to), keptFrom: iso(cut) }, 'Alpaca catch-up window too long; the start is left to gap-fill');
+      stats.catchUp.gaveUp++;
+      window.from = kind === 'bars' ? floorTo(cut, opts.barIntervalMs) : cut;
     }
+    stats.catchUp.windows++;
+    addWindow(stateOf(symbol)[kind], window);
+  }
 
-    /** Starts workers for windows left over from an earlier `stream()` call. */
-    resume(): void {
-      for (const symbol of this.plan.symbols) {
-        const state = stateOf(symbol);
-        if (state.trades.length > 0 || state.bars.length > 0) this.kick(symbol);
-      }
-    }
-
-    async stop(): Promise<void> {
-      await Promise.all(this.running.values());
-    }
-
-    private add(symbol: string, kind: 'trades' | 'bars', window: Window): void {
-      if (window.to - window.from > opts.maxCatchUpMs) {
-        const cut = window.to - opts.maxCatchUpMs;
-        this.ctx.logger.warn({ symbol, kind, from: iso(window.from), to: iso(window.to), keptFrom: iso(cut) }, 'Alpaca catch-up window too long; the start is left to gap-fill');
-        stats.catchUp.gaveUp++;
-        window.from = kind === 'bars' ? floorTo(cut, opts.barIntervalMs) : cut;
-      }
-      stats.catchUp.windows++;
-      addWindow(stateOf(symbol)[kind], window);
-    }
-
-    private kick(symbol: string): void {
-      if (this.running.has(symbol)) return;
-      const run = this.drain(symbol).finally(() => this.running.delete(symbol));
-      this.running.set(symbol, run);
-    }
-
-    private async drain(symbol: string): Promise<void> {
-      const state = stateOf(symbol);
-      const signal = this.ctx.signal;
-      let failures = 0;
-      while (!signal.aborted) {
-        // Trades first: they are what the stream delivers and what gap-fill cannot recreate.
-        const kind = state.trades.length > 0 ? 'trades' : 'bars';
-        const list = state[kind];
-        const window = list.shift();
-        if (!window) return;
-        if (kind === 'trades') state.fetchingTrades = window;
-        const waitMs = window.readyAt - Date.now();
-        if (waitMs > 0) await sleep(waitMs, undefined, { signal }).catch(() => {});
-        if (signal.aborted) {
-          addWindow(list, window); // kept for the next stream() call
+  /** REST catch-up of what a connection change missed, bound to one `stream()` call. */
+  function catchUpFor(ctx: StreamContext, plan: Plan) {
+    const workers = new GapWorkers<Pending>(
+      {
+        provider: 'Alpaca',
+        next: (symbol) => {
+          const state = stateOf(symbol);
+          // Trades first: they are what the stream delivers and what gap-fill cannot recreate.
+          const kind = state.trades.length > 0 ? 'trades' : 'bars';
+          const window = state[kind].shift();
+          if (!window) return undefined;
+          if (kind === 'trades') state.fetchingTrades = window;
+          return { kind, window };
+        },
+        fill: async (symbol, { kind, window }) => {
+          const waitMs = window.readyAt - Date.now();
+          if (waitMs > 0) await sleep(waitMs, undefined, { signal: ctx.signal });
+          if (kind === 'trades') await fillTrades(ctx, plan, symbol, window);
+          else await fillBars(ctx, plan, symbol, window);
+        },
+        refused: (error) => error instanceof AlpacaApiError && !(error instanceof AlpacaAuthError) && error.status >= 400 && error.status < 500 && error.status !== 429,
+        retryAfter: (error) => (error instanceof AlpacaAuthError ? { initialMs: opts.authRetryInitialMs, maxMs: opts.authRetryMaxMs, loud: true } : CATCH_UP_RETRY),
+        settle: (symbol, { kind, window }, how) => {
+          const state = stateOf(symbol);
           state.fetchingTrades = undefined;
-          return;
-        }
-        try {
-          if (kind === 'trades') await this.fillTrades(symbol, window);
-          else await this.fillBars(symbol, window);
-          state.fetchingTrades = undefined;
-          failures = 0;
-        } catch (error) {
-          state.fetchingTrades = undefined;
-          if (signal.aborted) {
-            addWindow(list, window);
-            return;
+          if (how === 'refused') stats.catchUp.gaveUp++;
+          else if (how !== 'filled') addWindow(state[kind], window); // progress is kept in window.from
+        },
+        describe: ({ kind, window }) => ({ kind, from: iso(window.from), to: iso(window.to) }),
+      },
+      ctx.signal,
+      ctx.logger,
+      random,
+    );
+    return {
+      /** A connection is subscribed since `at`: whatever came before it and was not delivered is fetched. */
+      subscribed(at: number): void {
+        const readyAt = at + opts.catchUpDelayMs;
+        for (const symbol of plan.symbols) {
+          const state = stateOf(symbol);
+          const since = state.wantedSince ?? at;
+          if (!plan.limited.has(symbol)) {
+            const from = state.lastTradeMs === undefined ? since : state.lastTradeMs - opts.catchUpLookbackMs;
+            addPending(ctx, symbol, 'trades', { from, to: at + opts.clockMarginMs, readyAt });
           }
-          const refused = error instanceof AlpacaApiError && !(error instanceof AlpacaAuthError) && error.status >= 400 && error.status < 500 && error.status !== 429;
-          if (refused) {
-            this.ctx.logger.error({ symbol, kind, from: iso(window.from), to: iso(window.to), err: error.message }, 'Alpaca catch-up refused; leaving the window to gap-fill');
-            stats.catchUp.gaveUp++;
-            continue;
-          }
-          addWindow(list, window); // progress is kept in window.from
-          const auth = error instanceof AlpacaAuthError;
-          const retryInMs = backoffDelay(failures++, auth ? opts.authRetryInitialMs : 1000, auth ? opts.authRetryMaxMs : 30_000, random);
-          this.ctx.logger[auth ? 'error' : 'warn']({ symbol, kind, from: iso(window.from), to: iso(window.to), retryInMs, err: (error as Error).message }, 'Alpaca catch-up failed; retrying');
-          await sleep(retryInMs, undefined, { signal }).catch(() => {});
+          // Bars of intervals closed before the subscription; the interval in progress comes live.
+          const barTo = floorTo(at, opts.barIntervalMs);
+          const barFrom = floorTo((state.lastBarOpenMs ?? since) - opts.catchUpLookbackMs, opts.barIntervalMs);
+          if (barTo > barFrom) addPending(ctx, symbol, 'bars', { from: barFrom, to: barTo, readyAt });
+          workers.kick(symbol);
         }
+      },
+      /** Starts workers for windows left over from an earlier `stream()` call. */
+      resume(): void {
+        for (const symbol of plan.symbols) {
+          const state = stateOf(symbol);
+          if (state.trades.length > 0 || state.bars.length > 0) workers.kick(symbol);
+        }
+      },
+      stop: () => workers.stop(),
+    };
+  }
+  type CatchUp = ReturnType<typeof catchUpFor>;
+
+  /** Pages REST trades of the window; `window.from` follows the progress so a retry resumes there. */
+  async function fillTrades(ctx: StreamContext, plan: Plan, symbol: string, window: Window): Promise<void> {
+    let pageToken: string | null = null;
+    let fetched = 0;
+    // One query, paged with its token; window.from only records progress for a retry.
+    const started = window.from;
+    const start = iso(window.from);
+    const end = iso(window.to);
+    do {
+      const page = await rest.trades({ symbols: [symbol], start, end, limit: opts.pageLimit, pageToken }, ctx.signal);
+      const check = checkContext(plan.byAlpaca);
+      const out: Observation[] = [];
+      let newest = -Infinity;
+      for (const row of page.rows[symbol] ?? []) {
+        fetched++;
+        const checked = checkTrade(row, check, symbol);
+        if (!checked.ok) {
+          stats.rejected++;
+          ctx.reject(checked.rejection);
+          continue;
+        }
+        out.push(checked.value.observation);
+        newest = Math.max(newest, checked.value.timeMs);
       }
-    }
+      if (out.length > 0) {
+        ctx.emit(out);
+        stats.catchUp.trades += out.length;
+        noteTrade(symbol, newest);
+        // Rows come oldest first: everything before `newest` is delivered (trades at `newest` may repeat).
+        if (newest > window.from) window.from = newest;
+      }
+      pageToken = page.nextPageToken;
+    } while (pageToken !== null && !ctx.signal.aborted);
+    ctx.signal.throwIfAborted();
+    if (fetched > 0) ctx.logger.info({ symbol, from: iso(started), to: iso(window.to), trades: fetched }, 'caught up Alpaca trades');
+  }
 
-    /** Pages REST trades of the window; `window.from` follows the progress so a retry resumes there. */
-    private async fillTrades(symbol: string, window: Window): Promise<void> {
-      let pageToken: string | null = null;
-      let fetched = 0;
-      // One query, paged with its token; window.from only records progress for a retry.
-      const started = window.from;
-      const start = iso(window.from);
-      const end = iso(window.to);
-      do {
-        const page = await rest.trades({ symbols: [symbol], start, end, limit: opts.pageLimit, pageToken }, this.ctx.signal);
-        const check = checkContext(this.plan.byAlpaca);
-        const out: Observation[] = [];
-        let newest = -Infinity;
-        for (const row of page.rows[symbol] ?? []) {
-          fetched++;
-          const checked = checkTrade(row, check, symbol);
-          if (!checked.ok) {
-            stats.rejected++;
-            this.ctx.reject(checked.rejection);
-            continue;
-          }
-          out.push(checked.value.observation);
-          newest = Math.max(newest, checked.value.timeMs);
-        }
-        if (out.length > 0) {
-          this.ctx.emit(out);
-          stats.catchUp.trades += out.length;
-          noteTrade(symbol, newest);
-          // Rows come oldest first: everything before `newest` is delivered (trades at `newest` may repeat).
-          if (newest > window.from) window.from = newest;
-        }
-        pageToken = page.nextPageToken;
-      } while (pageToken !== null && !this.ctx.signal.aborted);
-      this.ctx.signal.throwIfAborted();
-      if (fetched > 0) this.ctx.logger.info({ symbol, from: iso(started), to: iso(window.to), trades: fetched }, 'caught up Alpaca trades');
-    }
 
-    /** Pages REST bars of the window; a bar that came live after the request started is newer and kept. */
-    private async fillBars(symbol: string, window: Window): Promise<void> {
-      let pageToken: string | null = null;
-      const start = iso(window.from);
-      const end = iso(window.to - 1); // Alpaca's end is inclusive; bars open before window.to
-      do {
-        const askedAt = Date.now();
-        const page = await rest.bars({ symbols: [symbol], start, end, limit: opts.pageLimit, pageToken }, this.ctx.signal);
-        const check = checkContext(this.plan.byAlpaca);
-        const out: SourceBar[] = [];
-        let newest = -Infinity;
-        for (const row of page.rows[symbol] ?? []) {
-          const checked = checkBar(row, check, symbol);
-          if (!checked.ok) {
-            stats.rejected++;
-            this.ctx.reject(checked.rejection);
-            continue;
-          }
-          const { openMs, bar } = checked.value;
-          if (openMs < window.from || openMs >= window.to) continue;
-          newest = Math.max(newest, openMs);
-          if ((liveBarAt.get(`${symbol}|${openMs}`) ?? -Infinity) >= askedAt) continue;
-          out.push(bar);
+  /** Pages REST bars of the window; a bar that came live after the request started is newer and kept. */
+  async function fillBars(ctx: StreamContext, plan: Plan, symbol: string, window: Window): Promise<void> {
+    let pageToken: string | null = null;
+    const start = iso(window.from);
+    const end = iso(window.to - 1); // Alpaca's end is inclusive; bars open before window.to
+    do {
+      const askedAt = Date.now();
+      const page = await rest.bars({ symbols: [symbol], start, end, limit: opts.pageLimit, pageToken }, ctx.signal);
+      const check = checkContext(plan.byAlpaca);
+      const out: SourceBar[] = [];
+      let newest = -Infinity;
+      for (const row of page.rows[symbol] ?? []) {
+        const checked = checkBar(row, check, symbol);
+        if (!checked.ok) {
+          stats.rejected++;
+          ctx.reject(checked.rejection);
+          continue;
         }
-        if (out.length > 0) {
-          this.ctx.emitBars(out);
-          stats.catchUp.bars += out.length;
-        }
-        if (newest > -Infinity) {
-          noteBar(symbol, newest);
-          window.from = newest + opts.barIntervalMs;
-        }
-        pageToken = page.nextPageToken;
-      } while (pageToken !== null && !this.ctx.signal.aborted);
-      this.ctx.signal.throwIfAborted();
-    }
+        const { openMs, bar } = checked.value;
+        if (openMs < window.from || openMs >= window.to) continue;
+        newest = Math.max(newest, openMs);
+        if ((liveBarAt.get(`${symbol}|${openMs}`) ?? -Infinity) >= askedAt) continue;
+        out.push(bar);
+      }
+      if (out.length > 0) {
+        ctx.emitBars(out);
+        stats.catchUp.bars += out.length;
+      }
+      if (newest > -Infinity) {
+        noteBar(symbol, newest);
+        window.from = newest + opts.barIntervalMs;
+      }
+      pageToken = page.nextPageToken;
+    } while (pageToken !== null && !ctx.signal.aborted);
+    ctx.signal.throwIfAborted();
   }
 
   function limitSymbols(ctx: StreamContext, plan: Plan, symbols: readonly string[], why: string): void {
@@ -628,7 +606,7 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
       const askedAt = Date.now();
       for (const symbol of symbols) stateOf(symbol).wantedSince ??= askedAt;
       const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
-      const catchUp = new CatchUp(ctx, plan);
+      const catchUp = catchUpFor(ctx, plan);
       catchUp.resume();
       await reconnectLoop({
         ctx,

@@ -1,10 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
-import { backoffDelay } from '../backoff.js';
+import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, SourceRejection, StreamContext } from '../source.js';
 import { Batcher } from '../kit/batcher.js';
+import { IdCatchUp, TradeIdGaps, type IdGap } from '../kit/id-gaps.js';
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
 import { openSession } from '../kit/ws-session.js';
-import { checkTradeRow, parseFrame, type BinanceTrade, type CheckContext } from './frames.js';
+import { checkTradeRow, parseFrame, type CheckContext } from './frames.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
 import { BinanceApiError, BinanceRest, type RestStats } from './rest.js';
 import { BinanceSymbolError, SubscribedSymbols, toBinanceSymbol } from './symbols.js';
@@ -60,41 +59,11 @@ export interface BinanceStats {
 
 export type BinanceSource = MarketSource & { readonly stats: BinanceStats };
 
-/** One run of missing trade ids: `to` null means "up to the first trade the new connection delivers". */
-// Gaps waiting per symbol while REST is failing; beyond this the oldest is left to gap-fill.
-const MAX_PENDING_GAPS = 1000;
-
 // A connection up at least this long (and delivering) counts as healthy and resets the reconnect
 // backoff: a flapping endpoint then costs at most one connection per 5 s, far under Binance's 300 per 5 min.
 const HEALTHY_CONNECTION_MS = 5_000;
 // Binance trade frames are well under 1 KiB; a megabyte is a broken or hostile peer.
 const MAX_FRAME_BYTES = 1 << 20;
-
-interface Gap {
-  /** First missing trade id; NaN until `fromTime` is resolved to an id. */
-  from: number;
-  to: number | null;
-  done: boolean;
-  /** For a symbol with no delivered trade yet: the gap starts at the first trade at or after this instant. */
-  fromTime?: number;
-  /** Time of the last trade delivered before the gap: a restart must replay from here while the gap is owed. */
-  sinceTime?: number;
-}
-
-interface SymbolState {
-  /** Highest trade id emitted (live or caught up). */
-  lastId?: number;
-  /** Time of the trade with `lastId`. */
-  lastTime?: number;
-  gaps: Gap[];
-  /** The open-ended gap of the current connection, until its first live trade bounds it. */
-  openGap?: Gap;
-  /**
-   * When the symbol was first asked for. Until one of its trades is delivered, a connection drop is
-   * caught up from here by time (there is no trade id to start from yet).
-   */
-  wantedSince?: number;
-}
 
 const DAY_MS = 86_400_000;
 // Binance's maximum klines per request (weight 2 whatever the count).
@@ -158,7 +127,6 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
     fetch: opts.fetch,
     logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
   });
-  const states = new Map<string, SymbolState>();
   const stats: BinanceStats = {
     connections: 0,
     reconnects: [],
@@ -171,190 +139,62 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
     rest: rest.stats,
   };
 
-  const stateOf = (symbol: string): SymbolState => {
-    let state = states.get(symbol);
-    if (!state) states.set(symbol, (state = { gaps: [] }));
-    return state;
-  };
   const checkContext = (subscribed: SubscribedSymbols): CheckContext => ({ subscribed, now: Date.now(), maxFutureMs: opts.maxFutureMs });
 
-  /** Catch-up of missed trade ids, one worker per symbol, bound to one `stream()` call. */
-  class CatchUp {
-    private readonly running = new Map<string, Promise<void>>();
+  const ids = new TradeIdGaps({
+    provider: 'Binance',
+    pageLimit: opts.pageLimit,
+    maxCatchUpTrades: opts.maxCatchUpTrades,
+    restLagToleranceMs: opts.restLagToleranceMs,
+    counts: stats.catchUp,
+  });
 
-    constructor(
-      private readonly ctx: StreamContext,
-      private readonly subscribed: SubscribedSymbols,
-    ) {}
-
-    /** A connection opened: everything after the last delivered id is missing until proven otherwise. */
-    opened(): void {
-      for (const symbol of this.subscribed.symbols()) {
-        const state = stateOf(symbol);
-        if (state.openGap && !state.openGap.done && state.openGap.to === null) state.openGap.done = true;
-        state.openGap = undefined;
-        let gap: Gap;
-        if (state.lastId !== undefined) gap = { from: state.lastId + 1, to: null, done: false };
-        else if (state.wantedSince !== undefined) gap = { from: Number.NaN, to: null, done: false, fromTime: state.wantedSince };
-        else continue;
-        this.pushGap(symbol, gap);
-        state.openGap = gap;
-        stats.catchUp.gaps++;
-        this.kick(symbol);
+  /** Pages historicalTrades (the same ids as the trade stream) over a gap. */
+  async function fillGap(ctx: StreamContext, subscribed: SubscribedSymbols, symbol: string, gap: IdGap): Promise<void> {
+    const binanceSymbol = toBinanceSymbol(symbol);
+    if (Number.isNaN(gap.from) && gap.fromTimeMs !== undefined) {
+      // No delivered trade yet: the first trade id at or after the time the symbol was asked for.
+      const [first] = await rest.aggTrades(binanceSymbol, { startTime: gap.fromTimeMs, limit: 1 }, ctx.signal);
+      if (!first || typeof first.f !== 'number' || !Number.isSafeInteger(first.f)) {
+        gap.done = true; // no trade since then: nothing was missed
+        return;
       }
+      gap.from = first.f;
     }
-
-    /** A live trade: bounds the open gap with the first one per connection, opens a gap on a jump. */
-    live(trade: BinanceTrade): void {
-      const state = stateOf(trade.symbol);
-      const open = state.openGap;
-      if (open) {
-        state.openGap = undefined;
-        if (!open.done) {
-          open.to = trade.id - 1;
-          if (state.lastId === undefined || trade.id >= state.lastId) state.lastTime = trade.time;
-          state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
-          return;
-        }
-      }
-      if (state.lastId !== undefined && trade.id > state.lastId + 1) {
-        this.pushGap(trade.symbol, { from: state.lastId + 1, to: trade.id - 1, done: false });
-        stats.catchUp.gaps++;
-        this.kick(trade.symbol);
-      }
-      if (state.lastId === undefined || trade.id >= state.lastId) state.lastTime = trade.time;
-      state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
-    }
-
-    /**
-     * Queues a gap. While REST keeps failing, reconnects and jumps keep adding gaps: past a bound the
-     * oldest waiting one is given up (counted and logged) so memory stays bounded.
-     */
-    private pushGap(symbol: string, gap: Gap): void {
-      const state = stateOf(symbol);
-      gap.sinceTime ??= gap.fromTime ?? state.lastTime;
-      state.gaps.push(gap);
-      if (state.gaps.length > MAX_PENDING_GAPS) {
-        // Index 0 may be in progress; the newest may be the open gap of the current connection.
-        const [dropped] = state.gaps.splice(1, 1);
-        if (dropped) dropped.done = true;
-        stats.catchUp.gaveUp++;
-        this.ctx.logger.warn({ symbol, from: dropped?.from, to: dropped?.to, pending: state.gaps.length }, 'too many Binance gaps pending; giving the oldest up to gap-fill');
-      }
-    }
-
-    /** Starts workers for gaps left over from an earlier `stream()` call. */
-    resume(): void {
-      for (const symbol of this.subscribed.symbols()) if (stateOf(symbol).gaps.length > 0) this.kick(symbol);
-    }
-
-    async stop(): Promise<void> {
-      await Promise.all(this.running.values());
-    }
-
-    private kick(symbol: string): void {
-      if (this.running.has(symbol)) return;
-      const run = this.drain(symbol).finally(() => this.running.delete(symbol));
-      this.running.set(symbol, run);
-    }
-
-    private async drain(symbol: string): Promise<void> {
-      const state = stateOf(symbol);
-      let failures = 0;
-      while (!this.ctx.signal.aborted) {
-        const gap = state.gaps[0];
-        if (!gap) return;
-        if (gap.done) {
-          state.gaps.shift();
-          continue;
-        }
-        try {
-          await this.fill(symbol, gap);
-          failures = 0;
-        } catch (error) {
-          if (this.ctx.signal.aborted) return;
-          if (error instanceof BinanceApiError && error.status >= 400 && error.status < 500 && error.status !== 429 && error.status !== 418) {
-            this.ctx.logger.error({ symbol, from: gap.from, to: gap.to, err: error.message }, 'Binance catch-up refused; leaving the gap to gap-fill');
-            gap.done = true;
-            stats.catchUp.gaveUp++;
-            continue;
-          }
-          const retryInMs = backoffDelay(failures++, 1000, 30_000, random);
-          this.ctx.logger.warn({ symbol, from: gap.from, to: gap.to, retryInMs, err: (error as Error).message }, 'Binance catch-up failed; retrying');
-          await sleep(retryInMs, undefined, { signal: this.ctx.signal }).catch(() => {});
-        }
-      }
-    }
-
-    /** Pages historicalTrades from gap.from until the gap is closed; progress stays in the gap. */
-    private async fill(symbol: string, gap: Gap): Promise<void> {
-      const binanceSymbol = toBinanceSymbol(symbol);
-      if (Number.isNaN(gap.from) && gap.fromTime !== undefined) {
-        // No delivered trade yet: the first trade id at or after the time the symbol was asked for.
-        const [first] = await rest.aggTrades(binanceSymbol, { startTime: gap.fromTime, limit: 1 }, this.ctx.signal);
-        if (!first || typeof first.f !== 'number' || !Number.isSafeInteger(first.f)) {
-          gap.done = true; // no trade since then: nothing was missed
-          return;
-        }
-        gap.from = first.f;
-      }
-      const started = gap.from;
-      let fetched = 0;
-      let waitingSince: number | undefined;
-      while (!gap.done) {
-        if (gap.to !== null && gap.from > gap.to) break;
-        const rows = await rest.historicalTrades(binanceSymbol, gap.from, opts.pageLimit, this.ctx.signal);
-        const page: Observation[] = [];
-        let maxId = -1;
-        const check = checkContext(this.subscribed);
-        for (const row of rows) {
-          const id = typeof row.id === 'number' ? row.id : Number.NaN;
-          if (Number.isSafeInteger(id)) maxId = Math.max(maxId, id);
-          if (gap.to !== null && id > gap.to) continue;
-          const checked = checkTradeRow(row, binanceSymbol, check);
-          if (!checked.ok) {
-            stats.rejected++;
-            this.ctx.reject(checked.rejection);
-            continue;
-          }
-          page.push(checked.trade.observation);
-        }
-        if (page.length > 0) {
-          this.ctx.emit(page);
-          stats.catchUp.trades += page.length;
-        }
-        fetched += rows.length;
-        if (maxId >= gap.from) {
-          gap.from = maxId + 1;
-          const state = stateOf(symbol);
-          state.lastId = Math.max(state.lastId ?? maxId, Math.min(maxId, gap.to ?? maxId));
-        }
-        if (gap.to === null && rows.length < opts.pageLimit) break; // reached the newest trade
-        if (gap.to !== null && gap.from > gap.to) break;
-        if (rows.length < opts.pageLimit) {
-          // REST has not caught up with the stream yet (it is served from a database): wait a little.
-          waitingSince ??= Date.now();
-          if (Date.now() - waitingSince > opts.restLagToleranceMs) {
-            this.ctx.logger.warn({ symbol, from: gap.from, to: gap.to }, 'Binance REST does not have trades the stream skipped; leaving them to gap-fill');
-            stats.catchUp.gaveUp++;
-            break;
-          }
-          await sleep(500, undefined, { signal: this.ctx.signal });
-          continue;
-        }
-        waitingSince = undefined;
-        if (fetched >= opts.maxCatchUpTrades) {
-          this.ctx.logger.warn({ symbol, from: started, reached: gap.from, to: gap.to }, 'Binance gap too long to catch up here; leaving the rest to gap-fill');
-          stats.catchUp.gaveUp++;
-          break;
-        }
-      }
-      gap.done = true;
-      if (fetched > 0) this.ctx.logger.info({ symbol, fromId: started, toId: gap.from - 1, trades: fetched }, 'caught up missed Binance trades');
-    }
+    await ids.fill(
+      symbol,
+      gap,
+      {
+        fetch: (fromId) => rest.historicalTrades(binanceSymbol, fromId, opts.pageLimit, ctx.signal),
+        idOf: (row) => (typeof row.id === 'number' ? row.id : Number.NaN),
+        check: (row) => {
+          const checked = checkTradeRow(row, binanceSymbol, checkContext(subscribed));
+          return checked.ok ? { ok: true, observation: checked.trade.observation, timeUs: checked.trade.time * 1000 } : checked;
+        },
+      },
+      { emit: (page) => ctx.emit(page), reject: (rejection) => reject(ctx, rejection), logger: ctx.logger, signal: ctx.signal },
+    );
   }
 
-  function connect(ctx: StreamContext, subscribed: SubscribedSymbols, batcher: Batcher, catchUp: CatchUp, live: (at: number) => void) {
+  const reject = (ctx: StreamContext, rejection: SourceRejection) => {
+    stats.rejected++;
+    ctx.reject(rejection);
+  };
+
+  const catchUpFor = (ctx: StreamContext, subscribed: SubscribedSymbols) =>
+    new IdCatchUp(
+      ids,
+      {
+        provider: 'Binance',
+        symbols: () => subscribed.symbols(),
+        fill: (symbol, gap) => fillGap(ctx, subscribed, symbol, gap),
+        refused: (error) => error instanceof BinanceApiError && error.status >= 400 && error.status < 500 && error.status !== 429 && error.status !== 418,
+      },
+      ctx,
+      random,
+    );
+
+  function connect(ctx: StreamContext, subscribed: SubscribedSymbols, batcher: Batcher, catchUp: IdCatchUp, live: (at: number) => void) {
     return openSession({
       url: `${opts.wsUrl.replace(/\/+$/, '')}/stream?streams=${subscribed.streams().join('/')}`,
       signal: ctx.signal,
@@ -376,12 +216,11 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         switch (outcome.kind) {
           case 'trade':
             stats.liveTrades++;
-            catchUp.live(outcome.trade);
+            catchUp.live(outcome.trade.symbol, outcome.trade.id, outcome.trade.time * 1000);
             batcher.push(outcome.trade.observation);
             break;
           case 'rejected':
-            stats.rejected++;
-            ctx.reject(outcome.rejection);
+            reject(ctx, outcome.rejection);
             break;
           case 'shutdown':
             stats.shutdownNotices++;
@@ -401,14 +240,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
     resumesItself: true,
     stats,
 
-    owedSince(symbol: string) {
-      // The oldest trade time still owed by a pending catch-up: progress saved on stop must not pass it.
-      let owed: number | undefined;
-      for (const gap of states.get(symbol)?.gaps ?? []) {
-        if (!gap.done && gap.sinceTime !== undefined) owed = Math.min(owed ?? gap.sinceTime, gap.sinceTime);
-      }
-      return owed;
-    },
+    owedSince: (symbol: string) => ids.owedSince(symbol),
 
     async stream(ctx: StreamContext) {
       logger = ctx.logger;
@@ -426,9 +258,9 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
       const subscribed = new SubscribedSymbols(symbols);
       // From the start of the current minute: the first minute a fresh ingest stores is then complete.
       const askedAt = Math.floor(Date.now() / 60_000) * 60_000;
-      for (const symbol of symbols) stateOf(symbol).wantedSince ??= askedAt;
+      for (const symbol of symbols) ids.state(symbol).wantedSince ??= askedAt;
       const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
-      const catchUp = new CatchUp(ctx, subscribed);
+      const catchUp = catchUpFor(ctx, subscribed);
       catchUp.resume();
       await reconnectLoop({
         ctx,

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
-import { backoffDelay } from '../backoff.js';
+import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, SourceRejection, StreamContext } from '../source.js';
 import { Batcher } from '../kit/batcher.js';
+import { IdCatchUp, TradeIdGaps, type IdGap } from '../kit/id-gaps.js';
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
 import { openSession } from '../kit/ws-session.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
-import { checkCandleRow, checkTradeRow, invalidProductOf, jsonInteger, parseMessage, type CheckContext, type CoinbaseTrade } from './frames.js';
+import { checkCandleRow, checkTradeRow, invalidProductOf, jsonInteger, parseMessage, type CheckContext } from './frames.js';
 import { CoinbaseApiError, CoinbaseRest, type CoinbaseRestStats } from './rest.js';
 import { CoinbaseSymbolError, SubscribedProducts, toCoinbaseProduct } from './symbols.js';
 
@@ -80,41 +80,10 @@ export interface CoinbaseStats {
 
 export type CoinbaseSource = MarketSource & { readonly stats: CoinbaseStats };
 
-// Gaps waiting per product while REST is failing; beyond this the oldest is left to gap-fill.
-const MAX_PENDING_GAPS = 1000;
-
 // A connection up at least this long (and delivering) counts as healthy and resets the reconnect backoff.
 const HEALTHY_CONNECTION_MS = 5_000;
 // Matches and heartbeats are well under 1 KiB; a megabyte is a broken or hostile peer.
 const MAX_FRAME_BYTES = 1 << 20;
-
-/** One run of missing trade ids: `to` null means "up to the first trade the new connection delivers". */
-interface Gap {
-  /** First missing trade id; NaN until `fromTimeMs` is resolved to an id. */
-  from: number;
-  to: number | null;
-  done: boolean;
-  /** For a product with no delivered trade yet: the gap starts at the first trade at or after this instant. */
-  fromTimeMs?: number;
-  /** Time of the trade that bounded the gap (`to` + 1), in microseconds. */
-  toTimeUs?: number;
-  /** Time (ms) of the last trade delivered before the gap: a restart must replay from here while it is owed. */
-  sinceTimeMs?: number;
-}
-
-interface ProductState {
-  /** Highest trade id accounted for: emitted, or queued as a gap to catch up. */
-  lastId?: number;
-  /** Time (ms) of the newest trade actually delivered. */
-  lastTimeMs?: number;
-  gaps: Gap[];
-  /** The open-ended gap of the current connection, until its first trade (`last_match`) bounds it. */
-  openGap?: Gap;
-  /** When the symbol was first asked for: until one of its trades is delivered, a drop is caught up from here by time. */
-  wantedSince?: number;
-  /** A heartbeat named this trade id before the stream delivered it. */
-  reported?: { id: number; at: number };
-}
 
 /**
  * The `coinbase` source: trades from Coinbase Exchange's `matches` channel, with REST catch-up.
@@ -166,7 +135,6 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
     fetch: opts.fetch,
     logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
   });
-  const states = new Map<string, ProductState>();
   const stats: CoinbaseStats = {
     connections: 0,
     reconnects: [],
@@ -182,11 +150,6 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
     rest: rest.stats,
   };
 
-  const stateOf = (symbol: string): ProductState => {
-    let state = states.get(symbol);
-    if (!state) states.set(symbol, (state = { gaps: [] }));
-    return state;
-  };
   const checkContext = (subscribed: SubscribedProducts): CheckContext => ({ subscribed, now: Date.now(), maxFutureMs: opts.maxFutureMs });
 
   /** The trade with the highest id <= `id` (`after` is exclusive), or null when there is none that old. */
@@ -237,237 +200,105 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
     return lo;
   }
 
-  /** Catch-up of missed trade ids, one worker per product, bound to one `stream()` call. */
-  class CatchUp {
-    private readonly running = new Map<string, Promise<void>>();
+  const ids = new TradeIdGaps({
+    provider: 'Coinbase',
+    pageLimit: opts.pageLimit,
+    maxCatchUpTrades: opts.maxCatchUpTrades,
+    restLagToleranceMs: opts.restLagToleranceMs,
+    counts: stats.catchUp,
+  });
+  /** Per product: a heartbeat named this trade id before the stream delivered it. */
+  const reported = new Map<string, { id: number; at: number }>();
 
-    constructor(
-      private readonly ctx: StreamContext,
-      private readonly subscribed: SubscribedProducts,
-    ) {}
+  const reject = (ctx: StreamContext, rejection: SourceRejection) => {
+    stats.rejected++;
+    ctx.reject(rejection);
+  };
 
-    /** A connection opened: everything after the last delivered id is missing until proven otherwise. */
-    opened(): void {
-      for (const symbol of this.subscribed.symbols()) {
-        const state = stateOf(symbol);
-        if (state.openGap && !state.openGap.done && state.openGap.to === null) state.openGap.done = true;
-        state.openGap = undefined;
-        state.reported = undefined;
-        let gap: Gap;
-        if (state.lastId !== undefined) gap = { from: state.lastId + 1, to: null, done: false };
-        else if (state.wantedSince !== undefined) gap = { from: Number.NaN, to: null, done: false, fromTimeMs: state.wantedSince };
-        else continue;
-        this.pushGap(symbol, gap);
-        state.openGap = gap;
-        stats.catchUp.gaps++;
-        this.kick(symbol);
-      }
+  /**
+   * A heartbeat: a `last_trade_id` beyond the last delivered id that is still beyond it one grace
+   * period later means matches were lost on a connection that otherwise looks fine.
+   */
+  function heartbeat(ctx: StreamContext, catchUp: IdCatchUp, symbol: string, lastTradeId: number): void {
+    const state = ids.state(symbol);
+    // Some feeds have sent last_trade_id 0 throughout (go-coinbasepro#89): no information.
+    if (lastTradeId === 0 || state.lastId === undefined) return;
+    // The reconnect gap runs to the newest trade anyway.
+    if (state.openGap && !state.openGap.done) return;
+    const now = Date.now();
+    const named = reported.get(symbol);
+    if (named && state.lastId >= named.id) reported.delete(symbol);
+    else if (named && now - named.at >= opts.heartbeatGraceMs) {
+      reported.delete(symbol);
+      const from = state.lastId + 1;
+      state.lastId = named.id;
+      catchUp.owe(symbol, { from, to: named.id, done: false });
+      stats.catchUp.fromHeartbeat++;
+      ctx.logger.info({ symbol, from, to: named.id }, 'Coinbase heartbeat names trades the stream did not deliver; catching up');
     }
+    if (!reported.has(symbol) && lastTradeId > state.lastId) reported.set(symbol, { id: lastTradeId, at: now });
+  }
 
-    /** A live trade: bounds the open gap with the first one per connection, opens a gap on a jump in ids. */
-    live(trade: CoinbaseTrade): void {
-      const state = stateOf(trade.symbol);
-      const tradeMs = Math.floor(trade.timeUs / 1000);
-      const open = state.openGap;
-      if (open) {
-        state.openGap = undefined;
-        if (!open.done) {
-          open.to = trade.id - 1;
-          open.toTimeUs = trade.timeUs;
-          state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
-          state.lastTimeMs = Math.max(state.lastTimeMs ?? tradeMs, tradeMs);
-          return;
-        }
-      }
-      if (state.lastId !== undefined && trade.id > state.lastId + 1) {
-        this.pushGap(trade.symbol, { from: state.lastId + 1, to: trade.id - 1, done: false });
-        stats.catchUp.gaps++;
-        this.kick(trade.symbol);
-      }
-      state.lastId = Math.max(state.lastId ?? trade.id, trade.id);
-      state.lastTimeMs = Math.max(state.lastTimeMs ?? tradeMs, tradeMs);
+  /** Pages trades forward (`before` cursor) over a gap. */
+  async function fillGap(ctx: StreamContext, subscribed: SubscribedProducts, symbol: string, gap: IdGap): Promise<void> {
+    const productId = toCoinbaseProduct(symbol);
+    if (gap.to === null) {
+      // last_match follows the subscription within a round trip; without one (no trade yet, a
+      // refused subscription) the gap is paged up to the newest trade.
+      const deadline = Date.now() + opts.boundWaitMs;
+      while (gap.to === null && !gap.done && Date.now() < deadline) await sleep(25, undefined, { signal: ctx.signal });
+      if (gap.done) return;
     }
-
-    /**
-     * A heartbeat: a `last_trade_id` beyond the last delivered id that is still beyond it one grace
-     * period later means matches were lost on a connection that otherwise looks fine.
-     */
-    heartbeat(symbol: string, lastTradeId: number): void {
-      const state = stateOf(symbol);
-      // Some feeds have sent last_trade_id 0 throughout (go-coinbasepro#89): no information.
-      if (lastTradeId === 0 || state.lastId === undefined) return;
-      // The reconnect gap runs to the newest trade anyway.
-      if (state.openGap && !state.openGap.done) return;
-      const now = Date.now();
-      const reported = state.reported;
-      if (reported && state.lastId >= reported.id) state.reported = undefined;
-      else if (reported && now - reported.at >= opts.heartbeatGraceMs) {
-        state.reported = undefined;
-        const from = state.lastId + 1;
-        this.pushGap(symbol, { from, to: reported.id, done: false });
-        state.lastId = reported.id;
-        stats.catchUp.gaps++;
-        stats.catchUp.fromHeartbeat++;
-        this.ctx.logger.info({ symbol, from, to: reported.id }, 'Coinbase heartbeat names trades the stream did not deliver; catching up');
-        this.kick(symbol);
-      }
-      if (!state.reported && lastTradeId > state.lastId) state.reported = { id: lastTradeId, at: now };
+    if (gap.to !== null && !Number.isNaN(gap.from) && gap.from > gap.to) {
+      gap.done = true; // the subscription's first trade follows the last delivered one: nothing missed
+      return;
     }
-
-    /**
-     * Queues a gap. While REST keeps failing, reconnects and jumps keep adding gaps: past a bound the
-     * oldest waiting one is given up (counted and logged) so memory stays bounded.
-     */
-    private pushGap(symbol: string, gap: Gap): void {
-      const state = stateOf(symbol);
-      gap.sinceTimeMs ??= gap.fromTimeMs ?? state.lastTimeMs;
-      state.gaps.push(gap);
-      if (state.gaps.length > MAX_PENDING_GAPS) {
-        // Index 0 may be in progress; the newest may be the open gap of the current connection.
-        const [dropped] = state.gaps.splice(1, 1);
-        if (dropped) dropped.done = true;
-        stats.catchUp.gaveUp++;
-        this.ctx.logger.warn({ symbol, from: dropped?.from, to: dropped?.to, pending: state.gaps.length }, 'too many Coinbase gaps pending; giving the oldest up to gap-fill');
-      }
-    }
-
-    /** Starts workers for gaps left over from an earlier `stream()` call. */
-    resume(): void {
-      for (const symbol of this.subscribed.symbols()) if (stateOf(symbol).gaps.length > 0) this.kick(symbol);
-    }
-
-    async stop(): Promise<void> {
-      await Promise.all(this.running.values());
-    }
-
-    private kick(symbol: string): void {
-      if (this.running.has(symbol)) return;
-      const run = this.drain(symbol).finally(() => this.running.delete(symbol));
-      this.running.set(symbol, run);
-    }
-
-    private async drain(symbol: string): Promise<void> {
-      const state = stateOf(symbol);
-      const productId = toCoinbaseProduct(symbol);
-      let failures = 0;
-      while (!this.ctx.signal.aborted) {
-        const gap = state.gaps[0];
-        if (!gap) return;
-        if (!this.subscribed.lookup(productId)) {
-          state.gaps = []; // Coinbase does not list the product: nothing to catch up
-          return;
-        }
-        if (gap.done) {
-          state.gaps.shift();
-          continue;
-        }
-        try {
-          await this.fill(symbol, gap);
-          failures = 0;
-        } catch (error) {
-          if (this.ctx.signal.aborted || !this.subscribed.lookup(productId)) continue;
-          if (error instanceof CoinbaseApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
-            this.ctx.logger.error({ symbol, from: gap.from, to: gap.to, err: error.message }, 'Coinbase catch-up refused; leaving the gap to gap-fill');
-            gap.done = true;
-            stats.catchUp.gaveUp++;
-            continue;
-          }
-          const retryInMs = backoffDelay(failures++, 1000, 30_000, random);
-          this.ctx.logger.warn({ symbol, from: gap.from, to: gap.to, retryInMs, err: (error as Error).message }, 'Coinbase catch-up failed; retrying');
-          await sleep(retryInMs, undefined, { signal: this.ctx.signal }).catch(() => {});
-        }
-      }
-    }
-
-    /** Pages trades forward (`before` cursor) from gap.from until the gap is closed; progress stays in the gap. */
-    private async fill(symbol: string, gap: Gap): Promise<void> {
-      const productId = toCoinbaseProduct(symbol);
-      if (gap.to === null) {
-        // last_match follows the subscription within a round trip; without one (no trade yet, a
-        // refused subscription) the gap is paged up to the newest trade.
-        const deadline = Date.now() + opts.boundWaitMs;
-        while (gap.to === null && !gap.done && Date.now() < deadline) await sleep(25, undefined, { signal: this.ctx.signal });
-        if (gap.done) return;
-      }
-      if (gap.to !== null && !Number.isNaN(gap.from) && gap.from > gap.to) {
-        gap.done = true; // the subscription's first trade follows the last delivered one: nothing missed
+    if (Number.isNaN(gap.from) && gap.fromTimeMs !== undefined) {
+      if (gap.toTimeUs !== undefined && gap.toTimeUs < gap.fromTimeMs * 1000) {
+        gap.done = true; // the newest trade at subscription predates the ask: nothing missed
         return;
       }
-      if (Number.isNaN(gap.from) && gap.fromTimeMs !== undefined) {
-        if (gap.toTimeUs !== undefined && gap.toTimeUs < gap.fromTimeMs * 1000) {
-          gap.done = true; // the newest trade at subscription predates the ask: nothing missed
-          return;
-        }
-        // No delivered trade yet: start from the first trade at or after the time the symbol was asked for.
-        const cursor = await cursorBefore(productId, gap.fromTimeMs, this.ctx.signal);
-        if (cursor === null) {
-          gap.done = true; // no trade since then: nothing was missed
-          return;
-        }
-        gap.from = cursor + 1;
+      // No delivered trade yet: start from the first trade at or after the time the symbol was asked for.
+      const cursor = await cursorBefore(productId, gap.fromTimeMs, ctx.signal);
+      if (cursor === null) {
+        gap.done = true; // no trade since then: nothing was missed
+        return;
       }
-      const started = gap.from;
-      let fetched = 0;
-      let waitingSince: number | undefined;
-      while (!gap.done) {
-        if (gap.to !== null && gap.from > gap.to) break;
-        const { rows } = await rest.trades(productId, { before: Math.max(0, gap.from - 1) }, opts.pageLimit, this.ctx.signal);
-        const page: Observation[] = [];
-        let maxId = -1;
-        const check = checkContext(this.subscribed);
-        for (const row of [...rows].reverse()) {
-          // Progress counts every row with an id, valid or not: a refused row must not be asked for forever.
-          const id = rowId(row);
-          if (Number.isSafeInteger(id)) maxId = Math.max(maxId, id);
-          if (gap.to !== null && id > gap.to) continue;
-          const checked = checkTradeRow(row, productId, check);
-          if (!checked.ok) {
-            stats.rejected++;
-            this.ctx.reject(checked.rejection);
-            continue;
-          }
-          if (gap.fromTimeMs !== undefined && checked.trade.timeUs < gap.fromTimeMs * 1000) continue;
-          page.push(checked.trade.observation);
-        }
-        if (page.length > 0) {
-          this.ctx.emit(page);
-          stats.catchUp.trades += page.length;
-        }
-        fetched += rows.length;
-        if (maxId >= gap.from) {
-          gap.from = maxId + 1;
-          const state = stateOf(symbol);
-          state.lastId = Math.max(state.lastId ?? maxId, Math.min(maxId, gap.to ?? maxId));
-        }
-        if (gap.to === null && rows.length < opts.pageLimit) break; // reached the newest trade
-        if (gap.to !== null && gap.from > gap.to) break;
-        if (rows.length < opts.pageLimit) {
-          // REST has not caught up with the stream yet: wait a little.
-          waitingSince ??= Date.now();
-          if (Date.now() - waitingSince > opts.restLagToleranceMs) {
-            this.ctx.logger.warn({ symbol, from: gap.from, to: gap.to }, 'Coinbase REST does not have trades the stream skipped; leaving them to gap-fill');
-            stats.catchUp.gaveUp++;
-            break;
-          }
-          await sleep(500, undefined, { signal: this.ctx.signal });
-          continue;
-        }
-        waitingSince = undefined;
-        if (fetched >= opts.maxCatchUpTrades) {
-          this.ctx.logger.warn({ symbol, from: started, reached: gap.from, to: gap.to }, 'Coinbase gap too long to catch up here; leaving the rest to gap-fill');
-          stats.catchUp.gaveUp++;
-          break;
-        }
-      }
-      gap.done = true;
-      if (fetched > 0) this.ctx.logger.info({ symbol, fromId: started, toId: gap.from - 1, trades: fetched }, 'caught up missed Coinbase trades');
+      gap.from = cursor + 1;
     }
+    await ids.fill(
+      symbol,
+      gap,
+      {
+        fetch: async (fromId) => [...(await rest.trades(productId, { before: Math.max(0, fromId - 1) }, opts.pageLimit, ctx.signal)).rows].reverse(),
+        idOf: rowId,
+        check: (row) => {
+          const checked = checkTradeRow(row, productId, checkContext(subscribed));
+          return checked.ok ? { ok: true, observation: checked.trade.observation, timeUs: checked.trade.timeUs } : checked;
+        },
+      },
+      { emit: (page) => ctx.emit(page), reject: (rejection) => reject(ctx, rejection), logger: ctx.logger, signal: ctx.signal },
+    );
   }
+
+  const catchUpFor = (ctx: StreamContext, subscribed: SubscribedProducts) =>
+    new IdCatchUp(
+      ids,
+      {
+        provider: 'Coinbase',
+        symbols: () => subscribed.symbols(),
+        fill: (symbol, gap) => fillGap(ctx, subscribed, symbol, gap),
+        refused: (error) => error instanceof CoinbaseApiError && error.status >= 400 && error.status < 500 && error.status !== 429,
+        serves: (symbol) => subscribed.lookup(toCoinbaseProduct(symbol)) !== undefined,
+      },
+      ctx,
+      random,
+    );
 
   const subscribeMessage = (subscribed: SubscribedProducts) =>
     JSON.stringify({ type: 'subscribe', product_ids: subscribed.productIds(), channels: ['matches', 'heartbeat'] });
 
-  function connect(ctx: StreamContext, subscribed: SubscribedProducts, batcher: Batcher, catchUp: CatchUp, live: (at: number) => void) {
+  function connect(ctx: StreamContext, subscribed: SubscribedProducts, batcher: Batcher, catchUp: IdCatchUp, live: (at: number) => void) {
     const ignoredTypes = new Set<string>();
     return openSession({
       url: opts.wsUrl,
@@ -481,6 +312,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
         // Coinbase disconnects a client that has not subscribed within 5 s.
         session.send(subscribeMessage(subscribed));
         session.live();
+        reported.clear();
         catchUp.opened();
       },
       onClose: () => batcher.flush(),
@@ -491,13 +323,13 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
             session.delivered();
             if (outcome.last) stats.lastMatches++;
             else stats.liveTrades++;
-            catchUp.live(outcome.trade);
+            catchUp.live(outcome.trade.symbol, outcome.trade.id, outcome.trade.timeUs);
             batcher.push(outcome.trade.observation);
             break;
           case 'heartbeat':
             session.delivered();
             stats.heartbeats++;
-            catchUp.heartbeat(outcome.symbol, outcome.lastTradeId);
+            heartbeat(ctx, catchUp, outcome.symbol, outcome.lastTradeId);
             break;
           case 'subscriptions': {
             const missing = subscribed.productIds().filter((p) => !outcome.matches.includes(p) || !outcome.heartbeat.includes(p));
@@ -511,8 +343,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
             const symbol = invalid ? subscribed.remove(invalid) : undefined;
             if (invalid && symbol) {
               // Coinbase refuses the whole request: subscribe again without the product it does not list.
-              stats.rejected++;
-              ctx.reject({
+              reject(ctx, {
                 symbol,
                 reason: 'unknown_symbol',
                 detail: `Coinbase has no product ${invalid}; remove ${symbol} from CRYPTO_SYMBOLS for the coinbase source`,
@@ -535,8 +366,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
             }
             break;
           case 'rejected':
-            stats.rejected++;
-            ctx.reject(outcome.rejection);
+            reject(ctx, outcome.rejection);
             break;
         }
       },
@@ -549,14 +379,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
     resumesItself: true,
     stats,
 
-    owedSince(symbol: string) {
-      // The oldest trade time still owed by a pending catch-up: progress saved on stop must not pass it.
-      let owed: number | undefined;
-      for (const gap of states.get(symbol)?.gaps ?? []) {
-        if (!gap.done && gap.sinceTimeMs !== undefined) owed = Math.min(owed ?? gap.sinceTimeMs, gap.sinceTimeMs);
-      }
-      return owed;
-    },
+    owedSince: (symbol: string) => ids.owedSince(symbol),
 
     async stream(ctx: StreamContext) {
       logger = ctx.logger;
@@ -573,9 +396,9 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
       if (symbols.length === 0) return untilAborted(ctx.signal);
       const subscribed = new SubscribedProducts(symbols);
       const askedAt = Date.now();
-      for (const symbol of symbols) stateOf(symbol).wantedSince ??= askedAt;
+      for (const symbol of symbols) ids.state(symbol).wantedSince ??= askedAt;
       const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
-      const catchUp = new CatchUp(ctx, subscribed);
+      const catchUp = catchUpFor(ctx, subscribed);
       catchUp.resume();
       await reconnectLoop({
         ctx,
