@@ -1,12 +1,12 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
 import { Batcher } from '../kit/batcher.js';
-import { CATCH_UP_RETRY, GapWorkers } from '../kit/gap-queue.js';
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
-import { openSession, type Session } from '../kit/ws-session.js';
+import { openSession } from '../kit/ws-session.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
-import { checkBar, checkTrade, MAX_FRAME_BYTES, parseFrame, type CheckContext, type ControlMessage } from './frames.js';
-import { AlpacaApiError, AlpacaAuthError, AlpacaRest, type AlpacaRestStats } from './rest.js';
+import { checkBar, checkTrade, MAX_FRAME_BYTES, parseFrame, type CheckContext } from './frames.js';
+import { AlpacaCatchUp } from './catch-up.js';
+import { AlpacaHandshake, type Plan } from './handshake.js';
+import { AlpacaRest, type AlpacaRestStats } from './rest.js';
 import { AlpacaSymbolError, toAlpacaSymbol } from './symbols.js';
 
 export const ALPACA_DEFAULTS = {
@@ -101,63 +101,16 @@ export type AlpacaSource = MarketSource & { readonly stats: AlpacaStats };
 /** A setting is missing or wrong: thrown at creation, naming the environment variable to fix. */
 export class AlpacaConfigError extends Error {}
 
+type StreamCatchUp = ReturnType<AlpacaCatchUp['forStream']>;
+
 // A connection live at least this long resets the reconnect backoff: an endpoint that accepts,
 // authenticates and drops at once must not be hammered.
 const HEALTHY_CONNECTION_MS = 5_000;
-// Catch-up windows waiting per symbol while REST is failing; past this the two oldest are merged
-// (a longer window re-fetches more, but loses nothing).
-const MAX_PENDING_WINDOWS = 100;
-// Bars seen live, remembered this long so an older REST answer cannot overwrite a newer correction.
-const LIVE_BAR_MEMORY_MS = 10 * 60_000;
 const FEED = /^[a-z_]{1,20}$/;
 
-/** Time to fetch over REST: trades in [from, to] (both inclusive, as Alpaca's start/end), bars by open time in [from, to). */
-interface Window {
-  from: number;
-  to: number;
-  /** Not asked before this instant (REST lag). */
-  readyAt: number;
-}
-
-interface SymbolState {
-  /** Newest trade time delivered (live or caught up), ms. */
-  lastTradeMs?: number;
-  /** Newest bar open time delivered, ms. */
-  lastBarOpenMs?: number;
-  /** When the symbol was first asked for: catch-up starts here until something was delivered. */
-  wantedSince?: number;
-  trades: Window[];
-  bars: Window[];
-  /** The trades window being fetched now (taken off `trades` until it is done or put back). */
-  fetchingTrades?: Window;
-}
-
-/** The symbols of one `stream()` call and which of them the plan lets us stream trades for. */
-interface Plan {
-  symbols: readonly string[];
-  byAlpaca: ReadonlyMap<string, string>;
-  /** Refused by the symbol limit (405) during this `stream()` call: bars only. */
-  limited: Set<string>;
-}
-
-const floorTo = (ms: number, step: number) => Math.floor(ms / step) * step;
 const iso = (ms: number) => new Date(ms).toISOString();
 /** Key ids are not secret, but logs need no more than a hint of which key it was. */
 const keyHint = (keyId: string) => (keyId.length > 4 ? `${keyId.slice(0, 4)}…` : '…');
-
-function addWindow(list: Window[], window: Window): void {
-  list.push(window);
-  list.sort((a, b) => a.from - b.from);
-  for (let i = 1; i < list.length; ) {
-    const previous = list[i - 1]!;
-    const current = list[i]!;
-    if (current.from <= previous.to || list.length > MAX_PENDING_WINDOWS) {
-      previous.to = Math.max(previous.to, current.to);
-      previous.readyAt = Math.max(previous.readyAt, current.readyAt);
-      list.splice(i, 1);
-    } else i++;
-  }
-}
 
 /**
  * The `alpaca` source: US stock trades and minute bars from Alpaca's market data stream (needs a
@@ -241,8 +194,6 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
   });
   const streamUrl = `${opts.wsUrl.replace(/\/+$/, '')}/${opts.feed}`;
-  const states = new Map<string, SymbolState>();
-  const liveBarAt = new Map<string, number>();
   const stats: AlpacaStats = {
     connections: 0,
     reconnects: [],
@@ -260,11 +211,6 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     rest: rest.stats,
   };
 
-  const stateOf = (symbol: string): SymbolState => {
-    let state = states.get(symbol);
-    if (!state) states.set(symbol, (state = { trades: [], bars: [] }));
-    return state;
-  };
   const checkContext = (byAlpaca: ReadonlyMap<string, string>): CheckContext => ({
     lookup: (alpacaSymbol) => byAlpaca.get(alpacaSymbol),
     now: Date.now(),
@@ -272,174 +218,7 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     barIntervalMs: opts.barIntervalMs,
     maxFrameBytes: opts.maxFrameBytes,
   });
-  const noteTrade = (symbol: string, timeMs: number) => {
-    const state = stateOf(symbol);
-    state.lastTradeMs = Math.max(state.lastTradeMs ?? timeMs, timeMs);
-  };
-  const noteBar = (symbol: string, openMs: number) => {
-    const state = stateOf(symbol);
-    state.lastBarOpenMs = Math.max(state.lastBarOpenMs ?? openMs, openMs);
-  };
-  const rememberLiveBar = (symbol: string, openMs: number) => {
-    const now = Date.now();
-    liveBarAt.set(`${symbol}|${openMs}`, now);
-    if (liveBarAt.size > 20_000) {
-      for (const [key, at] of liveBarAt) if (now - at > LIVE_BAR_MEMORY_MS) liveBarAt.delete(key);
-    }
-  };
-
-  /** A catch-up item: a window of trades or of bars. */
-  type Pending = { kind: 'trades' | 'bars'; window: Window };
-
-  function addPending(ctx: StreamContext, symbol: string, kind: Pending['kind'], window: Window): void {
-    if (window.to - window.from > opts.maxCatchUpMs) {
-      const cut = window.to - opts.maxCatchUpMs;
-      ctx.logger.warn({ symbol, kind, from: iso(window.from), to: iso(window.to), keptFrom: iso(cut) }, 'Alpaca catch-up window too long; the start is left to gap-fill');
-      stats.catchUp.gaveUp++;
-      window.from = kind === 'bars' ? floorTo(cut, opts.barIntervalMs) : cut;
-    }
-    stats.catchUp.windows++;
-    addWindow(stateOf(symbol)[kind], window);
-  }
-
-  /** REST catch-up of what a connection change missed, bound to one `stream()` call. */
-  function catchUpFor(ctx: StreamContext, plan: Plan) {
-    const workers = new GapWorkers<Pending>(
-      {
-        provider: 'Alpaca',
-        next: (symbol) => {
-          const state = stateOf(symbol);
-          // Trades first: they are what the stream delivers and what gap-fill cannot recreate.
-          const kind = state.trades.length > 0 ? 'trades' : 'bars';
-          const window = state[kind].shift();
-          if (!window) return undefined;
-          if (kind === 'trades') state.fetchingTrades = window;
-          return { kind, window };
-        },
-        fill: async (symbol, { kind, window }) => {
-          const waitMs = window.readyAt - Date.now();
-          if (waitMs > 0) await sleep(waitMs, undefined, { signal: ctx.signal });
-          if (kind === 'trades') await fillTrades(ctx, plan, symbol, window);
-          else await fillBars(ctx, plan, symbol, window);
-        },
-        refused: (error) => error instanceof AlpacaApiError && !(error instanceof AlpacaAuthError) && error.status >= 400 && error.status < 500 && error.status !== 429,
-        retryAfter: (error) => (error instanceof AlpacaAuthError ? { initialMs: opts.authRetryInitialMs, maxMs: opts.authRetryMaxMs, loud: true } : CATCH_UP_RETRY),
-        settle: (symbol, { kind, window }, how) => {
-          const state = stateOf(symbol);
-          state.fetchingTrades = undefined;
-          if (how === 'refused') stats.catchUp.gaveUp++;
-          else if (how !== 'filled') addWindow(state[kind], window); // progress is kept in window.from
-        },
-        describe: ({ kind, window }) => ({ kind, from: iso(window.from), to: iso(window.to) }),
-      },
-      ctx.signal,
-      ctx.logger,
-      random,
-    );
-    return {
-      /** A connection is subscribed since `at`: whatever came before it and was not delivered is fetched. */
-      subscribed(at: number): void {
-        const readyAt = at + opts.catchUpDelayMs;
-        for (const symbol of plan.symbols) {
-          const state = stateOf(symbol);
-          const since = state.wantedSince ?? at;
-          if (!plan.limited.has(symbol)) {
-            const from = state.lastTradeMs === undefined ? since : state.lastTradeMs - opts.catchUpLookbackMs;
-            addPending(ctx, symbol, 'trades', { from, to: at + opts.clockMarginMs, readyAt });
-          }
-          // Bars of intervals closed before the subscription; the interval in progress comes live.
-          const barTo = floorTo(at, opts.barIntervalMs);
-          const barFrom = floorTo((state.lastBarOpenMs ?? since) - opts.catchUpLookbackMs, opts.barIntervalMs);
-          if (barTo > barFrom) addPending(ctx, symbol, 'bars', { from: barFrom, to: barTo, readyAt });
-          workers.kick(symbol);
-        }
-      },
-      /** Starts workers for windows left over from an earlier `stream()` call. */
-      resume(): void {
-        for (const symbol of plan.symbols) {
-          const state = stateOf(symbol);
-          if (state.trades.length > 0 || state.bars.length > 0) workers.kick(symbol);
-        }
-      },
-      stop: () => workers.stop(),
-    };
-  }
-  type CatchUp = ReturnType<typeof catchUpFor>;
-
-  /** Pages REST trades of the window; `window.from` follows the progress so a retry resumes there. */
-  async function fillTrades(ctx: StreamContext, plan: Plan, symbol: string, window: Window): Promise<void> {
-    let pageToken: string | null = null;
-    let fetched = 0;
-    // One query, paged with its token; window.from only records progress for a retry.
-    const started = window.from;
-    const start = iso(window.from);
-    const end = iso(window.to);
-    do {
-      const page = await rest.trades({ symbols: [symbol], start, end, limit: opts.pageLimit, pageToken }, ctx.signal);
-      const check = checkContext(plan.byAlpaca);
-      const out: Observation[] = [];
-      let newest = -Infinity;
-      for (const row of page.rows[symbol] ?? []) {
-        fetched++;
-        const checked = checkTrade(row, check, symbol);
-        if (!checked.ok) {
-          stats.rejected++;
-          ctx.reject(checked.rejection);
-          continue;
-        }
-        out.push(checked.value.observation);
-        newest = Math.max(newest, checked.value.timeMs);
-      }
-      if (out.length > 0) {
-        ctx.emit(out);
-        stats.catchUp.trades += out.length;
-        noteTrade(symbol, newest);
-        // Rows come oldest first: everything before `newest` is delivered (trades at `newest` may repeat).
-        if (newest > window.from) window.from = newest;
-      }
-      pageToken = page.nextPageToken;
-    } while (pageToken !== null && !ctx.signal.aborted);
-    ctx.signal.throwIfAborted();
-    if (fetched > 0) ctx.logger.info({ symbol, from: iso(started), to: iso(window.to), trades: fetched }, 'caught up Alpaca trades');
-  }
-
-
-  /** Pages REST bars of the window; a bar that came live after the request started is newer and kept. */
-  async function fillBars(ctx: StreamContext, plan: Plan, symbol: string, window: Window): Promise<void> {
-    let pageToken: string | null = null;
-    const start = iso(window.from);
-    const end = iso(window.to - 1); // Alpaca's end is inclusive; bars open before window.to
-    do {
-      const askedAt = Date.now();
-      const page = await rest.bars({ symbols: [symbol], start, end, limit: opts.pageLimit, pageToken }, ctx.signal);
-      const check = checkContext(plan.byAlpaca);
-      const out: SourceBar[] = [];
-      let newest = -Infinity;
-      for (const row of page.rows[symbol] ?? []) {
-        const checked = checkBar(row, check, symbol);
-        if (!checked.ok) {
-          stats.rejected++;
-          ctx.reject(checked.rejection);
-          continue;
-        }
-        const { openMs, bar } = checked.value;
-        if (openMs < window.from || openMs >= window.to) continue;
-        newest = Math.max(newest, openMs);
-        if ((liveBarAt.get(`${symbol}|${openMs}`) ?? -Infinity) >= askedAt) continue;
-        out.push(bar);
-      }
-      if (out.length > 0) {
-        ctx.emitBars(out);
-        stats.catchUp.bars += out.length;
-      }
-      if (newest > -Infinity) {
-        noteBar(symbol, newest);
-        window.from = newest + opts.barIntervalMs;
-      }
-      pageToken = page.nextPageToken;
-    } while (pageToken !== null && !ctx.signal.aborted);
-    ctx.signal.throwIfAborted();
-  }
+  const catchUp = new AlpacaCatchUp(rest, opts, stats, checkContext, random);
 
   function limitSymbols(ctx: StreamContext, plan: Plan, symbols: readonly string[], why: string): void {
     for (const symbol of symbols) {
@@ -456,75 +235,8 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     ctx.logger.warn({ symbols, why }, 'Alpaca symbol limit: trades of these symbols are not streamed');
   }
 
-  function connect(ctx: StreamContext, plan: Plan, batcher: Batcher, catchUp: CatchUp, live: (at: number) => void) {
-    // Handshake steps: welcome → auth → bars subscribed → trades subscribed (at once, or one by one after a 405) → live.
-    let step: 'welcome' | 'auth' | 'bars' | 'trades' | 'trades-one' | 'live' = 'welcome';
-    let wanted: string[] = [];
-    let queue: string[] = [];
-    let asking: string | undefined;
-    const send = (session: Session, message: object) => session.send(JSON.stringify(message));
-    const goLive = (session: Session) => {
-      step = 'live';
-      catchUp.subscribed(session.live());
-    };
-    const subscribeTrades = (session: Session) => {
-      wanted = plan.symbols.filter((s) => !plan.limited.has(s));
-      if (wanted.length === 0) return goLive(session);
-      step = 'trades';
-      send(session, { action: 'subscribe', trades: wanted });
-    };
-    const nextOne = (session: Session) => {
-      asking = queue.shift();
-      if (asking === undefined) return goLive(session);
-      send(session, { action: 'subscribe', trades: [asking] });
-    };
-
-    const onControl = (session: Session, message: ControlMessage) => {
-      if (message.kind === 'success') {
-        if (message.msg === 'connected' && step === 'welcome') {
-          step = 'auth';
-          send(session, { action: 'auth', key: opts.keyId, secret: opts.secretKey });
-        } else if (message.msg === 'authenticated' && step === 'auth') {
-          step = 'bars';
-          send(session, { action: 'subscribe', bars: [...plan.symbols], updatedBars: [...plan.symbols] });
-        }
-        return;
-      }
-      if (message.kind === 'subscription') {
-        if (step === 'bars') subscribeTrades(session);
-        else if (step === 'trades') {
-          const confirmed = new Set(message.trades);
-          const unconfirmed = wanted.filter((s) => !confirmed.has(s));
-          if (unconfirmed.length > 0) limitSymbols(ctx, plan, unconfirmed, 'trades subscription not confirmed by Alpaca');
-          goLive(session);
-        } else if (step === 'trades-one') nextOne(session);
-        return;
-      }
-      const code = message.code ?? 0;
-      stats.serverErrors[String(code)] = (stats.serverErrors[String(code)] ?? 0) + 1;
-      const text = `${message.code ?? '?'} ${message.msg}`;
-      if (code === 401 || code === 402 || code === 409) {
-        stats.authFailures++;
-        session.end('auth-failed', text);
-      } else if (code === 406) {
-        stats.connectionLimitErrors++;
-        session.end('connection-limit', text);
-      } else if (code === 405 && step === 'trades') {
-        // Over the plan's symbol limit (free: 30 for trades): find out which fit, one at a time.
-        step = 'trades-one';
-        queue = [...wanted];
-        nextOne(session);
-      } else if (code === 405 && step === 'trades-one') {
-        limitSymbols(ctx, plan, [asking!, ...queue], `Alpaca error ${text}`);
-        queue = [];
-        goLive(session);
-      } else if (code === 404) {
-        session.end('error', text); // auth timeout: the server closes
-      } else {
-        ctx.logger.warn({ code: message.code, msg: message.msg, step }, 'Alpaca stream error message');
-      }
-    };
-
+  function connect(ctx: StreamContext, plan: Plan, batcher: Batcher, stream: StreamCatchUp, live: (at: number) => void) {
+    let handshake: AlpacaHandshake | undefined;
     return openSession({
       url: streamUrl,
       signal: ctx.signal,
@@ -536,7 +248,16 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
       pingIntervalMs: opts.pingIntervalMs,
       handshakeTimeoutMs: opts.handshakeTimeoutMs,
       onLive: live,
-      onOpen: () => {},
+      onOpen: (session) => {
+        // The server speaks first (`connected`); the handshake answers it.
+        handshake = new AlpacaHandshake(plan, opts, stats, {
+          send: (message) => session.send(JSON.stringify(message)),
+          live: () => stream.subscribed(session.live()),
+          limit: (symbols, why) => limitSymbols(ctx, plan, symbols, why),
+          end: (reason, detail) => session.end(reason, detail),
+          warn: (obj, msg) => ctx.logger.warn(obj, msg),
+        });
+      },
       onClose: () => batcher.flush(),
       onMessage: (text, bytes, session) => {
         session.delivered();
@@ -548,19 +269,18 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
         stats.ignoredMessages += result.ignored;
         for (const trade of result.trades) {
           stats.liveTrades++;
-          noteTrade(trade.symbol, trade.timeMs);
+          catchUp.noteTrade(trade.symbol, trade.timeMs);
           batcher.push(trade.observation);
         }
         if (result.bars.length > 0) {
           for (const bar of result.bars) {
             if (bar.updated) stats.updatedBars++;
             else stats.liveBars++;
-            noteBar(bar.symbol, bar.openMs);
-            rememberLiveBar(bar.symbol, bar.openMs);
+            catchUp.liveBar(bar.symbol, bar.openMs);
           }
           ctx.emitBars(result.bars.map((b) => b.bar));
         }
-        for (const control of result.controls) onControl(session, control);
+        for (const control of result.controls) handshake?.onControl(control);
       },
     });
   }
@@ -585,18 +305,7 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     resumesItself: true,
     stats,
 
-    /**
-     * What this process still owes of a symbol, which a restart would lose: trades windows not yet
-     * fetched (or being fetched) after a reconnect, and late reports, which arrive up to
-     * `catchUpLookbackMs` behind the newest trade (the same lookback the catch-up uses).
-     */
-    owedSince(symbol: string) {
-      const state = states.get(symbol);
-      if (!state) return undefined;
-      const from = [...state.trades, ...(state.fetchingTrades ? [state.fetchingTrades] : [])].map((w) => w.from);
-      if (state.lastTradeMs !== undefined) from.push(state.lastTradeMs - opts.catchUpLookbackMs);
-      return from.length > 0 ? Math.min(...from) : undefined;
-    },
+    owedSince: (symbol: string) => catchUp.owedSince(symbol),
 
     async stream(ctx: StreamContext) {
       logger = ctx.logger;
@@ -604,15 +313,15 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
       if (symbols.length === 0) return untilAborted(ctx.signal);
       const plan: Plan = { symbols, byAlpaca: new Map(symbols.map((s) => [toAlpacaSymbol(s), s])), limited: new Set() };
       const askedAt = Date.now();
-      for (const symbol of symbols) stateOf(symbol).wantedSince ??= askedAt;
+      for (const symbol of symbols) catchUp.want(symbol, askedAt);
       const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
-      const catchUp = catchUpFor(ctx, plan);
-      catchUp.resume();
+      const stream = catchUp.forStream(ctx, plan);
+      stream.resume();
       await reconnectLoop({
         ctx,
         stats,
         random,
-        connect: (live) => connect(ctx, plan, batcher, catchUp, live),
+        connect: (live) => connect(ctx, plan, batcher, stream, live),
         // A wrong key does not fix itself in a second, and another connection may hold the key for long.
         next: (end) =>
           end.reason === 'auth-failed'
@@ -639,7 +348,7 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
         },
       });
       batcher.flush();
-      await catchUp.stop();
+      await stream.stop();
     },
 
     async *history({ symbol, from, to, signal }: HistoryRequest) {

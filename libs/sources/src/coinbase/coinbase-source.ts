@@ -1,12 +1,12 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, SourceRejection, StreamContext } from '../source.js';
 import { Batcher } from '../kit/batcher.js';
-import { IdCatchUp, TradeIdGaps, type IdGap } from '../kit/id-gaps.js';
+import type { IdCatchUp } from '../kit/id-gaps.js';
+import { CoinbaseCatchUp, rowId } from './catch-up.js';
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
 import { openSession } from '../kit/ws-session.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
-import { checkCandleRow, checkTradeRow, invalidProductOf, jsonInteger, parseMessage, type CheckContext } from './frames.js';
-import { CoinbaseApiError, CoinbaseRest, type CoinbaseRestStats } from './rest.js';
+import { checkCandleRow, checkTradeRow, invalidProductOf, parseMessage, type CheckContext } from './frames.js';
+import { CoinbaseRest, type CoinbaseRestStats } from './rest.js';
 import { CoinbaseSymbolError, SubscribedProducts, toCoinbaseProduct } from './symbols.js';
 
 export const COINBASE_DEFAULTS = {
@@ -152,153 +152,17 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
 
   const checkContext = (subscribed: SubscribedProducts): CheckContext => ({ subscribed, now: Date.now(), maxFutureMs: opts.maxFutureMs });
 
-  /** The trade with the highest id <= `id` (`after` is exclusive), or null when there is none that old. */
-  async function tradeAtOrBefore(productId: string, id: number, signal?: AbortSignal): Promise<{ id: number; timeUs: number } | null> {
-    const { rows } = await rest.trades(productId, { after: id + 1 }, 1, signal);
-    return rows.length === 0 ? null : rowPosition(rows[0], productId);
-  }
-
-  function rowPosition(row: unknown, productId: string): { id: number; timeUs: number } {
-    const subscribed = new SubscribedProducts([productId.replace('-', '/')]);
-    const checked = checkTradeRow(row, productId, { subscribed, now: Date.now(), maxFutureMs: Number.MAX_SAFE_INTEGER });
-    if (!checked.ok) throw new CoinbaseApiError(200, `unreadable trade row: ${checked.rejection.detail}`);
-    return { id: checked.trade.id, timeUs: checked.trade.timeUs };
-  }
-
-  /**
-   * A trade id from which paging forward (`before`) reaches every trade at or after `timeMs` within
-   * one page; null when no trade is that recent. The trades endpoint has no time parameter, so this
-   * gallops back from the newest trade and bisects by id: a few requests even for a day-old instant.
-   */
-  async function cursorBefore(productId: string, timeMs: number, signal?: AbortSignal): Promise<number | null> {
-    const targetUs = timeMs * 1000;
-    const { rows } = await rest.trades(productId, {}, 1, signal);
-    if (rows.length === 0) return null;
-    const newest = rowPosition(rows[0], productId);
-    if (newest.timeUs < targetUs) return null;
-    let hi = newest.id; // a trade at or after the target
-    let lo: number; // a trade id before the target (or no trade at all)
-    for (let step = opts.pageLimit; ; step *= 4) {
-      const probe = hi - step;
-      if (probe <= 0) {
-        lo = 0;
-        break;
-      }
-      const found = await tradeAtOrBefore(productId, probe, signal);
-      if (!found || found.timeUs < targetUs) {
-        lo = probe;
-        break;
-      }
-      hi = Math.min(hi, found.id);
-    }
-    while (hi - lo > opts.pageLimit) {
-      const mid = Math.floor((lo + hi) / 2);
-      const found = await tradeAtOrBefore(productId, mid, signal);
-      if (!found || found.timeUs < targetUs) lo = mid;
-      else hi = Math.max(lo + 1, Math.min(hi, found.id));
-    }
-    return lo;
-  }
-
-  const ids = new TradeIdGaps({
-    provider: 'Coinbase',
-    pageLimit: opts.pageLimit,
-    maxCatchUpTrades: opts.maxCatchUpTrades,
-    restLagToleranceMs: opts.restLagToleranceMs,
-    counts: stats.catchUp,
-  });
-  /** Per product: a heartbeat named this trade id before the stream delivered it. */
-  const reported = new Map<string, { id: number; at: number }>();
+  const catchUp = new CoinbaseCatchUp(rest, opts, stats, checkContext, random);
 
   const reject = (ctx: StreamContext, rejection: SourceRejection) => {
     stats.rejected++;
     ctx.reject(rejection);
   };
 
-  /**
-   * A heartbeat: a `last_trade_id` beyond the last delivered id that is still beyond it one grace
-   * period later means matches were lost on a connection that otherwise looks fine.
-   */
-  function heartbeat(ctx: StreamContext, catchUp: IdCatchUp, symbol: string, lastTradeId: number): void {
-    const state = ids.state(symbol);
-    // Some feeds have sent last_trade_id 0 throughout (go-coinbasepro#89): no information.
-    if (lastTradeId === 0 || state.lastId === undefined) return;
-    // The reconnect gap runs to the newest trade anyway.
-    if (state.openGap && !state.openGap.done) return;
-    const now = Date.now();
-    const named = reported.get(symbol);
-    if (named && state.lastId >= named.id) reported.delete(symbol);
-    else if (named && now - named.at >= opts.heartbeatGraceMs) {
-      reported.delete(symbol);
-      const from = state.lastId + 1;
-      state.lastId = named.id;
-      catchUp.owe(symbol, { from, to: named.id, done: false });
-      stats.catchUp.fromHeartbeat++;
-      ctx.logger.info({ symbol, from, to: named.id }, 'Coinbase heartbeat names trades the stream did not deliver; catching up');
-    }
-    if (!reported.has(symbol) && lastTradeId > state.lastId) reported.set(symbol, { id: lastTradeId, at: now });
-  }
-
-  /** Pages trades forward (`before` cursor) over a gap. */
-  async function fillGap(ctx: StreamContext, subscribed: SubscribedProducts, symbol: string, gap: IdGap): Promise<void> {
-    const productId = toCoinbaseProduct(symbol);
-    if (gap.to === null) {
-      // last_match follows the subscription within a round trip; without one (no trade yet, a
-      // refused subscription) the gap is paged up to the newest trade.
-      const deadline = Date.now() + opts.boundWaitMs;
-      while (gap.to === null && !gap.done && Date.now() < deadline) await sleep(25, undefined, { signal: ctx.signal });
-      if (gap.done) return;
-    }
-    if (gap.to !== null && !Number.isNaN(gap.from) && gap.from > gap.to) {
-      gap.done = true; // the subscription's first trade follows the last delivered one: nothing missed
-      return;
-    }
-    if (Number.isNaN(gap.from) && gap.fromTimeMs !== undefined) {
-      if (gap.toTimeUs !== undefined && gap.toTimeUs < gap.fromTimeMs * 1000) {
-        gap.done = true; // the newest trade at subscription predates the ask: nothing missed
-        return;
-      }
-      // No delivered trade yet: start from the first trade at or after the time the symbol was asked for.
-      const cursor = await cursorBefore(productId, gap.fromTimeMs, ctx.signal);
-      if (cursor === null) {
-        gap.done = true; // no trade since then: nothing was missed
-        return;
-      }
-      gap.from = cursor + 1;
-    }
-    await ids.fill(
-      symbol,
-      gap,
-      {
-        fetch: async (fromId) => [...(await rest.trades(productId, { before: Math.max(0, fromId - 1) }, opts.pageLimit, ctx.signal)).rows].reverse(),
-        idOf: rowId,
-        check: (row) => {
-          const checked = checkTradeRow(row, productId, checkContext(subscribed));
-          return checked.ok ? { ok: true, observation: checked.trade.observation, timeUs: checked.trade.timeUs } : checked;
-        },
-      },
-      { emit: (page) => ctx.emit(page), reject: (rejection) => reject(ctx, rejection), logger: ctx.logger, signal: ctx.signal },
-    );
-  }
-
-  const catchUpFor = (ctx: StreamContext, subscribed: SubscribedProducts) =>
-    new IdCatchUp(
-      ids,
-      {
-        provider: 'Coinbase',
-        symbols: () => subscribed.symbols(),
-        fill: (symbol, gap) => fillGap(ctx, subscribed, symbol, gap),
-        refused: (error) => error instanceof CoinbaseApiError && error.status >= 400 && error.status < 500 && error.status !== 429,
-        serves: (symbol) => subscribed.lookup(toCoinbaseProduct(symbol)) !== undefined,
-      },
-      ctx,
-      random,
-    );
-
   const subscribeMessage = (subscribed: SubscribedProducts) =>
     JSON.stringify({ type: 'subscribe', product_ids: subscribed.productIds(), channels: ['matches', 'heartbeat'] });
 
-  function connect(ctx: StreamContext, subscribed: SubscribedProducts, batcher: Batcher, catchUp: IdCatchUp, live: (at: number) => void) {
+  function connect(ctx: StreamContext, subscribed: SubscribedProducts, batcher: Batcher, stream: IdCatchUp, live: (at: number) => void) {
     const ignoredTypes = new Set<string>();
     return openSession({
       url: opts.wsUrl,
@@ -312,8 +176,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
         // Coinbase disconnects a client that has not subscribed within 5 s.
         session.send(subscribeMessage(subscribed));
         session.live();
-        reported.clear();
-        catchUp.opened();
+        catchUp.opened(stream);
       },
       onClose: () => batcher.flush(),
       onMessage: (text, bytes, session) => {
@@ -323,13 +186,13 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
             session.delivered();
             if (outcome.last) stats.lastMatches++;
             else stats.liveTrades++;
-            catchUp.live(outcome.trade.symbol, outcome.trade.id, outcome.trade.timeUs);
+            stream.live(outcome.trade.symbol, outcome.trade.id, outcome.trade.timeUs);
             batcher.push(outcome.trade.observation);
             break;
           case 'heartbeat':
             session.delivered();
             stats.heartbeats++;
-            heartbeat(ctx, catchUp, outcome.symbol, outcome.lastTradeId);
+            catchUp.heartbeat(ctx, stream, outcome.symbol, outcome.lastTradeId);
             break;
           case 'subscriptions': {
             const missing = subscribed.productIds().filter((p) => !outcome.matches.includes(p) || !outcome.heartbeat.includes(p));
@@ -379,7 +242,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
     resumesItself: true,
     stats,
 
-    owedSince: (symbol: string) => ids.owedSince(symbol),
+    owedSince: (symbol: string) => catchUp.ids.owedSince(symbol),
 
     async stream(ctx: StreamContext) {
       logger = ctx.logger;
@@ -396,15 +259,15 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
       if (symbols.length === 0) return untilAborted(ctx.signal);
       const subscribed = new SubscribedProducts(symbols);
       const askedAt = Date.now();
-      for (const symbol of symbols) ids.state(symbol).wantedSince ??= askedAt;
+      for (const symbol of symbols) catchUp.ids.state(symbol).wantedSince ??= askedAt;
       const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
-      const catchUp = catchUpFor(ctx, subscribed);
-      catchUp.resume();
+      const stream = catchUp.forStream(ctx, subscribed);
+      stream.resume();
       await reconnectLoop({
         ctx,
         stats,
         random,
-        connect: (live) => connect(ctx, subscribed, batcher, catchUp, live),
+        connect: (live) => connect(ctx, subscribed, batcher, stream, live),
         next: (end) => {
           if (end.reason !== 'no-products') return { initialMs: opts.initialBackoffMs, maxMs: opts.maxBackoffMs };
           ctx.logger.error({}, 'Coinbase lists none of the configured products; the coinbase source idles');
@@ -417,14 +280,14 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
         onRetry: (end, retryInMs, attempt) => ctx.logger.warn({ reason: end.reason, detail: end.detail, retryInMs, attempt }, 'Coinbase feed closed; reconnecting'),
       });
       batcher.flush();
-      await catchUp.stop();
+      await stream.stop();
     },
 
     async *history({ symbol, from, to, signal }: HistoryRequest) {
       const productId = toCoinbaseProduct(symbol);
       if (to.getTime() <= from.getTime()) return;
       const subscribed = new SubscribedProducts([symbol]);
-      let cursor = await cursorBefore(productId, from.getTime(), signal);
+      let cursor = await catchUp.cursorBefore(productId, from.getTime(), signal);
       if (cursor === null) return;
       const fromUs = from.getTime() * 1000;
       const toUs = to.getTime() * 1000;
@@ -480,11 +343,6 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
       }
     },
   };
-}
-
-/** The trade id of a trades row, NaN when it has none. */
-function rowId(row: unknown): number {
-  return typeof row === 'object' && row !== null ? jsonInteger((row as { trade_id?: unknown }).trade_id) : Number.NaN;
 }
 
 /** Settings come from the environment through the lead's config; a bad one fails at creation, naming its variable. */
