@@ -1,8 +1,9 @@
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
 import { Batcher } from '../kit/batcher.js';
+import type { StreamOptions, StreamStats } from '../kit/stream-options.js';
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
 import { openSession } from '../kit/ws-session.js';
-import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
+import { TokenBucketLimiter } from '../rate-limiter.js';
 import { checkBar, checkTrade, MAX_FRAME_BYTES, parseFrame, type CheckContext } from './frames.js';
 import { AlpacaCatchUp } from './catch-up.js';
 import { AlpacaHandshake, type Plan } from './handshake.js';
@@ -20,15 +21,13 @@ export const ALPACA_DEFAULTS = {
   requestsPerMinute: 200,
 } as const;
 
-export interface AlpacaSourceOptions {
+export interface AlpacaSourceOptions extends StreamOptions {
   /** Without the feed (`wss://stream.data.alpaca.markets/v2`); the feed is appended. */
   wsUrl: string;
   restUrl: string;
   feed: string;
   keyId: string;
   secretKey: string;
-  /** A connection with no frame and no pong for this long is terminated and reopened. */
-  staleMs: number;
   /**
    * The client pings this often: outside market hours Alpaca sends nothing for hours, and the pongs
    * are what tell a quiet connection from a dead one.
@@ -36,11 +35,6 @@ export interface AlpacaSourceOptions {
   pingIntervalMs: number;
   /** Historical calls per minute of the in-process limiter (ignored when a limiter is given). */
   requestsPerMinute: number;
-  /** Trades and bars stamped further ahead of the clock are rejected (`future_timestamp`). */
-  maxFutureMs: number;
-  /** Reconnect backoff after a drop: first delay (with jitter) and cap. */
-  initialBackoffMs: number;
-  maxBackoffMs: number;
   /** After an auth failure (401/402/409): a wrong key does not fix itself in a second, so wait longer. */
   authRetryInitialMs: number;
   authRetryMaxMs: number;
@@ -49,9 +43,6 @@ export interface AlpacaSourceOptions {
   connectionLimitRetryMaxMs: number;
   /** No `authenticated` and subscription within this long after the socket opened: reconnect. */
   handshakeTimeoutMs: number;
-  /** Live trades are emitted in batches: at most this long after the first one, or this many. */
-  batchMs: number;
-  batchMaxTrades: number;
   /** Page size of REST trades and bars (Alpaca max 10,000). */
   pageLimit: number;
   /**
@@ -70,26 +61,16 @@ export interface AlpacaSourceOptions {
   /** Bar length: 60 s; shorter only against the fake in tests. */
   barIntervalMs: number;
   maxFrameBytes: number;
-  limiter?: RequestWeightLimiter;
-  fetch?: typeof fetch;
-  random?: () => number;
 }
 
-export interface AlpacaStats {
-  /** Sockets opened. */
-  connections: number;
-  /** Each time the stream was live again: why the previous connection ended and how long none was live. */
-  reconnects: { reason: string; downMs: number }[];
-  staleTerminations: number;
+export interface AlpacaStats extends StreamStats {
   authFailures: number;
   connectionLimitErrors: number;
   /** Error messages from the stream by code. */
   serverErrors: Record<string, number>;
-  liveTrades: number;
   liveBars: number;
   updatedBars: number;
   ignoredMessages: number;
-  rejected: number;
   /** Symbols whose trades the plan's symbol limit (405) refused. */
   limitedSymbols: string[];
   catchUp: { windows: number; trades: number; bars: number; gaveUp: number };

@@ -1,10 +1,11 @@
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, SourceRejection, StreamContext } from '../source.js';
 import { Batcher } from '../kit/batcher.js';
-import { IdCatchUp, TradeIdGaps, type IdGap } from '../kit/id-gaps.js';
+import type { StreamOptions, StreamStats } from '../kit/stream-options.js';
+import { IdCatchUp, TradeIdGaps, type IdGap, type IdPagingOptions } from '../kit/id-gaps.js';
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
 import { openSession } from '../kit/ws-session.js';
 import { checkTradeRow, parseFrame, type CheckContext } from './frames.js';
-import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
+import { TokenBucketLimiter } from '../rate-limiter.js';
 import { BinanceApiError, BinanceRest, type RestStats } from './rest.js';
 import { BinanceSymbolError, SubscribedSymbols, toBinanceSymbol } from './symbols.js';
 
@@ -15,44 +16,18 @@ export const BINANCE_DEFAULTS = {
   weightPerMinute: 6000,
 } as const;
 
-export interface BinanceSourceOptions {
+export interface BinanceSourceOptions extends StreamOptions, IdPagingOptions {
   wsUrl: string;
   restUrl: string;
-  /** A connection with no frame and no server ping for this long is terminated and reopened. */
-  staleMs: number;
   /** REQUEST_WEIGHT budget per minute of the in-process limiter (ignored when `limiter` is given). */
   weightPerMinute: number;
-  /** Trades stamped further ahead of the clock are rejected (`future_timestamp`). */
-  maxFutureMs: number;
-  /** Reconnect backoff: first delay (with jitter) and cap. */
-  initialBackoffMs: number;
-  maxBackoffMs: number;
   /** Binance closes a connection at 24 h; reconnect (and catch up) before that. */
   maxConnectionMs: number;
-  /** Live trades are emitted in batches: at most this long after the first one, or this many. */
-  batchMs: number;
-  batchMaxTrades: number;
-  /** historicalTrades page size (Binance max 1000). */
-  pageLimit: number;
-  /** A gap longer than this many trades is caught up only this far; the rest is left to gap-fill. */
-  maxCatchUpTrades: number;
-  /** How long catch-up waits for REST to show trades the stream already delivered after them. */
-  restLagToleranceMs: number;
-  limiter?: RequestWeightLimiter;
-  fetch?: typeof fetch;
-  random?: () => number;
 }
 
-export interface BinanceStats {
-  /** Connections opened. */
-  connections: number;
-  /** Each reconnect: why the previous connection ended and how long no connection was open. */
-  reconnects: { reason: string; downMs: number }[];
-  staleTerminations: number;
+export interface BinanceStats extends StreamStats {
   shutdownNotices: number;
   serverPings: number;
-  liveTrades: number;
-  rejected: number;
   catchUp: { gaps: number; trades: number; gaveUp: number };
   rest: RestStats;
 }

@@ -1,10 +1,11 @@
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, SourceRejection, StreamContext } from '../source.js';
 import { Batcher } from '../kit/batcher.js';
-import type { IdCatchUp } from '../kit/id-gaps.js';
+import type { StreamOptions, StreamStats } from '../kit/stream-options.js';
+import type { IdCatchUp, IdPagingOptions } from '../kit/id-gaps.js';
 import { CoinbaseCatchUp, rowId } from './catch-up.js';
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
 import { openSession } from '../kit/ws-session.js';
-import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
+import { TokenBucketLimiter } from '../rate-limiter.js';
 import { checkCandleRow, checkTradeRow, invalidProductOf, parseMessage, type CheckContext } from './frames.js';
 import { CoinbaseRest, type CoinbaseRestStats } from './rest.js';
 import { CoinbaseSymbolError, SubscribedProducts, toCoinbaseProduct } from './symbols.js';
@@ -18,27 +19,11 @@ export const COINBASE_DEFAULTS = {
   requestsPerMinute: 480,
 } as const;
 
-export interface CoinbaseSourceOptions {
+export interface CoinbaseSourceOptions extends StreamOptions, IdPagingOptions {
   wsUrl: string;
   restUrl: string;
-  /** A connection with no message (heartbeats come every second) for this long is terminated and reopened. */
-  staleMs: number;
   /** REST requests per minute: the in-process limiter's budget (ignored when `limiter` is given) and the local spacing. */
   requestsPerMinute: number;
-  /** Trades stamped further ahead of the clock are rejected (`future_timestamp`). */
-  maxFutureMs: number;
-  /** Reconnect backoff: first delay (with jitter) and cap. */
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-  /** Live trades are emitted in batches: at most this long after the first one, or this many. */
-  batchMs: number;
-  batchMaxTrades: number;
-  /** Trades page size (Coinbase max 1000). */
-  pageLimit: number;
-  /** A gap longer than this many trades is caught up only this far; the rest is left to gap-fill. */
-  maxCatchUpTrades: number;
-  /** How long catch-up waits for REST to show trades the stream already told of. */
-  restLagToleranceMs: number;
   /**
    * After a (re)connect, catch-up first waits this long for the subscription's `last_match` to bound
    * the gap: when nothing was missed (a quiet product, a quick reconnect) no REST request is made.
@@ -53,25 +38,15 @@ export interface CoinbaseSourceOptions {
   candleSettleMs: number;
   /** Candles per request (Coinbase refuses more than 300). */
   maxCandlesPerRequest: number;
-  limiter?: RequestWeightLimiter;
-  fetch?: typeof fetch;
-  random?: () => number;
 }
 
-export interface CoinbaseStats {
-  /** Connections opened. */
-  connections: number;
-  /** Each reconnect: why the previous connection ended and how long no connection was open. */
-  reconnects: { reason: string; downMs: number }[];
-  staleTerminations: number;
+export interface CoinbaseStats extends StreamStats {
   /** `{"type":"error"}` messages received. */
   errorMessages: number;
   heartbeats: number;
-  liveTrades: number;
   lastMatches: number;
   /** Messages of types this source does not use (Coinbase adds types; clients ignore them). */
   ignored: number;
-  rejected: number;
   /** Candle rows bars() skipped as invalid. */
   badCandles: number;
   catchUp: { gaps: number; fromHeartbeat: number; trades: number; gaveUp: number };

@@ -28,15 +28,19 @@ export interface IdState {
   wantedSince?: number;
 }
 
-export interface IdGapOptions {
-  /** For log lines: `Binance`, `Coinbase`. */
-  provider: string;
+/** How far and how patiently an id-based provider pages REST (part of its options). */
+export interface IdPagingOptions {
   /** The provider's trades page size (its maximum). */
   pageLimit: number;
   /** A gap longer than this many trades is caught up only this far; the rest is left to gap-fill. */
   maxCatchUpTrades: number;
   /** How long catch-up waits for REST to show trades the stream already told of. */
   restLagToleranceMs: number;
+}
+
+export interface IdGapOptions extends IdPagingOptions {
+  /** For log lines: `Binance`, `Coinbase`. */
+  provider: string;
   /** The provider's stats: gaps opened, trades caught up, gaps (or their rest) given up to gap-fill. */
   counts: { gaps: number; trades: number; gaveUp: number };
 }
