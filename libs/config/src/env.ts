@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, candleRetention, int, oneOf, sourceList, symbolList, url } from './parsers.js';
+import { bool, candleRetention, int, oneOf, postgresUrl, sourceList, symbolList, url } from './parsers.js';
 
 export interface EnvVarSpec<S extends z.ZodType<unknown, string> = z.ZodType<unknown, string>> {
   schema: S;
@@ -29,10 +29,10 @@ const spec = <S extends z.ZodType<unknown, string>>(s: EnvVarSpec<S>) => s;
  */
 export const ENV = {
   DATABASE_URL: spec({
-    schema: url(['postgres:', 'postgresql:']),
+    schema: postgresUrl({ writes: true }),
     default: 'postgres://postgres@127.0.0.1:5432/tickvault',
-    doc: 'PostgreSQL connection URL. `migrate` creates the database if it does not exist.',
-    usedBy: 'writer, dashboard, tickvault CLI',
+    doc: 'PostgreSQL connection URL. `migrate` creates the database if it does not exist. For failover list every host with `target_session_attrs=read-write` (`postgres://u@pg1:5432,pg2:5432/tickvault?target_session_attrs=read-write`, required with several hosts): each new connection goes to whichever is the primary, so after a promotion the writer, scheduler and CLI find the new one by themselves (see Scaling).',
+    usedBy: 'writer, scheduler, dashboard, tickvault CLI',
     secret: 'url',
     passwordFile: 'DATABASE_PASSWORD_FILE',
   }),
@@ -454,7 +454,7 @@ export const ENV = {
     usedBy: 'dashboard',
   }),
   DASHBOARD_DATABASE_URL: spec({
-    schema: url(['postgres:', 'postgresql:']),
+    schema: postgresUrl({ writes: false }),
     optional: true,
     doc: 'PostgreSQL URL the dashboard reads with, ideally a read-only role. Unset: DATABASE_URL.',
     usedBy: 'dashboard',

@@ -1,3 +1,4 @@
+import { parseConnectionUrl, withPassword } from './connection-url.js';
 import { ENV, type EnvName, type EnvValue } from './env.js';
 import { maskSecret, maskUrl } from './mask.js';
 import { readSecretFile } from './secret-files.js';
@@ -94,11 +95,12 @@ function urlWithPasswordFrom(name: EnvName, url: string, fileVar: EnvName, path:
     return { name: fileVar, message: `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
   }
   if (password === '') return { name: fileVar, message: `${path} is empty` };
-  const parsed = new URL(url);
+  // By hand, not URL: a multi-host DATABASE_URL is valid for the driver but not for URL.
+  const parsed = parseConnectionUrl(url);
+  if (!parsed) return { name, message: 'is not a URL a password can be put into' };
   if (parsed.password) return { name: fileVar, message: `${name} already carries a password: give it in one place` };
   // Percent-encoded: postgres.js and ioredis decode it, so any character survives.
-  parsed.password = encodeURIComponent(password);
-  return parsed.toString();
+  return withPassword(url, encodeURIComponent(password));
 }
 
 /** For logs and the startup event: the configuration as parsed, secrets masked. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseConnectionUrl, TARGET_SESSION_ATTRS } from './connection-url.js';
 import {
   SOURCE_ID_PATTERN,
   SYMBOL_PATTERNS,
@@ -25,6 +26,29 @@ export const url = (protocols: readonly string[]) =>
       return false;
     }
   }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+/**
+ * A PostgreSQL URL with one host or several (`postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write`,
+ * as libpq and postgres.js take them). `writes`: several hosts must say which one to use
+ * (`target_session_attrs=read-write` or `primary`); without it the driver takes the first that answers,
+ * which may be a read-only standby, and every write would fail there.
+ */
+export const postgresUrl = (options: { writes: boolean }) =>
+  z.string().superRefine((value, ctx) => {
+    const parsed = parseConnectionUrl(value);
+    if (!parsed || !['postgres:', 'postgresql:'].includes(parsed.protocol)) {
+      ctx.addIssue({ code: 'custom', message: 'must be a URL starting with postgres:// or postgresql:// (several hosts: postgres://user@host1:5432,host2:5432/db)' });
+      return;
+    }
+    const badPort = parsed.hosts.find((h) => h.port !== undefined && !(Number(h.port) >= 1 && Number(h.port) <= 65535));
+    if (badPort) ctx.addIssue({ code: 'custom', message: `port ${badPort.port} of ${badPort.host} is not a port (1-65535)` });
+    const attrs = new URLSearchParams(parsed.search).get('target_session_attrs');
+    if (attrs !== null && !(TARGET_SESSION_ATTRS as readonly string[]).includes(attrs)) {
+      ctx.addIssue({ code: 'custom', message: `target_session_attrs must be one of ${TARGET_SESSION_ATTRS.join(', ')}` });
+    } else if (options.writes && parsed.hosts.length > 1 && attrs !== 'read-write' && attrs !== 'primary') {
+      ctx.addIssue({ code: 'custom', message: `lists ${parsed.hosts.length} hosts: add target_session_attrs=read-write so only the primary is used (a standby refuses writes)` });
+    }
+  });
 
 /** "true"/"false" only: coercion would read "false" as true. */
 export const bool = () => z.enum(['true', 'false'], { message: 'must be true or false' }).transform((v) => v === 'true');

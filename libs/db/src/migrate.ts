@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import shift from 'postgres-shift';
+import { parseConnectionUrl, withDatabase } from '@tickvault/config';
 import { createDb, type Sql } from './client.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
@@ -92,12 +93,11 @@ export async function assertSchemaCurrent(sql: Sql): Promise<number> {
 }
 
 async function createDatabaseIfMissing(url: string): Promise<boolean> {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  // By hand, not URL: a multi-host URL (failover) keeps its hosts and target_session_attrs, so the
+  // database is created on the primary.
+  const name = parseConnectionUrl(url)?.database;
   if (!name) return false;
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const sql = createDb(admin.toString(), { max: 1, applicationName: 'tickvault-migrate' });
+  const sql = createDb(withDatabase(url, 'postgres'), { max: 1, applicationName: 'tickvault-migrate' });
   try {
     const [row] = await sql<{ exists: boolean }[]>`select exists(select 1 from pg_database where datname = ${name}) as exists`;
     if (row?.exists) return false;

@@ -1,6 +1,6 @@
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { createDb, migrate, verifyCandles, type CandleMismatch, type Sql } from 
 import { DEFAULT_JOB_OPTIONS, createProducerConnection } from '@tickvault/queue';
 import { JOB_NAMES, QUEUE_NAMES, type Tick, type TickBatchJob } from '@tickvault/schema';
 // eslint-disable-next-line no-restricted-imports -- the chaos suite drives real processes with the end-to-end test helpers
-import { freePort, ServiceProcess, repoPath, type LogLine } from '@tickvault/testing';
+import { freePort, PostgresCluster, ServiceProcess, repoPath, type LogLine } from '@tickvault/testing';
 
 export const DAY_MS = 86_400_000;
 export const HOUR_MS = 3_600_000;
@@ -262,93 +262,6 @@ export class MemorySampler {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
-  }
-}
-
-// --- PostgreSQL cluster of a scenario's own -----------------------------------------------------------
-
-/** The server binaries: CHAOS_PG_BIN, else the newest /usr/lib/postgresql/<major>/bin (Debian), else `pg_config --bindir`. */
-function postgresBinDir(): string {
-  if (process.env.CHAOS_PG_BIN) return process.env.CHAOS_PG_BIN;
-  const root = '/usr/lib/postgresql';
-  const majors = existsSync(root) ? readdirSync(root).filter((d) => existsSync(join(root, d, 'bin', 'pg_ctl'))).sort((a, b) => Number(b) - Number(a)) : [];
-  if (majors[0]) return join(root, majors[0], 'bin');
-  return execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
-}
-
-/**
- * A PostgreSQL cluster in a temp dir on a free loopback port (trust authentication, user postgres),
- * that a scenario can stop and restart. PostgreSQL refuses to run as root: as root, every server
- * command runs as the `postgres` user (runuser), in a directory that user owns.
- */
-export class PostgresCluster {
-  readonly dir = mkdtempSync(join(tmpdir(), 'tv-chaos-pg-'));
-  readonly bin = postgresBinDir();
-  port = 0;
-  private readonly asRoot = process.getuid?.() === 0;
-
-  get dataDir(): string {
-    return join(this.dir, 'data');
-  }
-
-  url(database: string): string {
-    return `postgres://postgres@127.0.0.1:${this.port}/${database}`;
-  }
-
-  async init(): Promise<void> {
-    if (this.asRoot) {
-      const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-      const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-      chownSync(this.dir, uid, gid);
-    }
-    mkdirSync(join(this.dir, 'socket'), { recursive: true });
-    if (this.asRoot) execFileSync('chown', ['postgres:postgres', join(this.dir, 'socket')]);
-    this.port = await freePort();
-    await this.run('initdb', ['-D', this.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
-  }
-
-  async start(): Promise<void> {
-    const options = `-p ${this.port} -k ${join(this.dir, 'socket')} -c listen_addresses=127.0.0.1 -c max_connections=60 -c log_min_messages=warning`;
-    await this.run('pg_ctl', ['-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
-  }
-
-  /** `fast`: backends are terminated, transactions rolled back, a clean shutdown. `immediate`: a crash; the next start recovers from WAL. */
-  async stop(mode: 'fast' | 'immediate'): Promise<void> {
-    await this.run('pg_ctl', ['-D', this.dataDir, '-m', mode, '-w', '-t', '60', 'stop']);
-  }
-
-  /** The postmaster's pid, or undefined when it is not running. */
-  postmasterPid(): number | undefined {
-    try {
-      return Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    } catch {
-      return undefined;
-    }
-  }
-
-  logTail(lines = 20): string {
-    try {
-      return readFileSync(join(this.dir, 'server.log'), 'utf8').split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(no log)';
-    }
-  }
-
-  async destroy(): Promise<void> {
-    if (this.postmasterPid() !== undefined) await this.stop('immediate').catch(() => {});
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private run(binary: string, args: string[]): Promise<void> {
-    const path = join(this.bin, binary);
-    const [command, argv] = this.asRoot ? ['runuser', ['-u', 'postgres', '--', path, ...args]] : [path, args];
-    return new Promise((resolve, reject) => {
-      // pg_ctl start leaves the server running with our pipes as its stdout: only wait for the exit.
-      execFile(command, argv, { timeout: 90_000 }, (error, _stdout, stderr) => {
-        if (error) reject(new Error(`${binary} failed: ${stderr || error.message}\n${this.logTail()}`));
-        else resolve();
-      });
-    });
   }
 }
 

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { migrate } from '@tickvault/db';
-import { DEMO_FEED_PORTS, demoFeedEnv, loadConfigOrExit, maskUrl } from '@tickvault/config';
+import { DEMO_FEED_PORTS, demoFeedEnv, loadConfigOrExit, maskUrl, parseConnectionUrl, withDatabase } from '@tickvault/config';
 import type { Command } from './command.js';
 import { expectNoArguments } from '../args.js';
 import { safeErrorMessage } from '../probes.js';
@@ -13,10 +13,8 @@ const FAKE_FEEDS_ENTRY = processEntry('fake-feeds', 'tools/fake-feeds/src/main.t
 
 /** The demo never touches the live database or queues: its own database (`<name>_demo`) and queue prefix. */
 export function demoDatabaseUrl(url: string): string {
-  const parsed = new URL(url);
-  const name = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'tickvault';
-  parsed.pathname = `/${name.endsWith('_demo') ? name : `${name}_demo`}`;
-  return parsed.toString();
+  const name = parseConnectionUrl(url)?.database || 'tickvault';
+  return withDatabase(url, name.endsWith('_demo') ? name : `${name}_demo`);
 }
 
 /** The demo's queues: QUEUE_PREFIX with `-demo` (`{tickvault}` gives `{tickvault-demo}`). */
