@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { TIMEFRAMES_BY_ASSET_CLASS, type AssetClass } from '@tickvault/schema';
 import { maskUrlsInText } from '@tickvault/config';
 import {
-  isConnectionError, listStoredSeries, readCandles, readTicks, recentEvents, rejectionsByReason, seriesStats, ticksSince, type Sql,
+  isConnectionError, listStoredSeries, readCandles, ReadReplicaUnavailableError, readTicks, recentEvents, rejectionsByReason, seriesStats, ticksSince,
+  type ReadRouter, type ReadSource, type ReplicaStatus, type Sql,
 } from '@tickvault/db';
 import { registeredSeries, tickvaultVersion, type ServiceEntry } from '@tickvault/queue';
 import { errorMessage, type Logger } from '@tickvault/runtime';
@@ -24,6 +25,8 @@ const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'completed', 
 const SSE_RETRY_MS = 5000;
 // The registry changes with heartbeats (10 s): pages polling every few seconds share one read.
 const SERVICES_REUSE_MS = 2000;
+// The replica's lag is read at most this often, however many requests carry it.
+const LAG_REUSE_MS = 1000;
 
 /** Redis could not answer (the dashboard's Redis connection fails fast instead of queueing commands). */
 class RedisUnavailableError extends Error {}
@@ -35,7 +38,8 @@ export interface ConfiguredSeries {
 }
 
 export interface ApiDeps {
-  sql: Sql;
+  /** Where reads go: the read replica (DATABASE_READ_URL) when configured, with its fallback rule. */
+  reads: ReadRouter;
   queues: readonly Queue[];
   latest: LatestCache;
   hub: LiveHub;
@@ -80,8 +84,25 @@ function shared<T>(compute: () => Promise<T>, reuseMs: number): () => Promise<T>
 }
 
 export function createApiRouter(deps: ApiDeps): Router {
-  const { sql, hub } = deps;
+  const { reads, hub } = deps;
   const api = express.Router();
+
+  const replicaLag = shared(() => reads.status(), LAG_REUSE_MS);
+  /**
+   * Runs a read where the router sends it and says where in the response: `X-Read-Database` (replica or
+   * primary) and, from the replica, `X-Replica-Lag-Seconds` (absent when it could not be read).
+   */
+  const read = async <T>(res: express.Response, work: (sql: Sql) => Promise<T>): Promise<T> => {
+    const { value, from } = await reads.read(work);
+    await describeSource(res, from);
+    return value;
+  };
+  const describeSource = async (res: express.Response, from: ReadSource) => {
+    res.set('X-Read-Database', from);
+    if (from !== 'replica') return;
+    const status = await replicaLag().catch(() => null);
+    if (status?.lagSeconds != null) res.set('X-Replica-Lag-Seconds', status.lagSeconds.toFixed(3));
+  };
 
   const servicesSnapshot = shared(async () => {
     const { services, unreadable } = await deps.readServices().catch((error: unknown) => {
@@ -102,13 +123,17 @@ export function createApiRouter(deps: ApiDeps): Router {
       known.add(`${s.source}:${s.symbol}`);
       configured.push(s);
     }
-    const extra = (await listStoredSeries(sql)).filter((s) => !known.has(`${s.source}:${s.symbol}`));
-    const all = [
-      ...configured.map((s) => ({ ...s, configured: true })),
-      ...extra.map((s) => ({ source: s.source, symbol: s.symbol, assetClass: s.assetClass as AssetClass | null, configured: false })),
-    ];
-    const [stats, lastHour] = await Promise.all([seriesStats(sql, all), ticksSince(sql, all, new Date(now - HOUR_MS))]);
+    const { value: { all, stats, lastHour }, from } = await reads.read(async (sql) => {
+      const extra = (await listStoredSeries(sql)).filter((s) => !known.has(`${s.source}:${s.symbol}`));
+      const all = [
+        ...configured.map((s) => ({ ...s, configured: true })),
+        ...extra.map((s) => ({ source: s.source, symbol: s.symbol, assetClass: s.assetClass as AssetClass | null, configured: false })),
+      ];
+      const [stats, lastHour] = await Promise.all([seriesStats(sql, all), ticksSince(sql, all, new Date(now - HOUR_MS))]);
+      return { all, stats, lastHour };
+    });
     return {
+      from,
       generatedAt: new Date(now).toISOString(),
       series: all.map((s, i) => {
         const st = stats[i]!;
@@ -134,7 +159,9 @@ export function createApiRouter(deps: ApiDeps): Router {
 
   api.get('/series', async (req, res) => {
     parseQuery(req.query, {});
-    res.json(await seriesSnapshot());
+    const { from, ...body } = await seriesSnapshot();
+    await describeSource(res, from);
+    res.json(body);
   });
 
   api.get('/candles', async (req, res) => {
@@ -147,7 +174,7 @@ export function createApiRouter(deps: ApiDeps): Router {
       limit: limitParam,
     });
     if (q.from && q.to && q.from >= q.to) throw new ParameterError('to', 'must be later than from');
-    const result = await readCandles(sql, q);
+    const result = await read(res, (sql) => readCandles(sql, q));
     res.json({ source: q.source, symbol: q.symbol, timeframe: q.timeframe, ...result });
   });
 
@@ -165,7 +192,7 @@ export function createApiRouter(deps: ApiDeps): Router {
     const from = q.from ?? new Date(to.getTime() - MAX_TICK_RANGE_MS);
     if (from >= to) throw new ParameterError('to', 'must be later than from');
     if (to.getTime() - from.getTime() > MAX_TICK_RANGE_MS) throw new ParameterError('from', `must be at most ${MAX_TICK_RANGE_MS / 86_400_000} days before to`);
-    const result = await readTicks(sql, { source: q.source, symbol: q.symbol, from, to, limit: q.limit, newest: q.from === undefined });
+    const result = await read(res, (sql) => readTicks(sql, { source: q.source, symbol: q.symbol, from, to, limit: q.limit, newest: q.from === undefined }));
     res.json({ source: q.source, symbol: q.symbol, from: from.toISOString(), to: to.toISOString(), ...result });
   });
 
@@ -187,6 +214,23 @@ export function createApiRouter(deps: ApiDeps): Router {
     res.json({ queues });
   });
 
+  api.get('/database', async (req, res) => {
+    parseQuery(req.query, {});
+    // Where reads go now, and how far behind the replica is. A replica that does not answer: 503 naming
+    // it, unless reads fall back to the primary, which this then says.
+    const status = await replicaLag().catch((error: unknown) => {
+      if (error instanceof ReadReplicaUnavailableError && reads.fallback === 'primary') return error;
+      throw error;
+    });
+    const body: { reads: ReadSource; fallback: string; replica: (Partial<ReplicaStatus> & { hosts: string; available: boolean; error?: string }) | null } = {
+      reads: status instanceof Error ? 'primary' : reads.target, fallback: reads.fallback, replica: null,
+    };
+    if (status instanceof Error) body.replica = { hosts: reads.replicaHosts!, available: false, error: status.message };
+    else if (status) body.replica = { hosts: reads.replicaHosts!, available: true, ...status };
+    res.set('X-Read-Database', body.reads);
+    res.json(body);
+  });
+
   api.get('/services', async (req, res) => {
     parseQuery(req.query, {});
     const snapshot = await servicesSnapshot();
@@ -198,14 +242,14 @@ export function createApiRouter(deps: ApiDeps): Router {
     const q = parseQuery(req.query, {
       hours: z.string().regex(/^\d+$/, 'must be a whole number of hours from 1 to 720').transform(Number).pipe(z.number().int().min(1).max(720)).default(24),
     });
-    res.json({ hours: q.hours, rejections: await rejectionsByReason(sql, new Date(Date.now() - q.hours * HOUR_MS)) });
+    res.json({ hours: q.hours, rejections: await read(res, (sql) => rejectionsByReason(sql, new Date(Date.now() - q.hours * HOUR_MS))) });
   });
 
   api.get('/events', async (req, res) => {
     const q = parseQuery(req.query, {
       limit: z.string().regex(/^\d+$/, 'must be a whole number from 1 to 100').transform(Number).pipe(z.number().int().min(1).max(100)).default(20),
     });
-    const events = await recentEvents(sql, q.limit);
+    const events = await read(res, (sql) => recentEvents(sql, q.limit));
     res.json({
       events: events.map((e) => ({ ts: e.ts.toISOString(), service: e.service, kind: e.kind, symbol: e.symbol, details: maskDeep(e.details) })),
     });
@@ -258,6 +302,11 @@ export function apiErrorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     if (error instanceof ParameterError) {
       res.status(400).json({ error: error.message, parameter: error.parameter });
+      return;
+    }
+    if (error instanceof ReadReplicaUnavailableError) {
+      logger.warn({ path: req.path, err: error.message }, 'read replica unavailable for a read');
+      res.status(503).json({ error: error.message, database: 'replica', hosts: error.hosts });
       return;
     }
     if (error instanceof RedisUnavailableError) {

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import client from 'prom-client';
 import { ASSET_CLASSES, liveChannel } from '@tickvault/schema';
-import { ASSET_CLASS_ENV, ConfigError, DASHBOARD_ENV, describeConfig, loadConfigOrExit, SERVICES, configuredSources } from '@tickvault/config';
-import { assertSchemaCurrent, createReadDb, missingDatabaseProblem, readLatest, withDeadline } from '@tickvault/db';
+import { ASSET_CLASS_ENV, ConfigError, DASHBOARD_ENV, describeConfig, describeHosts, loadConfigOrExit, SERVICES, configuredSources } from '@tickvault/config';
+import { assertSchemaCurrent, createReadDb, missingDatabaseProblem, readLatest, ReadRouter, withDeadline } from '@tickvault/db';
 import { Queue } from 'bullmq';
 import {
   createBackfillQueue, createEventQueue, createMaintenanceQueue, createProducerConnection, createTickQueues, createWorkerConnection, readServices, redisPing,
@@ -113,6 +113,16 @@ const streamStalled = new client.Gauge({
 
 const databaseUrl = config.DASHBOARD_DATABASE_URL ?? config.DATABASE_URL;
 const sql = createReadDb(databaseUrl, { max: DB_POOL, applicationName: `tickvault-${SERVICE}` });
+// The read API's queries go to the read replica when one is configured; the primary pool above stays
+// for startup checks, readiness and (DATABASE_READ_FALLBACK=primary) reads the replica cannot answer.
+const replicaSql = config.DATABASE_READ_URL ? createReadDb(config.DATABASE_READ_URL, { max: DB_POOL, applicationName: `tickvault-${SERVICE}` }) : undefined;
+const logReadFallback = throttledLog(logger, 'warn', 10_000);
+const reads = new ReadRouter({
+  primary: sql,
+  ...(replicaSql && config.DATABASE_READ_URL ? { replica: { sql: replicaSql, url: config.DATABASE_READ_URL } } : {}),
+  fallback: config.DATABASE_READ_FALLBACK,
+  onFallback: (error) => logReadFallback({ err: errorMessage(error), replica: describeHosts(config.DATABASE_READ_URL ?? '') }, 'read replica unavailable: reading the primary (DATABASE_READ_FALLBACK=primary)'),
+});
 // Fail-fast: a page or API call during a Redis outage gets an error now instead of hanging in a queue.
 const redis = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
 // Redis errors repeat per call during an outage: one line per second per error is enough.
@@ -183,7 +193,7 @@ const heartbeat = setInterval(() => hub.tick(), HEARTBEAT_MS);
 heartbeat.unref();
 
 let cacheErrorLogged = 0;
-const latest = new LatestCache(redis, config.QUEUE_PREFIX, config.LATEST_CACHE_TTL_MS, (series) => readLatest(sql, series), (error) => {
+const latest = new LatestCache(redis, config.QUEUE_PREFIX, config.LATEST_CACHE_TTL_MS, async (series) => (await reads.read((db) => readLatest(db, series))).value, (error) => {
   // Once a minute at most: during a Redis outage every request would log it.
   if (Date.now() - cacheErrorLogged < 60_000) return;
   cacheErrorLogged = Date.now();
@@ -191,7 +201,7 @@ const latest = new LatestCache(redis, config.QUEUE_PREFIX, config.LATEST_CACHE_T
 });
 
 const app = createDashboardApp({
-  sql, queues, latest, hub, configuredSeries, readServices: readRegistry, logger, auth: auth.settings, queueActions: config.DASHBOARD_QUEUE_ACTIONS,
+  reads, queues, latest, hub, configuredSeries, readServices: readRegistry, logger, auth: auth.settings, queueActions: config.DASHBOARD_QUEUE_ACTIONS,
   loginThrottle,
   onLockout: (client, lockMs) => {
     loginLockouts.inc();
@@ -278,6 +288,6 @@ installShutdown({
     { name: 'close health server', run: () => health.close() },
     { name: 'close queue handles', run: () => Promise.all(queues.map((q) => q.close())).then(() => undefined) },
     { name: 'close redis', run: () => { subscriber.disconnect(); void redis.quit().catch(() => redis.disconnect()); } },
-    { name: 'close postgres', run: () => sql.end({ timeout: 5 }) },
+    { name: 'close postgres', run: () => Promise.all([sql.end({ timeout: 5 }), replicaSql?.end({ timeout: 5 })]).then(() => undefined) },
   ],
 });

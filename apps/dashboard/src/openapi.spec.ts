@@ -16,7 +16,7 @@ type OpenApi = { openapi: string; info: { title: string; version: string }; path
 // Every request below is refused by parameter checks or answered without Postgres or Redis: nothing
 // behind these stand-ins is ever called (a call would fail the request with a 500).
 const deps: ApiDeps = {
-  sql: {} as ApiDeps['sql'],
+  reads: {} as ApiDeps['reads'],
   queues: [],
   latest: {} as ApiDeps['latest'],
   hub: new LiveHub({ maxClients: 1, maxQueuedEvents: 1, stallTimeoutMs: 1000 }),

@@ -165,6 +165,23 @@ export function openApiDocument(version: string): Json {
           },
         })),
       ),
+      '/api/database': get(
+        'Where reads go (the read replica of DATABASE_READ_URL, or the primary) and how far behind the replica is. Every read answer says where it was read in `X-Read-Database` (`replica` or `primary`) and, from the replica, its lag in `X-Replica-Lag-Seconds`. A replica that does not answer: 503 naming it, unless DATABASE_READ_FALLBACK=primary.',
+        [],
+        ok('Read database', obj({
+          reads: { type: 'string', enum: ['replica', 'primary'] },
+          fallback: { type: 'string', enum: ['none', 'primary'] },
+          replica: {
+            oneOf: [{ type: 'null' }, obj({
+              hosts: { type: 'string' }, available: { type: 'boolean' }, error: { type: 'string' },
+              standby: { type: 'boolean', description: 'False once it is no longer a standby (promoted).' },
+              lagSeconds: { type: ['number', 'null'], description: '0 when it has replayed all the WAL the primary wrote, else the time since the last transaction it replayed was committed.' },
+              behindBytes: { type: ['number', 'null'], description: 'WAL the primary wrote that the replica has not replayed; null when the primary could not be asked.' },
+              pendingReplayBytes: { type: 'number' }, lastReplayAt: { type: ['string', 'null'], format: 'date-time' },
+            })],
+          },
+        })),
+      ),
       '/api/services': get(
         'The running services as registered in Redis (host, pid, version, started, heartbeat, sources and their connection state).',
         [],

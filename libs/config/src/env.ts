@@ -460,6 +460,20 @@ export const ENV = {
     usedBy: 'dashboard',
     secret: 'url',
   }),
+  DATABASE_READ_URL: spec({
+    schema: postgresUrl({ writes: false }),
+    optional: true,
+    doc: 'A read replica (a streaming standby) for the dashboard\'s read API and `tickvault report`, so reads do not load the primary. Its lag is shown (`/api/database`, the `X-Replica-Lag-Seconds` header, the report). When it does not answer, reads fail with 503 naming it unless DATABASE_READ_FALLBACK=primary. A password in DATABASE_PASSWORD_FILE is put into it too (a physical standby has the primary\'s roles). Unset: reads go to the primary (DASHBOARD_DATABASE_URL or DATABASE_URL).',
+    usedBy: 'dashboard, tickvault CLI report',
+    secret: 'url',
+    passwordFile: 'DATABASE_PASSWORD_FILE',
+  }),
+  DATABASE_READ_FALLBACK: spec({
+    schema: oneOf(['none', 'primary']),
+    default: 'none',
+    doc: 'What reads do when the DATABASE_READ_URL replica does not answer: `none` fails them (the API answers 503 naming the replica, `report` exits 1), so a replica outage is seen instead of silently loading the primary; `primary` reads the primary instead (logged, and the `X-Read-Database: primary` header says so).',
+    usedBy: 'dashboard, tickvault CLI report',
+  }),
   LATEST_CACHE_TTL_MS: spec({
     schema: int(0, 600_000),
     default: '2000',

@@ -40,7 +40,7 @@ export function ingestEnv(assetClass: AssetClass): readonly EnvName[] {
 /** The dashboard reads through its own small pool, knows the configured series, and serves the UI. */
 export const DASHBOARD_ENV = [
   ...SERVICE_ENV,
-  'DATABASE_URL', 'DASHBOARD_DATABASE_URL',
+  'DATABASE_URL', 'DASHBOARD_DATABASE_URL', 'DATABASE_READ_URL', 'DATABASE_READ_FALLBACK',
   ...Object.values(ASSET_CLASS_ENV).flatMap((v) => [v.sources, v.symbols]),
   // The key id alone resolves STOCK_SOURCES=auto (see configuredSources); the secret key never reaches
   // the dashboard, the one process facing users.

@@ -8,6 +8,7 @@ export * from './retention.js';
 export * from './verify.js';
 export * from './report.js';
 export * from './read-api.js';
+export * from './read-replica.js';
 export * from './data-environment.js';
 export * from './gaps.js';
 export * from './health.js';

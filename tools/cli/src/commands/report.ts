@@ -3,7 +3,10 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { backfillQueueName, QUEUE_NAMES, tickShards, type AssetClass } from '@tickvault/schema';
 import { configuredSources, loadConfigOrExit, maskUrl, maskUrlsInText, type Config, type EnvName } from '@tickvault/config';
-import { gapCounts, latestHealth, listGaps, listStoredSeries, recentEvents, rejectionCounts, seriesStats, type GapRow, type GapStatus, type RejectionCount, type Sql, type StoredHealth } from '@tickvault/db';
+import {
+  gapCounts, latestHealth, listGaps, listStoredSeries, ReadReplicaUnavailableError, ReadRouter, recentEvents, rejectionCounts, seriesStats,
+  type GapRow, type GapStatus, type ReadSource, type RejectionCount, type ReplicaStatus, type Sql, type StoredHealth,
+} from '@tickvault/db';
 import {
   describeRedisMemory, FAILED_JOBS_KEPT, readRedisMemory, readServices, redisMemoryLevel, redisMemoryWarning, registeredQueues, registeredSeries,
   type RedisMemory, type RedisMemoryLevel, type ServiceEntry,
@@ -22,7 +25,8 @@ const USAGE = [
   'lag; the last health check; gaps; queue depths by state (every tick shard, events, maintenance, one',
   'backfill queue per source, and any queue a running service registered); the running services (host,',
   'pid, version, heartbeat, each source connected or not); Redis memory against maxmemory; rejected input',
-  'by reason; recent system events.',
+  'by reason; recent system events. With DATABASE_READ_URL the database part is read from that replica (its lag',
+  'shown); when it does not answer, from the primary only with DATABASE_READ_FALLBACK=primary.',
   '  --json           one JSON document (sections that could not be read are null, the reason in "errors")',
   '  --watch [s]      redraw every s seconds, 1 to 3600 (default 5) until Ctrl-C; with --json one line each',
   'Exit 1 when Postgres or Redis could not be read (what could be read is still shown).',
@@ -40,7 +44,7 @@ const SERIES_ENV = {
 } as const satisfies Record<AssetClass, { sources: EnvName; symbols: EnvName }>;
 
 const REPORT_ENV = [
-  'DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX', 'TICK_QUEUE_SHARDS',
+  'DATABASE_URL', 'DATABASE_READ_URL', 'DATABASE_READ_FALLBACK', 'REDIS_URL', 'QUEUE_PREFIX', 'TICK_QUEUE_SHARDS',
   ...Object.values(SERIES_ENV).flatMap((v) => [v.sources, v.symbols]),
   // Resolves STOCK_SOURCES=auto as the services do (configuredSources): the key id, never the secret.
   'ALPACA_KEY_ID',
@@ -90,9 +94,16 @@ export interface RedisMemoryReport extends RedisMemory {
   level: RedisMemoryLevel;
 }
 
+/** Where the database part was read: the primary, or the read replica (DATABASE_READ_URL) and how far behind it is. */
+export interface ReportDatabase {
+  reads: ReadSource;
+  replica: (Partial<ReplicaStatus> & { hosts: string; available: boolean }) | null;
+}
+
 /** One JSON document: sections that could not be read are null, with the reason in `errors`. */
 export interface Report {
   generatedAt: string;
+  database: ReportDatabase | null;
   series: SeriesReport[] | null;
   /** The scheduler's latest health check per series. */
   health: StoredHealth[] | null;
@@ -240,16 +251,29 @@ async function readDatabase(sql: Sql, config: ReportConfig, now: number, service
   return { series, rejections, events, health, gaps };
 }
 
-export async function buildReport(sql: Sql, config: ReportConfig): Promise<Report> {
+/** `reads` sends the database part to the read replica when one is configured (else `sql` is read). */
+export async function buildReport(sql: Sql, config: ReportConfig, reads?: ReadRouter): Promise<Report> {
   const now = Date.now();
+  const router = reads ?? new ReadRouter({ primary: sql, fallback: 'none' });
   const report: Report = {
-    generatedAt: new Date(now).toISOString(), series: null, health: null, gaps: null, queues: null, services: null, redisMemory: null, rejections: null, events: null, warnings: [], errors: [],
+    generatedAt: new Date(now).toISOString(), database: null, series: null, health: null, gaps: null, queues: null, services: null, redisMemory: null, rejections: null, events: null, warnings: [], errors: [],
   };
   let heard: (services: ServiceEntry[]) => void = () => {};
   const services = new Promise<ServiceEntry[]>((resolve) => (heard = resolve));
-  const [db, redis] = await Promise.allSettled([readDatabase(sql, config, now, services), readRedis(config, heard)]);
-  if (db.status === 'fulfilled') Object.assign(report, db.value);
-  else report.errors.push(`Postgres (${maskUrl(config.DATABASE_URL)}): ${safeErrorMessage(db.reason)}`);
+  const [db, redis, lag] = await Promise.allSettled([
+    router.read((from) => readDatabase(from, config, now, services)), readRedis(config, heard), router.status(),
+  ]);
+  if (db.status === 'fulfilled') {
+    Object.assign(report, db.value.value);
+    const replica = router.replicaHosts === undefined ? null
+      : lag.status === 'fulfilled' && lag.value ? { hosts: router.replicaHosts, available: true, ...lag.value } : { hosts: router.replicaHosts, available: false };
+    report.database = { reads: db.value.from, replica };
+    if (replica && !replica.available && db.value.from === 'primary') report.warnings.push(`read replica (DATABASE_READ_URL ${replica.hosts}) unavailable: read the primary (DATABASE_READ_FALLBACK=primary)`);
+  } else if (db.reason instanceof ReadReplicaUnavailableError) report.errors.push(db.reason.message);
+  else {
+    const failed = router.target === 'replica' && router.fallback === 'none' ? config.DATABASE_READ_URL! : config.DATABASE_URL;
+    report.errors.push(`Postgres (${maskUrl(failed)}): ${safeErrorMessage(db.reason)}`);
+  }
   if (redis.status === 'fulfilled') {
     const { queues, redisMemory, services: entries, unreadable } = redis.value;
     Object.assign(report, { queues, redisMemory, services: serviceReports(entries, now) });
@@ -262,6 +286,11 @@ export function renderReport(report: Report): string {
   const out: string[] = [`tickvault report at ${formatTime(report.generatedAt)} UTC\n`];
   for (const error of report.errors) out.push(`! ${error}\n`);
   for (const warning of report.warnings) out.push(`! ${warning}\n`);
+  const replica = report.database?.replica;
+  if (replica?.available && report.database?.reads === 'replica') {
+    const lag = replica.lagSeconds == null ? 'unknown' : formatDuration(replica.lagSeconds * 1000);
+    out.push(`Read from the replica ${replica.hosts}: ${replica.standby ? `lag ${lag}${replica.behindBytes == null ? '' : `, ${formatCount(replica.behindBytes)} bytes of WAL behind`}` : 'no longer a standby (promoted?)'}\n`);
+  }
 
   if (report.series) {
     out.push('\nSeries\n');
@@ -398,10 +427,16 @@ export const reportCommand: Command = {
     const options = parseReportArgs(args);
     const config = loadConfigOrExit('report', REPORT_ENV);
     const sql = createProbeDb(config.DATABASE_URL, 'tickvault-report', 2);
+    const replicaSql = config.DATABASE_READ_URL ? createProbeDb(config.DATABASE_READ_URL, 'tickvault-report', 2) : undefined;
+    const reads = new ReadRouter({
+      primary: sql,
+      ...(replicaSql && config.DATABASE_READ_URL ? { replica: { sql: replicaSql, url: config.DATABASE_READ_URL } } : {}),
+      fallback: config.DATABASE_READ_FALLBACK,
+    });
     const print = (report: Report) => (options.json ? `${JSON.stringify(report, null, options.watchSeconds === null ? 2 : 0)}\n` : renderReport(report));
     try {
       if (options.watchSeconds === null) {
-        const report = await buildReport(sql, config);
+        const report = await buildReport(sql, config, reads);
         process.stdout.write(print(report));
         return report.errors.length > 0 ? 1 : 0;
       }
@@ -411,7 +446,7 @@ export const reportCommand: Command = {
       process.once('SIGTERM', onSignal);
       try {
         while (!stop.signal.aborted) {
-          const report = await buildReport(sql, config);
+          const report = await buildReport(sql, config, reads);
           if (stop.signal.aborted) break;
           // JSON in watch mode is one document per line, for a pipe; text redraws the screen.
           if (options.json) process.stdout.write(print(report));
@@ -424,7 +459,7 @@ export const reportCommand: Command = {
       }
       return 0;
     } finally {
-      await sql.end({ timeout: 2 });
+      await Promise.all([sql.end({ timeout: 2 }), replicaSql?.end({ timeout: 2 })]);
     }
   },
 };
