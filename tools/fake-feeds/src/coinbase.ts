@@ -40,6 +40,11 @@ export interface FakeCoinbaseOptions {
   burst?: number;
   /** A connection that has not subscribed after this long is closed (Coinbase: 5 s). */
   subscribeTimeoutMs?: number;
+  /**
+   * Send `trade_id` as a JSON string (`"trade_id":"18502034"`) in REST trade rows and in
+   * match/last_match messages, as Coinbase's REST has been seen to do (default false: a number).
+   */
+  tradeIdAsString?: boolean;
 }
 
 export interface FakeCoinbaseTrade {
@@ -302,7 +307,8 @@ export async function startFakeCoinbase(options: FakeCoinbaseOptions = {}): Prom
     return ms;
   };
 
-  const tradeRow = (t: FakeCoinbaseTrade) => ({ time: t.time, trade_id: t.tradeId, price: t.price, size: t.size, side: t.side });
+  const wireTradeId = (t: FakeCoinbaseTrade): number | string => (options.tradeIdAsString ? String(t.tradeId) : t.tradeId);
+  const tradeRow = (t: FakeCoinbaseTrade) => ({ time: t.time, trade_id: wireTradeId(t), price: t.price, size: t.size, side: t.side });
 
   /** `before` = newer than the cursor (the page right after it), `after` = older; newest first either way. */
   function trades(productTape: ProductTape, query: URLSearchParams, now: number): { body: unknown[]; headers: Record<string, string> } {
@@ -507,7 +513,7 @@ export async function startFakeCoinbase(options: FakeCoinbaseOptions = {}): Prom
   }
 
   const matchMessage = (t: FakeCoinbaseTrade, type: 'match' | 'last_match' = 'match') => ({
-    type, trade_id: t.tradeId, maker_order_id: t.makerOrderId, taker_order_id: t.takerOrderId, side: t.side,
+    type, trade_id: wireTradeId(t), maker_order_id: t.makerOrderId, taker_order_id: t.takerOrderId, side: t.side,
     size: t.size, price: t.price, product_id: t.productId, sequence: t.sequence, time: t.time,
   });
 

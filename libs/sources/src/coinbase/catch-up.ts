@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { StreamContext } from '../source.js';
 import { IdCatchUp, TradeIdGaps, type IdGap } from '../kit/id-gaps.js';
 import type { CoinbaseSourceOptions } from './coinbase-source.js';
-import { checkTradeRow, jsonInteger, type CheckContext } from './frames.js';
+import { checkTradeRow, jsonIdInteger, type CheckContext } from './frames.js';
 import { CoinbaseApiError, type CoinbaseRest } from './rest.js';
 import { SubscribedProducts, toCoinbaseProduct } from './symbols.js';
 
@@ -18,7 +18,7 @@ const BOUND_POLL_MS = 25;
 
 /** The trade id of a trades row, NaN when it has none. */
 export function rowId(row: unknown): number {
-  return typeof row === 'object' && row !== null ? jsonInteger((row as { trade_id?: unknown }).trade_id) : Number.NaN;
+  return typeof row === 'object' && row !== null ? jsonIdInteger((row as { trade_id?: unknown }).trade_id) : Number.NaN;
 }
 
 /**

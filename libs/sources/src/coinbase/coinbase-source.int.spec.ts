@@ -362,6 +362,19 @@ describe('coinbase source against the fake Coinbase', () => {
     expect(none).toEqual([]);
   });
 
+  it('history() pages through trades whose trade_id Coinbase sent as a JSON string', async () => {
+    const server = await startFake({ tradesPerSecond: 5, tradeIdAsString: true });
+    const source = sourceFor(server, { pageLimit: 500 });
+    const to = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+    const from = to - 5 * 60_000;
+    const pages: (readonly Observation[])[] = [];
+    for await (const page of source.history({ symbol: 'BTC/USD', from: new Date(from), to: new Date(to) })) pages.push(page);
+    const expected = server.trades('BTC-USD', from, to);
+    expect(expected.length).toBeGreaterThan(1000);
+    expect(pages.length).toBeGreaterThanOrEqual(2);
+    expect(pages.flat()).toEqual(expected.map((t) => observationOf('BTC/USD', t)));
+  });
+
   it("1m candles built from delivered trades equal the fake's candles and bars() for closed minutes", async () => {
     const server = await startFake({ tradesPerSecond: 5 });
     const source = sourceFor(server);

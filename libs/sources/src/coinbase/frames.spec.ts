@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   checkCandleRow, checkTradeRow, compareDecimals, invalidProductOf, jsonNumberToDecimal, MAX_FRAME_BYTES, parseCoinbaseTime, parseMessage, type CheckContext,
 } from './frames.js';
+import { rowId } from './catch-up.js';
 import { SubscribedProducts } from './symbols.js';
 
 const NOW = Date.parse('2026-03-04T10:00:00.000Z');
@@ -34,6 +35,20 @@ describe('Coinbase ws-feed messages', () => {
     });
     const last = parseText(match({ type: 'last_match', product_id: 'ETH-USD' }));
     expect(last.kind === 'match' && last.last && last.trade.symbol).toBe('ETH/USD');
+  });
+
+  it('accepts a trade id sent as a JSON string of digits, as Coinbase has been seen to send it', () => {
+    const asNumber = parseText(match({ trade_id: 18502034 }));
+    const asString = parseText(match({ trade_id: '18502034' }));
+    expect(asString).toEqual(asNumber);
+    expect(asString.kind === 'match' && asString.trade.id).toBe(18502034);
+    expect(asString.kind === 'match' && asString.trade.observation.tradeId).toBe('18502034');
+    const last = parseText(match({ type: 'last_match', trade_id: '7' }));
+    expect(last.kind === 'match' && last.last && last.trade.id).toBe(7);
+    expect(parseText(JSON.stringify({ type: 'heartbeat', sequence: 90, last_trade_id: '20', product_id: 'BTC-USD', time: '2026-03-04T09:59:59.464459Z' }))).toEqual({
+      kind: 'heartbeat', symbol: 'BTC/USD', lastTradeId: 20, sequence: 90,
+    });
+    expect(reasonOf(JSON.stringify({ type: 'heartbeat', sequence: 1, last_trade_id: '2.0', product_id: 'BTC-USD' }))).toBe('malformed');
   });
 
   it('reads heartbeats, subscriptions and error notices', () => {
@@ -71,8 +86,11 @@ describe('Coinbase ws-feed messages', () => {
     expect(reasonOf(match({ size: '-1.5' }))).toBe('invalid_size');
     expect(reasonOf(match({ size: 'NaN' }))).toBe('invalid_size');
     expect(reasonOf(match({ trade_id: -1 }))).toBe('invalid_trade_id');
-    expect(reasonOf(match({ trade_id: '10' }))).toBe('invalid_trade_id');
     expect(reasonOf(match({ trade_id: 1.5 }))).toBe('invalid_trade_id');
+    // An id sent as a string must be the digits of an integer and nothing else.
+    for (const id of ['', '-10', '+10', '1.5', '1e3', ' 10', '10 ', '0x1A', 'x1', '99999999999999999999']) {
+      expect(reasonOf(match({ trade_id: id })), JSON.stringify(id)).toBe('invalid_trade_id');
+    }
     expect(reasonOf(match({ time: 'yesterday' }))).toBe('invalid_timestamp');
     expect(reasonOf(match({ time: '2026-02-30T10:00:00.000000Z' }))).toBe('invalid_timestamp');
     expect(reasonOf(match({ time: '2026-03-04T10:00:00.000000+01:00' }))).toBe('invalid_timestamp');
@@ -104,6 +122,19 @@ describe('Coinbase REST rows', () => {
     // Lossless-parsed rows carry the id as a LosslessNumber.
     const lossless = checkTradeRow((parse(JSON.stringify([row])) as unknown[])[0], 'BTC-USD', ctx);
     expect(lossless.ok && lossless.trade.id).toBe(74);
+    // Both shapes of trade_id, as a lossless parse of a REST body gives them.
+    const [numeric, quoted] = parse(JSON.stringify([row, { ...row, trade_id: '18502034' }])) as unknown[];
+    const fromString = checkTradeRow(quoted, 'BTC-USD', ctx);
+    expect(checkTradeRow(numeric, 'BTC-USD', ctx).ok).toBe(true);
+    expect(fromString.ok && fromString.trade.id).toBe(18502034);
+    expect(fromString.ok && fromString.trade.observation.tradeId).toBe('18502034');
+    expect(rowId(quoted)).toBe(18502034);
+    expect(rowId(numeric)).toBe(74);
+    for (const id of ['-74', '74.0', '7e1', ' 74', 'abc']) {
+      const refused = checkTradeRow({ ...row, trade_id: id }, 'BTC-USD', ctx);
+      expect(!refused.ok && refused.rejection.reason, id).toBe('invalid_trade_id');
+      expect(rowId({ ...row, trade_id: id }), id).toBeNaN();
+    }
     const bad = checkTradeRow({ ...row, price: '0' }, 'BTC-USD', ctx);
     expect(!bad.ok && bad.rejection.reason).toBe('invalid_price');
     expect(checkTradeRow('x', 'BTC-USD', ctx).ok).toBe(false);

@@ -67,7 +67,8 @@ export function parseCoinbaseTime(text: string): { ts: string; timeUs: number } 
 
 /**
  * One trade as Coinbase describes it (a `match` message or a trades row), checked field by field:
- * the product must be one this stream subscribed to, the trade id a non-negative integer, the price
+ * the product must be one this stream subscribed to, the trade id a non-negative integer (a JSON
+ * number, or the same digits as a JSON string), the price
  * a positive decimal string, the size a non-negative decimal string, the time a real UTC instant not
  * ahead of the clock. Prices and sizes are kept exactly as sent.
  */
@@ -81,9 +82,9 @@ export function checkTrade(
   if (!symbol) {
     return reject('unknown_symbol', `trade for ${fields.productId}, which this stream did not subscribe to`, sample, fromCoinbaseProduct(fields.productId));
   }
-  const id = isLosslessNumber(fields.id) ? Number(fields.id.value) : fields.id;
+  const id = jsonIdInteger(fields.id);
   const { price, size, time } = fields;
-  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+  if (!Number.isSafeInteger(id) || id < 0) {
     return reject('invalid_trade_id', `trade id ${JSON.stringify(fields.id)} is not a non-negative integer`, sample, symbol);
   }
   if (typeof price !== 'string' || !isValidPrice('crypto', price)) {
@@ -135,9 +136,9 @@ export function parseMessage(text: string, byteLength: number, ctx: CheckContext
     case 'heartbeat': {
       const symbol = typeof parsed.product_id === 'string' ? ctx.subscribed.lookup(parsed.product_id) : undefined;
       if (!symbol) return { kind: 'ignored', type: 'heartbeat' }; // carries no data: nothing to refuse
-      const lastTradeId = parsed.last_trade_id;
-      if (typeof lastTradeId !== 'number' || !Number.isSafeInteger(lastTradeId) || lastTradeId < 0) {
-        return { kind: 'rejected', rejection: reject('malformed', `heartbeat last_trade_id ${JSON.stringify(lastTradeId)} is not a non-negative integer`, text, symbol).rejection };
+      const lastTradeId = jsonIdInteger(parsed.last_trade_id);
+      if (!Number.isSafeInteger(lastTradeId) || lastTradeId < 0) {
+        return { kind: 'rejected', rejection: reject('malformed', `heartbeat last_trade_id ${JSON.stringify(parsed.last_trade_id)} is not a non-negative integer`, text, symbol).rejection };
       }
       return { kind: 'heartbeat', symbol, lastTradeId, sequence: optionalInt(parsed.sequence) };
     }
@@ -179,6 +180,16 @@ export function checkTradeRow(row: unknown, productId: string, ctx: CheckContext
 export function jsonInteger(value: unknown): number {
   const n = isLosslessNumber(value) ? Number(value.value) : value;
   return typeof n === 'number' && Number.isSafeInteger(n) ? n : Number.NaN;
+}
+
+/**
+ * A Coinbase id (trade_id, last_trade_id) as an integer, else NaN: a JSON number (plain or
+ * lossless), or the same integer sent as a JSON string (`"18502034"`, seen from REST trades in
+ * 2024) — digits only, no sign, decimal point, exponent or whitespace.
+ */
+export function jsonIdInteger(value: unknown): number {
+  if (typeof value === 'string') return /^\d+$/.test(value) ? jsonInteger(Number(value)) : Number.NaN;
+  return jsonInteger(value);
 }
 
 /**
