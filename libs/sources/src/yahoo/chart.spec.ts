@@ -87,6 +87,73 @@ describe('parseChart', () => {
   });
 });
 
+describe("parseChart: Yahoo's trailing live row", () => {
+  // Friday 2026-11-20, New York on EST: the regular session closes 16:00 = 21:00Z.
+  const AFTER_CLOSE = Date.parse('2026-11-20T21:05:10Z');
+  const CLOSE = Date.parse('2026-11-20T21:00:00Z') / 1000;
+  const late = { symbol: 'AAPL', now: AFTER_CLOSE, maxFutureMs: 120_000 };
+  const REGULAR = { timezone: 'EST', start: CLOSE - 6.5 * 3600, end: CLOSE, gmtoffset: -18000 };
+
+  /** The last two minutes of the session, then `extra` rows, in the shape of a recorded body (meta trimmed). */
+  function lateBody(extra: { time: number; price: string; volume: string }[], withPeriod = true): string {
+    const rows = [
+      { time: CLOSE - 120, open: '228.52000427246094', high: '228.60000610351562', low: '228.41000366210938', close: '228.5500030517578', volume: '412395' },
+      { time: CLOSE - 60, open: '228.5500030517578', high: '228.74000549316406', low: '228.47999572753906', close: '228.69000244140625', volume: '1893530' },
+      ...extra.map((e) => ({ time: e.time, open: e.price, high: e.price, low: e.price, close: e.price, volume: e.volume })),
+    ];
+    const column = (k: 'open' | 'high' | 'low' | 'close' | 'volume') => `[${rows.map((r) => r[k]).join(',')}]`;
+    const period = withPeriod
+      ? `,"currentTradingPeriod":{"pre":{"timezone":"EST","start":${CLOSE - 12 * 3600},"end":${REGULAR.start},"gmtoffset":-18000},"regular":${JSON.stringify(REGULAR)},"post":{"timezone":"EST","start":${CLOSE},"end":${CLOSE + 4 * 3600},"gmtoffset":-18000}}`
+      : '';
+    return `{"chart":{"result":[{"meta":{"currency":"USD","symbol":"AAPL","exchangeName":"NMS","instrumentType":"EQUITY","regularMarketTime":${CLOSE},"gmtoffset":-18000,"timezone":"EST","exchangeTimezoneName":"America/New_York","regularMarketPrice":228.69000244140625,"chartPreviousClose":229.0${period},"dataGranularity":"1m","range":"1d"},"timestamp":[${rows.map((r) => r.time).join(',')}],"indicators":{"quote":[{"close":${column('close')},"volume":${column('volume')},"open":${column('open')},"high":${column('high')},"low":${column('low')}}]}}],"error":null}}`;
+  }
+  const placeholder = (time: number, volume = '0') => ({ time, price: '228.69000244140625', volume });
+  const openTimes = (outcome: ChartOutcome) => chart(outcome).bars.map((b) => b.openTime);
+
+  it('leaves out a last flat zero-volume row stamped at the close, with or without meta.currentTradingPeriod', () => {
+    for (const withPeriod of [true, false]) {
+      const out = chart(parseChart(lateBody([placeholder(CLOSE)], withPeriod), late));
+      expect(out.bars.map((b) => b.openTime), String(withPeriod)).toEqual(['2026-11-20T20:58:00Z', '2026-11-20T20:59:00Z']);
+      expect(out.rejections).toEqual([]);
+      expect(out.liveRow).toBe(CLOSE);
+    }
+  });
+
+  it('leaves out the row stamped in the next session (its close, or its open past regular.end), not refusing it as future', () => {
+    const nextClose = Date.parse('2026-11-23T21:00:00Z') / 1000; // Monday 16:00 New York
+    const nextOpen = Date.parse('2026-11-23T14:30:00Z') / 1000; // Monday 09:30 New York
+    for (const [time, withPeriod] of [[nextClose, true], [nextClose, false], [nextOpen, true]] as const) {
+      const out = chart(parseChart(lateBody([placeholder(time)], withPeriod), late));
+      expect(openTimes(out), `${time} ${withPeriod}`).toEqual(['2026-11-20T20:58:00Z', '2026-11-20T20:59:00Z']);
+      expect(out.rejections).toEqual([]);
+      expect(out.liveRow).toBe(time);
+    }
+  });
+
+  it('uses the early close of the NYSE calendar: 13:00 New York the day after Thanksgiving', () => {
+    const early = Date.parse('2026-11-27T18:00:00Z') / 1000;
+    const text = lateBody([placeholder(early)], false);
+    expect(chart(parseChart(text, { ...late, now: Date.parse('2026-11-27T18:05:00Z') })).liveRow).toBe(early);
+  });
+
+  it('keeps every other row: inside the session, with volume, not flat, or not the last one', () => {
+    const closeBar = '2026-11-20T21:00:00Z';
+    // The running minute of an open session may be flat and without volume yet: it is a bar.
+    const flatLast = lateBody([], true).replace(',"volume":[412395,1893530]', ',"volume":[412395,0]').replace(/"(open|high|low|close)":\[([^,]+),[^\]]+\]/g, '"$1":[$2,228.5]');
+    expect(flatLast).toContain('"close":[228.5500030517578,228.5],"volume":[412395,0],"open":[228.52000427246094,228.5]');
+    const inSession = chart(parseChart(flatLast, late));
+    expect(inSession.bars.map((b) => b.openTime)).toEqual(['2026-11-20T20:58:00Z', '2026-11-20T20:59:00Z']);
+    expect(inSession.liveRow).toBeUndefined();
+    expect(openTimes(parseChart(lateBody([placeholder(CLOSE, '15')]), late))).toContain(closeBar);
+    expect(openTimes(parseChart(lateBody([placeholder(CLOSE), { time: CLOSE + 60, price: '228.8000030517578', volume: '100' }]), late))).toEqual([
+      '2026-11-20T20:58:00Z', '2026-11-20T20:59:00Z', closeBar, '2026-11-20T21:01:00Z',
+    ]);
+    const notFlat = lateBody([placeholder(CLOSE)]).replace('"high":[228.60000610351562,228.74000549316406,228.69000244140625]', '"high":[228.60000610351562,228.74000549316406,228.8000030517578]');
+    expect(notFlat).toContain('228.8000030517578');
+    expect(openTimes(parseChart(notFlat, late))).toContain(closeBar);
+  });
+});
+
 describe('plainDecimal', () => {
   it('writes exponent forms out exactly and leaves plain ones alone', () => {
     expect(plainDecimal('189.83999633789062')).toBe('189.83999633789062');

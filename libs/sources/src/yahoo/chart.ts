@@ -1,5 +1,5 @@
 import { isLosslessNumber, parse } from 'lossless-json';
-import { checkBar, isValidPrice, toBarTime } from '@tickvault/schema';
+import { checkBar, isValidPrice, toBarTime, usEquitySessions } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
 
 /** Bodies above this are refused unread (`oversized`): a week of 1m bars is about 1 MB. */
@@ -24,6 +24,8 @@ export type ChartOutcome =
       rejections: SourceRejection[];
       /** Minutes Yahoo listed without prices (no trade in them): skipped, not refused. */
       nullEntries: number;
+      /** The trailing "live" placeholder row left out (seconds), when the body ended with one: see isLivePlaceholder. */
+      liveRow?: number;
     }
   /** `{"chart":{"result":null,"error":{"code":"Not Found","description":..}}}` */
   | { kind: 'error'; code: string; description: string }
@@ -134,7 +136,12 @@ export function parseChart(text: string, check: ChartCheck): ChartOutcome {
 
   const entries: Entry[] = [];
   let nullEntries = 0;
-  for (let i = 0; i < timestamps.length; i++) {
+  let liveRow: number | undefined;
+  const last = timestamps.length - 1;
+  if (last >= 0 && isLivePlaceholder([timestamps[last], opens![last], highs![last], lows![last], closes![last], volumes![last]], regularEnd(result.meta))) {
+    liveRow = integer(timestamps[last]);
+  }
+  for (let i = 0; i < (liveRow === undefined ? timestamps.length : last); i++) {
     const raw = [timestamps[i], opens![i], highs![i], lows![i], closes![i], volumes![i]];
     const sample = `{"timestamp":${String(raw[0])},"open":${String(raw[1])},"high":${String(raw[2])},"low":${String(raw[3])},"close":${String(raw[4])},"volume":${String(raw[5])}}`;
     const time = integer(timestamps[i]);
@@ -179,7 +186,36 @@ export function parseChart(text: string, check: ChartCheck): ChartOutcome {
     if (checked.ok) bars.push(bar);
     else rejections.push(rejection(symbol, checked.reason === 'malformed' ? 'invalid_bar' : checked.reason, checked.detail, entry.sample));
   }
-  return { kind: 'chart', bars, quote, rejections, nullEntries };
+  return liveRow === undefined ? { kind: 'chart', bars, quote, rejections, nullEntries } : { kind: 'chart', bars, quote, rejections, nullEntries, liveRow };
+}
+
+/** meta.currentTradingPeriod.regular.end (seconds), when the body has it. */
+function regularEnd(meta: unknown): number | undefined {
+  const period = isObject(meta) ? meta.currentTradingPeriod : undefined;
+  const regular = isObject(period) ? period.regular : undefined;
+  return isObject(regular) ? integer(regular.end) : undefined;
+}
+
+const NY_DATE = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/New_York', year: 'numeric', month: '2-digit', day: '2-digit' });
+
+/**
+ * Yahoo's 1m body can end with a "live" quote row that is not a bar: volume 0, open = high = low =
+ * close, stamped at or after the close of the regular session (16:00 New York, often of the next
+ * session). Such a last row is a placeholder when it is zero-volume and flat and its time is at or
+ * after meta.currentTradingPeriod.regular.end (when sent), or at or after the NYSE regular close of
+ * its New York day (13:00 on early-close days), or on a day without a session. A flat zero-volume row
+ * inside a session is the running minute and stays.
+ */
+function isLivePlaceholder(raw: readonly unknown[], regularEndS: number | undefined): boolean {
+  const time = integer(raw[0]);
+  const [open, high, low, close, volume] = raw.slice(1).map(numberText);
+  if (time === undefined || typeof open !== 'string' || volume === null || volume === undefined || !/^0+(\.0+)?$/.test(volume)) return false;
+  if (high !== open || low !== open || close !== open) return false;
+  if (regularEndS !== undefined && time >= regularEndS) return true;
+  const at = time * 1000;
+  const day = NY_DATE.format(at);
+  const session = usEquitySessions(new Date(at - 86_400_000), new Date(at + 86_400_000)).find((s) => NY_DATE.format(s.close) === day);
+  return session === undefined || at >= session.close.getTime();
 }
 
 /** meta.regularMarketPrice at meta.regularMarketTime; absent (null) fields mean no quote, bad ones are refused. */
