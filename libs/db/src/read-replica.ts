@@ -22,7 +22,7 @@ export interface ReplicaStatus {
 }
 
 /** How far behind `replica` is; `primary`, when it answers, gives the exact WAL distance. */
-export async function replicaStatus(replica: Sql, primary?: Sql, deadlineMs = 2_000): Promise<ReplicaStatus> {
+export async function replicaStatus(replica: Sql, primary?: Sql, deadlineMs = 5_000): Promise<ReplicaStatus> {
   const [row] = await withDeadline(
     replica<{ standby: boolean; replay_lsn: string | null; pending: number | null; last_replay_at: Date | null; since_replay: number | null }[]>`
       select pg_is_in_recovery() as standby,

@@ -37,6 +37,7 @@ const DUMMY_SECRETS: Record<string, string> = {
   DASHBOARD_PASSWORD: 'dummy-password-0000',
   DASHBOARD_TOKEN: 'dummy-token-000000000000',
   DASHBOARD_DATABASE_URL: 'postgres://tickvault_reader:dummy@postgres-replica.test:5432/tickvault',
+  DATABASE_READ_URL: 'postgres://tickvault_reader:dummy@postgres-replica.test:5432/tickvault',
 };
 /** Set in each container with its ports, not in the ConfigMap. */
 const PER_CONTAINER = ['HEALTH_PORT', 'DASHBOARD_HOST', 'DASHBOARD_PORT'];
