@@ -29,6 +29,12 @@ export interface FakeYahooOptions {
   nullVolumeShare?: number;
   /** Share of seconds with a trade (default 0.6). */
   tradeShare?: number;
+  /**
+   * End every 1m body that has a priced minute with Yahoo's "live" quote row: volume 0, open = high =
+   * low = close = the last close, stamped at meta.currentTradingPeriod.regular.end (16:00 New York)
+   * or the minute after the last row when that is later. Not a bar: clients are to leave it out.
+   */
+  liveRow?: boolean;
 }
 
 /** One entry of the chart arrays as served: prices as the JSON number text, null where Yahoo sends null. */
@@ -325,7 +331,14 @@ export async function startFakeYahoo(options: FakeYahooOptions = {}): Promise<Fa
       throw new ChartError(422, 'Unprocessable Entity', `1m data not available for startTime=${period1} and endTime=${period2}. The requested range must be within the last 30 days.`);
     }
     const rows = entries(tape, period1, period2, nowS);
-    const result: Record<string, unknown> = { meta: meta(tape, nowMs, range ?? '', rows) };
+    const metaBlock = meta(tape, nowMs, range ?? '', rows);
+    const result: Record<string, unknown> = { meta: metaBlock };
+    const lastPriced = rows.findLast((r) => r.close !== null);
+    if (options.liveRow && lastPriced) {
+      const time = Math.max(metaBlock.currentTradingPeriod.regular.end, rows.at(-1)!.time + 60);
+      const price = lastPriced.close;
+      rows.push({ time, open: price, high: price, low: price, close: price, volume: '0', final: false });
+    }
     const num = (text: string | null) => (text === null ? null : Number(text));
     if (rows.length > 0) {
       result.timestamp = rows.map((r) => r.time);

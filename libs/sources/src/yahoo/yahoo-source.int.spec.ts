@@ -171,6 +171,20 @@ describe('yahoo source against the fake Yahoo', () => {
     expectBarsComplete(server, r.bars, stoppedAt - 1000, ['MSFT']);
   });
 
+  it("leaves out the zero-volume live row Yahoo appends after the session's last bar", async () => {
+    // Every body ends with a flat volume-0 row stamped 16:00 New York or the minute after the last
+    // row, whichever is later: ahead of every bar the fake has.
+    const server = await startFake({ liveRow: true });
+    const source = sourceFor(server);
+    const r = run(source);
+    await until(() => source.stats.rounds >= 4);
+    const stoppedAt = Date.now();
+    await r.stop();
+    expect(r.rejections).toEqual([]); // not refused as a future bar either
+    expect(r.bars.every((b) => Date.parse(b.openTime) <= stoppedAt), 'no bar stamped after the polls').toBe(true);
+    expectBarsComplete(server, r.bars, stoppedAt - 1000);
+  });
+
   it('rejects an unknown symbol once and keeps polling the others; refuses malformed symbols', async () => {
     const server = await startFake();
     const source = sourceFor(server);
