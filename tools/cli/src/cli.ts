@@ -30,10 +30,11 @@ export function synopsis(usage: string): string {
 
 /** The variables a command reads, each URL followed by the file its password may come from (DATABASE_PASSWORD_FILE …). */
 export function commandEnv(command: Command): EnvName[] {
-  return command.env.flatMap((name) => {
+  // Two URLs can share one password file (DATABASE_URL and DATABASE_READ_URL): each name once.
+  return [...new Set(command.env.flatMap((name) => {
     const passwordFile = (ENV[name] as { passwordFile?: EnvName }).passwordFile;
     return passwordFile ? [name, passwordFile] : [name];
-  });
+  }))];
 }
 
 export function commandHelp(command: Command): string {
