@@ -53,7 +53,7 @@ export function parseConnectionUrl(value: string): ConnectionUrl | undefined {
 
 export function formatConnectionUrl(url: ConnectionUrl): string {
   const userinfo = url.password === undefined ? url.username : `${url.username}:${url.password}`;
-  const hosts = url.hosts.map((h) => (h.port ? `${h.host}:${h.port}` : h.host)).join(',');
+  const hosts = hostList(url.hosts);
   const path = url.database ? `/${encodeURIComponent(url.database)}` : '';
   return `${url.protocol}//${userinfo ? `${userinfo}@` : ''}${hosts}${path}${url.search}`;
 }
@@ -61,7 +61,11 @@ export function formatConnectionUrl(url: ConnectionUrl): string {
 /** `host:port,host:port`, for messages: no user, no password, no query. */
 export function describeHosts(value: string): string {
   const parsed = parseConnectionUrl(value);
-  return parsed ? parsed.hosts.map((h) => (h.port ? `${h.host}:${h.port}` : h.host)).join(',') : '(unparsable URL)';
+  return parsed ? hostList(parsed.hosts) : '(unparsable URL)';
+}
+
+function hostList(hosts: ConnectionUrl['hosts']): string {
+  return hosts.map((h) => (h.port ? `${h.host}:${h.port}` : h.host)).join(',');
 }
 
 /** `value` with another database name; a multi-host URL keeps all its hosts and its query (target_session_attrs). */

@@ -49,7 +49,7 @@ export function createBackfillWorker(deps: BackfillDeps): Worker<BackfillJob> {
       const from = new Date(request.from);
       const to = new Date(request.to);
       if (!(from < to)) throw new UnrecoverableError(`empty range ${request.from} .. ${request.to}`);
-      const start = outbox.position;
+      const start = pipeline.position;
       const startedAt = Date.now();
       let rows = 0;
       let emptyRanges: [string, string][] = [];
@@ -68,8 +68,7 @@ export function createBackfillWorker(deps: BackfillDeps): Worker<BackfillJob> {
           rows += page.length;
         }
       }
-      pipeline.flush();
-      await outbox.delivered(start, outbox.position, Date.now() + DELIVERY_DEADLINE_MS);
+      await pipeline.delivered(start, Date.now() + DELIVERY_DEADLINE_MS);
       report(request, rows > 0 ? 'filled' : 'no_data', rows, null, emptyRanges);
       // The outcome must reach Redis before the job completes, or a crash here would leave the gap open.
       await outbox.eventsDelivered(Date.now() + DELIVERY_DEADLINE_MS);
