@@ -13,6 +13,7 @@ import { retention } from './scenarios/retention.js';
 import { gapfill } from './scenarios/gapfill.js';
 import { migration } from './scenarios/migration.js';
 import { startup } from './scenarios/startup.js';
+import { capacity } from './scenarios/capacity.js';
 
 /**
  * The benchmark suite. Every scenario drives the real processes (writer, ingest-crypto, scheduler)
@@ -24,7 +25,7 @@ import { startup } from './scenarios/startup.js';
  *   npm run bench -- --only throughput,latency      # some scenarios
  *   npm run bench -- --retention-ticks 10000000     # sizes: see the options below
  */
-const SCENARIOS = ['throughput', 'baselines', 'latency', 'memory', 'retention', 'migration', 'gapfill', 'startup'] as const;
+const SCENARIOS = ['throughput', 'baselines', 'latency', 'memory', 'retention', 'migration', 'gapfill', 'startup', 'capacity'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -138,6 +139,9 @@ try {
         break;
       case 'startup':
         await startup(ctx, { runs: quick ? 1 : 3 });
+        break;
+      case 'capacity':
+        await capacity(ctx, { ticks: sizes.ticks, perJob: sizes.perJob, symbols: sizes.symbols });
         break;
       case 'gapfill':
         await gapfill(ctx, { days: sizes.gapfillDays, symbols: sizes.gapfillSymbols, tradesPerSecond: sizes.gapfillTradesPerSecond, weightPerMinute: 6000 });
