@@ -1,6 +1,7 @@
 import { isLosslessNumber, parse, stringify } from 'lossless-json';
 import { compareDecimals, isValidPrice, toBarTime, UNSIGNED_DECIMAL, type RejectReason } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
+import { jsonIdDigits } from '../kit/json-id.js';
 
 /**
  * Frames above this are refused unread (`oversized`). Alpaca batches data messages into one array
@@ -159,8 +160,8 @@ export function checkTrade(message: unknown, ctx: CheckContext, symbol?: string)
   const named = resolveSymbol(message, sample, ctx, symbol);
   if (!named.ok) return named;
   const s = named.value;
-  const id = isLosslessNumber(message.i) ? message.i.value : null;
-  if (id === null || !INTEGER.test(id)) {
+  const id = jsonIdDigits(message.i);
+  if (id === null) {
     return rejection('invalid_trade_id', `trade id ${sampleOf(message.i ?? null)} is not a non-negative integer`, sample, s);
   }
   if (typeof message.x !== 'string' || !EXCHANGE_CODE.test(message.x)) {

@@ -4,6 +4,7 @@ import type { StreamOptions, StreamStats } from '../kit/stream-options.js';
 import { IdCatchUp, TradeIdGaps, type IdGap, type IdPagingOptions } from '../kit/id-gaps.js';
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
 import { openSession } from '../kit/ws-session.js';
+import { jsonIdInteger } from '../kit/json-id.js';
 import { checkTradeRow, parseFrame, type CheckContext } from './frames.js';
 import { TokenBucketLimiter } from '../rate-limiter.js';
 import { BinanceApiError, BinanceRest, type RestStats } from './rest.js';
@@ -130,18 +131,19 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
     if (Number.isNaN(gap.from) && gap.fromTimeMs !== undefined) {
       // No delivered trade yet: the first trade id at or after the time the symbol was asked for.
       const [first] = await rest.aggTrades(binanceSymbol, { startTime: gap.fromTimeMs, limit: 1 }, ctx.signal);
-      if (!first || typeof first.f !== 'number' || !Number.isSafeInteger(first.f)) {
+      const firstId = first ? jsonIdInteger(first.f) : Number.NaN;
+      if (Number.isNaN(firstId)) {
         gap.done = true; // no trade since then: nothing was missed
         return;
       }
-      gap.from = first.f;
+      gap.from = firstId;
     }
     await ids.fill(
       symbol,
       gap,
       {
         fetch: (fromId) => rest.historicalTrades(binanceSymbol, fromId, opts.pageLimit, ctx.signal),
-        idOf: (row) => (typeof row.id === 'number' ? row.id : Number.NaN),
+        idOf: (row) => jsonIdInteger(row.id),
         check: (row) => {
           const checked = checkTradeRow(row, binanceSymbol, checkContext(subscribed));
           return checked.ok ? { ok: true, observation: checked.trade.observation, timeUs: checked.trade.time * 1000 } : checked;
@@ -283,10 +285,8 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
       // The first trade at or after `from`: its aggregate trade names the first trade id (weight 4).
       const [first] = await rest.aggTrades(binanceSymbol, { startTime: from.getTime(), endTime: to.getTime() - 1, limit: 1 }, signal);
       if (!first) return;
-      if (typeof first.f !== 'number' || !Number.isSafeInteger(first.f)) {
-        throw new BinanceApiError(200, null, `aggTrades row without a first trade id: ${JSON.stringify(first)}`);
-      }
-      let fromId: number = first.f;
+      let fromId = jsonIdInteger(first.f);
+      if (Number.isNaN(fromId)) throw new BinanceApiError(200, null, `aggTrades row without a first trade id: ${JSON.stringify(first)}`);
       for (;;) {
         const rows = await rest.historicalTrades(binanceSymbol, fromId, opts.pageLimit, signal);
         const page: Observation[] = [];
@@ -294,7 +294,8 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         let ended = false;
         const check = checkContext(subscribed);
         for (const row of rows) {
-          if (typeof row.id === 'number' && Number.isSafeInteger(row.id)) maxId = Math.max(maxId, row.id);
+          const id = jsonIdInteger(row.id);
+          if (!Number.isNaN(id)) maxId = Math.max(maxId, id);
           const checked = checkTradeRow(row, binanceSymbol, check);
           if (!checked.ok) continue; // history has no reject channel; the pipeline would refuse it anyway
           if (checked.trade.time >= to.getTime()) {

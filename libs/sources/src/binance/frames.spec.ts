@@ -50,7 +50,8 @@ describe('Binance trade frames', () => {
     expect(reasonOf(trade({ q: '-1.50000000' }))).toBe('invalid_size');
     expect(reasonOf(trade({ q: 'NaN' }))).toBe('invalid_size');
     expect(reasonOf(trade({ t: -1 }))).toBe('invalid_trade_id');
-    expect(reasonOf(trade({ t: '12345' }))).toBe('invalid_trade_id');
+    expect(reasonOf(trade({ t: '12345' }))).toBe('trade'); // an integer sent as a string (kit/json-id.spec.ts)
+    expect(reasonOf(trade({ t: '12e3' }))).toBe('invalid_trade_id');
     expect(reasonOf(trade({ t: 1.5 }))).toBe('invalid_trade_id');
     expect(reasonOf(trade({ T: 'yesterday' }))).toBe('invalid_timestamp');
     expect(reasonOf(trade({ T: (NOW - 5) * 1000 }))).toBe('invalid_timestamp'); // microseconds

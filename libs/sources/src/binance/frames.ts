@@ -1,5 +1,6 @@
 import { isValidPrice, type RejectReason } from '@tickvault/schema';
 import type { Observation, SourceRejection } from '../source.js';
+import { jsonIdInteger } from '../kit/json-id.js';
 import { fromBinanceSymbol, type SubscribedSymbols } from './symbols.js';
 
 /** Frames above this are refused unread (`oversized`): a trade event is a few hundred bytes. */
@@ -56,9 +57,10 @@ export function checkTrade(
     const named = fromBinanceSymbol(fields.symbol);
     return reject('unknown_symbol', `trade for ${fields.symbol}, which this stream did not subscribe to`, sample, named);
   }
-  const { id, price, qty, time } = fields;
-  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
-    return reject('invalid_trade_id', `trade id ${JSON.stringify(id)} is not a non-negative integer`, sample, symbol);
+  const { price, qty, time } = fields;
+  const id = jsonIdInteger(fields.id);
+  if (Number.isNaN(id)) {
+    return reject('invalid_trade_id', `trade id ${JSON.stringify(fields.id)} is not a non-negative integer`, sample, symbol);
   }
   if (typeof price !== 'string' || !isValidPrice('crypto', price)) {
     return reject('invalid_price', `price ${JSON.stringify(price)} is not a positive decimal string`, sample, symbol);

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { StreamContext } from '../source.js';
 import { IdCatchUp, TradeIdGaps, type IdGap } from '../kit/id-gaps.js';
 import type { CoinbaseSourceOptions } from './coinbase-source.js';
-import { checkTradeRow, jsonIdInteger, type CheckContext } from './frames.js';
+import { jsonIdInteger } from '../kit/json-id.js';
+import { checkTradeRow, type CheckContext } from './frames.js';
 import { CoinbaseApiError, type CoinbaseRest } from './rest.js';
 import { SubscribedProducts, toCoinbaseProduct } from './symbols.js';
 

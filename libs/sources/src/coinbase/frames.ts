@@ -1,4 +1,5 @@
 import { isLosslessNumber } from 'lossless-json';
+import { jsonIdInteger, jsonInteger } from '../kit/json-id.js';
 import { compareDecimals, isValidPrice, UNSIGNED_DECIMAL, type RejectReason } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
 import { fromCoinbaseProduct, type SubscribedProducts } from './symbols.js';
@@ -174,22 +175,6 @@ export function checkTradeRow(row: unknown, productId: string, ctx: CheckContext
   const sample = safeSample(row);
   if (!isObject(row)) return reject('malformed', 'trade row is not an object', sample);
   return checkTrade({ productId, id: row.trade_id, price: row.price, size: row.size, time: row.time }, sample, ctx);
-}
-
-/** The integer a JSON number holds (plain or lossless), else NaN. */
-export function jsonInteger(value: unknown): number {
-  const n = isLosslessNumber(value) ? Number(value.value) : value;
-  return typeof n === 'number' && Number.isSafeInteger(n) ? n : Number.NaN;
-}
-
-/**
- * A Coinbase id (trade_id, last_trade_id) as an integer, else NaN: a JSON number (plain or
- * lossless), or the same integer sent as a JSON string (`"18502034"`, seen from REST trades in
- * 2024) — digits only, no sign, decimal point, exponent or whitespace.
- */
-export function jsonIdInteger(value: unknown): number {
-  if (typeof value === 'string') return /^\d+$/.test(value) ? jsonInteger(Number(value)) : Number.NaN;
-  return jsonInteger(value);
 }
 
 /**
