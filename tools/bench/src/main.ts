@@ -141,7 +141,7 @@ try {
         await startup(ctx, { runs: quick ? 1 : 3 });
         break;
       case 'capacity':
-        await capacity(ctx, { ticks: sizes.ticks, perJob: sizes.perJob, symbols: sizes.symbols });
+        await capacity(ctx, { ticks: sizes.ticks, perJob: sizes.perJob, symbols: sizes.symbols, ingestRate: 5000, ingestSeconds: quick ? 10 : 30 });
         break;
       case 'gapfill':
         await gapfill(ctx, { days: sizes.gapfillDays, symbols: sizes.gapfillSymbols, tradesPerSecond: sizes.gapfillTradesPerSecond, weightPerMinute: 6000 });

@@ -1,11 +1,18 @@
 import type { Redis } from 'ioredis';
 import type { Sql } from '@tickvault/db';
-import { CpuAccount, enqueue, failedJobs, log, record, resetState, startWriters, symbolsOf, ticksAt, toJobs, waitQueueDrained, waitUntil, type BenchContext } from '../lib.js';
+import { ServiceProcess, repoPath } from '@tickvault/testing';
+import {
+  CpuAccount, enqueue, failedJobs, log, metricValue, record, resetState, scrape, serviceEnv, sleep, startWriters, symbolsOf, ticksAt, toJobs, waitQueueDrained, waitUntil, type BenchContext,
+} from '../lib.js';
 
 export interface CapacityOptions {
   ticks: number;
   perJob: number;
   symbols: number;
+  /** Trades per second the fake Binance sends over all symbols for the ingest phase. */
+  ingestRate: number;
+  /** Seconds the ingest phase is measured for. */
+  ingestSeconds: number;
 }
 
 /**
@@ -80,6 +87,56 @@ export async function capacity(ctx: BenchContext, o: CapacityOptions): Promise<v
     await writers.stop();
   }
   await resetState(ctx);
+  await ingestCost(ctx, o);
+  await resetState(ctx);
+}
+
+/**
+ * The ingest service's CPU per tick: the real ingest-crypto on the fake Binance WebSocket (the
+ * provider's wire format, JSON per trade) at a steady rate, its ticks stored by a real writer.
+ * Counted over a window in steady state: the ingest process's CPU against the ticks committed meanwhile.
+ */
+async function ingestCost(ctx: BenchContext, o: CapacityOptions): Promise<void> {
+  const symbols = symbolsOf(o.symbols, 'C').map((s) => s.replace('/', ''));
+  log(`capacity: ingest-crypto at ${o.ingestRate} trades/s over ${symbols.length} Binance symbols`);
+  const fake = new ServiceProcess(repoPath('tools/bench/src/fake-binance.ts'), {
+    FAKE_SYMBOLS: symbols.join(','),
+    // Little history: the tape is generated up front and only the live stream is measured.
+    FAKE_HISTORY_MS: '60000',
+    FAKE_TRADES_PER_SECOND: String(o.ingestRate / symbols.length),
+  });
+  const procs: ServiceProcess[] = [fake];
+  let writers: Awaited<ReturnType<typeof startWriters>> | undefined;
+  try {
+    const ready = await fake.waitForLog((l) => l.msg === 'fake binance ready', 120_000);
+    writers = await startWriters(ctx, 1);
+    const ingest = new ServiceProcess(repoPath('apps/ingest-crypto/src/main.ts'), {
+      ...serviceEnv(ctx, { LOG_LEVEL: 'info' }),
+      CRYPTO_SOURCES: 'binance',
+      CRYPTO_SYMBOLS: symbols.map((s) => `${s.slice(0, -4)}/USDT`).join(','),
+      BINANCE_WS_URL: ready.wsUrl as string,
+      BINANCE_REST_URL: ready.restUrl as string,
+    });
+    procs.push(ingest);
+    const started = await ingest.waitForLog((l) => l.msg === 'ingest-crypto started', 60_000);
+    const received = async () => metricValue(await scrape(started.healthPort as number), 'tickvault_ticks_received_total');
+    // Steady state: the first live trades are stored and the start-up is over.
+    await waitUntil(async () => (await ctx.sql<{ n: number }[]>`select count(*)::int as n from tick_rows`)[0]!.n > 0, 100, 120_000, 'first ingested ticks stored');
+    await sleep(3000);
+    // A window of time, not of ticks: a starved fake or ingest bursts to catch up, and a short window would hold only the burst.
+    const before = await received();
+    const cpu = new CpuAccount(() => ({ ingest: [ingest.pid], writer: writers!.procs.map((p) => p.pid), fake: [fake.pid], bench: [process.pid] }));
+    await sleep(o.ingestSeconds * 1000);
+    const used = cpu.stop();
+    const ticks = (await received()) - before;
+    record(ctx, {
+      scenario: 'capacity', metric: 'ingest-crypto CPU per tick (Binance WebSocket)', value: ((used.byPart.ingest ?? 0) / ticks) * 1e6, unit: 'µs',
+      note: `${ticks} ticks received in ${o.ingestSeconds} s; writer ${(((used.byPart.writer ?? 0) / ticks) * 1e6).toFixed(1)} µs per tick at this rate; fake ${(((used.byPart.fake ?? 0) / ticks) * 1e6).toFixed(1)}`,
+    });
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+    await writers?.stop();
+  }
 }
 
 async function usedMemory(redis: Redis): Promise<number> {
