@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tickvault/queue';
 import type { LatestQuote } from '@tickvault/db';
 import type { SeriesRef } from './params.js';
 
@@ -9,7 +9,7 @@ import type { SeriesRef } from './params.js';
  */
 export class LatestCache {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly ttlMs: number,
     private readonly load: (series: readonly SeriesRef[]) => Promise<LatestQuote[]>,

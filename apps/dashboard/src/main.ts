@@ -124,14 +124,14 @@ const reads = new ReadRouter({
   onFallback: (error) => logReadFallback({ err: errorMessage(error), replica: describeHosts(config.DATABASE_READ_URL ?? '') }, 'read replica unavailable: reading the primary (DATABASE_READ_FALLBACK=primary)'),
 });
 // Fail-fast: a page or API call during a Redis outage gets an error now instead of hanging in a queue.
-const redis = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
+const redis = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}`, config.REDIS_CLUSTER_NODES);
 // Redis errors repeat per call during an outage: one line per second per error is enough.
 const logRedisError = throttledLog(logger, 'warn', 1_000);
 // Until the startup wait is over, its own lines report Redis (with the URL); these would repeat them.
 let startupWaitOver = false;
 redis.on('error', (error) => (startupWaitOver ? logRedisError : logger.debug.bind(logger))({ err: errorMessage(error) }, 'redis connection error'));
 // Subscribed connections can do nothing else; this one reconnects forever and resubscribes by itself.
-const subscriber = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
+const subscriber = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`, config.REDIS_CLUSTER_NODES);
 subscriber.on('error', (error) => (startupWaitOver ? logRedisError : logger.debug.bind(logger))({ err: errorMessage(error) }, 'redis live subscription error'));
 
 try {

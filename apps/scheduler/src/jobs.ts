@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import { isUsEquityMarketOpen, JOB_NAMES, usEquitySessions, type BackfillJob } from '@tickvault/schema';
 import {
   detectGaps, recordEvent, recordGaps, saveHealth, seriesActivity,
   type ExpectedWindow, type GapRow, type HealthStatus, type SeriesHealth, type SeriesRef, type Sql,
 } from '@tickvault/db';
-import { createBackfillQueue, type BackfillQueue } from '@tickvault/queue';
+import { createBackfillQueue, type BackfillQueue, type RedisClient } from '@tickvault/queue';
 import type { Logger } from '@tickvault/runtime';
 import { gapFillWindows } from './windows.js';
 
@@ -19,7 +18,7 @@ const MACRO_MIN_STALE_MS = 4 * DAY_MS;
 
 export interface SchedulerDeps {
   sql: Sql;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   logger: Logger;
   series: readonly SeriesRef[];
@@ -37,7 +36,7 @@ export interface SchedulerDeps {
 export class BackfillQueues {
   private readonly queues = new Map<string, BackfillQueue>();
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     // Each handle re-emits its connection's errors; without a listener BullMQ prints them as raw stack traces.
     private readonly onError: (queue: string, error: Error) => void = () => {},

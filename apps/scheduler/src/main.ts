@@ -37,7 +37,7 @@ const series: SeriesRef[] = ASSET_CLASSES.flatMap((assetClass) =>
 );
 
 const sql = createDb(config.DATABASE_URL, { max: DB_POOL, applicationName: `tickvault-${SERVICE}` });
-const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
+const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`, config.REDIS_CLUSTER_NODES);
 // Redis errors repeat per call during an outage: one line per second per error is enough.
 const logRedisError = throttledLog(logger, 'warn', 1_000);
 // Until the startup wait is over, its own lines report Redis (with the URL); these would repeat them.

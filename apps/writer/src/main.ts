@@ -42,14 +42,14 @@ const health = await startHealthServer({ host: config.HEALTH_HOST, port: config.
 // The server ends a statement a little before the flush deadline, so a stuck write reports the database's
 // own reason (57014) and releases its locks even when this process has gone quiet.
 const sql = createDb(config.DATABASE_URL, { max: config.WRITER_DB_POOL, applicationName: DB_APPLICATION_NAME, statementTimeoutMs: Math.max(500, FLUSH_DEADLINE_MS - 1_000) });
-const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`);
+const redis = createWorkerConnection(config.REDIS_URL, `tickvault-${SERVICE}`, config.REDIS_CLUSTER_NODES);
 // Reconnect attempts error once each: one line per second per error is enough.
 const logRedisError = throttledLog(logger, 'warn', 1_000);
 // Until the startup wait is over, its own lines report Redis (with the URL); these would repeat them.
 let startupWaitOver = false;
 redis.on('error', (error) => (startupWaitOver ? logRedisError : logger.debug.bind(logger))({ err: errorMessage(error) }, 'redis connection error'));
 // Live updates (and the startup ping) go over a fail-fast connection: nothing queues up behind an outage.
-const publisher = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`);
+const publisher = createProducerConnection(config.REDIS_URL, `tickvault-${SERVICE}-live`, config.REDIS_CLUSTER_NODES);
 // The same outage as `redis` above, which already says so: kept out of the log below debug.
 publisher.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'redis live connection error'));
 const channel = liveChannel(config.QUEUE_PREFIX);

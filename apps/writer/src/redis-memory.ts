@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { readRedisMemory, redisMemoryLevel, redisMemoryWarning, REDIS_MEMORY_WARN_RATIO, type RedisMemory, type RedisMemoryLevel } from '@tickvault/queue';
+import { readRedisMemory, redisMemoryLevel, redisMemoryWarning, REDIS_MEMORY_WARN_RATIO, type RedisMemory, type RedisMemoryLevel, type RedisClient } from '@tickvault/queue';
 import { errorMessage, type Logger, type Metrics } from '@tickvault/runtime';
 
 // A high or full Redis is repeated this often while it lasts, so it is not one line lost in a scroll.
@@ -9,7 +8,7 @@ const HYSTERESIS = 0.05;
 
 export interface RedisMemoryWatchOptions {
   /** A fail-fast connection (no offline queue): a reading during an outage fails at once. */
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   metrics: Pick<Metrics, 'redisMemoryUsed' | 'redisMaxmemory' | 'redisMemoryRatio'>;
   warnRatio?: number;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, candleRetention, int, oneOf, postgresUrl, sourceList, symbolList, url } from './parsers.js';
+import { bool, candleRetention, clusterNodes, int, oneOf, postgresUrl, sourceList, symbolList, url } from './parsers.js';
 
 export interface EnvVarSpec<S extends z.ZodType<unknown, string> = z.ZodType<unknown, string>> {
   schema: S;
@@ -55,6 +55,12 @@ export const ENV = {
     optional: true,
     doc: 'File holding the password (`requirepass`, default user) for REDIS_URL, which must then carry none: read wherever REDIS_URL is, and put into it. Compose points it at the password generated on first start (`secrets` volume).',
     usedBy: 'with REDIS_URL',
+  }),
+  REDIS_CLUSTER_NODES: spec({
+    schema: clusterNodes(),
+    optional: true,
+    doc: 'Redis Cluster seed nodes, `host:port,host:port,…` (a few masters are enough: the client learns the rest). Set, every service and the CLI connect to the cluster instead of REDIS_URL\'s host; REDIS_URL (or REDIS_PASSWORD_FILE) still gives the password, user and TLS (`rediss://`), and must name no database but 0. Each tick queue shard has its own hash tag, so shards spread over the masters. Replication is asynchronous: a master failover can lose the jobs it had acknowledged but not yet replicated (see Scaling).',
+    usedBy: 'all services, CLI, bench',
   }),
   QUEUE_PREFIX: spec({
     schema: z.string().regex(/^\{[a-z0-9_-]{1,40}\}$/, 'must be a Redis hash tag such as {tickvault}'),

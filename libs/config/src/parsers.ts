@@ -113,3 +113,20 @@ export const candleRetention = () =>
     }
     return Object.freeze(counts);
   });
+
+/** "host:port,host:port": Redis Cluster seed nodes (IPv6 hosts in brackets: `[::1]:7000`). */
+export const clusterNodes = () =>
+  z.string().transform((value, ctx): readonly { host: string; port: number }[] => {
+    const nodes: { host: string; port: number }[] = [];
+    for (const item of splitList(value)) {
+      const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(item);
+      const port = Number(match?.[2]);
+      if (!match || !(port >= 1 && port <= 65535)) {
+        ctx.addIssue({ code: 'custom', message: `"${item}" is not host:port (port 1-65535)` });
+        continue;
+      }
+      nodes.push({ host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port });
+    }
+    if (splitList(value).length === 0) ctx.addIssue({ code: 'custom', message: 'lists no node (host:port,host:port,…)' });
+    return Object.freeze(nodes.map((n) => Object.freeze(n)));
+  });

@@ -3,7 +3,7 @@ import type { EnvName } from './env.js';
 
 /** What every long-running service reads. */
 export const SERVICE_ENV = [
-  'REDIS_URL', 'QUEUE_PREFIX', 'LOG_LEVEL', 'LOG_FORMAT', 'NODE_ENV',
+  'REDIS_URL', 'REDIS_CLUSTER_NODES', 'QUEUE_PREFIX', 'LOG_LEVEL', 'LOG_FORMAT', 'NODE_ENV',
   'HEALTH_HOST', 'HEALTH_PORT', 'STARTUP_WAIT_SECONDS', 'SHUTDOWN_TIMEOUT_SECONDS',
 ] as const satisfies readonly EnvName[];
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tickvault/queue';
 import { errorMessage, type Logger } from '@tickvault/runtime';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '@tickvault/sources';
 
@@ -54,7 +54,7 @@ export class RedisTokenBucket implements RequestWeightLimiter {
   private warnedFallback = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     options: { prefix: string; key: string; perMinute: number; reserve?: number; logger: Logger },
     private readonly logger = options.logger,
   ) {

@@ -37,7 +37,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     if (problems.length > 0) exitWithProblems(problems);
   }
 
-  const redis = createProducerConnection(config.REDIS_URL, `tickvault-${service}`);
+  const redis = createProducerConnection(config.REDIS_URL, `tickvault-${service}`, config.REDIS_CLUSTER_NODES);
   let sources: MarketSource[] = [];
   try {
     // Each provider's settings are read only by the ingest service of its asset class (SOURCE_SETTINGS_ENV).
@@ -142,7 +142,7 @@ export async function runIngestService(assetClass: AssetClass): Promise<void> {
     leases.start();
   }
   // Backfills (gap-fill, health follow-ups, `tickvault backfill`) for this service's sources, from any replica.
-  const workerConnection = createWorkerConnection(config.REDIS_URL, `tickvault-${service}-backfill`);
+  const workerConnection = createWorkerConnection(config.REDIS_URL, `tickvault-${service}-backfill`, config.REDIS_CLUSTER_NODES);
   workerConnection.on('error', (error) => logger.debug({ err: errorMessage(error) }, 'backfill redis connection error'));
   const backfillWorkers = sources.map((source) =>
     createBackfillWorker({

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tickvault/queue';
 import { errorMessage, type Logger } from '@tickvault/runtime';
 import type { MarketSource } from '@tickvault/sources';
 import type { DeliveredProgress } from './delivered-progress.js';
@@ -39,7 +39,7 @@ export class SourceRunner {
   constructor(
     private readonly source: MarketSource,
     private readonly pipeline: IngestPipeline,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: {
       prefix: string;
       service: string;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tickvault/queue';
 import { errorMessage, type Logger } from '@tickvault/runtime';
 
 // Renew a lease this many times per TTL: two renewals may fail before it lapses.
@@ -8,7 +8,7 @@ const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 export interface SymbolLeaseOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** Queue prefix: a Redis Cluster hash tag, so the leases of one deployment share a slot. */
   prefix: string;
   service: string;

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisMasters, type RedisClient } from './connection.js';
 
 /**
  * Share of maxmemory from which the writer warns and `tickvault report` flags Redis. At 100% Redis
@@ -14,11 +15,29 @@ export interface RedisMemory {
   maxBytes: number;
   /** used / max; null without a limit. */
   usedRatio: number | null;
+  /** On a cluster, the master these figures are from (host:port): the one nearest trouble. */
+  node?: string;
 }
 
 export type RedisMemoryLevel = 'unlimited' | 'ok' | 'high' | 'full';
 
-export async function readRedisMemory(redis: Redis): Promise<RedisMemory> {
+/**
+ * INFO memory of the server, or on a cluster of the master nearest trouble: masters fill separately
+ * (each holds its own slots' queues), and the first full one already refuses jobs.
+ */
+export async function readRedisMemory(redis: RedisClient): Promise<RedisMemory> {
+  const masters = redisMasters(redis);
+  const readings = await Promise.all(masters.map(readServerMemory));
+  if (masters.length === 1) return readings[0]!;
+  const worst = readings.map((memory, i) => ({ ...memory, node: `${masters[i]!.options.host}:${masters[i]!.options.port}` }))
+    .sort((a, b) => SEVERITY[redisMemoryLevel(b)] - SEVERITY[redisMemoryLevel(a)] || (b.usedRatio ?? 0) - (a.usedRatio ?? 0));
+  if (!worst[0]) throw new Error('the Redis Cluster has no reachable master');
+  return worst[0];
+}
+
+const SEVERITY: Record<RedisMemoryLevel, number> = { ok: 0, unlimited: 1, high: 2, full: 3 };
+
+async function readServerMemory(redis: Redis): Promise<RedisMemory> {
   const info = await redis.info('memory');
   const field = (name: string): number => {
     const match = new RegExp(`^${name}:(\\d+)\\r?$`, 'm').exec(info);
@@ -41,8 +60,9 @@ const mib = (bytes: number) => `${Math.round(bytes / MIB).toLocaleString('en-US'
 
 /** "812 MiB used of 1,024 MiB maxmemory (79%)", or "... used, no maxmemory". */
 export function describeRedisMemory(memory: RedisMemory): string {
-  if (memory.usedRatio === null) return `${mib(memory.usedBytes)} used, no maxmemory`;
-  return `${mib(memory.usedBytes)} used of ${mib(memory.maxBytes)} maxmemory (${Math.floor(memory.usedRatio * 100)}%)`;
+  const on = memory.node ? ` on cluster master ${memory.node}` : '';
+  if (memory.usedRatio === null) return `${mib(memory.usedBytes)} used${on}, no maxmemory`;
+  return `${mib(memory.usedBytes)} used of ${mib(memory.maxBytes)} maxmemory${on} (${Math.floor(memory.usedRatio * 100)}%)`;
 }
 
 /** What an operator should know and do at this level; null when there is nothing to say. */

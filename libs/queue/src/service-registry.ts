@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { z } from 'zod';
 import { ASSET_CLASSES, QUEUE_NAMES, tickShards, type AssetClass } from '@tickvault/schema';
 
@@ -146,7 +146,7 @@ interface RegistrationLogger {
 }
 
 export interface ServiceRegistrationOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   service: string;
   /** Defaults to newServiceInstanceId(); ingest passes its replica id so logs and registry agree. */
@@ -270,7 +270,7 @@ export class ServiceRegistration {
  * gone even while the index still names it; an entry that does not parse (another version's, or
  * damaged) is counted, never trusted.
  */
-export async function readServices(redis: Redis, prefix: string): Promise<{ services: ServiceEntry[]; unreadable: number }> {
+export async function readServices(redis: RedisClient, prefix: string): Promise<{ services: ServiceEntry[]; unreadable: number }> {
   const ids = await redis.zrange(servicesIndexKey(prefix), '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, MAX_SERVICES_READ);
   if (ids.length === 0) return { services: [], unreadable: 0 };
   const values = await redis.mget(ids.map((id) => serviceEntryKey(prefix, id)));

@@ -1,6 +1,6 @@
-import { Redis } from 'ioredis';
 import { maskUrlsInText } from '@tickvault/config';
 import { createDb, type Sql } from '@tickvault/db';
+import { createRedisClient, type ClusterNode, type RedisClient } from '@tickvault/queue';
 import { errorMessage } from '@tickvault/runtime';
 
 /** How long a CLI command waits for Postgres or Redis before it says so: long enough for a slow LAN, short for a human. */
@@ -11,8 +11,8 @@ export const PROBE_TIMEOUT_SECONDS = 3;
  * no offline queue, so an unreachable Redis is an error within seconds instead of an endless wait.
  * Rejects with the socket error (ECONNREFUSED, ...) rather than ioredis' generic "Connection is closed".
  */
-export async function connectRedisOnce(url: string, name: string): Promise<Redis> {
-  const redis = new Redis(url, {
+export async function connectRedisOnce(url: string, name: string, clusterNodes?: readonly ClusterNode[]): Promise<RedisClient> {
+  const redis = createRedisClient(url, {
     lazyConnect: true,
     connectTimeout: PROBE_TIMEOUT_SECONDS * 1000,
     commandTimeout: PROBE_TIMEOUT_SECONDS * 1000,
@@ -20,7 +20,7 @@ export async function connectRedisOnce(url: string, name: string): Promise<Redis
     retryStrategy: () => null,
     enableOfflineQueue: false,
     connectionName: name,
-  });
+  }, clusterNodes);
   let lastError: unknown;
   redis.on('error', (error) => {
     lastError = error;

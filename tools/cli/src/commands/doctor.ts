@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { ConfigError, describeProblem, loadConfig, maskUrl, type EnvName } from '@tickvault/config';
 import { currentSchemaVersion, EXPECTED_SCHEMA_VERSION, SchemaMismatchError, type Sql } from '@tickvault/db';
-import { describeRedisMemory, readRedisMemory, readServices, redisEvictionPolicy, redisMemoryLevel, redisMemoryWarning, redisPing } from '@tickvault/queue';
+import { describeRedisMemory, readRedisMemory, readServices, redisEvictionPolicy, redisMasters, redisMemoryLevel, redisMemoryWarning, redisPing, type ClusterNode, type RedisClient } from '@tickvault/queue';
 import type { Command } from './command.js';
 import { parseOptions } from '../args.js';
 import { connectRedisOnce, createProbeDb, isMissingDatabase, safeErrorMessage } from '../probes.js';
@@ -30,7 +29,7 @@ export interface DoctorCheck {
 }
 
 const DOCTOR_ENV = [
-  'DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX',
+  'DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'QUEUE_PREFIX',
   'CRYPTO_SOURCES', 'CRYPTO_SYMBOLS', 'STOCK_SOURCES', 'STOCK_SYMBOLS', 'MACRO_SOURCES', 'MACRO_SERIES',
 ] as const satisfies readonly EnvName[];
 
@@ -59,9 +58,10 @@ function isConfigCommandUnavailable(error: unknown): boolean {
   return /unknown command|NOPERM|no permissions/i.test(String((error as Error)?.message ?? error));
 }
 
-async function redisConfigValue(redis: Redis, key: string): Promise<string> {
-  const reply = (await redis.config('GET', key)) as string[];
-  return reply[1] ?? 'unknown';
+/** The setting as every master has it: on a cluster the first master that differs from `wanted`, else `wanted`. */
+async function redisConfigValue(redis: RedisClient, key: string, wanted: string): Promise<string> {
+  const values = await Promise.all(redisMasters(redis).map(async (node) => ((await node.config('GET', key)) as string[])[1] ?? 'unknown'));
+  return values.find((v) => v !== wanted) ?? values[0] ?? 'unknown';
 }
 
 class Rollback extends Error {}
@@ -107,11 +107,11 @@ export const doctorCommand: Command = {
       report('FAIL', 'Config valid', error.problems.map(describeProblem).join('; '));
     }
 
-    const redisConfig = tryLoad(['REDIS_URL']);
+    const redisConfig = tryLoad(['REDIS_URL', 'REDIS_CLUSTER_NODES']);
     if (!redisConfig) {
-      for (const name of ['Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory', 'Services'] as const) report('skip', name, 'REDIS_URL is invalid');
+      for (const name of ['Redis reachable', 'Redis noeviction', 'Redis AOF', 'Redis memory', 'Services'] as const) report('skip', name, 'REDIS_URL or REDIS_CLUSTER_NODES is invalid');
     } else {
-      await checkRedis(redisConfig.REDIS_URL, report, tryLoad(['QUEUE_PREFIX'])?.QUEUE_PREFIX);
+      await checkRedis(redisConfig.REDIS_URL, redisConfig.REDIS_CLUSTER_NODES, report, tryLoad(['QUEUE_PREFIX'])?.QUEUE_PREFIX);
     }
 
     const dbConfig = tryLoad(['DATABASE_URL']);
@@ -127,11 +127,11 @@ export const doctorCommand: Command = {
 
 type Report = (status: Status, name: CheckName, detail: string) => void;
 
-async function checkRedis(url: string, report: Report, prefix: string | undefined): Promise<void> {
-  const shownUrl = maskUrl(url);
-  let redis: Redis;
+async function checkRedis(url: string, clusterNodes: readonly ClusterNode[] | undefined, report: Report, prefix: string | undefined): Promise<void> {
+  const shownUrl = clusterNodes?.length ? `cluster ${clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : maskUrl(url);
+  let redis: RedisClient;
   try {
-    redis = await connectRedisOnce(url, 'tickvault-doctor');
+    redis = await connectRedisOnce(url, 'tickvault-doctor', clusterNodes);
     await redisPing(redis);
   } catch (error) {
     report('FAIL', 'Redis reachable', `${safeErrorMessage(error)} (${shownUrl})`);
@@ -155,7 +155,7 @@ async function checkRedis(url: string, report: Report, prefix: string | undefine
     }
 
     try {
-      const aof = await redisConfigValue(redis, 'appendonly');
+      const aof = await redisConfigValue(redis, 'appendonly', 'yes');
       if (aof === 'yes') report('ok', 'Redis AOF', 'appendonly is yes');
       else report('warn', 'Redis AOF', `appendonly is ${aof}: a Redis restart loses queued jobs written since the last snapshot (fine for local dev, not for production)`);
     } catch (error) {
@@ -183,7 +183,7 @@ async function checkRedis(url: string, report: Report, prefix: string | undefine
  * failure (doctor is also run before a first start); a source out of reach, ingest without a writer,
  * mixed versions are warnings.
  */
-async function checkServices(redis: Redis, prefix: string, report: Report): Promise<void> {
+async function checkServices(redis: RedisClient, prefix: string, report: Report): Promise<void> {
   const { services, unreadable } = await readServices(redis, prefix);
   const now = Date.now();
   const warnings = serviceWarnings(services, unreadable, now);

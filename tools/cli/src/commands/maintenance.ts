@@ -9,7 +9,7 @@ import { parseInstant, parseOptions, UsageError } from '../args.js';
 import { formatTable } from '../format.js';
 import { connectRedisOnce, createProbeDb } from '../probes.js';
 
-const QUEUE_ENV = ['REDIS_URL', 'QUEUE_PREFIX'] as const satisfies readonly EnvName[];
+const QUEUE_ENV = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'QUEUE_PREFIX'] as const satisfies readonly EnvName[];
 const GAPS_ENV = ['DATABASE_URL'] as const satisfies readonly EnvName[];
 
 const BACKFILL_USAGE = [
@@ -45,7 +45,7 @@ export const backfillCommand: Command = {
     const config = loadConfigOrExit('backfill', QUEUE_ENV);
     let redis;
     try {
-      redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-cli');
+      redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-cli', config.REDIS_CLUSTER_NODES);
       const queue = createBackfillQueue(redis, config.QUEUE_PREFIX, job.source);
       const added = await queue.add(JOB_NAMES.backfill, job, { jobId: `manual-${randomUUID()}` });
       await queue.close();
@@ -133,7 +133,7 @@ export const runNowCommand: Command = {
     const config = loadConfigOrExit('run-now', QUEUE_ENV);
     let redis;
     try {
-      redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-cli');
+      redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-cli', config.REDIS_CLUSTER_NODES);
       const queue = createMaintenanceQueue(redis, config.QUEUE_PREFIX);
       const job = await queue.add(which, { requestedBy: 'cli' }, { jobId: `now-${which}-${randomUUID()}` });
       await queue.close();

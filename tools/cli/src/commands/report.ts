@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { backfillQueueName, QUEUE_NAMES, tickShards, type AssetClass } from '@tickvault/schema';
 import { configuredSources, loadConfigOrExit, maskUrl, maskUrlsInText, type Config, type EnvName } from '@tickvault/config';
 import {
@@ -9,7 +8,7 @@ import {
 } from '@tickvault/db';
 import {
   describeRedisMemory, FAILED_JOBS_KEPT, readRedisMemory, readServices, redisMemoryLevel, redisMemoryWarning, registeredQueues, registeredSeries,
-  type RedisMemory, type RedisMemoryLevel, type ServiceEntry,
+  type RedisClient, type RedisMemory, type RedisMemoryLevel, type ServiceEntry,
 } from '@tickvault/queue';
 import type { Command } from './command.js';
 import { parseOptions, UsageError } from '../args.js';
@@ -44,7 +43,7 @@ const SERIES_ENV = {
 } as const satisfies Record<AssetClass, { sources: EnvName; symbols: EnvName }>;
 
 const REPORT_ENV = [
-  'DATABASE_URL', 'DATABASE_READ_URL', 'DATABASE_READ_FALLBACK', 'REDIS_URL', 'QUEUE_PREFIX', 'TICK_QUEUE_SHARDS',
+  'DATABASE_URL', 'DATABASE_READ_URL', 'DATABASE_READ_FALLBACK', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'QUEUE_PREFIX', 'TICK_QUEUE_SHARDS',
   ...Object.values(SERIES_ENV).flatMap((v) => [v.sources, v.symbols]),
   // Resolves STOCK_SOURCES=auto as the services do (configuredSources): the key id, never the secret.
   'ALPACA_KEY_ID',
@@ -155,7 +154,7 @@ async function readRedis(
 ): Promise<{ queues: QueueReport[]; redisMemory: RedisMemoryReport; services: ServiceEntry[]; unreadable: number }> {
   let registry: { services: ServiceEntry[]; unreadable: number } = { services: [], unreadable: 0 };
   try {
-    const redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-report');
+    const redis = await connectRedisOnce(config.REDIS_URL, 'tickvault-report', config.REDIS_CLUSTER_NODES);
     try {
       registry = await readServices(redis, config.QUEUE_PREFIX);
       onServices(registry.services);
@@ -170,7 +169,7 @@ async function readRedis(
   }
 }
 
-async function readQueues(redis: Redis, config: ReportConfig, services: readonly ServiceEntry[]): Promise<QueueReport[]> {
+async function readQueues(redis: RedisClient, config: ReportConfig, services: readonly ServiceEntry[]): Promise<QueueReport[]> {
   // Every tick shard, the other fixed queues, one backfill queue per configured source, then what
   // running services registered beyond those (their backfill queues, more tick shards).
   const refs = [

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './load.js';
+
+describe('REDIS_CLUSTER_NODES', () => {
+  it('is unset by default: a single Redis at REDIS_URL', () => {
+    expect(loadConfig('test', ['REDIS_CLUSTER_NODES'], {}).REDIS_CLUSTER_NODES).toBeUndefined();
+  });
+
+  it('parses host:port seed nodes, IPv6 in brackets', () => {
+    const config = loadConfig('test', ['REDIS_CLUSTER_NODES'], { REDIS_CLUSTER_NODES: 'redis-0:7000, 10.0.0.2:7001,[::1]:7002' });
+    expect(config.REDIS_CLUSTER_NODES).toEqual([{ host: 'redis-0', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 7002 }]);
+  });
+
+  it.each(['redis-0', 'redis-0:0', 'redis-0:70000', 'redis://redis-0:7000', ',', 'a:1,b'])('refuses %j naming the variable', (value) => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig('writer', ['REDIS_CLUSTER_NODES'], { REDIS_CLUSTER_NODES: value });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.problems.map((p) => p.name)).toEqual(['REDIS_CLUSTER_NODES']);
+  });
+});
