@@ -2,7 +2,7 @@ import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { backfillQueueName, BackfillJobSchema, MAX_EMPTY_RANGES, type BackfillJob, type BackfillResult } from '@tickvault/schema';
 import { cappedExponentialBackoff, RedisRefusalPause } from '@tickvault/queue';
 import { errorMessage, throttledLog, type Logger } from '@tickvault/runtime';
-import type { MarketSource } from '@tickvault/sources';
+import type { MarketSource, SourceRejection } from '@tickvault/sources';
 import type { Outbox } from './outbox.js';
 import type { IngestPipeline } from './pipeline.js';
 
@@ -52,16 +52,28 @@ export function createBackfillWorker(deps: BackfillDeps): Worker<BackfillJob> {
       const start = pipeline.position;
       const startedAt = Date.now();
       let rows = 0;
+      let refused = 0;
       let emptyRanges: [string, string][] = [];
       if (source.bars && request.assetClass !== 'macro') {
+        // Minutes the provider answered for, with a bar or with a row we refused: neither is "empty".
         const minutes = new Set<number>();
-        for await (const page of source.bars({ symbol: request.symbol, from, to, signal })) {
+        let unplaced = false;
+        const reject = (rejection: SourceRejection) => {
+          refused++;
+          pipeline.reject(source.id, rejection);
+          if (typeof rejection.barMinute === 'number') minutes.add(rejection.barMinute);
+          else unplaced = true;
+        };
+        for await (const page of source.bars({ symbol: request.symbol, from, to, signal, reject })) {
           // Only accepted bars count: one the pipeline refused (unknown symbol, bad values) filled nothing.
-          rows += pipeline.acceptBars(source, page);
+          const accepted = pipeline.acceptBars(source, page);
+          rows += accepted;
+          refused += page.length - accepted;
           for (const bar of page) minutes.add(Date.parse(bar.openTime));
         }
+        // A refused row whose minute is unreadable could be any minute: call none of them empty.
         // Providers leave the newest minutes out until they are final: those are not "empty at the source".
-        emptyRanges = emptyRuns(from, new Date(Math.min(to.getTime(), startedAt - EMPTY_SETTLE_MS)), minutes);
+        emptyRanges = unplaced ? [] : emptyRuns(from, new Date(Math.min(to.getTime(), startedAt - EMPTY_SETTLE_MS)), minutes);
       } else {
         for await (const page of source.history({ symbol: request.symbol, from, to, signal })) {
           pipeline.accept(source, page);
@@ -69,10 +81,13 @@ export function createBackfillWorker(deps: BackfillDeps): Worker<BackfillJob> {
         }
       }
       await pipeline.delivered(start, Date.now() + DELIVERY_DEADLINE_MS);
-      report(request, rows > 0 ? 'filled' : 'no_data', rows, null, emptyRanges);
+      // Refused rows leave their minutes without a candle: `failed` keeps the gap (and them) open for the
+      // next gap-fill, where `filled` would wait for candles that never come and `no_data` would close them.
+      if (refused > 0) report(request, 'failed', rows, `${refused} bar row(s) refused (see rejected_ticks); their minutes stay open for the next gap-fill`, emptyRanges);
+      else report(request, rows > 0 ? 'filled' : 'no_data', rows, null, emptyRanges);
       // The outcome must reach Redis before the job completes, or a crash here would leave the gap open.
       await outbox.eventsDelivered(Date.now() + DELIVERY_DEADLINE_MS);
-      logger.info({ source: source.id, symbol: request.symbol, from: request.from, to: request.to, rows, reason: request.reason }, 'backfill done');
+      logger.info({ source: source.id, symbol: request.symbol, from: request.from, to: request.to, rows, refused, reason: request.reason }, 'backfill done');
       return { rows };
     },
     {

@@ -36,6 +36,11 @@ export interface SourceRejection {
   detail: string;
   /** The raw input that was refused (cut before it is stored). */
   sample: string;
+  /**
+   * Set when the input was a row of a provider's bar answer: the minute (epoch ms) it stood for, or
+   * null when not even that was readable. Gap-fill keeps such minutes open instead of calling them empty.
+   */
+  barMinute?: number | null;
 }
 
 export interface SourceLogger {
@@ -70,6 +75,11 @@ export interface HistoryRequest {
   /** Exclusive. */
   to: Date;
   signal?: AbortSignal;
+  /**
+   * bars() only: a row of the provider's answer that is not a valid bar, with its reason and
+   * `barMinute`. Without it such rows are still left out of the pages, but nobody hears of them.
+   */
+  reject?(rejection: SourceRejection): void;
 }
 
 /**

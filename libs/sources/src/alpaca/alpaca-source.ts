@@ -4,7 +4,7 @@ import type { StreamOptions, StreamStats } from '../kit/stream-options.js';
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
 import { openSession } from '../kit/ws-session.js';
 import { TokenBucketLimiter } from '../rate-limiter.js';
-import { checkBar, checkTrade, MAX_FRAME_BYTES, parseFrame, type CheckContext } from './frames.js';
+import { checkBar, checkTrade, MAX_FRAME_BYTES, parseFrame, toIsoMicros, type CheckContext } from './frames.js';
 import { AlpacaCatchUp } from './catch-up.js';
 import { AlpacaHandshake, type Plan } from './handshake.js';
 import { AlpacaRest, type AlpacaRestStats } from './rest.js';
@@ -353,7 +353,7 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
       } while (pageToken !== null);
     },
 
-    async *bars({ symbol, from, to, signal }: HistoryRequest) {
+    async *bars({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {
       const alpacaSymbol = toAlpacaSymbol(symbol);
       const fromMs = from.getTime();
       const toMs = to.getTime();
@@ -366,11 +366,18 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
         const out: SourceBar[] = [];
         for (const row of page.rows[alpacaSymbol] ?? []) {
           const checked = checkBar(row, check, symbol);
-          if (checked.ok && checked.value.openMs >= fromMs && checked.value.openMs < toMs) out.push(checked.value.bar);
+          if (!checked.ok) refuse?.({ ...checked.rejection, barMinute: minuteOf(row) });
+          else if (checked.value.openMs >= fromMs && checked.value.openMs < toMs) out.push(checked.value.bar);
         }
         if (out.length > 0) yield out;
         pageToken = page.nextPageToken;
       } while (pageToken !== null);
     },
   };
+}
+
+/** The minute a refused REST bar row stood for, when its time is readable: gap-fill keeps it open. */
+function minuteOf(row: unknown): number | null {
+  const time = typeof row === 'object' && row !== null ? toIsoMicros((row as { t?: unknown }).t) : null;
+  return time && time.ms % 60_000 === 0 ? time.ms : null;
 }

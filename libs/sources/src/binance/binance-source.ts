@@ -5,7 +5,7 @@ import { IdCatchUp, TradeIdGaps, type IdGap, type IdPagingOptions } from '../kit
 import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
 import { openSession } from '../kit/ws-session.js';
 import { jsonIdInteger } from '../kit/json-id.js';
-import { checkTradeRow, parseFrame, type CheckContext } from './frames.js';
+import { checkKline, checkTradeRow, parseFrame, type CheckContext } from './frames.js';
 import { TokenBucketLimiter } from '../rate-limiter.js';
 import { BinanceApiError, BinanceRest, type RestStats } from './rest.js';
 import { BinanceSymbolError, SubscribedSymbols, toBinanceSymbol } from './symbols.js';
@@ -44,23 +44,6 @@ const MAX_FRAME_BYTES = 1 << 20;
 const DAY_MS = 86_400_000;
 // Binance's maximum klines per request (weight 2 whatever the count).
 const KLINES_PER_PAGE = 1000;
-const DECIMAL = /^(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
-
-/** A kline row `[openTime, "o", "h", "l", "c", "v", closeTime, "q", trades, ...]`; null when malformed. */
-function klineToBar(symbol: string, row: unknown): SourceBar | null {
-  if (!Array.isArray(row) || row.length < 9) return null;
-  const [openTime, open, high, low, close, volume, , , trades] = row as unknown[];
-  if (typeof openTime !== 'number' || !Number.isSafeInteger(openTime) || openTime % 60_000 !== 0) return null;
-  const prices = [open, high, low, close, volume];
-  if (!prices.every((p) => typeof p === 'string' && DECIMAL.test(p))) return null;
-  return {
-    symbol,
-    openTime: new Date(openTime).toISOString().replace('.000Z', 'Z'),
-    open: open as string, high: high as string, low: low as string, close: close as string, volume: volume as string,
-    tradeCount: typeof trades === 'number' && Number.isSafeInteger(trades) && trades >= 0 ? trades : null,
-  };
-}
-
 /**
  * The `binance` source: spot trades from Binance's combined trade stream, with REST catch-up.
  *
@@ -256,7 +239,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
       await catchUp.stop();
     },
 
-    async *bars({ symbol, from, to, signal }: HistoryRequest) {
+    async *bars({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {
       const binanceSymbol = toBinanceSymbol(symbol);
       // Only closed minutes: the forming one would be replaced by the next read anyway.
       const end = Math.min(to.getTime(), Math.floor(Date.now() / 60_000) * 60_000);
@@ -266,11 +249,14 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
         const page: SourceBar[] = [];
         let last = -1;
         for (const row of rows) {
-          const bar = klineToBar(symbol, row);
-          if (!bar) continue;
-          const openMs = Date.parse(bar.openTime);
-          last = Math.max(last, openMs);
-          if (openMs >= start && openMs < end) page.push(bar);
+          const checked = checkKline(symbol, row);
+          if (!checked.ok) {
+            refuse?.(checked.rejection);
+            if (checked.rejection.barMinute != null) last = Math.max(last, checked.rejection.barMinute);
+            continue;
+          }
+          last = Math.max(last, checked.openMs);
+          if (checked.openMs >= start && checked.openMs < end) page.push(checked.bar);
         }
         if (page.length > 0) yield page;
         if (rows.length < KLINES_PER_PAGE || last < start) return;

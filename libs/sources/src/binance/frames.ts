@@ -1,5 +1,5 @@
 import { isValidPrice, type RejectReason } from '@tickvault/schema';
-import type { Observation, SourceRejection } from '../source.js';
+import type { Observation, SourceBar, SourceRejection } from '../source.js';
 import { jsonIdInteger } from '../kit/json-id.js';
 import { fromBinanceSymbol, type SubscribedSymbols } from './symbols.js';
 
@@ -124,4 +124,38 @@ export function checkTradeRow(row: unknown, binanceSymbol: string, ctx: CheckCon
   const sample = JSON.stringify(row) ?? String(row);
   if (!isObject(row)) return reject('malformed', 'trade row is not an object', sample);
   return checkTrade({ symbol: binanceSymbol, id: row.id, price: row.price, qty: row.qty, time: row.time }, sample, ctx);
+}
+
+export type KlineCheck = { ok: true; bar: SourceBar; openMs: number } | { ok: false; rejection: SourceRejection };
+
+/**
+ * A kline row `[openTime, "o", "h", "l", "c", "v", closeTime, "q", trades, ...]` as a one-minute
+ * SourceBar, or a rejection carrying the minute it stood for (null when its open time is unreadable),
+ * so gap-fill can keep that minute open. High/low bounds are the bar schema's (exact) check.
+ */
+export function checkKline(symbol: string, row: unknown): KlineCheck {
+  const sample = JSON.stringify(row) ?? String(row);
+  const refuse = (reason: RejectReason, detail: string, barMinute: number | null): KlineCheck => ({
+    ok: false,
+    rejection: { symbol, reason, detail, sample: sample.slice(0, SAMPLE_CHARS), barMinute },
+  });
+  if (!Array.isArray(row) || row.length < 9) return refuse('malformed', 'kline row is not [openTime, open, high, low, close, volume, closeTime, quoteVolume, trades, ...]', null);
+  const [openTime, open, high, low, close, volume, , , trades] = row as unknown[];
+  if (typeof openTime !== 'number' || !Number.isSafeInteger(openTime) || openTime % 60_000 !== 0) {
+    return refuse('invalid_bar', `kline open time ${JSON.stringify(openTime)} is not a minute start in ms`, null);
+  }
+  const prices = { open, high, low, close, volume };
+  for (const [field, value] of Object.entries(prices)) {
+    if (typeof value !== 'string' || !SIZE.test(value)) return refuse('invalid_bar', `kline ${field} ${JSON.stringify(value)} is not a decimal string`, openTime);
+  }
+  return {
+    ok: true,
+    openMs: openTime,
+    bar: {
+      symbol,
+      openTime: new Date(openTime).toISOString().replace('.000Z', 'Z'),
+      open: open as string, high: high as string, low: low as string, close: close as string, volume: volume as string,
+      tradeCount: typeof trades === 'number' && Number.isSafeInteger(trades) && trades >= 0 ? trades : null,
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import { stringify } from 'lossless-json';
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, SourceRejection, StreamContext } from '../source.js';
 import { Batcher } from '../kit/batcher.js';
 import type { StreamOptions, StreamStats } from '../kit/stream-options.js';
@@ -289,7 +290,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
       }
     },
 
-    async *bars({ symbol, from, to, signal }: HistoryRequest) {
+    async *bars({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {
       const productId = toCoinbaseProduct(symbol);
       const first = Math.ceil(from.getTime() / 60_000) * 60_000;
       // Minutes still running (or just ended) are left out: their candle would replace the minute's
@@ -307,7 +308,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
           const checked = checkCandleRow(row, symbol);
           if (!checked.ok) {
             stats.badCandles++;
-            logger?.warn({ symbol, detail: checked.detail }, 'Coinbase candle row skipped');
+            refuse?.({ symbol, reason: 'invalid_bar', detail: checked.detail, sample: (stringify(row) ?? String(row)).slice(0, 500), barMinute: checked.minute });
             continue;
           }
           // Coinbase may return candles before `start`; each page keeps to its own minutes.

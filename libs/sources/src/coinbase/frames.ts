@@ -214,7 +214,8 @@ export function jsonNumberToDecimal(value: unknown): string | null {
   return UNSIGNED_DECIMAL.test(plain) ? plain : null;
 }
 
-type BarCheck = { ok: true; bar: SourceBar; openMs: number } | { ok: false; detail: string };
+/** A refused row names the minute it stood for (null when its time is unreadable): gap-fill keeps it open. */
+type BarCheck = { ok: true; bar: SourceBar; openMs: number } | { ok: false; detail: string; minute: number | null };
 
 const isPositive = (decimal: string) => /[1-9]/.test(decimal);
 
@@ -228,22 +229,22 @@ export { compareDecimals };
  * holds (tradeCount null).
  */
 export function checkCandleRow(row: unknown, symbol: string): BarCheck {
-  if (!Array.isArray(row) || row.length < 6) return { ok: false, detail: `candle row is not [time, low, high, open, close, volume]: ${safeSample(row)}` };
+  if (!Array.isArray(row) || row.length < 6) return { ok: false, detail: `candle row is not [time, low, high, open, close, volume]: ${safeSample(row)}`, minute: null };
   const seconds = jsonInteger(row[0]);
   if (!Number.isSafeInteger(seconds) || seconds % 60 !== 0 || seconds * 1000 < MIN_TIME_MS || seconds * 1000 >= MAX_TIME_MS) {
-    return { ok: false, detail: `candle time ${safeSample(row[0])} is not a minute start in seconds` };
+    return { ok: false, detail: `candle time ${safeSample(row[0])} is not a minute start in seconds`, minute: null };
   }
+  const minute = seconds * 1000;
   const [low, high, open, close, volume] = row.slice(1, 6).map(jsonNumberToDecimal);
-  if (!low || !high || !open || !close || !volume) return { ok: false, detail: `candle values are not non-negative decimals: ${safeSample(row)}` };
-  if (!isPositive(low)) return { ok: false, detail: `candle low ${low} is not positive` };
+  if (!low || !high || !open || !close || !volume) return { ok: false, detail: `candle values are not non-negative decimals: ${safeSample(row)}`, minute };
+  if (!isPositive(low)) return { ok: false, detail: `candle low ${low} is not positive`, minute };
   if (compareDecimals(high, open) < 0 || compareDecimals(high, close) < 0 || compareDecimals(low, open) > 0 || compareDecimals(low, close) > 0) {
-    return { ok: false, detail: `candle high/low do not bound open and close: ${safeSample(row)}` };
+    return { ok: false, detail: `candle high/low do not bound open and close: ${safeSample(row)}`, minute };
   }
-  const openMs = seconds * 1000;
   return {
     ok: true,
-    openMs,
-    bar: { symbol, openTime: new Date(openMs).toISOString().replace('.000Z', 'Z'), open, high, low, close, volume, tradeCount: null },
+    openMs: minute,
+    bar: { symbol, openTime: new Date(minute).toISOString().replace('.000Z', 'Z'), open, high, low, close, volume, tradeCount: null },
   };
 }
 

@@ -1,5 +1,5 @@
 import { isLosslessNumber, parse } from 'lossless-json';
-import { checkBar, isValidPrice, toBarTime, usEquitySessions } from '@tickvault/schema';
+import { checkBar, compareDecimals, isValidPrice, toBarTime, usEquitySessions } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
 
 /** Bodies above this are refused unread (`oversized`): a week of 1m bars is about 1 MB. */
@@ -129,7 +129,7 @@ export function parseChart(text: string, check: ChartCheck): ChartOutcome {
   const series = Array.isArray(indicators?.quote) && isObject(indicators.quote[0]) ? indicators.quote[0] : undefined;
   const columns = series ? (['open', 'high', 'low', 'close', 'volume'] as const).map((k) => series[k]) : [];
   if (!Array.isArray(timestamps) || !series || !columns.every((c) => Array.isArray(c) && c.length === timestamps.length)) {
-    rejections.push(rejection(symbol, 'malformed', 'timestamp and indicators.quote[0] arrays missing or of different lengths', text));
+    rejections.push({ ...rejection(symbol, 'malformed', 'timestamp and indicators.quote[0] arrays missing or of different lengths', text), barMinute: null });
     return { kind: 'chart', bars: [], quote, rejections, nullEntries: 0 };
   }
   const [opens, highs, lows, closes, volumes] = columns as unknown[][];
@@ -147,23 +147,23 @@ export function parseChart(text: string, check: ChartCheck): ChartOutcome {
     const time = integer(timestamps[i]);
     const [open, high, low, close, volume] = raw.slice(1).map(numberText);
     if (time === undefined || time < 946_684_800 || time >= 4_102_444_800) {
-      rejections.push(rejection(symbol, 'invalid_timestamp', `bar timestamp ${String(raw[0])} is not a time in seconds`, sample));
+      rejections.push({ ...rejection(symbol, 'invalid_timestamp', `bar timestamp ${String(raw[0])} is not a time in seconds`, sample), barMinute: null });
       continue;
     }
+    const minute = Math.floor(time / 60) * 60_000;
     if (open === undefined || high === undefined || low === undefined || close === undefined || volume === undefined) {
-      rejections.push(rejection(symbol, 'invalid_bar', 'bar field that is neither a number nor null', sample));
+      rejections.push({ ...rejection(symbol, 'invalid_bar', 'bar field that is neither a number nor null', sample), barMinute: minute });
       continue;
     }
     if (open === null || high === null || low === null || close === null) {
       nullEntries++;
       continue;
     }
-    const minute = Math.floor(time / 60) * 60_000;
     const entry = { minute, open, high, low, close, volume: volume ?? '0', sample };
     const previous = entries.at(-1);
     if (previous && previous.minute === minute) {
-      if (Number(entry.high) > Number(previous.high)) previous.high = entry.high;
-      if (Number(entry.low) < Number(previous.low)) previous.low = entry.low;
+      if (compareDecimals(entry.high, previous.high) > 0) previous.high = entry.high;
+      if (compareDecimals(entry.low, previous.low) < 0) previous.low = entry.low;
       previous.close = entry.close;
       previous.volume = addVolumes(previous.volume, entry.volume);
       previous.sample += entry.sample;
@@ -184,7 +184,7 @@ export function parseChart(text: string, check: ChartCheck): ChartOutcome {
     };
     const checked = checkBar({ source: 'yahoo', assetClass: 'stock', ...bar }, check.now, { maxFutureMs: check.maxFutureMs });
     if (checked.ok) bars.push(bar);
-    else rejections.push(rejection(symbol, checked.reason === 'malformed' ? 'invalid_bar' : checked.reason, checked.detail, entry.sample));
+    else rejections.push({ ...rejection(symbol, checked.reason === 'malformed' ? 'invalid_bar' : checked.reason, checked.detail, entry.sample), barMinute: entry.minute });
   }
   return liveRow === undefined ? { kind: 'chart', bars, quote, rejections, nullEntries } : { kind: 'chart', bars, quote, rejections, nullEntries, liveRow };
 }

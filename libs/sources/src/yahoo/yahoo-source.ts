@@ -372,7 +372,7 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
       return;
     },
 
-    async *bars({ symbol, from, to, signal }: HistoryRequest) {
+    async *bars({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {
       const yahooSymbol = toYahooSymbol(symbol);
       const now = Date.now();
       const start = Math.max(from.getTime(), now - opts.maxHistoryMs);
@@ -382,7 +382,8 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
         const outcome = parseChart(text, { symbol, now: Date.now(), maxFutureMs: opts.maxFutureMs });
         if (outcome.kind === 'error') throw new YahooApiError(200, outcome.code, outcome.description);
         if (outcome.kind === 'rejected') throw new YahooApiError(200, null, `${outcome.rejection.reason}: ${outcome.rejection.detail}`);
-        // Bad entries are left out (bars() has no reject channel; the writer would refuse them too).
+        // Refused rows go to the caller with their minute; the quote's own refusals are the live poll's business.
+        for (const rejection of outcome.rejections) if (rejection.barMinute !== undefined) refuse?.(rejection);
         const page = outcome.bars.filter((bar) => {
           const openTime = Date.parse(bar.openTime);
           return openTime >= from.getTime() && openTime < to.getTime();
