@@ -79,6 +79,25 @@ export class PostgresCluster {
     }
   }
 
+  /**
+   * The machine dies at once: the postmaster and every process it started are frozen (SIGSTOP), then
+   * killed (SIGKILL), so none of them does anything more, not even a shutdown step or sending WAL.
+   */
+  killAll(): void {
+    const postmaster = this.postmasterPid();
+    if (postmaster === undefined) return;
+    const pids = [postmaster, ...childPids(postmaster)];
+    for (const signal of ['SIGSTOP', 'SIGKILL'] as const) {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // already gone
+        }
+      }
+    }
+  }
+
   logTail(lines = 20): string {
     try {
       return readFileSync(join(this.dir, 'server.log'), 'utf8').split('\n').slice(-lines).join('\n');
@@ -214,4 +233,21 @@ export class PrimaryAndReplica {
     this.destroyed = true;
     await Promise.allSettled([this.replica.destroy(), this.primary.destroy()]);
   }
+}
+
+/** The processes whose parent is `parent` (from /proc). */
+function childPids(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name: state, ppid, ...
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) children.push(Number(entry));
+    } catch {
+      // ended while we looked
+    }
+  }
+  return children;
 }
