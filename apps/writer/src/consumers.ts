@@ -31,6 +31,8 @@ export interface ConsumerDeps {
   concurrency: number;
   lockDurationMs: number;
   service: string;
+  /** BullMQ worker name, stored on each job it takes as `processedBy`. */
+  workerName?: string;
 }
 
 /** A worker on one tick shard (the unsharded layout is shard 0, queue `ticks`). */
@@ -131,6 +133,7 @@ function consumerOptions(deps: ConsumerDeps, concurrency: number) {
   return {
     connection: deps.connection,
     prefix: deps.prefix,
+    ...(deps.workerName ? { name: deps.workerName } : {}),
     concurrency,
     lockDuration: deps.lockDurationMs,
     stalledInterval: deps.lockDurationMs,

@@ -1,14 +1,16 @@
 import { Queue, type Worker } from 'bullmq';
+import client from 'prom-client';
 import { hostname } from 'node:os';
-import { ASSET_CLASSES, isoMicros, liveChannel, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
-import { describeConfig, loadConfigOrExit, SERVICES, WRITER_ENV } from '@tickvault/config';
+import { ASSET_CLASSES, isoMicros, liveChannel, QUEUE_NAMES, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
+import { describeConfig, loadConfigOrExit, selectedShards, SERVICES, WRITER_ENV } from '@tickvault/config';
 import { assertSchemaCurrent, checkDataEnvironment, createDb, DataEnvironmentMismatchError, missingDatabaseProblem, probeWritable, recordEvent, stopOverrunTransactions, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
-import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, pipelineQueues, RedisRefusalPause, redisPing, ServiceRegistration } from '@tickvault/queue';
+import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, newServiceInstanceId, RedisRefusalPause, redisPing, SERVICE_HEARTBEAT_MS, ServiceRegistration } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, exitCannotStart, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
 import { DatabaseGate } from './database-gate.js';
 import { RedisMemoryWatch } from './redis-memory.js';
+import { ShardWatch } from './shard-watch.js';
 
 const SERVICE = 'writer';
 // Shards above the configured count that are checked for stranded jobs at startup.
@@ -26,11 +28,17 @@ const SCRAPE_REFRESH_DEADLINE_MS = 2_000;
 // INFO memory is cheap; at 50k ticks/s (~8 MB/s) 10 s is ~1% of the shipped 1 GB between readings.
 const REDIS_MEMORY_INTERVAL_MS = 10_000;
 const DAY_MS = 86_400_000;
+// Shard coverage is read from the registry once per heartbeat: a registry change is seen as it is written.
+const SHARD_WATCH_INTERVAL_MS = SERVICE_HEARTBEAT_MS;
 // Ticks are trimmed this long after they stop being accepted, so a tick validated just inside the
 // horizon cannot be inserted again after its first copy was trimmed.
 const TRIM_MARGIN_MS = 3_600_000;
 
 const config = loadConfigOrExit(SERVICE, WRITER_ENV);
+// WRITER_SHARDS: the tick shards this writer consumes (every one by default).
+const ownShards = tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS).filter((shard) => selectedShards(config.WRITER_SHARDS, config.TICK_QUEUE_SHARDS).includes(shard.index));
+// Registry entry and BullMQ worker name alike, so a job's `processedBy` names the writer that took it.
+const instanceId = newServiceInstanceId();
 const FLUSH_DEADLINE_MS = config.WRITER_FLUSH_DEADLINE_SECONDS * 1000;
 const DB_APPLICATION_NAME = `tickvault-${SERVICE}`;
 
@@ -174,10 +182,11 @@ const deps = {
   concurrency: config.WRITER_CONCURRENCY,
   lockDurationMs: config.WRITER_LOCK_DURATION_MS,
   service: SERVICE,
+  workerName: instanceId,
 };
-// One worker per tick shard; each has its own blocking connection and shares the flusher, so jobs of
-// every shard are written together. WRITER_CONCURRENCY applies per shard.
-const tickWorkers = tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS).map((shard) => createTickWorker(deps, shard));
+// One worker per owned tick shard; each has its own blocking connection and shares the flusher, so jobs
+// of every shard are written together. WRITER_CONCURRENCY applies per shard.
+const tickWorkers = ownShards.map((shard) => createTickWorker(deps, shard));
 const eventWorker = createEventWorker(deps);
 workers.push(...tickWorkers, eventWorker);
 gate.watch(DB_WATCH_INTERVAL_MS);
@@ -264,17 +273,31 @@ statsTimer.unref();
 
 // What this writer consumes, in the service registry (report, doctor and the dashboard read it).
 const registration = new ServiceRegistration({
-  redis: publisher, prefix: config.QUEUE_PREFIX, service: SERVICE, logger,
+  redis: publisher, prefix: config.QUEUE_PREFIX, service: SERVICE, logger, id: instanceId,
   describe: () => ({
     environment: config.DATA_ENVIRONMENT,
-    queues: pipelineQueues(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS, 'consumes'),
-    writer: { shards: tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS).map((shard) => shard.index) },
+    queues: [
+      ...ownShards.map((shard) => ({ name: shard.name, prefix: shard.prefix, role: 'consumes' as const })),
+      { name: QUEUE_NAMES.events, prefix: config.QUEUE_PREFIX, role: 'consumes' as const },
+    ],
+    writer: { shards: ownShards.map((shard) => shard.index) },
   }),
 });
 await registration.start();
 
+// Shards no live writer consumes (writers may own a subset): logged, exported, recorded as events.
+const shardWatch = new ShardWatch({
+  redis: publisher, prefix: config.QUEUE_PREFIX, shardCount: config.TICK_QUEUE_SHARDS, own: ownShards.map((shard) => shard.index),
+  sql, logger, service: SERVICE,
+  gauge: new client.Gauge({
+    name: 'tickvault_orphaned_shard', help: 'Per tick queue: 1 while no live writer has consumed it for a registry TTL (WRITER_SHARDS leave it out), else 0.',
+    labelNames: ['queue'], registers: [metrics.registry],
+  }),
+});
+shardWatch.start(SHARD_WATCH_INTERVAL_MS);
+
 await recordEvent(sql, { service: SERVICE, kind: 'startup', symbol: null, details: { config: describeConfig(config), healthPort: health.port } });
-logger.info({ healthPort: health.port, concurrency: config.WRITER_CONCURRENCY }, 'writer started');
+logger.info({ healthPort: health.port, concurrency: config.WRITER_CONCURRENCY, shards: ownShards.map((shard) => shard.index) }, 'writer started');
 
 writerShutdown.run = installShutdown({
   logger,
@@ -286,6 +309,7 @@ writerShutdown.run = installShutdown({
     { name: 'drain writes', run: () => flusher.drain() },
     { name: 'stop retention', run: () => { trimming = false; gate.stop(); } },
     { name: 'record shutdown', run: () => recordEvent(sql, { service: SERVICE, kind: 'shutdown', symbol: null, details: {} }).then(() => undefined) },
+    { name: 'stop the shard watch', run: () => shardWatch.stop() },
     { name: 'leave the service registry', run: () => registration.stop() },
     { name: 'close health server', run: () => health.close() },
     { name: 'close queue handles', run: () => Promise.all(depthQueues.map((q) => q.close())).then(() => undefined) },

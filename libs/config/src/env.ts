@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bool, candleRetention, clusterNodes, int, oneOf, postgresUrl, sourceList, symbolList, url } from './parsers.js';
+import { shardList } from './shard-list.js';
 
 export interface EnvVarSpec<S extends z.ZodType<unknown, string> = z.ZodType<unknown, string>> {
   schema: S;
@@ -71,7 +72,7 @@ export const ENV = {
   TICK_QUEUE_SHARDS: spec({
     schema: int(1, 64),
     default: '1',
-    doc: 'Tick queue shards: ingest routes each series to one by hash; writers consume all. Each shard has its own hash tag, so on Redis Cluster they spread over slots. Every service must use the same value; when lowering it, keep writers on the old value until the removed shards are empty.',
+    doc: 'Tick queue shards: ingest routes each series to one by hash; writers consume all, or those in WRITER_SHARDS. Each shard has its own hash tag, so on Redis Cluster they spread over slots. Every service must use the same value; when lowering it, keep writers on the old value until the removed shards are empty.',
     usedBy: 'writer, ingest services, dashboard, CLI',
   }),
   LOG_LEVEL: spec({
@@ -340,6 +341,12 @@ export const ENV = {
     schema: int(1000, 600_000),
     default: '30000',
     doc: 'BullMQ job lock. A killed writer\'s jobs return to the queue after about this long.',
+    usedBy: 'writer',
+  }),
+  WRITER_SHARDS: spec({
+    schema: shardList(),
+    default: 'all',
+    doc: 'Tick queue shards this writer consumes: `all`, or indexes and ranges such as `0-1` or `0,2,4-7` (each below TICK_QUEUE_SHARDS; a bad or out-of-range value stops the writer naming it). Writers that own different shards let an operator place them (near their database, or splitting load explicitly). Every shard needs a live writer: writers check the service registry every 10 s and, once a shard has had no consumer for 30 s (one registry TTL), log it, export `tickvault_orphaned_shard` and record an `orphaned_shard` event; `report`, `doctor` and the status page name it.',
     usedBy: 'writer',
   }),
   TICK_RETENTION_DAYS: spec({

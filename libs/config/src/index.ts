@@ -6,3 +6,4 @@ export * from './services.js';
 export * from './env-table.js';
 export * from './demo.js';
 export * from './secret-files.js';
+export * from './shard-list.js';

@@ -2,6 +2,7 @@ import { parseConnectionUrl, withPassword } from './connection-url.js';
 import { ENV, type EnvName, type EnvValue } from './env.js';
 import { maskSecret, maskUrl } from './mask.js';
 import { readSecretFile } from './secret-files.js';
+import { shardSelectionProblem, type ShardSelection } from './shard-list.js';
 
 export type Config<K extends EnvName> = Readonly<{ [P in K]: EnvValue<P> }>;
 
@@ -82,8 +83,19 @@ export function loadConfig<K extends EnvName>(
       problems.push({ name, message: messages.join('; '), shown: showValue(name, raw) });
     }
   }
+  problems.push(...relationProblems(values, env));
   if (problems.length > 0) throw new ConfigError(service, problems);
   return Object.freeze(values) as Config<K>;
+}
+
+/** Settings valid alone that contradict each other; checked only when both were read and parsed. */
+function relationProblems(values: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (values.WRITER_SHARDS !== undefined && typeof values.TICK_QUEUE_SHARDS === 'number') {
+    const message = shardSelectionProblem(values.WRITER_SHARDS as ShardSelection, values.TICK_QUEUE_SHARDS);
+    if (message) problems.push({ name: 'WRITER_SHARDS', message, shown: showValue('WRITER_SHARDS', env.WRITER_SHARDS?.trim() ?? '') });
+  }
+  return problems;
 }
 
 /** `url` with the password kept in `path` (named by `fileVar`), or the problem that prevents it. */

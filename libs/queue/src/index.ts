@@ -4,3 +4,4 @@ export * from './queues.js';
 export * from './redis-refusal.js';
 export * from './redis-memory.js';
 export * from './service-registry.js';
+export * from './shard-coverage.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ASSET_CLASSES, type AssetClass } from '@tickvault/schema';
-import { ASSET_CLASS_ENV, configuredSources, demoFeedEnv, ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
+import { ASSET_CLASS_ENV, configuredSources, demoFeedEnv, ENV, loadConfig, selectedShards, SERVICES, type EnvName } from '@tickvault/config';
 // The CLI's own table of what each command reads: the compose `cli` service must pass it all.
 import { commands } from '@tickvault/cli/commands';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- tools/build is the build script, not a workspace: it bundles the workspaces
@@ -76,7 +76,30 @@ const INTERPOLATION_ENVS: Record<string, Record<string, string>> = {
 
 describe('docker-compose.yml', () => {
   it('defines redis, postgres, the one-shot secrets and migrate, and every service', () => {
-    expect(Object.keys(services).sort()).toEqual(['cli', 'dashboard', 'fake-feeds', 'ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'scheduler', 'secrets', 'writer']);
+    expect(Object.keys(services).sort()).toEqual(['cli', 'dashboard', 'fake-feeds', 'ingest-crypto', 'ingest-macro', 'ingest-stock', 'migrate', 'postgres', 'redis', 'scheduler', 'secrets', 'writer', 'writer-a', 'writer-b']);
+  });
+
+  it('has a writers-by-shard profile: two writers owning disjoint halves of 4 shards, the default writer unchanged', () => {
+    expect(service('writer').profiles, '`docker compose up` still runs the writer of every shard').toBeUndefined();
+    const owned: number[][] = [];
+    for (const name of ['writer-a', 'writer-b']) {
+      const s = service(name);
+      expect(s.profiles, name).toEqual(['writers-by-shard']);
+      expect(commandOf(s), name).toEqual(commandOf(service('writer')));
+      expect(dependsOn(s), name).toEqual(dependsOn(service('writer')));
+      // Everything the writer gets, WRITER_SHARDS aside: the same settings pass through from .env.
+      const { WRITER_SHARDS: _own, ...rest } = rawEnvironment(s);
+      const { WRITER_SHARDS: _all, ...writerRest } = rawEnvironment(service('writer'));
+      expect(rest, name).toEqual(writerRest);
+      const config = loadConfig(name, SERVICES.writer.env, inVolume(resolvedEnvironment(s, { TICK_QUEUE_SHARDS: '4' })));
+      owned.push(selectedShards(config.WRITER_SHARDS, config.TICK_QUEUE_SHARDS));
+      // Started without TICK_QUEUE_SHARDS=4, a writer naming a shard that does not exist stops, naming it.
+      if (owned.at(-1)!.some((i) => i > 0)) {
+        expect(() => loadConfig(name, SERVICES.writer.env, inVolume(resolvedEnvironment(s, {})))).toThrow(/WRITER_SHARDS: names shard/);
+      }
+    }
+    expect(owned.flat().sort()).toEqual([0, 1, 2, 3]);
+    expect(new Set(owned.flat()).size, 'no shard owned twice').toBe(4);
   });
 
   it('has a demo profile whose env file points every ingest service at the fake feeds, labelled demo', () => {

@@ -1,0 +1,111 @@
+import { Queue } from 'bullmq';
+import type { Gauge } from 'prom-client';
+import { tickShards } from '@tickvault/schema';
+import { recordEvent, type Sql } from '@tickvault/db';
+import { OrphanTracker, readServices, unconsumedShards } from '@tickvault/queue';
+import { errorMessage, type Logger } from '@tickvault/runtime';
+
+// While a shard stays orphaned, at most one event per shard in this long across every writer (the
+// event's dedupe key names the window): a reminder in the event list, not one row per writer per look.
+const EVENT_WINDOW_MS = 10 * 60_000;
+
+export interface ShardWatchOptions {
+  /** A fail-fast connection: a look during a Redis outage fails at once and is skipped. */
+  redis: Parameters<typeof readServices>[0];
+  prefix: string;
+  /** This writer's TICK_QUEUE_SHARDS. */
+  shardCount: number;
+  /** The shards this writer consumes: never orphaned while it runs, even if its registry write failed. */
+  own: readonly number[];
+  sql: Sql;
+  logger: Logger;
+  service: string;
+  /** 1 per tick queue while no live writer has consumed it for the grace, else 0. */
+  gauge: Gauge<'queue'>;
+  tracker?: OrphanTracker;
+}
+
+/**
+ * Every writer looks at the service registry now and then for tick shards that no live writer
+ * consumes (writers may own a subset, WRITER_SHARDS). An orphaned shard is logged, exported as a
+ * metric and recorded as an `orphaned_shard` event with its waiting jobs; readiness is left alone:
+ * this writer's own shards are being written, and taking it out of rotation would fix nothing.
+ */
+export class ShardWatch {
+  private readonly tracker: OrphanTracker;
+  private readonly own: Set<number>;
+  private timer: NodeJS.Timeout | undefined;
+  private looking: Promise<void> | undefined;
+
+  constructor(private readonly options: ShardWatchOptions) {
+    this.tracker = options.tracker ?? new OrphanTracker();
+    this.own = new Set(options.own);
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => void this.look(), intervalMs);
+    this.timer.unref();
+    void this.look();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.looking;
+  }
+
+  /** One look (never overlapping another); failures are logged at debug: Redis and Postgres outages have their own reports. */
+  look(): Promise<void> {
+    this.looking ??= this.lookOnce()
+      .catch((error: unknown) => this.options.logger.debug({ err: errorMessage(error) }, 'shard coverage look failed; next interval'))
+      .finally(() => (this.looking = undefined));
+    return this.looking;
+  }
+
+  private async lookOnce(): Promise<void> {
+    const { redis, prefix, shardCount, logger, gauge } = this.options;
+    const { services } = await readServices(redis, prefix);
+    const now = Date.now();
+    const unconsumed = unconsumedShards(services, shardCount).filter((i) => !this.own.has(i));
+    const { orphaned, newly, recovered } = this.tracker.observe(unconsumed, now);
+    const shards = tickShards(prefix, Math.max(shardCount, ...unconsumed.map((i) => i + 1)));
+    for (const shard of shards) gauge.set({ queue: shard.name }, orphaned.includes(shard.index) ? 1 : 0);
+    const window = Math.floor(now / EVENT_WINDOW_MS);
+    const writers = services.filter((s) => s.writer).map((s) => ({ id: s.id, shards: s.writer!.shards }));
+    for (const index of orphaned) {
+      const shard = shards[index]!;
+      const pending = await this.pending(shard.name, shard.prefix);
+      const unconsumedForMs = now - (this.tracker.unconsumedSince(index) ?? now);
+      if (newly.includes(index)) {
+        (pending > 0 ? logger.error : logger.warn).call(logger, { queue: shard.name, shard: index, pending, unconsumedForMs, writers },
+          `no live writer consumes tick shard ${index} (${shard.name}): its jobs wait until a writer whose WRITER_SHARDS includes ${index} (or all) runs`);
+      }
+      await recordEvent(this.options.sql, {
+        service: this.options.service, kind: 'orphaned_shard', symbol: null,
+        details: { queue: shard.name, shard: index, pending, unconsumedForMs, writers },
+        dedupeKey: `orphaned_shard:${prefix}:${index}:${window}`,
+      });
+    }
+    for (const index of recovered) {
+      const shard = shards[index] ?? tickShards(prefix, index + 1)[index]!;
+      gauge.set({ queue: shard.name }, 0);
+      logger.info({ queue: shard.name, shard: index }, `tick shard ${index} has a live writer again`);
+      await recordEvent(this.options.sql, {
+        service: this.options.service, kind: 'orphaned_shard_consumed', symbol: null,
+        details: { queue: shard.name, shard: index },
+        dedupeKey: `orphaned_shard_consumed:${prefix}:${index}:${window}`,
+      });
+    }
+  }
+
+  private async pending(name: string, prefix: string): Promise<number> {
+    const queue = new Queue(name, { connection: this.options.redis, prefix });
+    // Without a listener BullMQ prints a connection error as a raw stack trace; the look's failure is reported once.
+    queue.on('error', () => {});
+    try {
+      const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized');
+      return Object.values(counts).reduce((n, c) => n + (c ?? 0), 0);
+    } finally {
+      await queue.close();
+    }
+  }
+}
