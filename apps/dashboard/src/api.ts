@@ -1,13 +1,13 @@
 import express, { type ErrorRequestHandler, type Router } from 'express';
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
-import { TIMEFRAMES_BY_ASSET_CLASS, type AssetClass } from '@tickvault/schema';
+import { DEFAULT_QUEUE_PREFIX, tickShards, TIMEFRAMES_BY_ASSET_CLASS, type AssetClass } from '@tickvault/schema';
 import { maskUrlsInText } from '@tickvault/config';
 import {
   isConnectionError, listStoredSeries, readCandles, ReadReplicaUnavailableError, readTicks, recentEvents, rejectionsByReason, seriesStats, ticksSince,
   type ReadRouter, type ReadSource, type ReplicaStatus, type Sql,
 } from '@tickvault/db';
-import { registeredSeries, tickvaultVersion, type ServiceEntry } from '@tickvault/queue';
+import { orphanedShardsNow, registeredSeries, tickvaultVersion, type ServiceEntry } from '@tickvault/queue';
 import { errorMessage, type Logger } from '@tickvault/runtime';
 import type { LatestCache } from './latest-cache.js';
 import type { LiveHub } from './live-hub.js';
@@ -46,6 +46,8 @@ export interface ApiDeps {
   configuredSeries: readonly ConfiguredSeries[];
   /** The service registry: what running services say they run (rejects when Redis cannot answer). */
   readServices: () => Promise<{ services: ServiceEntry[]; unreadable: number }>;
+  /** TICK_QUEUE_SHARDS, for naming shards no live writer consumes (default 1). */
+  tickQueueShards?: number;
   logger: Logger;
 }
 
@@ -235,7 +237,14 @@ export function createApiRouter(deps: ApiDeps): Router {
     parseQuery(req.query, {});
     const snapshot = await servicesSnapshot();
     const now = Date.now();
-    res.json({ ...snapshot, services: snapshot.services.map((s) => ({ ...s, heartbeatAgeMs: Math.max(0, now - Date.parse(s.heartbeatAt)) })) });
+    const orphaned = orphanedShardsNow(snapshot.services, deps.tickQueueShards ?? 1, now);
+    // Queue names do not depend on the prefix.
+    const names = tickShards(DEFAULT_QUEUE_PREFIX, (orphaned.at(-1) ?? 0) + 1);
+    res.json({
+      ...snapshot,
+      services: snapshot.services.map((s) => ({ ...s, heartbeatAgeMs: Math.max(0, now - Date.parse(s.heartbeatAt)) })),
+      orphanedShards: orphaned.map((shard) => ({ shard, queue: names[shard]!.name })),
+    });
   });
 
   api.get('/rejections', async (req, res) => {

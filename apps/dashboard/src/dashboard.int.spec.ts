@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '@tickvault/db';
-import { createBackfillQueue, ServiceRegistration } from '@tickvault/queue';
+import { createBackfillQueue, serviceEntryKey, servicesIndexKey, ServiceRegistration } from '@tickvault/queue';
 import { createTestDatabase, createTestRedis, eventually, REPO_ROOT, repoPath, ServiceProcess, type TestDatabase, type TestRedis } from '@tickvault/testing';
 import { basicAuth } from './testing/sse-client.js';
 
@@ -437,6 +437,28 @@ describe('dashboard (real process, real Redis and Postgres)', () => {
         expect(series.find((s) => s.series === 'alpaca:AAPL')).toMatchObject({ configured: true, assetClass: 'stock' });
       } finally {
         await registration.stop();
+      }
+    });
+
+    it('names tick shards no live writer consumes (WRITER_SHARDS), once the writers have been registered for a registry TTL', async () => {
+      // Entries written as a writer and an ingest process that started a minute ago would write them.
+      const startedAt = new Date(Date.now() - 60_000).toISOString();
+      const put = async (id: string, details: object) => {
+        const entry = { v: 1, id, host: 'elsewhere', pid: 1, version: '1', environment: 'test', startedAt, heartbeatAt: new Date().toISOString(), queues: [], ...details };
+        await redis.redis.multi().set(serviceEntryKey(redis.prefix, id), JSON.stringify(entry), 'PX', 60_000).zadd(servicesIndexKey(redis.prefix), Date.now() + 60_000, id).exec();
+      };
+      await put('writer-a', { service: 'writer', writer: { shards: [0, 1] } });
+      await put('ingest-x', { service: 'ingest-crypto', ingest: { assetClass: 'crypto', symbols: [], shards: 4, sources: [] } });
+      try {
+        const body = await eventually(async () => {
+          const b = (await getJson('/api/services')).body as { orphanedShards: { shard: number; queue: string }[] };
+          return b.orphanedShards.length > 0 ? b : undefined;
+        }, 'orphaned shards listed', 20_000);
+        expect(body.orphanedShards).toEqual([{ shard: 2, queue: 'ticks-2' }, { shard: 3, queue: 'ticks-3' }]);
+        await put('writer-b', { service: 'writer', writer: { shards: [2, 3] } });
+        await eventually(async () => ((await getJson('/api/services')).body.orphanedShards as unknown[]).length === 0, 'no orphaned shard once writer-b registered', 20_000);
+      } finally {
+        for (const id of ['writer-a', 'writer-b', 'ingest-x']) await redis.redis.multi().del(serviceEntryKey(redis.prefix, id)).zrem(servicesIndexKey(redis.prefix), id).exec();
       }
     });
   });

@@ -201,7 +201,7 @@ const latest = new LatestCache(redis, config.QUEUE_PREFIX, config.LATEST_CACHE_T
 });
 
 const app = createDashboardApp({
-  reads, queues, latest, hub, configuredSeries, readServices: readRegistry, logger, auth: auth.settings, queueActions: config.DASHBOARD_QUEUE_ACTIONS,
+  reads, queues, latest, hub, configuredSeries, readServices: readRegistry, tickQueueShards: config.TICK_QUEUE_SHARDS, logger, auth: auth.settings, queueActions: config.DASHBOARD_QUEUE_ACTIONS,
   loginThrottle,
   onLockout: (client, lockMs) => {
     loginLockouts.inc();

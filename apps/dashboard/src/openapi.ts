@@ -189,6 +189,10 @@ export function openApiDocument(version: string): Json {
           generatedAt: isoTime,
           services: { type: 'array', items: { allOf: [{ $ref: '#/components/schemas/ServiceEntry' }, obj({ heartbeatAgeMs: { type: 'integer' } })] } },
           unreadable: { type: 'integer', description: 'Registry entries that could not be parsed.' },
+          orphanedShards: {
+            type: 'array', description: 'Tick shards no live writer consumes (writers own a subset with WRITER_SHARDS): their jobs wait. Empty until the writers have been registered for a registry TTL (30 s).',
+            items: obj({ shard: { type: 'integer' }, queue: { type: 'string' } }),
+          },
         })),
       ),
       '/api/rejections': get(

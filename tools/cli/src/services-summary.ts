@@ -1,4 +1,5 @@
-import type { ServiceEntry, SourceStatus } from '@tickvault/queue';
+import { orphanedShardsNow, type ServiceEntry, type SourceStatus } from '@tickvault/queue';
+import { DEFAULT_QUEUE_PREFIX, tickShards } from '@tickvault/schema';
 import { formatDuration, truncate } from './format.js';
 
 /**
@@ -41,9 +42,11 @@ export function describeRuns(entry: ServiceEntry, now: number): string {
 
 /**
  * What an operator should look at: sources out of reach for a while, ingest running with no writer
- * registered (its ticks only pile up in Redis), processes of different versions, entries unreadable.
+ * registered (its ticks only pile up in Redis), tick shards no live writer consumes (WRITER_SHARDS),
+ * processes of different versions, entries unreadable. `shardCount`: the reader's TICK_QUEUE_SHARDS
+ * (the registered ingest processes' count is taken when larger).
  */
-export function serviceWarnings(services: readonly ServiceEntry[], unreadable: number, now: number): string[] {
+export function serviceWarnings(services: readonly ServiceEntry[], unreadable: number, now: number, shardCount = 1): string[] {
   const warnings: string[] = [];
   for (const entry of services) {
     for (const source of entry.ingest?.sources ?? []) {
@@ -55,6 +58,13 @@ export function serviceWarnings(services: readonly ServiceEntry[], unreadable: n
   }
   if (services.some((s) => s.ingest) && !services.some((s) => s.writer)) {
     warnings.push('ingest services are registered but no writer is: their ticks wait in Redis until one runs');
+  }
+  const orphaned = orphanedShardsNow(services, shardCount, now);
+  if (orphaned.length > 0) {
+    // Queue names do not depend on the prefix.
+    const names = tickShards(DEFAULT_QUEUE_PREFIX, orphaned.at(-1)! + 1);
+    warnings.push(`no live writer consumes tick shard${orphaned.length === 1 ? '' : 's'} ${orphaned.map((i) => `${i} (${names[i]!.name})`).join(', ')}: `
+      + 'their jobs wait in Redis until a writer whose WRITER_SHARDS includes them (or all) runs');
   }
   const versions = new Map<string, string[]>();
   for (const entry of services) versions.set(entry.version, [...(versions.get(entry.version) ?? []), entry.service]);

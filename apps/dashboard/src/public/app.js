@@ -263,7 +263,14 @@ function renderServices(data) {
     return tr;
   });
   fillTable('services-table', rows, 'No service registered: nothing runs against this Redis and queue prefix.', 7);
-  $('services-note').textContent = data.unreadable > 0 ? `${data.unreadable} entr${data.unreadable === 1 ? 'y' : 'ies'} not readable (another version?)` : '';
+  const notes = [];
+  const orphaned = data.orphanedShards ?? [];
+  if (orphaned.length > 0) {
+    notes.push(`No live writer consumes tick shard${orphaned.length === 1 ? '' : 's'} ${orphaned.map((o) => `${o.shard} (${o.queue})`).join(', ')}: its jobs wait (WRITER_SHARDS).`);
+  }
+  if (data.unreadable > 0) notes.push(`${data.unreadable} entr${data.unreadable === 1 ? 'y' : 'ies'} not readable (another version?)`);
+  $('services-note').textContent = notes.join(' ');
+  $('services-note').classList.toggle('bad', orphaned.length > 0);
 }
 
 function renderRejections(data) {

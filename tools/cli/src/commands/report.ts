@@ -276,7 +276,7 @@ export async function buildReport(sql: Sql, config: ReportConfig, reads?: ReadRo
   if (redis.status === 'fulfilled') {
     const { queues, redisMemory, services: entries, unreadable } = redis.value;
     Object.assign(report, { queues, redisMemory, services: serviceReports(entries, now) });
-    report.warnings.push(...redisWarnings(queues, redisMemory), ...serviceWarnings(entries, unreadable, now));
+    report.warnings.push(...redisWarnings(queues, redisMemory), ...serviceWarnings(entries, unreadable, now, config.TICK_QUEUE_SHARDS));
   } else report.errors.push(`Redis (${maskUrl(config.REDIS_URL)}): ${safeErrorMessage(redis.reason)}`);
   return report;
 }
