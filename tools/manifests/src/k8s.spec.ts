@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { ENV, loadConfig, SERVICES, type EnvName } from '@tickvault/config';
+import { ENV, loadConfig, selectedShards, SERVICES, type EnvName } from '@tickvault/config';
 import { kubectlStatus, kustomizations, kustomizeBuild } from './kustomize.js';
 import { access, cidrContains, rulePeers, rulePorts, type NetworkPolicy, type PolicyPeer } from './network-policy.js';
 import { builtFrom, parseDotenv, parseYamlDocuments, quantity, readRepoFile, REPO_ROOT } from './parse.js';
@@ -821,7 +821,8 @@ describe('kubectl kustomize', () => {
 
       it('builds, with the workloads of the base', () => {
         const names = workloads().map((w) => w.what);
-        for (const service of DEPLOYED) expect(names.some((n) => n.endsWith(`/${service}`)), `${service} in ${names.join(', ')}`).toBe(true);
+        // A service may run as several Deployments of its name (overlays/writers-by-shard: writer-a, writer-b).
+        for (const service of DEPLOYED) expect(names.some((n) => n.endsWith(`/${service}`) || n.includes(`/${service}-`)), `${service} in ${names.join(', ')}`).toBe(true);
         expect(names.some((n) => n.startsWith('Job/migrate')), 'the migrate Job').toBe(true);
       });
 
@@ -948,6 +949,44 @@ describe('kubectl kustomize', () => {
       });
     });
   }
+
+  it('infra/k8s/overlays/writers-by-shard: two writer Deployments own disjoint halves of the shards, each scaled on its own shards, and differ from the base writer only there', () => {
+    const objects = kustomizeBuild('infra/k8s/overlays/writers-by-shard') as K8sObject[];
+    const config = (objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith(CONFIG_MAP)) as unknown as { data: Record<string, string> }).data;
+    const writers = objects.filter((o): o is Deployment => o.kind === 'Deployment' && podTemplateOf(o)?.spec.containers[0]?.args?.[0] === 'dist/writer.js');
+    expect(writers.map((w) => w.metadata.name).sort()).toEqual(['writer-a', 'writer-b']);
+    const shardCount = Number(config.TICK_QUEUE_SHARDS);
+    const queueNames = Array.from({ length: shardCount }, (_, i) => (i === 0 ? 'ticks' : `ticks-${i}`));
+    const owned = new Map<string, number[]>();
+    for (const writer of writers) {
+      const container = writer.spec.template.spec.containers[0] as Container;
+      const literal = Object.fromEntries((container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
+      // The container's own value wins over the ConfigMap's `all`, as envFrom then env does in a pod.
+      const loaded = loadConfig('writer', ['TICK_QUEUE_SHARDS', 'WRITER_SHARDS'], { ...config, ...literal });
+      owned.set(writer.metadata.name, selectedShards(loaded.WRITER_SHARDS, loaded.TICK_QUEUE_SHARDS));
+      // Its ScaledObject counts exactly the queues of its shards (PromQL regex matches are anchored).
+      const scaled = objects.filter((o) => o.kind === 'ScaledObject') as ScaledObject[];
+      const mine = scaled.filter((so) => so.spec.scaleTargetRef.name === writer.metadata.name);
+      expect(mine.length, `${writer.metadata.name}: one ScaledObject`).toBe(1);
+      const regex = /queue=~"([^"]+)"/.exec(mine[0]!.spec.triggers[0]!.metadata.query ?? '')?.[1] ?? '';
+      expect(queueNames.filter((q) => new RegExp(`^(?:${regex})$`).test(q)), `${writer.metadata.name}: ${regex}`).toEqual(owned.get(writer.metadata.name)!.map((i) => queueNames[i]));
+      // Neither Deployment's selector matches the other's pods; each has its own disruption budget.
+      for (const other of writers.filter((w) => w !== writer)) expect(matches(writer.spec.selector.matchLabels, other.spec.template.metadata?.labels), `${writer.metadata.name} selects ${other.metadata.name}`).toBe(false);
+      const budgets = objects.filter((o) => o.kind === 'PodDisruptionBudget' && matches((o.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels, writer.spec.template.metadata?.labels));
+      expect(budgets.map((b) => b.metadata.name), writer.metadata.name).toEqual([writer.metadata.name]);
+    }
+    const all = [...owned.values()].flat().sort((a, b) => a - b);
+    expect(all, 'every shard owned once').toEqual(Array.from({ length: shardCount }, (_, i) => i));
+    expect(shardCount).toBe(4);
+    // writer-b.yaml is a copy: apart from its shards and instance label it is the base writer's pod.
+    const strip = (d: Deployment) => {
+      const template = structuredClone(d.spec.template);
+      delete template.metadata?.labels?.['app.kubernetes.io/instance'];
+      for (const c of template.spec.containers) c.env = (c.env ?? []).filter((e) => e.name !== 'WRITER_SHARDS').sort((x, y) => x.name.localeCompare(y.name));
+      return template;
+    };
+    expect(strip(writers[1]!)).toEqual(strip(writers[0]!));
+  });
 
   it(`${OVERLAY} with ${DASHBOARD_INGRESS} added: the Ingress lands in the namespace and reaches the dashboard pods on 3000`, () => {
     const objects = kustomizeBuild(OVERLAY, [DASHBOARD_INGRESS]) as K8sObject[];
