@@ -1,8 +1,9 @@
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
+import type http from 'node:http';
+import { WebSocket } from 'ws';
 import { stockLevel } from './market.js';
 import { formatE8, hashSeed, mulberry32 } from './random.js';
+import { firstIndex } from './sorted.js';
+import { FeedServer, MinuteBudget, type StreamFaults, type StreamingFake, type StreamStats, type TapeOptions } from './scaffold.js';
 
 /**
  * A local Alpaca market-data server (stocks) for tests and demos. It speaks Alpaca's wire formats
@@ -19,17 +20,9 @@ import { formatE8, hashSeed, mulberry32 } from './random.js';
  * Markets are open all the time unless `isOpen` says otherwise (pass a check built on the NYSE calendar of @tickvault/schema, isUsEquityMarketOpen, for realism).
  */
 
-export interface FakeAlpacaOptions {
-  seed?: number;
+export interface FakeAlpacaOptions extends TapeOptions {
   /** Default AAPL, MSFT, SPY. */
   symbols?: readonly string[];
-  /** Average trades per second per symbol (default 5). */
-  tradesPerSecond?: number;
-  /** Trades exist from this long before the server started (default 2 h). */
-  historyMs?: number;
-  host?: string;
-  /** 0 (default) picks a free port. */
-  port?: number;
   /** Feeds the key's plan includes (default iex, sip, delayed_sip); others get 409 on the stream, 403 over REST. */
   feeds?: readonly string[];
   /** The valid credentials (default fake-key-id / fake-secret-key); changeable with controls.setCredentials. */
@@ -114,25 +107,13 @@ export const ALPACA_MALFORMED_KINDS = [
 ] as const;
 export type AlpacaMalformedKind = (typeof ALPACA_MALFORMED_KINDS)[number];
 
-export interface FakeAlpacaControls {
-  /** Terminates every open connection now; returns how many. */
-  dropAll(): number;
-  /** Drops every connection, refuses new ones (HTTP 503 on upgrade) and never pushes what falls due in the next `ms`. */
-  outage(ms: number): void;
-  /** Every open connection stops sending anything, pongs included, without closing. New connections are normal. */
-  stall(): number;
-  /** Send every data frame twice. */
-  setDuplicates(on: boolean): void;
+export interface FakeAlpacaControls extends StreamFaults<AlpacaMalformedKind> {
   /**
    * Executes one trade of `symbol` in the next millisecond and returns it: pushed like any other
    * (not while withheld by an outage), in REST and bars from then on. For a test that needs a trade
    * inside a window.
    */
   tradeNow(symbol: string): FakeAlpacaTrade;
-  /** Sends the given malformed frames (default: all kinds) on every authenticated connection now. */
-  injectMalformed(kinds?: readonly AlpacaMalformedKind[]): number;
-  /** The next `count` REST requests are answered 429 with this Retry-After. */
-  force429(options: { retryAfterSeconds: number; count?: number }): void;
   /** Sends `[{"T":"error","code","msg"}]` on every open connection, closing them if asked; returns how many. */
   sendError(code: number, msg: string, options?: { close?: boolean }): number;
   /** Changes the valid key and/or secret (a key rotated, a plan renewed). */
@@ -141,10 +122,7 @@ export interface FakeAlpacaControls {
   reset(): void;
 }
 
-export interface FakeAlpacaStats {
-  connections: number;
-  open: number;
-  refused: number;
+export interface FakeAlpacaStats extends StreamStats {
   authenticated: number;
   authFailures: number;
   /** When each auth message arrived (ms), to check a client's backoff. */
@@ -160,20 +138,15 @@ export interface FakeAlpacaStats {
   unauthorized: number;
 }
 
-export interface FakeAlpaca {
+export interface FakeAlpaca extends StreamingFake<FakeAlpacaControls, FakeAlpacaStats> {
   /** Without the feed: the client appends `/iex` (like Alpaca's `wss://stream.data.alpaca.markets/v2`). */
   wsUrl: string;
-  restUrl: string;
-  port: number;
   keyId: string;
   secretKey: string;
-  controls: FakeAlpacaControls;
-  stats: FakeAlpacaStats;
   /** Trades of a symbol executed in [fromMs, toMs) and visible by `visibleBy` (default now), by time. */
   trades(symbol: string, fromMs: number, toMs: number, visibleBy?: number): FakeAlpacaTrade[];
   /** Bars of closed intervals opening in [fromMs, toMs), aggregated from the trades visible by `asOf` (default now). */
   bars(symbol: string, fromMs: number, toMs: number, asOf?: number): FakeAlpacaBar[];
-  close(): Promise<void>;
 }
 
 const EXCHANGES = ['V', 'V', 'P', 'Q', 'N', 'K', 'Z'];
@@ -311,14 +284,7 @@ class SymbolTape {
 
   /** Index of the first trade at or after `ns`. */
   indexAtNs(ns: bigint): number {
-    let lo = 0;
-    let hi = this.trades.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.trades[mid]!.ns < ns) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return firstIndex(this.trades, (trade) => trade.ns < ns);
   }
 
   indexAtTime(ms: number): number {
@@ -453,15 +419,8 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
     connections: 0, open: 0, refused: 0, authenticated: 0, authFailures: 0, authAttempts: [], errorsSent: {}, pings: 0,
     tradeMessages: 0, barMessages: 0, updatedBarMessages: 0, requests: {}, rateLimited: 0, unauthorized: 0,
   };
-  const connections = new Set<Connection>();
-  const withheld: [number, number][] = [];
-  let refuseUntil = 0;
-  let duplicates = false;
-  let forced: { retryAfterSeconds: number; count: number } | undefined;
-  let rateMinute = -1;
-  let requestsInMinute = 0;
-
-  const isWithheld = (at: number) => withheld.some(([from, to]) => at >= from && at < to);
+  const budget = new MinuteBudget();
+  const isWithheld = (at: number) => server.withheld.has(at);
 
   // --- messages -------------------------------------------------------------------------------
   const tradeMessage = (t: FakeAlpacaTrade) => ({ T: 't', i: t.id, S: t.symbol, x: t.exchange, p: new Raw(t.price), s: new Raw(t.size), t: t.timestamp, c: t.conditions, z: t.tape });
@@ -587,34 +546,24 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=UTF-8',
       'X-RateLimit-Limit': String(requestsPerMinute),
-      'X-RateLimit-Remaining': String(Math.max(0, requestsPerMinute - requestsInMinute)),
+      'X-RateLimit-Remaining': String(Math.max(0, requestsPerMinute - budget.used)),
       'X-RateLimit-Reset': String(Math.ceil((Math.floor(now / 60_000) + 1) * 60)),
       ...headers,
     });
     res.end(json(body));
   }
 
-  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     const now = Date.now();
-    const url = new URL(req.url ?? '/', 'http://fake');
     stats.requests[url.pathname] = (stats.requests[url.pathname] ?? 0) + 1;
     if (req.method !== 'GET') return send(res, 405, { message: 'method not allowed' });
     if (req.headers['apca-api-key-id'] !== validKey || req.headers['apca-api-secret-key'] !== validSecret) {
       stats.unauthorized++;
       return send(res, 401, { code: 40110000, message: 'access key verification failed' });
     }
-    const minute = Math.floor(now / 60_000);
-    if (minute !== rateMinute) {
-      rateMinute = minute;
-      requestsInMinute = 0;
-    }
-    let retryAfterSeconds: number | undefined;
-    if (forced && forced.count > 0) {
-      forced.count--;
-      retryAfterSeconds = forced.retryAfterSeconds;
-    } else if (requestsInMinute >= requestsPerMinute) {
-      retryAfterSeconds = Math.ceil(((minute + 1) * 60_000 - now) / 1000);
-    }
+    budget.at(now);
+    let retryAfterSeconds = server.forced.take()?.retryAfterSeconds;
+    if (retryAfterSeconds === undefined && budget.used >= requestsPerMinute) retryAfterSeconds = MinuteBudget.secondsToNextMinute(now);
     if (retryAfterSeconds !== undefined) {
       stats.rateLimited++;
       return send(res, 429, { code: 42910000, message: 'rate limit exceeded' }, {
@@ -623,7 +572,7 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
         'X-RateLimit-Reset': String(Math.ceil(now / 1000) + retryAfterSeconds),
       });
     }
-    requestsInMinute++;
+    budget.used++;
     try {
       ensureAll(now);
       if (url.pathname === '/v2/stocks/trades') return send(res, 200, tradesPage(url.searchParams, now));
@@ -636,52 +585,31 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
   }
 
   // --- WebSocket ------------------------------------------------------------------------------
-  const server = http.createServer(handleRequest);
-  // autoPong off: a stalled connection must stop answering pings too.
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, autoPong: false });
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-
-  server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://fake');
-    const match = /^\/v2\/([a-z_]+)\/?$/.exec(url.pathname);
-    if (!match) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    if (Date.now() < refuseUntil) {
-      stats.refused++;
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
+  const feedOf = (url: URL) => /^\/v2\/([a-z_]+)\/?$/.exec(url.pathname)?.[1];
+  const server = new FeedServer<Connection>(options, handleRequest, {
+    stats,
+    // Off: a stalled connection must stop answering pings too.
+    autoPong: false,
+    serves: (url) => feedOf(url) !== undefined,
+    accept(url, ws) {
       const connection: Connection = {
-        ws, feed: match[1]!, authenticated: false, trades: new Set(), quotes: new Set(), bars: new Set(), updatedBars: new Set(), cursor: Date.now(), stalled: false,
+        ws, feed: feedOf(url)!, authenticated: false, trades: new Set(), quotes: new Set(), bars: new Set(), updatedBars: new Set(), cursor: Date.now(), stalled: false,
       };
-      connections.add(connection);
-      stats.connections++;
-      stats.open++;
       ws.on('ping', (data) => {
         stats.pings++;
         if (!connection.stalled) ws.pong(data);
       });
-      ws.on('close', () => {
-        clearTimeout(connection.authTimer);
-        connections.delete(connection);
-        stats.open--;
-      });
-      ws.on('error', () => {});
+      ws.on('close', () => clearTimeout(connection.authTimer));
       ws.on('message', (data) => handleClient(connection, data.toString()));
       sendFrame(connection, [{ T: 'success', msg: 'connected' }]);
       connection.authTimer = setTimeout(() => {
         if (!connection.authenticated) sendError(connection, 404, 'auth timeout', true);
       }, options.authTimeoutMs ?? 10_000);
       connection.authTimer.unref();
-    });
+      return connection;
+    },
   });
+  const { connections } = server;
 
   function handleClient(connection: Connection, text: string): void {
     if (connection.stalled) return;
@@ -735,11 +663,11 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
     }
   }
 
-  const pushTimer = setInterval(() => {
+  server.every(options.pushIntervalMs ?? 20, () => {
     const now = Date.now();
     ensureAll(now);
-    for (const connection of connections) {
-      if (!connection.authenticated || connection.stalled || connection.ws.readyState !== WebSocket.OPEN) continue;
+    for (const connection of server.live()) {
+      if (!connection.authenticated) continue;
       const after = connection.cursor;
       connection.cursor = now;
       const messages: unknown[] = [];
@@ -772,12 +700,10 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
         }
       }
       for (let i = 0; i < messages.length; i += MAX_MESSAGES_PER_FRAME) {
-        const chunk = messages.slice(i, i + MAX_MESSAGES_PER_FRAME);
-        sendFrame(connection, chunk);
-        if (duplicates) sendFrame(connection, chunk);
+        server.send(connection, json(messages.slice(i, i + MAX_MESSAGES_PER_FRAME)));
       }
     }
-  }, options.pushIntervalMs ?? 20);
+  });
 
   function malformedFrame(connection: Connection, kind: AlpacaMalformedKind): string {
     const symbol = [...connection.trades][0] ?? [...connection.bars][0] ?? symbols[0] ?? 'AAPL';
@@ -823,48 +749,13 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
   }
 
   const controls: FakeAlpacaControls = {
-    dropAll() {
-      let n = 0;
-      for (const connection of connections) {
-        connection.ws.terminate();
-        n++;
-      }
-      return n;
-    },
-    outage(ms) {
-      const now = Date.now();
-      refuseUntil = now + ms;
-      withheld.push([now, now + ms]);
-      controls.dropAll();
-    },
-    stall() {
-      let n = 0;
-      for (const connection of connections) {
-        connection.stalled = true;
-        n++;
-      }
-      return n;
-    },
-    setDuplicates(on) {
-      duplicates = on;
-    },
+    ...server.streamFaults(),
     tradeNow(symbol) {
       // The next millisecond: the push loop has looked at every trade up to now.
       return tapeOf(symbol).insert(Date.now() + 1);
     },
     injectMalformed(kinds = ALPACA_MALFORMED_KINDS) {
-      let n = 0;
-      for (const connection of connections) {
-        if (!connection.authenticated || connection.stalled || connection.ws.readyState !== WebSocket.OPEN) continue;
-        for (const kind of kinds) {
-          connection.ws.send(malformedFrame(connection, kind));
-          n++;
-        }
-      }
-      return n;
-    },
-    force429({ retryAfterSeconds, count = 1 }) {
-      forced = { retryAfterSeconds, count };
+      return server.inject(kinds, malformedFrame, server.live().filter((c) => c.authenticated));
     },
     sendError(code, msg, { close = false } = {}) {
       let n = 0;
@@ -880,19 +771,9 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
       if (secretKey !== undefined) validSecret = secretKey;
     },
     reset() {
-      refuseUntil = 0;
-      duplicates = false;
-      forced = undefined;
+      server.resetStream();
     },
   };
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = options.host ?? '127.0.0.1';
-  const hostForUrl = host.includes(':') ? `[${host}]` : host;
 
   const tapeOf = (symbol: string): SymbolTape => {
     const found = tapes.get(symbol.toUpperCase());
@@ -900,10 +781,11 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
     return found;
   };
 
-  return {
-    wsUrl: `ws://${hostForUrl}:${port}/v2`,
-    restUrl: `http://${hostForUrl}:${port}`,
-    port,
+  return server.serve({
+    // A getter: the port is known once serve has listened.
+    get wsUrl() {
+      return `${server.url('ws')}/v2`;
+    },
     get keyId() {
       return validKey;
     },
@@ -932,12 +814,5 @@ export async function startFakeAlpaca(options: FakeAlpacaOptions = {}): Promise<
       }
       return out;
     },
-    async close() {
-      clearInterval(pushTimer);
-      for (const connection of connections) connection.ws.terminate();
-      wss.close();
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  });
 }

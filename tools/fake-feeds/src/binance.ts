@@ -1,8 +1,10 @@
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
-import { pairLevel, TradeCounts } from './market.js';
+import type http from 'node:http';
+import { WebSocket } from 'ws';
+import { CryptoTape, startTapes, type MarketTrade } from './crypto-tape.js';
+import { pairLevel } from './market.js';
 import { formatE8, hashSeed, mulberry32, mulE8 } from './random.js';
+import { firstIndex } from './sorted.js';
+import { FeedServer, MinuteBudget, type StreamFaults, type StreamingFake, type StreamStats, type TapeOptions, type WithholdFault } from './scaffold.js';
 
 /**
  * A local Binance spot market-data server for tests and demos. It speaks Binance's wire formats
@@ -17,17 +19,9 @@ import { formatE8, hashSeed, mulberry32, mulE8 } from './random.js';
  * duplicates, malformed frames and `serverShutdown`, and answer 429/418 like the real API.
  */
 
-export interface FakeBinanceOptions {
-  seed?: number;
+export interface FakeBinanceOptions extends TapeOptions {
   /** Binance symbols (`BTCUSDT`), with base and quote for exchangeInfo. Default BTCUSDT, ETHUSDT, SOLUSDT. */
   symbols?: readonly string[];
-  /** Average trades per second per symbol (default 5). */
-  tradesPerSecond?: number;
-  /** Trades exist from this long before the server started (default 2 h). */
-  historyMs?: number;
-  host?: string;
-  /** 0 (default) picks a free port. */
-  port?: number;
   /** Server ping frames (Binance: every 20 s). */
   pingIntervalMs?: number;
   /** How often due trades are pushed to connections (default 20 ms). */
@@ -64,27 +58,13 @@ export const MALFORMED_KINDS = [
 ] as const;
 export type MalformedKind = (typeof MALFORMED_KINDS)[number];
 
-export interface FakeBinanceControls {
-  /** Terminates every open connection now; returns how many. */
-  dropAll(): number;
-  /** Drops every connection, refuses new ones (HTTP 503 on upgrade) and withholds the trades of the next `ms`. */
-  outage(ms: number): void;
-  /** Trades executed in the next `ms` are never pushed (connections stay open); REST still has them. */
-  withhold(ms: number): void;
-  /** Every open connection stops sending anything, pings included, without closing. New connections are normal. */
-  stall(): number;
-  /** Send every trade frame twice. */
-  setDuplicates(on: boolean): void;
+export interface FakeBinanceControls extends StreamFaults<MalformedKind>, WithholdFault {
   /**
    * Executes one trade of `symbol` in the next millisecond and returns it: pushed like any other
    * (not while withheld), in REST and klines from then on; the ids of later trades move up by one.
    * For a test that needs a trade inside a window.
    */
   tradeNow(symbol: string): FakeTrade;
-  /** Sends the given malformed frames (default: all kinds) on every open connection now. */
-  injectMalformed(kinds?: readonly MalformedKind[]): number;
-  /** The next `count` REST requests are answered 429 with this Retry-After. */
-  force429(options: { retryAfterSeconds: number; count?: number }): void;
   /** Sends a serverShutdown event on every open connection; closes them after `closeAfterMs` if given. */
   serverShutdown(options?: { closeAfterMs?: number }): number;
   /**
@@ -107,10 +87,7 @@ export interface GarbageReport {
   ms: number;
 }
 
-export interface FakeBinanceStats {
-  connections: number;
-  open: number;
-  refused: number;
+export interface FakeBinanceStats extends StreamStats {
   pingsSent: number;
   pongs: number;
   tradeFramesSent: number;
@@ -120,15 +97,9 @@ export interface FakeBinanceStats {
   banned: number;
 }
 
-export interface FakeBinance {
-  wsUrl: string;
-  restUrl: string;
-  port: number;
-  controls: FakeBinanceControls;
-  stats: FakeBinanceStats;
+export interface FakeBinance extends StreamingFake<FakeBinanceControls, FakeBinanceStats> {
   /** The trades of a symbol (Binance name) executed in [fromMs, toMs) and already visible. */
   trades(symbol: string, fromMs: number, toMs: number): FakeTrade[];
-  close(): Promise<void>;
 }
 
 const WEIGHTS: Record<string, number> = {
@@ -167,59 +138,38 @@ function splitSymbol(symbol: string): { base: string; quote: string } {
 }
 
 /** Per symbol: every trade from the origin up to the newest generated second, in id (and time) order. */
-class SymbolTape {
-  readonly trades: FakeTrade[] = [];
-  private nextSecond: number;
-  private readonly counts: TradeCounts;
-  /** The id of the first trade on the tape: trade i has id idBase + i. */
-  readonly idBase: number;
+class SymbolTape extends CryptoTape<FakeTrade> {
   /** aggTrades ids are trade ids minus this: the same for every instance with this seed. */
   readonly aggBase: number;
   private readonly pair: { base: string; quote: string };
 
   constructor(
     readonly symbol: string,
-    private readonly seed: number,
+    seed: number,
     originSecond: number,
     rate: number,
   ) {
-    this.nextSecond = originSecond;
-    this.counts = new TradeCounts(seed, symbol, rate);
-    this.idBase = this.counts.firstIdAt(originSecond);
+    super(symbol, seed, originSecond, rate, { offsetsPerSecond: 1000, smallDecimals: 6 });
     this.aggBase = this.counts.idOrigin - 1000;
     this.pair = splitSymbol(symbol);
   }
 
-  private level(second: number): number {
+  protected level(second: number): number {
     return pairLevel(this.pair.base, this.pair.quote, second);
   }
 
-  /** Generates every second up to and including `second` (trades of a second are fixed once made). */
-  ensure(second: number): void {
-    for (; this.nextSecond <= second; this.nextSecond++) {
-      const s = this.nextSecond;
-      const rand = mulberry32(hashSeed(this.seed, this.symbol, s));
-      const count = this.counts.countAt(s);
-      const offsets = Array.from({ length: count }, () => Math.floor(rand() * 1000)).sort((a, b) => a - b);
-      let price = this.level(s);
-      const decimals = price >= 100 ? 2 : price >= 1 ? 4 : 6;
-      for (const offset of offsets) {
-        price *= 1 + (rand() - 0.5) * 0.0004;
-        const priceE8 = BigInt(Math.round(Number(price.toFixed(decimals)) * 10 ** decimals)) * 10n ** BigInt(8 - decimals);
-        const qtyE8 = BigInt(1 + Math.floor(rand() * 200_000)) * 1000n; // 0.00001 .. 2 base units
-        this.trades.push({
-          symbol: this.symbol,
-          id: this.idBase + this.trades.length,
-          time: s * 1000 + offset,
-          price: formatE8(priceE8),
-          qty: formatE8(qtyE8),
-          quoteQty: formatE8(mulE8(priceE8, qtyE8)),
-          isBuyerMaker: rand() < 0.5,
-          priceE8,
-          qtyE8,
-        });
-      }
-    }
+  protected make({ second, offset, id, priceE8, sizeE8 }: MarketTrade, rand: () => number): FakeTrade {
+    return {
+      symbol: this.symbol,
+      id,
+      time: second * 1000 + offset,
+      price: formatE8(priceE8),
+      qty: formatE8(sizeE8),
+      quoteQty: formatE8(mulE8(priceE8, sizeE8)),
+      isBuyerMaker: rand() < 0.5,
+      priceE8,
+      qtyE8: sizeE8,
+    };
   }
 
   /**
@@ -228,7 +178,7 @@ class SymbolTape {
    */
   insert(time: number): FakeTrade {
     this.ensure(Math.floor(time / 1000));
-    const at = this.indexAtTime(time + 1);
+    const at = this.indexAtMs(time + 1);
     const before = this.trades[at - 1]!;
     const qtyE8 = 1_000_000n;
     const trade: FakeTrade = {
@@ -247,27 +197,8 @@ class SymbolTape {
     return trade;
   }
 
-  /** Index of the first trade with time >= t (among generated trades). */
-  indexAtTime(t: number): number {
-    let lo = 0;
-    let hi = this.trades.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.trades[mid]!.time < t) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  /** Visible trades (time <= now), generated on demand. */
-  visible(now: number): number {
-    this.ensure(Math.floor(now / 1000));
-    return this.indexAtTime(now + 1);
-  }
-
-  between(fromMs: number, toMs: number, now: number): FakeTrade[] {
-    const end = Math.min(this.visible(now), this.indexAtTime(toMs));
-    return this.trades.slice(Math.min(this.indexAtTime(fromMs), end), end);
+  indexAtMs(ms: number): number {
+    return firstIndex(this.trades, (trade) => trade.time < ms);
   }
 }
 
@@ -283,27 +214,17 @@ interface Connection {
 export async function startFakeBinance(options: FakeBinanceOptions = {}): Promise<FakeBinance> {
   const seed = options.seed ?? 42;
   const symbols = [...(options.symbols ?? ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'])].map((s) => s.toUpperCase());
-  const startedAt = Date.now();
-  const originSecond = Math.floor((startedAt - (options.historyMs ?? 2 * 3_600_000)) / 1000);
-  const tapes = new Map(symbols.map((s) => [s, new SymbolTape(s, seed, originSecond, options.tradesPerSecond ?? 5)]));
-  // The past is generated now, before the port opens: lazily, the first request would stall every socket.
-  for (const symbolTape of tapes.values()) symbolTape.ensure(Math.floor(startedAt / 1000));
+  const tapes = startTapes(symbols, options, (...args) => new SymbolTape(...args));
   const weightPerMinute = options.weightPerMinute ?? 6000;
   const violationsBeforeBan = options.violationsBeforeBan ?? 3;
 
   const stats: FakeBinanceStats = {
     connections: 0, open: 0, refused: 0, pingsSent: 0, pongs: 0, tradeFramesSent: 0, requests: {}, weightUsed: 0, rateLimited: 0, banned: 0,
   };
-  const connections = new Set<Connection>();
-  const withheld: [number, number][] = [];
-  let refuseUntil = 0;
-  let duplicates = false;
-  let forced: { retryAfterSeconds: number; count: number } | undefined;
+  const weight = new MinuteBudget();
   let backoffUntil = 0;
   let bannedUntil = 0;
   let violations = 0;
-  let weightMinute = -1;
-  let weightInMinute = 0;
 
   const tape = (symbol: string | null): SymbolTape => {
     if (!symbol) throw new ApiError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.");
@@ -334,7 +255,7 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     const to = endTime ?? now;
     if (from === undefined) from = Math.max(0, (Math.floor(to / interval) - limit + 1) * interval);
     const rows: unknown[] = [];
-    let i = symbolTape.indexAtTime(from);
+    let i = symbolTape.indexAtMs(from);
     while (i < visible && rows.length < limit) {
       const open = Math.floor(symbolTape.trades[i]!.time / interval) * interval;
       if (open > to) break;
@@ -422,10 +343,10 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
         let end = visible;
         if (fromId !== undefined) start = Math.max(0, fromId + aggBase - t.idBase);
         else if (startTime !== undefined) {
-          start = t.indexAtTime(startTime);
-          if (endTime !== undefined) end = Math.min(visible, t.indexAtTime(endTime + 1));
+          start = t.indexAtMs(startTime);
+          if (endTime !== undefined) end = Math.min(visible, t.indexAtMs(endTime + 1));
         } else if (endTime !== undefined) {
-          end = Math.min(visible, t.indexAtTime(endTime + 1));
+          end = Math.min(visible, t.indexAtMs(endTime + 1));
           start = Math.max(0, end - limit);
         } else start = Math.max(0, visible - limit);
         return t.trades.slice(start, Math.max(start, Math.min(end, start + limit))).map((trade) => aggRow(trade, aggBase));
@@ -443,20 +364,15 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
   }
 
   function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    res.writeHead(status, { 'Content-Type': 'application/json;charset=UTF-8', 'X-MBX-USED-WEIGHT-1M': String(weightInMinute), ...headers });
+    res.writeHead(status, { 'Content-Type': 'application/json;charset=UTF-8', 'X-MBX-USED-WEIGHT-1M': String(weight.used), ...headers });
     res.end(JSON.stringify(body));
   }
 
-  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     const now = Date.now();
-    const url = new URL(req.url ?? '/', 'http://fake');
     stats.requests[url.pathname] = (stats.requests[url.pathname] ?? 0) + 1;
     if (req.method !== 'GET') return send(res, 405, { code: -1000, msg: 'Method not allowed.' });
-    const minute = Math.floor(now / 60_000);
-    if (minute !== weightMinute) {
-      weightMinute = minute;
-      weightInMinute = 0;
-    }
+    weight.at(now);
     if (now < bannedUntil) {
       stats.banned++;
       return send(res, 418, { code: -1003, msg: `Way too much request weight used; IP banned until ${bannedUntil}. Please use WebSocket Streams for live updates to avoid bans.` }, {
@@ -473,14 +389,9 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
       stats.rateLimited++;
       return send(res, 429, { code: -1003, msg: 'Too much request weight used; please wait for Retry-After.' }, { 'Retry-After': String(Math.ceil((backoffUntil - now) / 1000)) });
     }
-    const weight = WEIGHTS[url.pathname] ?? 1;
-    let retryAfterSeconds: number | undefined;
-    if (forced && forced.count > 0) {
-      forced.count--;
-      retryAfterSeconds = forced.retryAfterSeconds;
-    } else if (weightInMinute + weight > weightPerMinute) {
-      retryAfterSeconds = Math.ceil(((minute + 1) * 60_000 - now) / 1000);
-    }
+    const cost = WEIGHTS[url.pathname] ?? 1;
+    let retryAfterSeconds = server.forced.take()?.retryAfterSeconds;
+    if (retryAfterSeconds === undefined && weight.used + cost > weightPerMinute) retryAfterSeconds = MinuteBudget.secondsToNextMinute(now);
     if (retryAfterSeconds !== undefined) {
       backoffUntil = now + retryAfterSeconds * 1000;
       violations = 0;
@@ -489,8 +400,8 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
         'Retry-After': String(retryAfterSeconds),
       });
     }
-    weightInMinute += weight;
-    stats.weightUsed += weight;
+    weight.used += cost;
+    stats.weightUsed += cost;
     try {
       send(res, 200, route(url.pathname, url.searchParams, now));
     } catch (error) {
@@ -500,53 +411,31 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
   }
 
   // --- WebSocket ------------------------------------------------------------------------------
-  const server = http.createServer(handleRequest);
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-
   const streamSymbol = (stream: string): string | null => {
     const match = /^([a-z0-9]+)@trade$/.exec(stream);
     return match ? match[1]!.toUpperCase() : null;
   };
 
-  server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://fake');
-    if (Date.now() < refuseUntil) {
-      stats.refused++;
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    let streams: string[];
-    let combined: boolean;
-    if (url.pathname === '/stream') {
-      combined = true;
-      streams = (url.searchParams.get('streams') ?? '').split('/').filter(Boolean);
-    } else if (url.pathname === '/ws' || url.pathname.startsWith('/ws/')) {
-      combined = false;
-      streams = url.pathname.slice(4).split('/').filter(Boolean);
-    } else {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
+  /** `/stream?streams=a/b` (combined: frames wrapped with their stream name) or `/ws/a/b` (raw). */
+  const requestedStreams = (url: URL): { combined: boolean; streams: string[] } | null => {
+    if (url.pathname === '/stream') return { combined: true, streams: (url.searchParams.get('streams') ?? '').split('/').filter(Boolean) };
+    if (url.pathname === '/ws' || url.pathname.startsWith('/ws/')) return { combined: false, streams: url.pathname.slice(4).split('/').filter(Boolean) };
+    return null;
+  };
+
+  const server = new FeedServer<Connection>(options, handleRequest, {
+    stats,
+    serves: (url) => requestedStreams(url) !== null,
+    accept(url, ws) {
+      const { combined, streams } = requestedStreams(url)!;
       const connection: Connection = { ws, combined, streams: new Set(streams), cursor: Date.now(), stalled: false };
-      connections.add(connection);
-      stats.connections++;
-      stats.open++;
       ws.on('pong', () => stats.pongs++);
-      ws.on('close', () => {
-        connections.delete(connection);
-        stats.open--;
-      });
-      ws.on('error', () => {});
       ws.on('message', (data) => handleControl(connection, data.toString()));
       if (options.maxConnectionMs) setTimeout(() => ws.close(1000), options.maxConnectionMs).unref();
-    });
+      return connection;
+    },
   });
+  const { connections } = server;
 
   function handleControl(connection: Connection, text: string): void {
     if (connection.stalled) return;
@@ -582,37 +471,26 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     e: 'trade', E: eventTime, s: t.symbol, t: t.id, p: t.price, q: t.qty, T: t.time, m: t.isBuyerMaker, M: true,
   });
 
-  const isWithheld = (time: number) => withheld.some(([from, to]) => time >= from && time < to);
-
-  const pushTimer = setInterval(() => {
+  server.every(options.pushIntervalMs ?? 20, () => {
     const now = Date.now();
-    for (const connection of connections) {
-      if (connection.stalled || connection.ws.readyState !== WebSocket.OPEN) continue;
+    for (const connection of server.live()) {
       for (const stream of connection.streams) {
         const symbolTape = tapes.get(streamSymbol(stream) ?? '');
         if (!symbolTape) continue;
         for (const trade of symbolTape.between(connection.cursor + 1, now + 1, now)) {
-          if (isWithheld(trade.time)) continue;
-          const text = frame(connection, stream, tradeEvent(trade, now));
-          connection.ws.send(text);
-          stats.tradeFramesSent++;
-          if (duplicates) {
-            connection.ws.send(text);
-            stats.tradeFramesSent++;
-          }
+          if (!server.withheld.has(trade.time)) stats.tradeFramesSent += server.send(connection, frame(connection, stream, tradeEvent(trade, now)));
         }
       }
       connection.cursor = now;
     }
-  }, options.pushIntervalMs ?? 20);
+  });
 
-  const pingTimer = setInterval(() => {
-    for (const connection of connections) {
-      if (connection.stalled || connection.ws.readyState !== WebSocket.OPEN) continue;
+  server.every(options.pingIntervalMs ?? 20_000, () => {
+    for (const connection of server.live()) {
       connection.ws.ping(String(Date.now()));
       stats.pingsSent++;
     }
-  }, options.pingIntervalMs ?? 20_000);
+  });
 
   let garbageBursts = 0;
   async function sendGarbageOn(connection: Connection, bytes: number, maxFrameBytes: number, rand: () => number): Promise<{ frames: number; bytes: number }> {
@@ -695,52 +573,13 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
   }
 
   const controls: FakeBinanceControls = {
-    dropAll() {
-      let n = 0;
-      for (const connection of connections) {
-        connection.ws.terminate();
-        n++;
-      }
-      return n;
-    },
-    outage(ms) {
-      const now = Date.now();
-      refuseUntil = now + ms;
-      withheld.push([now, now + ms]);
-      controls.dropAll();
-    },
-    withhold(ms) {
-      const now = Date.now();
-      withheld.push([now, now + ms]);
-    },
-    stall() {
-      let n = 0;
-      for (const connection of connections) {
-        connection.stalled = true;
-        n++;
-      }
-      return n;
-    },
-    setDuplicates(on) {
-      duplicates = on;
-    },
+    ...server.streamFaults(),
     tradeNow(symbol) {
       // The next millisecond: the push loop has looked at every trade up to now.
       return tape(symbol.toUpperCase()).insert(Date.now() + 1);
     },
     injectMalformed(kinds = MALFORMED_KINDS) {
-      let n = 0;
-      for (const connection of connections) {
-        if (connection.stalled || connection.ws.readyState !== WebSocket.OPEN) continue;
-        for (const kind of kinds) {
-          connection.ws.send(malformedFrame(connection, kind));
-          n++;
-        }
-      }
-      return n;
-    },
-    force429({ retryAfterSeconds, count = 1 }) {
-      forced = { retryAfterSeconds, count };
+      return server.inject(kinds, malformedFrame);
     },
     serverShutdown({ closeAfterMs } = {}) {
       let n = 0;
@@ -755,7 +594,7 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     async sendGarbage({ bytes, maxFrameBytes = 256 * 1024 }) {
       const started = Date.now();
       const burst = garbageBursts++;
-      const targets = [...connections].filter((c) => !c.stalled && c.ws.readyState === WebSocket.OPEN);
+      const targets = server.live();
       const results = await Promise.all(targets.map((c, i) => sendGarbageOn(c, bytes, Math.max(MAX_TRADE_FRAME_BYTES + 1, maxFrameBytes), mulberry32(hashSeed(seed, 'garbage', burst, i)))));
       return {
         connections: targets.length,
@@ -765,39 +604,18 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
       };
     },
     reset() {
-      refuseUntil = 0;
-      duplicates = false;
-      forced = undefined;
+      server.resetStream();
       backoffUntil = 0;
       bannedUntil = 0;
       violations = 0;
     },
   };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = options.host ?? '127.0.0.1';
-  const hostForUrl = host.includes(':') ? `[${host}]` : host;
-
-  return {
-    wsUrl: `ws://${hostForUrl}:${port}`,
-    restUrl: `http://${hostForUrl}:${port}`,
-    port,
+  return server.serve({
     controls,
     stats,
     trades(symbol, fromMs, toMs) {
       return tape(symbol.toUpperCase()).between(fromMs, toMs, Date.now());
     },
-    async close() {
-      clearInterval(pushTimer);
-      clearInterval(pingTimer);
-      for (const connection of connections) connection.ws.terminate();
-      wss.close();
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  });
 }

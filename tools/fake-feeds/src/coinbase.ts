@@ -1,8 +1,10 @@
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
-import { pairLevel, TradeCounts } from './market.js';
-import { formatE8, hashSeed, mulberry32 } from './random.js';
+import type http from 'node:http';
+import { WebSocket } from 'ws';
+import { CryptoTape, startTapes, type MarketTrade } from './crypto-tape.js';
+import { pairLevel } from './market.js';
+import { formatE8, hashSeed } from './random.js';
+import { firstIndex } from './sorted.js';
+import { FeedServer, type StreamFaults, type StreamingFake, type StreamStats, type TapeOptions, type WithholdFault } from './scaffold.js';
 
 /**
  * A local Coinbase Exchange market-data server for tests and demos. It speaks Coinbase's wire formats
@@ -20,17 +22,9 @@ import { formatE8, hashSeed, mulberry32 } from './random.js';
  * messages, and answer 429 with Retry-After.
  */
 
-export interface FakeCoinbaseOptions {
-  seed?: number;
+export interface FakeCoinbaseOptions extends TapeOptions {
   /** Coinbase product ids (`BTC-USD`). Default BTC-USD, ETH-USD. */
   products?: readonly string[];
-  /** Average trades per second per product (default 5). */
-  tradesPerSecond?: number;
-  /** Trades exist from this long before the server started (default 2 h). */
-  historyMs?: number;
-  host?: string;
-  /** 0 (default) picks a free port. */
-  port?: number;
   /** Heartbeat messages per subscribed product (Coinbase: every second). */
   heartbeatIntervalMs?: number;
   /** How often due matches are pushed to connections (default 20 ms). */
@@ -81,36 +75,17 @@ export const COINBASE_MALFORMED_KINDS = [
 ] as const;
 export type CoinbaseMalformedKind = (typeof COINBASE_MALFORMED_KINDS)[number];
 
-export interface FakeCoinbaseControls {
-  /** Terminates every open connection now; returns how many. */
-  dropAll(): number;
-  /** Drops every connection, refuses new ones (HTTP 503 on upgrade) and withholds the matches of the next `ms`. */
-  outage(ms: number): void;
-  /**
-   * Matches executed in the next `ms` are never pushed (connections stay open); heartbeats keep
-   * reporting the newest trade id and REST has them: the gap a client detects from heartbeats.
-   */
-  withhold(ms: number): void;
+/** withhold: heartbeats keep reporting the newest trade id, the gap a client detects from them. */
+export interface FakeCoinbaseControls extends StreamFaults<CoinbaseMalformedKind>, WithholdFault {
   /** The next `count` matches of every product are not pushed on the connections open now (a sequence gap). */
   skipSequence(count: number): void;
-  /** Every open connection stops sending anything, heartbeats included, without closing. New connections are normal. */
-  stall(): number;
-  /** Send every match twice. */
-  setDuplicates(on: boolean): void;
-  /** Sends the given malformed frames (default: all kinds) on every open connection now. */
-  injectMalformed(kinds?: readonly CoinbaseMalformedKind[]): number;
-  /** The next `count` REST requests are answered 429 with this Retry-After. */
-  force429(options: { retryAfterSeconds: number; count?: number }): void;
   /** Sends `{"type":"error",..}` on every open connection; closes them after `closeAfterMs` if given (Coinbase disconnects after most errors). */
   sendError(options: { message: string; reason?: string; closeAfterMs?: number }): number;
   /** Clears all faults (withheld windows stay: those matches were never sent). */
   reset(): void;
 }
 
-export interface FakeCoinbaseStats {
-  connections: number;
-  open: number;
-  refused: number;
+export interface FakeCoinbaseStats extends StreamStats {
   subscribes: number;
   heartbeatsSent: number;
   matchFramesSent: number;
@@ -118,15 +93,9 @@ export interface FakeCoinbaseStats {
   rateLimited: number;
 }
 
-export interface FakeCoinbase {
-  wsUrl: string;
-  restUrl: string;
-  port: number;
-  controls: FakeCoinbaseControls;
-  stats: FakeCoinbaseStats;
+export interface FakeCoinbase extends StreamingFake<FakeCoinbaseControls, FakeCoinbaseStats> {
   /** The trades of a product executed in [fromMs, toMs) and already visible, oldest first. */
   trades(productId: string, fromMs: number, toMs: number): FakeCoinbaseTrade[];
-  close(): Promise<void>;
 }
 
 const GRANULARITIES = new Set([60, 300, 900, 3600, 21600, 86400]);
@@ -165,90 +134,55 @@ function uuid(rand: () => number): string {
 }
 
 /** Per product: every trade from the origin up to the newest generated second, in id (and time) order. */
-class ProductTape {
-  readonly trades: FakeCoinbaseTrade[] = [];
-  private nextSecond: number;
-  private readonly counts: TradeCounts;
-  /** The id of the first trade on the tape: trade i has id idBase + i. */
-  readonly idBase: number;
+class ProductTape extends CryptoTape<FakeCoinbaseTrade> {
   private readonly sequenceBase: number;
 
   constructor(
     readonly productId: string,
-    private readonly seed: number,
+    seed: number,
     originSecond: number,
     rate: number,
   ) {
-    this.nextSecond = originSecond;
-    this.counts = new TradeCounts(seed, productId, rate);
-    this.idBase = this.counts.firstIdAt(originSecond);
+    // Coinbase quote increments: cents for dollar prices, finer below; times to the microsecond.
+    super(productId, seed, originSecond, rate, { offsetsPerSecond: 1_000_000, smallDecimals: 5 });
     this.sequenceBase = 1_000_000_000 * (1 + (hashSeed(seed, productId, 'sequence') % 50));
   }
 
-  private level(second: number): number {
+  protected level(second: number): number {
     const [base = '', quote = 'USD'] = this.productId.split('-');
     return pairLevel(base, quote, second);
   }
 
-  /** Generates every second up to and including `second` (trades of a second are fixed once made). */
-  ensure(second: number): void {
-    for (; this.nextSecond <= second; this.nextSecond++) {
-      const s = this.nextSecond;
-      const rand = mulberry32(hashSeed(this.seed, this.productId, s));
-      const count = this.counts.countAt(s);
-      const offsets = Array.from({ length: count }, () => Math.floor(rand() * 1_000_000)).sort((a, b) => a - b);
-      let price = this.level(s);
-      // Coinbase quote increments: cents for dollar prices, finer below.
-      const decimals = price >= 100 ? 2 : price >= 1 ? 4 : 5;
-      for (const offset of offsets) {
-        price *= 1 + (rand() - 0.5) * 0.0004;
-        const priceE8 = BigInt(Math.round(Number(price.toFixed(decimals)) * 10 ** decimals)) * 10n ** BigInt(8 - decimals);
-        const sizeE8 = BigInt(1 + Math.floor(rand() * 200_000)) * 1000n; // 0.00001 .. 2 base units
-        // The real sequence counts every order-book message of the product: matches are 1 to 7 apart.
-        const tradeId = this.idBase + this.trades.length;
-        const sequence = this.sequenceBase + 4 * (tradeId - this.counts.idOrigin) + Math.floor(rand() * 4);
-        const timeUs = s * 1_000_000 + offset;
-        const priceText = formatE8(priceE8);
-        this.trades.push({
-          productId: this.productId,
-          tradeId,
-          timeUs,
-          time: isoMicros(timeUs),
-          price: priceText.slice(0, priceText.length - (8 - decimals)),
-          size: formatE8(sizeE8),
-          side: rand() < 0.5 ? 'buy' : 'sell',
-          sequence,
-          makerOrderId: uuid(rand),
-          takerOrderId: uuid(rand),
-          priceE8,
-          sizeE8,
-        });
-      }
-    }
+  protected make({ second, offset, id, priceE8, sizeE8, decimals }: MarketTrade, rand: () => number): FakeCoinbaseTrade {
+    // The real sequence counts every order-book message of the product: matches are 1 to 7 apart.
+    const sequence = this.sequenceBase + 4 * (id - this.counts.idOrigin) + Math.floor(rand() * 4);
+    const timeUs = second * 1_000_000 + offset;
+    const priceText = formatE8(priceE8);
+    return {
+      productId: this.productId,
+      tradeId: id,
+      timeUs,
+      time: isoMicros(timeUs),
+      price: priceText.slice(0, priceText.length - (8 - decimals)),
+      size: formatE8(sizeE8),
+      side: rand() < 0.5 ? 'buy' : 'sell',
+      sequence,
+      makerOrderId: uuid(rand),
+      takerOrderId: uuid(rand),
+      priceE8,
+      sizeE8,
+    };
   }
 
   /** Index of the first trade with timeUs >= t (among generated trades). */
   indexAtTimeUs(t: number): number {
-    let lo = 0;
-    let hi = this.trades.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.trades[mid]!.timeUs < t) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return firstIndex(this.trades, (trade) => trade.timeUs < t);
   }
 
-  /** How many trades are visible at `nowMs` (executed in that millisecond or before), generated on demand. */
-  visible(nowMs: number): number {
-    this.ensure(Math.floor(nowMs / 1000));
-    return this.indexAtTimeUs((nowMs + 1) * 1000);
+  indexAtMs(ms: number): number {
+    return this.indexAtTimeUs(ms * 1000);
   }
 
-  between(fromMs: number, toMs: number, nowMs: number): FakeCoinbaseTrade[] {
-    const end = Math.min(this.visible(nowMs), this.indexAtTimeUs(toMs * 1000));
-    return this.trades.slice(Math.min(this.indexAtTimeUs(fromMs * 1000), end), end);
-  }
 }
 
 interface Connection {
@@ -265,23 +199,13 @@ interface Connection {
 }
 
 export async function startFakeCoinbase(options: FakeCoinbaseOptions = {}): Promise<FakeCoinbase> {
-  const seed = options.seed ?? 42;
   const products = [...(options.products ?? ['BTC-USD', 'ETH-USD'])].map((p) => p.toUpperCase());
-  const startedAt = Date.now();
-  const originSecond = Math.floor((startedAt - (options.historyMs ?? 2 * 3_600_000)) / 1000);
-  const tapes = new Map(products.map((p) => [p, new ProductTape(p, seed, originSecond, options.tradesPerSecond ?? 5)]));
-  // The past is generated now, before the port opens: lazily, the first request would stall every socket.
-  for (const productTape of tapes.values()) productTape.ensure(Math.floor(startedAt / 1000));
+  const tapes = startTapes(products, options, (...args) => new ProductTape(...args));
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1000;
   const requestsPerSecond = options.requestsPerSecond ?? 10;
   const burst = options.burst ?? 15;
 
   const stats: FakeCoinbaseStats = { connections: 0, open: 0, refused: 0, subscribes: 0, heartbeatsSent: 0, matchFramesSent: 0, requests: {}, rateLimited: 0 };
-  const connections = new Set<Connection>();
-  const withheld: [number, number][] = [];
-  let refuseUntil = 0;
-  let duplicates = false;
-  let forced: { retryAfterSeconds: number; count: number } | undefined;
   let tokens = burst;
   let tokensAt = Date.now();
 
@@ -413,21 +337,15 @@ export async function startFakeCoinbase(options: FakeCoinbaseOptions = {}): Prom
     res.end(text);
   }
 
-  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     const now = Date.now();
-    const url = new URL(req.url ?? '/', 'http://fake');
     const key = url.pathname.replace(/^\/products\/[^/]+/, '/products/{id}');
     stats.requests[key] = (stats.requests[key] ?? 0) + 1;
     if (req.method !== 'GET') return send(res, 405, JSON.stringify({ message: 'Method Not Allowed' }));
     tokens = Math.min(burst, tokens + ((now - tokensAt) / 1000) * requestsPerSecond);
     tokensAt = now;
-    let retryAfterSeconds: number | undefined;
-    if (forced && forced.count > 0) {
-      forced.count--;
-      retryAfterSeconds = forced.retryAfterSeconds;
-    } else if (tokens < 1) {
-      retryAfterSeconds = 1;
-    }
+    let retryAfterSeconds = server.forced.take()?.retryAfterSeconds;
+    if (retryAfterSeconds === undefined && tokens < 1) retryAfterSeconds = 1;
     if (retryAfterSeconds !== undefined) {
       stats.rateLimited++;
       return send(res, 429, JSON.stringify({ message: 'Public rate limit exceeded' }), { 'Retry-After': String(retryAfterSeconds) });
@@ -443,42 +361,24 @@ export async function startFakeCoinbase(options: FakeCoinbaseOptions = {}): Prom
   }
 
   // --- WebSocket ------------------------------------------------------------------------------
-  const server = http.createServer(handleRequest);
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-
-  server.on('upgrade', (req, socket, head) => {
-    if (Date.now() < refuseUntil) {
-      stats.refused++;
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
+  const server = new FeedServer<Connection>(options, handleRequest, {
+    stats,
+    accept(_url, ws) {
       const connection: Connection = {
         ws, subscribed: false, matches: new Set(), heartbeat: new Set(), next: new Map(), skip: new Map(), nextHeartbeatAt: 0, stalled: false,
       };
-      connections.add(connection);
-      stats.connections++;
-      stats.open++;
       const subscribeTimer = setTimeout(() => {
         if (connection.subscribed || ws.readyState !== WebSocket.OPEN) return;
         ws.send(JSON.stringify({ type: 'error', message: 'Failed to subscribe', reason: 'no subscribe message received within 5 seconds' }));
         ws.close(1000);
       }, options.subscribeTimeoutMs ?? 5000);
       subscribeTimer.unref();
-      ws.on('close', () => {
-        clearTimeout(subscribeTimer);
-        connections.delete(connection);
-        stats.open--;
-      });
-      ws.on('error', () => {});
+      ws.on('close', () => clearTimeout(subscribeTimer));
       ws.on('message', (data) => handleClientMessage(connection, data.toString()));
-    });
+      return connection;
+    },
   });
+  const { connections } = server;
 
   const sendJson = (connection: Connection, message: unknown) => connection.ws.send(JSON.stringify(message));
 
@@ -570,30 +470,21 @@ export async function startFakeCoinbase(options: FakeCoinbaseOptions = {}): Prom
     }
   }
 
-  const isWithheld = (timeUs: number) => withheld.some(([from, to]) => timeUs >= from * 1000 && timeUs < to * 1000);
-
-  const pushTimer = setInterval(() => {
+  server.every(options.pushIntervalMs ?? 20, () => {
     const now = Date.now();
-    for (const connection of connections) {
-      if (connection.stalled || connection.ws.readyState !== WebSocket.OPEN) continue;
+    for (const connection of server.live()) {
       for (const id of connection.matches) {
         const productTape = tapes.get(id)!;
         const visible = productTape.visible(now);
         for (let i = connection.next.get(id) ?? visible; i < visible; i++) {
           const trade = productTape.trades[i]!;
-          if (isWithheld(trade.timeUs)) continue;
+          if (server.withheld.has(trade.timeUs / 1000)) continue;
           const skip = connection.skip.get(id) ?? 0;
           if (skip > 0) {
             connection.skip.set(id, skip - 1);
             continue;
           }
-          const text = JSON.stringify(matchMessage(trade));
-          connection.ws.send(text);
-          stats.matchFramesSent++;
-          if (duplicates) {
-            connection.ws.send(text);
-            stats.matchFramesSent++;
-          }
+          stats.matchFramesSent += server.send(connection, JSON.stringify(matchMessage(trade)));
         }
         connection.next.set(id, visible);
       }
@@ -608,7 +499,7 @@ export async function startFakeCoinbase(options: FakeCoinbaseOptions = {}): Prom
         }
       }
     }
-  }, options.pushIntervalMs ?? 20);
+  });
 
   function malformedFrame(connection: Connection, kind: CoinbaseMalformedKind): string {
     const productId = [...connection.matches][0] ?? products[0] ?? 'BTC-USD';
@@ -646,57 +537,17 @@ export async function startFakeCoinbase(options: FakeCoinbaseOptions = {}): Prom
     }
   }
 
-  const openConnections = () => [...connections].filter((c) => !c.stalled && c.ws.readyState === WebSocket.OPEN);
-
   const controls: FakeCoinbaseControls = {
-    dropAll() {
-      let n = 0;
-      for (const connection of connections) {
-        connection.ws.terminate();
-        n++;
-      }
-      return n;
-    },
-    outage(ms) {
-      const now = Date.now();
-      refuseUntil = now + ms;
-      withheld.push([now, now + ms]);
-      controls.dropAll();
-    },
-    withhold(ms) {
-      const now = Date.now();
-      withheld.push([now, now + ms]);
-    },
+    ...server.streamFaults(),
     skipSequence(count) {
       for (const connection of connections) for (const id of connection.matches) connection.skip.set(id, count);
     },
-    stall() {
-      let n = 0;
-      for (const connection of connections) {
-        connection.stalled = true;
-        n++;
-      }
-      return n;
-    },
-    setDuplicates(on) {
-      duplicates = on;
-    },
     injectMalformed(kinds = COINBASE_MALFORMED_KINDS) {
-      let n = 0;
-      for (const connection of openConnections()) {
-        for (const kind of kinds) {
-          connection.ws.send(malformedFrame(connection, kind));
-          n++;
-        }
-      }
-      return n;
-    },
-    force429({ retryAfterSeconds, count = 1 }) {
-      forced = { retryAfterSeconds, count };
+      return server.inject(kinds, malformedFrame);
     },
     sendError({ message, reason, closeAfterMs }) {
       let n = 0;
-      for (const connection of openConnections()) {
+      for (const connection of server.live()) {
         sendJson(connection, reason === undefined ? { type: 'error', message } : { type: 'error', message, reason });
         if (closeAfterMs !== undefined) setTimeout(() => connection.ws.close(1000), closeAfterMs).unref();
         n++;
@@ -704,37 +555,17 @@ export async function startFakeCoinbase(options: FakeCoinbaseOptions = {}): Prom
       return n;
     },
     reset() {
-      refuseUntil = 0;
-      duplicates = false;
-      forced = undefined;
+      server.resetStream();
       tokens = burst;
       for (const connection of connections) connection.skip.clear();
     },
   };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = options.host ?? '127.0.0.1';
-  const hostForUrl = host.includes(':') ? `[${host}]` : host;
-
-  return {
-    wsUrl: `ws://${hostForUrl}:${port}`,
-    restUrl: `http://${hostForUrl}:${port}`,
-    port,
+  return server.serve({
     controls,
     stats,
     trades(productId, fromMs, toMs) {
       return tape(productId).between(fromMs, toMs, Date.now());
     },
-    async close() {
-      clearInterval(pushTimer);
-      for (const connection of connections) connection.ws.terminate();
-      wss.close();
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  });
 }

@@ -1,6 +1,6 @@
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
 import { hashSeed, mulberry32 } from './random.js';
+import { FeedServer, pollFaults, type ListenOptions, type PollFaults } from './scaffold.js';
 
 /**
  * A local FRED server for tests and demos: the JSON observations API
@@ -17,8 +17,7 @@ import { hashSeed, mulberry32 } from './random.js';
 
 export type FredFrequency = 'daily' | 'monthly' | 'quarterly';
 
-export interface FakeFredOptions {
-  seed?: number;
+export interface FakeFredOptions extends ListenOptions {
   /** Series ids, or ids with their frequency. Default DGS10, T10Y2Y (daily), CPIAUCSL, UNRATE (monthly), GDP (quarterly). */
   series?: readonly string[] | Readonly<Record<string, FredFrequency>>;
   /** The one registered key. Without it any well-formed key is accepted. */
@@ -27,8 +26,6 @@ export interface FakeFredOptions {
   startDate?: string;
   /** Share of daily observations published as missing (default 0.04). */
   missingShare?: number;
-  host?: string;
-  port?: number;
 }
 
 export interface FakeFredObservation {
@@ -37,17 +34,12 @@ export interface FakeFredObservation {
   value: string;
 }
 
-export interface FakeFredControls {
+/** PollFaults' outage answers 500, FRED's error status. */
+export interface FakeFredControls extends PollFaults {
   /** From now on the observation of `date` reads `value` (any text: `.`, a new number, garbage). */
   revise(seriesId: string, date: string, value: string): void;
-  /** The next `count` requests are answered 429 (`Retry-After` only when given). */
-  force429(options?: { retryAfterSeconds?: number; count?: number }): void;
-  /** For `ms`: every request answered 500 (`mode: 'status'`) or the port closed (`mode: 'refuse'`). */
-  outage(ms: number, options?: { mode?: 'status' | 'refuse' }): Promise<void>;
   /** The next `count` responses are cut in half. */
   malformed(count?: number): void;
-  /** The next `count` requests are held open and never answered. */
-  stall(count?: number): void;
   reset(): void;
 }
 
@@ -147,11 +139,7 @@ export async function startFakeFred(options: FakeFredOptions = {}): Promise<Fake
   const missingShare = options.missingShare ?? 0.04;
   const revisions = new Map<string, Map<string, string>>();
   const stats: FakeFredStats = { requests: 0, queries: [], rateLimited: 0, refused: 0, stalled: 0 };
-  let forced: { retryAfterSeconds?: number; count: number } | undefined;
-  let outageUntil = 0;
   let malformedCount = 0;
-  let stallCount = 0;
-  const held = new Set<http.ServerResponse>();
 
   function value(seriesId: string, date: string): string {
     const revised = revisions.get(seriesId)?.get(date);
@@ -232,17 +220,9 @@ export async function startFakeFred(options: FakeFredOptions = {}): Promise<Fake
     return { type: 'text/csv', body: `observation_date,${seriesId}\n${rows.map((o) => `${o.date},${o.value === '.' ? '' : o.value}`).join('\n')}\n` };
   }
 
-  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  function handleRequest(_req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     const nowMs = Date.now();
-    stats.requests++;
-    if (stallCount > 0) {
-      stallCount--;
-      stats.stalled++;
-      held.add(res);
-      res.on('close', () => held.delete(res));
-      return;
-    }
-    const url = new URL(req.url ?? '/', 'http://fake');
+    if (!faults.admit(res)) return;
     const isGraph = url.pathname === '/graph/fredgraph.csv';
     const query: FakeFredQuery = {
       at: nowMs,
@@ -266,11 +246,11 @@ export async function startFakeFred(options: FakeFredOptions = {}): Promise<Fake
         res.end(JSON.stringify({ error_code: status, error_message: message }));
       }
     };
-    if (nowMs < outageUntil) return fail(500, 'Internal Server Error');
-    if (forced && forced.count > 0) {
-      forced.count--;
+    if (faults.down(nowMs)) return fail(500, 'Internal Server Error');
+    const limited = faults.rateLimited();
+    if (limited) {
       stats.rateLimited++;
-      return fail(429, 'Too Many Requests.  Exceeded Rate Limit', forced.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(forced.retryAfterSeconds) });
+      return fail(429, 'Too Many Requests.  Exceeded Rate Limit', limited.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(limited.retryAfterSeconds) });
     }
     try {
       let answer: { type: string; body: string };
@@ -289,25 +269,9 @@ export async function startFakeFred(options: FakeFredOptions = {}): Promise<Fake
     }
   }
 
-  const server = http.createServer(handleRequest);
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  const host = options.host ?? '127.0.0.1';
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  await listen(options.port ?? 0);
-  const { port } = server.address() as AddressInfo;
-  let reopenTimer: NodeJS.Timeout | undefined;
-  let closed = false;
+  const server = new FeedServer(options, handleRequest);
+  const faults = pollFaults(server, stats);
+  await server.listen();
 
   const controls: FakeFredControls = {
     revise(seriesId, date, newValue) {
@@ -316,53 +280,26 @@ export async function startFakeFred(options: FakeFredOptions = {}): Promise<Fake
       if (!byDate) revisions.set(seriesId, (byDate = new Map()));
       byDate.set(date, newValue);
     },
-    force429({ retryAfterSeconds, count = 1 } = {}) {
-      forced = { retryAfterSeconds, count };
-    },
-    async outage(ms, { mode = 'status' } = {}) {
-      if (mode === 'status') {
-        outageUntil = Date.now() + ms;
-        return;
-      }
-      stats.refused++;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await stopped;
-      reopenTimer = setTimeout(() => {
-        if (!closed) void listen(port);
-      }, ms);
-    },
+    ...faults.switches,
     malformed(count = 1) {
       malformedCount += count;
     },
-    stall(count = 1) {
-      stallCount += count;
-    },
     reset() {
-      forced = undefined;
-      outageUntil = 0;
+      faults.reset();
       malformedCount = 0;
-      stallCount = 0;
     },
   };
 
-  const hostForUrl = host.includes(':') ? `[${host}]` : host;
-  const baseUrl = `http://${hostForUrl}:${port}`;
+  const baseUrl = server.url('http');
   return {
     apiUrl: `${baseUrl}/fred`,
     graphUrl: `${baseUrl}/graph/fredgraph.csv`,
-    port,
+    port: server.port,
     controls,
     stats,
     observations(seriesId) {
       return observations(seriesId, Date.now());
     },
-    async close() {
-      closed = true;
-      if (reopenTimer) clearTimeout(reopenTimer);
-      for (const res of held) res.destroy();
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
-    },
+    close: () => server.close(),
   };
 }

@@ -1,7 +1,7 @@
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
 import { stockLevel } from './market.js';
 import { hashSeed, mulberry32 } from './random.js';
+import { FeedServer, pollFaults, type ListenOptions, type PollFaults } from './scaffold.js';
 
 /**
  * A local Yahoo Finance chart server (`/v8/finance/chart/{symbol}`) for tests and demos. Yahoo's
@@ -16,13 +16,9 @@ import { hashSeed, mulberry32 } from './random.js';
  * around the clock (no session), so tests do not depend on the wall clock.
  */
 
-export interface FakeYahooOptions {
-  seed?: number;
+export interface FakeYahooOptions extends ListenOptions {
   /** Yahoo symbols (`AAPL`, `BRK-B`). Default AAPL, MSFT, BRK-B. Anything else is Yahoo's 404. */
   symbols?: readonly string[];
-  host?: string;
-  /** 0 (default) picks a free port. */
-  port?: number;
   /** Share of minutes without any trade, served as all-null entries (default 0.08). */
   nullMinuteShare?: number;
   /** Share of minutes whose volume is null while prices are not (default 0.03). */
@@ -66,15 +62,10 @@ export const YAHOO_MALFORMED_KINDS = [
 ] as const;
 export type YahooMalformedKind = (typeof YAHOO_MALFORMED_KINDS)[number];
 
-export interface FakeYahooControls {
-  /** The next `count` chart requests are answered 429 (`Retry-After` only when given). */
-  force429(options?: { retryAfterSeconds?: number; count?: number }): void;
-  /** For `ms`: every request answered 503 (`mode: 'status'`) or the port closed (`mode: 'refuse'`). */
-  outage(ms: number, options?: { mode?: 'status' | 'refuse' }): Promise<void>;
+/** PollFaults' outage answers 503, as Yahoo's edge does; force429 applies to chart requests. */
+export interface FakeYahooControls extends PollFaults {
   /** The next chart responses, one per kind, are malformed that way. */
   malformed(kinds?: readonly YahooMalformedKind[]): void;
-  /** The next `count` requests are held open and never answered. */
-  stall(count?: number): void;
   reset(): void;
 }
 
@@ -236,11 +227,7 @@ export async function startFakeYahoo(options: FakeYahooOptions = {}): Promise<Fa
   };
   const tapes = new Map(symbols.map((s) => [s, new SymbolTape(s, seed, shares)]));
   const stats: FakeYahooStats = { requests: 0, queries: [], rateLimited: 0, refused: 0, stalled: 0, malformedSent: 0, notFound: 0 };
-  let forced: { retryAfterSeconds?: number; count: number } | undefined;
-  let outageUntil = 0;
-  let stallCount = 0;
   const malformedQueue: YahooMalformedKind[] = [];
-  const held = new Set<http.ServerResponse>();
 
   function entries(tape: SymbolTape, period1: number, period2: number, nowS: number): FakeYahooBar[] {
     const out: FakeYahooBar[] = [];
@@ -392,17 +379,9 @@ export async function startFakeYahoo(options: FakeYahooOptions = {}): Promise<Fa
     res.end(body);
   }
 
-  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  function handleRequest(_req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     const nowMs = Date.now();
-    stats.requests++;
-    if (stallCount > 0) {
-      stallCount--;
-      stats.stalled++;
-      held.add(res);
-      res.on('close', () => held.delete(res));
-      return;
-    }
-    const url = new URL(req.url ?? '/', 'http://fake');
+    if (!faults.admit(res)) return;
     const json = 'application/json;charset=utf-8';
     if (!url.pathname.startsWith('/v8/finance/chart/')) {
       return send(res, 404, json, JSON.stringify({ finance: { result: null, error: { code: 'Not Found', description: 'HTTP 404 Not Found' } } }));
@@ -418,15 +397,15 @@ export async function startFakeYahoo(options: FakeYahooOptions = {}): Promise<Fa
     };
     stats.queries.push(query);
     if (stats.queries.length > 10_000) stats.queries.splice(0, 5_000);
-    if (nowMs < outageUntil) {
+    if (faults.down(nowMs)) {
       query.status = 503;
       return send(res, 503, 'text/html', '<html><body><h1>503 Service Unavailable</h1>No server is available to handle this request.</body></html>');
     }
-    if (forced && forced.count > 0) {
-      forced.count--;
+    const limited = faults.rateLimited();
+    if (limited) {
       stats.rateLimited++;
       query.status = 429;
-      const headers: Record<string, string> = forced.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(forced.retryAfterSeconds) };
+      const headers: Record<string, string> = limited.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(limited.retryAfterSeconds) };
       return send(res, 429, 'text/plain;charset=utf-8', 'Too Many Requests\r\n', headers);
     }
     try {
@@ -446,60 +425,22 @@ export async function startFakeYahoo(options: FakeYahooOptions = {}): Promise<Fa
     }
   }
 
-  const server = http.createServer(handleRequest);
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  const host = options.host ?? '127.0.0.1';
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  await listen(options.port ?? 0);
-  const { port } = server.address() as AddressInfo;
-  let reopenTimer: NodeJS.Timeout | undefined;
-  let closed = false;
+  const server = new FeedServer(options, handleRequest);
+  const faults = pollFaults(server, stats);
+  await server.listen();
 
   const controls: FakeYahooControls = {
-    force429({ retryAfterSeconds, count = 1 } = {}) {
-      forced = { retryAfterSeconds, count };
-    },
-    async outage(ms, { mode = 'status' } = {}) {
-      if (mode === 'status') {
-        outageUntil = Date.now() + ms;
-        return;
-      }
-      // Connection refused: stop listening, drop what is open, listen again on the same port later.
-      stats.refused++;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await stopped;
-      reopenTimer = setTimeout(() => {
-        if (!closed) void listen(port);
-      }, ms);
-    },
+    ...faults.switches,
     malformed(kinds = YAHOO_MALFORMED_KINDS) {
       malformedQueue.push(...kinds);
     },
-    stall(count = 1) {
-      stallCount += count;
-    },
     reset() {
-      forced = undefined;
-      outageUntil = 0;
-      stallCount = 0;
+      faults.reset();
       malformedQueue.length = 0;
     },
   };
 
-  const hostForUrl = host.includes(':') ? `[${host}]` : host;
-  const baseUrl = `http://${hostForUrl}:${port}`;
+  const baseUrl = server.url('http');
   const tapeOf = (symbol: string): SymbolTape => {
     const tape = tapes.get(symbol);
     if (!tape) throw new Error(`fake Yahoo has no symbol ${symbol}`);
@@ -508,7 +449,7 @@ export async function startFakeYahoo(options: FakeYahooOptions = {}): Promise<Fa
   return {
     chartUrl: `${baseUrl}/v8/finance/chart`,
     baseUrl,
-    port,
+    port: server.port,
     controls,
     stats,
     bars(symbol, fromMs, toMs, asOfMs = Date.now()) {
@@ -527,12 +468,6 @@ export async function startFakeYahoo(options: FakeYahooOptions = {}): Promise<Fa
       const last = tapeOf(symbol).lastTrade(Math.floor(asOfMs / 1000));
       return { time: last.time, price: JSON.stringify(last.price) };
     },
-    async close() {
-      closed = true;
-      if (reopenTimer) clearTimeout(reopenTimer);
-      for (const res of held) res.destroy();
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
-    },
+    close: () => server.close(),
   };
 }
