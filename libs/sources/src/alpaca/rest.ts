@@ -1,9 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'lossless-json';
 import type { SourceLogger } from '../source.js';
-import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
-import { HttpBodyTooLargeError, httpGet, MAX_RETRY_AFTER_MS, parseRetryAfter, type HttpAnswer } from '../kit/http.js';
+import { MAX_RETRY_AFTER_MS, type HttpAnswer } from '../kit/http.js';
+import { emptyRestStats, RestClient, restOfMinute, restUrl, type RestStats } from '../kit/rest-client.js';
 
 /** Alpaca answered with an error (`{"code":42210000,"message":"..."}`): retrying the same request will not help. */
 export class AlpacaApiError extends Error {
@@ -48,11 +47,7 @@ export interface AlpacaRestOptions {
   maxRetryWaitMs?: number;
 }
 
-export interface AlpacaRestStats {
-  requests: number;
-  rateLimited: number;
-  /** Time asked to wait by 429 answers, summed. */
-  retryAfterMs: number;
+export interface AlpacaRestStats extends RestStats {
   /** The server's X-RateLimit-Remaining on the last answer. */
   lastRemaining: number | null;
 }
@@ -80,9 +75,34 @@ export interface RangeQuery {
  * Bodies are parsed with lossless-json: prices and sizes keep their decimal text.
  */
 export class AlpacaRest {
-  readonly stats: AlpacaRestStats = { requests: 0, rateLimited: 0, retryAfterMs: 0, lastRemaining: null };
+  readonly stats: AlpacaRestStats = { ...emptyRestStats(), lastRemaining: null };
+  private readonly client: RestClient;
 
-  constructor(private readonly options: AlpacaRestOptions) {}
+  constructor(private readonly options: AlpacaRestOptions) {
+    this.client = new RestClient(
+      {
+        provider: 'Alpaca',
+        limiter: options.limiter,
+        logger: options.logger,
+        fetch: options.fetch,
+        // A page of 10,000 trades is a few MB.
+        timeoutMs: options.timeoutMs ?? 15_000,
+        maxBodyBytes: options.maxBodyBytes,
+        maxAttempts: options.maxAttempts ?? 5,
+        maxRetryWaitMs: options.maxRetryWaitMs ?? 300_000,
+        rateLimitStatuses: [429],
+        defaultPauseMs: (answer, _inARow, now) => untilReset(answer, now) ?? restOfMinute(now),
+        // A 429's own count (0 left) is not fed to the limiter: pauseUntil already covers it, and a
+        // drained bucket on top would wait again after Retry-After.
+        onAnswer: (answer) => {
+          if (answer.status !== 429) this.noteRemaining(answer);
+        },
+        failed: (answer) => new AlpacaApiError(answer.status, null, answer.text.slice(0, 200)),
+        rateLimited: (answer, waitMs) => new AlpacaApiError(answer.status, null, `rate limited for ${Math.round(waitMs / 1000)} s`),
+      },
+      this.stats,
+    );
+  }
 
   trades(query: RangeQuery, signal?: AbortSignal): Promise<AlpacaPage> {
     return this.page('/v2/stocks/trades', 'trades', { ...this.rangeParams(query) }, signal);
@@ -122,67 +142,23 @@ export class AlpacaRest {
   }
 
   async get(path: string, params: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
-    const url = `${this.options.baseUrl.replace(/\/+$/, '')}${path}?${new URLSearchParams(params).toString()}`;
-    const maxAttempts = this.options.maxAttempts ?? 5;
-    let failures = 0;
-    for (;;) {
-      await this.options.limiter.acquire(1, signal);
-      signal?.throwIfAborted();
-      this.stats.requests++;
-      let response: HttpAnswer;
-      try {
-        // The deadline covers the body too: a server can send headers and then nothing.
-        response = await httpGet(url, {
-          timeoutMs: this.options.timeoutMs ?? 15_000,
-          maxBodyBytes: this.options.maxBodyBytes,
-          signal,
-          fetch: this.options.fetch,
-          headers: { 'APCA-API-KEY-ID': this.options.keyId, 'APCA-API-SECRET-KEY': this.options.secretKey, Accept: 'application/json' },
-          skipBody: (status) => status === 429,
-        });
-      } catch (error) {
-        signal?.throwIfAborted();
-        // A body past the cap will not shrink by asking again.
-        if (error instanceof HttpBodyTooLargeError || ++failures >= maxAttempts) throw error;
-        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
-        continue;
-      }
-      // A 429's own count (0 left) is not fed to the limiter: pauseUntil already covers it, and a
-      // drained bucket on top would wait again after Retry-After.
-      if (response.status !== 429) this.noteRemaining(response);
-      if (response.status === 429) {
-        const waitMs = retryAfterMs(response);
-        this.stats.rateLimited++;
-        this.stats.retryAfterMs += waitMs;
-        // Every request of this limiter waits, not just this one: the budget is per key.
-        this.options.limiter.pauseUntil(Date.now() + waitMs);
-        this.options.logger?.warn({ status: 429, path, retryAfterMs: waitMs }, 'Alpaca rate limit: pausing requests');
-        if (waitMs > (this.options.maxRetryWaitMs ?? 300_000)) {
-          throw new AlpacaApiError(429, null, `rate limited for ${Math.round(waitMs / 1000)} s`);
-        }
-        continue;
-      }
-      const text = response.text;
-      if (response.status >= 500) {
-        if (++failures >= maxAttempts) throw new AlpacaApiError(response.status, null, text.slice(0, 200));
-        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
-        continue;
-      }
-      let body: unknown;
-      try {
-        body = parse(text);
-      } catch {
-        throw new AlpacaApiError(response.status, null, `not JSON: ${text.slice(0, 200)}`);
-      }
-      if (!response.ok) {
-        const error = (typeof body === 'object' && body !== null ? body : {}) as { code?: unknown; message?: unknown };
-        const code = error.code !== undefined && error.code !== null && Number.isSafeInteger(Number(error.code)) ? Number(error.code) : null;
-        const message = typeof error.message === 'string' ? error.message : text.slice(0, 200);
-        if (response.status === 401 || response.status === 403) throw new AlpacaAuthError(response.status, code, message, this.options.feed);
-        throw new AlpacaApiError(response.status, code, message);
-      }
-      return body;
+    const headers = { 'APCA-API-KEY-ID': this.options.keyId, 'APCA-API-SECRET-KEY': this.options.secretKey, Accept: 'application/json' };
+    const answer = await this.client.get(restUrl(this.options.baseUrl, path, params), { signal, headers, context: { path } });
+    const text = answer.text;
+    let body: unknown;
+    try {
+      body = parse(text);
+    } catch {
+      throw new AlpacaApiError(answer.status, null, `not JSON: ${text.slice(0, 200)}`);
     }
+    if (!answer.ok) {
+      const error = (typeof body === 'object' && body !== null ? body : {}) as { code?: unknown; message?: unknown };
+      const code = error.code !== undefined && error.code !== null && Number.isSafeInteger(Number(error.code)) ? Number(error.code) : null;
+      const message = typeof error.message === 'string' ? error.message : text.slice(0, 200);
+      if (answer.status === 401 || answer.status === 403) throw new AlpacaAuthError(answer.status, code, message, this.options.feed);
+      throw new AlpacaApiError(answer.status, code, message);
+    }
+    return body;
   }
 
   private noteRemaining(response: HttpAnswer): void {
@@ -194,12 +170,9 @@ export class AlpacaRest {
   }
 }
 
-/** Retry-After (seconds or an HTTP date), else X-RateLimit-Reset (epoch seconds), else the rest of the current minute. */
-function retryAfterMs(response: HttpAnswer): number {
-  const now = Date.now();
-  const retryAfter = parseRetryAfter(response.headers.get('retry-after'), now);
-  if (retryAfter !== undefined) return retryAfter;
-  const reset = Number(response.headers.get('x-ratelimit-reset'));
-  if (response.headers.has('x-ratelimit-reset') && Number.isFinite(reset) && reset * 1000 > now) return Math.min(MAX_RETRY_AFTER_MS, Math.ceil(reset * 1000 - now));
-  return 60_000 - (now % 60_000);
+/** Without Retry-After: X-RateLimit-Reset (epoch seconds), when it is ahead. */
+function untilReset(answer: HttpAnswer, now: number): number | undefined {
+  const reset = Number(answer.headers.get('x-ratelimit-reset'));
+  if (answer.headers.has('x-ratelimit-reset') && Number.isFinite(reset) && reset * 1000 > now) return Math.min(MAX_RETRY_AFTER_MS, Math.ceil(reset * 1000 - now));
+  return undefined;
 }

@@ -1,8 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { SourceLogger } from '../source.js';
-import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
-import { HttpBodyTooLargeError, httpGet, parseRetryAfter, type HttpAnswer } from '../kit/http.js';
+import { emptyRestStats, RestClient, restOfMinute, restUrl, type RestStats as KitRestStats } from '../kit/rest-client.js';
 
 /** Request weights of the endpoints used (Binance spot docs). */
 export const WEIGHTS = { historicalTrades: 25, aggTrades: 4, klines: 2, exchangeInfo: 20, ping: 1 } as const;
@@ -48,12 +46,7 @@ export interface RestOptions {
   maxRetryWaitMs?: number;
 }
 
-export interface RestStats {
-  requests: number;
-  weight: number;
-  rateLimited: number;
-  /** Time asked to wait by Retry-After, summed. */
-  retryAfterMs: number;
+export interface RestStats extends KitRestStats {
   lastUsedWeight: number | null;
 }
 
@@ -63,9 +56,37 @@ export interface RestStats {
  * header feeds the limiter so it slows down near the limit.
  */
 export class BinanceRest {
-  readonly stats: RestStats = { requests: 0, weight: 0, rateLimited: 0, retryAfterMs: 0, lastUsedWeight: null };
+  readonly stats: RestStats = { ...emptyRestStats(), lastUsedWeight: null };
+  private readonly client: RestClient;
 
-  constructor(private readonly options: RestOptions) {}
+  constructor(private readonly options: RestOptions) {
+    this.client = new RestClient(
+      {
+        provider: 'Binance',
+        limiter: options.limiter,
+        logger: options.logger,
+        fetch: options.fetch,
+        timeoutMs: options.timeoutMs ?? 10_000,
+        maxBodyBytes: options.maxBodyBytes,
+        maxAttempts: options.maxAttempts ?? 5,
+        maxRetryWaitMs: options.maxRetryWaitMs ?? 300_000,
+        // 418 is the ban that continuing after a 429 earns.
+        rateLimitStatuses: [429, 418],
+        // Without Retry-After: the rest of the current minute (429) or two minutes (418).
+        defaultPauseMs: (answer, _inARow, now) => (answer.status === 418 ? 120_000 : restOfMinute(now)),
+        onAnswer: (answer) => {
+          const used = Number(answer.headers.get('x-mbx-used-weight-1m'));
+          if (answer.headers.has('x-mbx-used-weight-1m') && Number.isFinite(used)) {
+            this.stats.lastUsedWeight = used;
+            options.limiter.reportUsed(used);
+          }
+        },
+        failed: (answer) => new BinanceApiError(answer.status, null, answer.text.slice(0, 200)),
+        rateLimited: (answer, waitMs) => new BinanceApiError(answer.status, null, `rate limited for ${Math.round(waitMs / 1000)} s (Retry-After)`),
+      },
+      this.stats,
+    );
+  }
 
   historicalTrades(symbol: string, fromId: number | undefined, limit: number, signal?: AbortSignal): Promise<HistoricalTradeRow[]> {
     const params: Record<string, string> = { symbol, limit: String(limit) };
@@ -96,71 +117,18 @@ export class BinanceRest {
   }
 
   async get(path: string, params: Record<string, string>, weight: number, signal?: AbortSignal): Promise<unknown> {
-    const url = `${this.options.baseUrl.replace(/\/+$/, '')}${path}?${new URLSearchParams(params).toString()}`;
-    const maxAttempts = this.options.maxAttempts ?? 5;
-    let failures = 0;
-    for (;;) {
-      await this.options.limiter.acquire(weight, signal);
-      signal?.throwIfAborted();
-      this.stats.requests++;
-      this.stats.weight += weight;
-      let response: HttpAnswer;
-      try {
-        // The deadline covers the body too: a server can send headers and then nothing.
-        response = await httpGet(url, {
-          timeoutMs: this.options.timeoutMs ?? 10_000,
-          maxBodyBytes: this.options.maxBodyBytes,
-          signal,
-          fetch: this.options.fetch,
-          skipBody: (status) => status === 429 || status === 418,
-        });
-      } catch (error) {
-        signal?.throwIfAborted();
-        // A body past the cap will not shrink by asking again.
-        if (error instanceof HttpBodyTooLargeError || ++failures >= maxAttempts) throw error;
-        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
-        continue;
-      }
-      const used = Number(response.headers.get('x-mbx-used-weight-1m'));
-      if (response.headers.has('x-mbx-used-weight-1m') && Number.isFinite(used)) {
-        this.stats.lastUsedWeight = used;
-        this.options.limiter.reportUsed(used);
-      }
-      if (response.status === 429 || response.status === 418) {
-        const waitMs = retryAfterMs(response);
-        this.stats.rateLimited++;
-        this.stats.retryAfterMs += waitMs;
-        // Every request of this limiter waits, not just this one: continuing after 429 earns bans.
-        this.options.limiter.pauseUntil(Date.now() + waitMs);
-        this.options.logger?.warn({ status: response.status, path, retryAfterMs: waitMs }, 'Binance rate limit: pausing requests');
-        if (waitMs > (this.options.maxRetryWaitMs ?? 300_000)) {
-          throw new BinanceApiError(response.status, null, `rate limited for ${Math.round(waitMs / 1000)} s (Retry-After)`);
-        }
-        continue;
-      }
-      const text = response.text;
-      if (response.status >= 500) {
-        if (++failures >= maxAttempts) throw new BinanceApiError(response.status, null, text.slice(0, 200));
-        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
-        continue;
-      }
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        throw new BinanceApiError(response.status, null, `not JSON: ${text.slice(0, 200)}`);
-      }
-      if (!response.ok) {
-        const error = body as { code?: unknown; msg?: unknown };
-        throw new BinanceApiError(response.status, typeof error.code === 'number' ? error.code : null, typeof error.msg === 'string' ? error.msg : text.slice(0, 200));
-      }
-      return body;
+    const answer = await this.client.get(restUrl(this.options.baseUrl, path, params), { signal, weight, context: { path } });
+    const text = answer.text;
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new BinanceApiError(answer.status, null, `not JSON: ${text.slice(0, 200)}`);
     }
+    if (!answer.ok) {
+      const error = body as { code?: unknown; msg?: unknown };
+      throw new BinanceApiError(answer.status, typeof error.code === 'number' ? error.code : null, typeof error.msg === 'string' ? error.msg : text.slice(0, 200));
+    }
+    return body;
   }
-}
-
-/** Retry-After (seconds or an HTTP date); without it, the rest of the current minute (429) or two minutes (418). */
-function retryAfterMs(response: HttpAnswer): number {
-  const now = Date.now();
-  return parseRetryAfter(response.headers.get('retry-after'), now) ?? (response.status === 418 ? 120_000 : 60_000 - (now % 60_000));
 }

@@ -3,7 +3,7 @@ import { parse as parseLossless } from 'lossless-json';
 import type { SourceLogger } from '../source.js';
 import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
-import { HttpBodyTooLargeError, httpGet, parseRetryAfter, type HttpAnswer } from '../kit/http.js';
+import { emptyRestStats, RestClient, restUrl, type RestStats } from '../kit/rest-client.js';
 
 /** Coinbase answered with an error body (`{"message":"NotFound"}`): retrying will not help. */
 export class CoinbaseApiError extends Error {
@@ -36,12 +36,7 @@ export interface CoinbaseRestOptions {
   maxRetryWaitMs?: number;
 }
 
-export interface CoinbaseRestStats {
-  requests: number;
-  rateLimited: number;
-  /** Time asked to wait (Retry-After, or our own pause when it is absent), summed. */
-  retryAfterMs: number;
-}
+export type CoinbaseRestStats = RestStats;
 
 export interface TradesPage {
   /** Newest first, as Coinbase sends them; numbers parsed losslessly. */
@@ -58,10 +53,28 @@ export interface TradesPage {
  * candles carry prices as JSON numbers.
  */
 export class CoinbaseRest {
-  readonly stats: CoinbaseRestStats = { requests: 0, rateLimited: 0, retryAfterMs: 0 };
+  readonly stats: CoinbaseRestStats = emptyRestStats();
   private nextSlotAt = 0;
+  private readonly client: RestClient;
 
-  constructor(private readonly options: CoinbaseRestOptions) {}
+  constructor(private readonly options: CoinbaseRestOptions) {
+    this.client = new RestClient({
+      provider: 'Coinbase',
+      limiter: options.limiter,
+      logger: options.logger,
+      fetch: options.fetch,
+      timeoutMs: options.timeoutMs ?? 10_000,
+      maxBodyBytes: options.maxBodyBytes,
+      maxAttempts: options.maxAttempts ?? 5,
+      maxRetryWaitMs: options.maxRetryWaitMs ?? 300_000,
+      rateLimitStatuses: [429],
+      // Without Retry-After: a second, growing while 429s come in a row (the public limit is per second).
+      defaultPauseMs: (_answer, inARow) => backoffDelay(inARow, 1000, 30_000),
+      pace: (signal) => this.pace(signal),
+      failed: (answer) => new CoinbaseApiError(answer.status, answer.text.slice(0, 200)),
+      rateLimited: (answer, waitMs) => new CoinbaseApiError(answer.status, `rate limited for ${Math.round(waitMs / 1000)} s (Retry-After)`),
+    }, this.stats);
+  }
 
   /**
    * `GET /products/{id}/trades`. `before: id` gives the page of trades just newer than `id`
@@ -94,65 +107,20 @@ export class CoinbaseRest {
   }
 
   async get(path: string, params: Record<string, string>, signal?: AbortSignal): Promise<{ body: unknown; headers: Headers }> {
-    const url = `${this.options.baseUrl.replace(/\/+$/, '')}${path}?${new URLSearchParams(params).toString()}`;
-    const maxAttempts = this.options.maxAttempts ?? 5;
-    let failures = 0;
-    let rateLimitedInARow = 0;
-    for (;;) {
-      await this.options.limiter.acquire(1, signal);
-      await this.pace(signal);
-      signal?.throwIfAborted();
-      this.stats.requests++;
-      let response: HttpAnswer;
-      try {
-        // The deadline covers the body too: a server can send headers and then nothing.
-        response = await httpGet(url, {
-          timeoutMs: this.options.timeoutMs ?? 10_000,
-          maxBodyBytes: this.options.maxBodyBytes,
-          signal,
-          fetch: this.options.fetch,
-          headers: { Accept: 'application/json' },
-          skipBody: (status) => status === 429,
-        });
-      } catch (error) {
-        signal?.throwIfAborted();
-        // A body past the cap will not shrink by asking again.
-        if (error instanceof HttpBodyTooLargeError || ++failures >= maxAttempts) throw error;
-        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
-        continue;
-      }
-      if (response.status === 429) {
-        const waitMs = parseRetryAfter(response.headers.get('retry-after')) ?? backoffDelay(rateLimitedInARow, 1000, 30_000);
-        rateLimitedInARow++;
-        this.stats.rateLimited++;
-        this.stats.retryAfterMs += waitMs;
-        // Every request of this limiter waits, not just this one.
-        this.options.limiter.pauseUntil(Date.now() + waitMs);
-        this.options.logger?.warn({ status: 429, path, retryAfterMs: waitMs }, 'Coinbase rate limit: pausing requests');
-        if (waitMs > (this.options.maxRetryWaitMs ?? 300_000)) {
-          throw new CoinbaseApiError(429, `rate limited for ${Math.round(waitMs / 1000)} s (Retry-After)`);
-        }
-        continue;
-      }
-      const text = response.text;
-      if (response.status >= 500) {
-        if (++failures >= maxAttempts) throw new CoinbaseApiError(response.status, text.slice(0, 200));
-        await sleep(backoffDelay(failures - 1, 500, 10_000), undefined, { signal });
-        continue;
-      }
-      let body: unknown;
-      try {
-        body = parseLossless(text);
-      } catch {
-        throw new CoinbaseApiError(response.status, `not JSON: ${text.slice(0, 200)}`);
-      }
-      if (!response.ok) {
-        const message = typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string'
-          ? (body as { message: string }).message
-          : text.slice(0, 200);
-        throw new CoinbaseApiError(response.status, message);
-      }
-      return { body, headers: response.headers };
+    const answer = await this.client.get(restUrl(this.options.baseUrl, path, params), { signal, headers: { Accept: 'application/json' }, context: { path } });
+    const text = answer.text;
+    let body: unknown;
+    try {
+      body = parseLossless(text);
+    } catch {
+      throw new CoinbaseApiError(answer.status, `not JSON: ${text.slice(0, 200)}`);
     }
+    if (!answer.ok) {
+      const message = typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string'
+        ? (body as { message: string }).message
+        : text.slice(0, 200);
+      throw new CoinbaseApiError(answer.status, message);
+    }
+    return { body, headers: answer.headers };
   }
 }

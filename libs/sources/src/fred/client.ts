@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { SourceLogger } from '../source.js';
-import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
-import { causeOf, HttpBodyTooLargeError, httpGet, parseRetryAfter } from '../kit/http.js';
+import { causeOf } from '../kit/http.js';
+import { emptyRestStats, RestClient, type RestStats } from '../kit/rest-client.js';
 
 export type FredErrorKind = 'unknown_series' | 'bad_key' | 'other';
 
@@ -52,12 +51,7 @@ export interface FredClientOptions {
   random?: () => number;
 }
 
-export interface FredClientStats {
-  requests: number;
-  rateLimited: number;
-  retryAfterMs: number;
-  failures: number;
-}
+export type FredClientStats = RestStats;
 
 /**
  * GETs of FRED's observations (JSON, with a key) or of fredgraph.csv (keyless), each through the
@@ -65,9 +59,34 @@ export interface FredClientStats {
  * errors, timeouts and 5xx are retried up to `maxAttempts` with backoff, then thrown.
  */
 export class FredClient {
-  readonly stats: FredClientStats = { requests: 0, rateLimited: 0, retryAfterMs: 0, failures: 0 };
+  readonly stats: FredClientStats = emptyRestStats();
+  private readonly client: RestClient;
 
-  constructor(private readonly options: FredClientOptions) {}
+  constructor(private readonly options: FredClientOptions) {
+    this.client = new RestClient(
+      {
+        provider: 'FRED',
+        limiter: options.limiter,
+        logger: options.logger,
+        fetch: options.fetch,
+        timeoutMs: options.timeoutMs,
+        maxBodyBytes: options.maxBodyBytes,
+        // Each call says how many tries it may take.
+        maxAttempts: 1,
+        maxRetryWaitMs: options.maxRetryWaitMs,
+        random: options.random,
+        // The limit is per key (per IP for fredgraph).
+        rateLimitStatuses: [429],
+        // 423 (Locked) is FRED's "try again later".
+        retryStatus: (status) => status >= 500 || status === 423,
+        defaultPauseMs: () => options.defaultRetryAfterMs,
+        unreachable: (error) => new FredUnreachableError(causeOf(error)),
+        failed: (answer) => new FredApiError(answer.status, errorMessage(answer.text)),
+        rateLimited: (_answer, waitMs) => new FredApiError(429, `rate limited for ${Math.round(waitMs / 1000)} s`),
+      },
+      this.stats,
+    );
+  }
 
   get keyed(): boolean {
     return this.options.apiKey !== undefined;
@@ -90,55 +109,11 @@ export class FredClient {
   }
 
   private async get(url: string, seriesId: string, graph: boolean, { signal, maxAttempts }: { signal?: AbortSignal; maxAttempts: number }): Promise<string> {
-    let failures = 0;
-    for (;;) {
-      await this.options.limiter.acquire(1, signal);
-      signal?.throwIfAborted();
-      this.stats.requests++;
-      let status: number;
-      let retryAfter: string | null;
-      let text: string;
-      try {
-        // The deadline covers the body too: a server can send headers and then nothing.
-        const response = await httpGet(url, {
-          timeoutMs: this.options.timeoutMs,
-          maxBodyBytes: this.options.maxBodyBytes,
-          signal,
-          fetch: this.options.fetch,
-        });
-        status = response.status;
-        retryAfter = response.headers.get('retry-after');
-        text = response.text;
-      } catch (error) {
-        signal?.throwIfAborted();
-        this.stats.failures++;
-        // A body past the cap will not shrink by asking again.
-        if (error instanceof HttpBodyTooLargeError) throw error;
-        if (++failures >= maxAttempts) throw new FredUnreachableError(causeOf(error as Error));
-        await sleep(backoffDelay(failures - 1, 500, 10_000, this.options.random), undefined, { signal });
-        continue;
-      }
-      if (status === 429) {
-        const waitMs = parseRetryAfter(retryAfter) ?? this.options.defaultRetryAfterMs;
-        this.stats.rateLimited++;
-        this.stats.retryAfterMs += waitMs;
-        // Every request of this limiter waits: the limit is per key (per IP for fredgraph).
-        this.options.limiter.pauseUntil(Date.now() + waitMs);
-        this.options.logger?.warn({ series: seriesId, retryAfterMs: waitMs }, 'FRED rate limit: pausing requests');
-        if (waitMs > this.options.maxRetryWaitMs) throw new FredApiError(429, `rate limited for ${Math.round(waitMs / 1000)} s`);
-        continue;
-      }
-      if (status >= 500 || status === 423) {
-        this.stats.failures++;
-        if (++failures >= maxAttempts) throw new FredApiError(status, errorMessage(text));
-        await sleep(backoffDelay(failures - 1, 500, 10_000, this.options.random), undefined, { signal });
-        continue;
-      }
-      if (status === 200) return text;
-      // fredgraph answers an unknown id with an error page, not FRED's JSON body.
-      if (graph && (status === 404 || status === 400)) throw new FredApiError(status, `fredgraph has no series ${seriesId}`, 'unknown_series');
-      throw new FredApiError(status, errorMessage(text));
-    }
+    const { status, text } = await this.client.get(url, { signal, maxAttempts, context: { series: seriesId } });
+    if (status === 200) return text;
+    // fredgraph answers an unknown id with an error page, not FRED's JSON body.
+    if (graph && (status === 404 || status === 400)) throw new FredApiError(status, `fredgraph has no series ${seriesId}`, 'unknown_series');
+    throw new FredApiError(status, errorMessage(text));
   }
 }
 

@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { SourceLogger } from '../source.js';
-import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
-import { causeOf, HttpBodyTooLargeError, httpGet, parseRetryAfter } from '../kit/http.js';
+import { causeOf } from '../kit/http.js';
+import { emptyRestStats, RestClient, restUrl, type RestStats } from '../kit/rest-client.js';
 
 /** Yahoo answered with an error status (and usually `{"chart":{"result":null,"error":{code,description}}}`). */
 export class YahooApiError extends Error {
@@ -52,14 +51,7 @@ export interface YahooClientOptions {
   random?: () => number;
 }
 
-export interface YahooClientStats {
-  requests: number;
-  rateLimited: number;
-  /** Time paused for 429s, summed. */
-  retryAfterMs: number;
-  /** Requests that failed on the network, timed out or got a 5xx. */
-  failures: number;
-}
+export type YahooClientStats = RestStats;
 
 /**
  * GETs of the chart endpoint through the shared limiter. A 429 pauses every request of the limiter
@@ -67,70 +59,42 @@ export interface YahooClientStats {
  * timeouts and 5xx are retried up to `maxAttempts` with backoff, then thrown.
  */
 export class YahooClient {
-  readonly stats: YahooClientStats = { requests: 0, rateLimited: 0, retryAfterMs: 0, failures: 0 };
-  private consecutive429 = 0;
+  readonly stats: YahooClientStats = emptyRestStats();
+  private readonly client: RestClient;
 
-  constructor(private readonly options: YahooClientOptions) {}
+  constructor(private readonly options: YahooClientOptions) {
+    this.client = new RestClient(
+      {
+        provider: 'Yahoo',
+        limiter: options.limiter,
+        logger: options.logger,
+        fetch: options.fetch,
+        timeoutMs: options.timeoutMs,
+        maxBodyBytes: options.maxBodyBytes,
+        // Each call says how many tries it may take.
+        maxAttempts: 1,
+        maxRetryWaitMs: options.maxRetryWaitMs,
+        random: options.random,
+        // Yahoo counts per IP: one symbol's 429 is everyone's.
+        rateLimitStatuses: [429],
+        // Without Retry-After: the default, doubled for each 429 in a row, at most 10 minutes.
+        defaultPauseMs: (_answer, inARow) => Math.min(options.defaultRetryAfterMs * 2 ** Math.min(inARow, 6), 10 * 60_000),
+        unreachable: (error) => new YahooUnreachableError(causeOf(error)),
+        failed: (answer) => new YahooApiError(answer.status, null, answer.text.slice(0, 200)),
+        rateLimited: (_answer, waitMs) => new YahooApiError(429, null, `rate limited for ${Math.round(waitMs / 1000)} s`),
+      },
+      this.stats,
+    );
+  }
 
   /** The body of `GET {chartUrl}/{symbol}?interval=1m&period1&period2` (seconds), for a 200 only. */
   async chart(yahooSymbol: string, period1: number, period2: number, { signal, maxAttempts }: { signal?: AbortSignal; maxAttempts: number }): Promise<string> {
-    const params = new URLSearchParams({ interval: '1m', period1: String(period1), period2: String(period2), includePrePost: 'false' });
-    const url = `${this.options.chartUrl.replace(/\/+$/, '')}/${encodeURIComponent(yahooSymbol)}?${params.toString()}`;
-    let failures = 0;
-    for (;;) {
-      await this.options.limiter.acquire(1, signal);
-      signal?.throwIfAborted();
-      this.stats.requests++;
-      let status: number;
-      let retryAfter: string | null;
-      let text: string;
-      try {
-        // The deadline covers the body too: a server can send headers and then nothing.
-        const response = await httpGet(url, {
-          timeoutMs: this.options.timeoutMs,
-          maxBodyBytes: this.options.maxBodyBytes,
-          signal,
-          fetch: this.options.fetch,
-          headers: { 'User-Agent': this.options.userAgent, Accept: 'application/json' },
-        });
-        status = response.status;
-        retryAfter = response.headers.get('retry-after');
-        text = response.text;
-      } catch (error) {
-        signal?.throwIfAborted();
-        this.stats.failures++;
-        // A body past the cap will not shrink by asking again.
-        if (error instanceof HttpBodyTooLargeError) throw error;
-        if (++failures >= maxAttempts) throw new YahooUnreachableError(causeOf(error as Error));
-        await sleep(backoffDelay(failures - 1, 500, 10_000, this.options.random), undefined, { signal });
-        continue;
-      }
-      if (status === 429) {
-        const waitMs = this.retryAfterMs(retryAfter);
-        this.consecutive429++;
-        this.stats.rateLimited++;
-        this.stats.retryAfterMs += waitMs;
-        // Every request of this limiter waits, not just this one: Yahoo counts per IP.
-        this.options.limiter.pauseUntil(Date.now() + waitMs);
-        this.options.logger?.warn({ symbol: yahooSymbol, retryAfterMs: waitMs, retryAfter }, 'Yahoo rate limit: pausing requests');
-        if (waitMs > this.options.maxRetryWaitMs) throw new YahooApiError(429, null, `rate limited for ${Math.round(waitMs / 1000)} s`);
-        continue;
-      }
-      this.consecutive429 = 0;
-      if (status >= 500) {
-        this.stats.failures++;
-        if (++failures >= maxAttempts) throw new YahooApiError(status, null, text.slice(0, 200));
-        await sleep(backoffDelay(failures - 1, 500, 10_000, this.options.random), undefined, { signal });
-        continue;
-      }
-      if (status === 200) return text;
-      throw errorFrom(status, text);
-    }
-  }
-
-  /** Retry-After (seconds or an HTTP date) when sent; otherwise the default, doubled for each 429 in a row. */
-  private retryAfterMs(header: string | null): number {
-    return parseRetryAfter(header) ?? Math.min(this.options.defaultRetryAfterMs * 2 ** Math.min(this.consecutive429, 6), 10 * 60_000);
+    const params = { interval: '1m', period1: String(period1), period2: String(period2), includePrePost: 'false' };
+    const url = restUrl(this.options.chartUrl, `/${encodeURIComponent(yahooSymbol)}`, params);
+    const headers = { 'User-Agent': this.options.userAgent, Accept: 'application/json' };
+    const { status, text } = await this.client.get(url, { signal, maxAttempts, headers, context: { symbol: yahooSymbol } });
+    if (status === 200) return text;
+    throw errorFrom(status, text);
   }
 }
 
