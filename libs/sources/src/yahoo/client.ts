@@ -1,4 +1,5 @@
 import type { SourceLogger } from '../source.js';
+import { backoffDelay } from '../backoff.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { causeOf } from '../kit/http.js';
 import { emptyRestStats, RestClient, restUrl, type RestStats } from '../kit/rest-client.js';
@@ -44,7 +45,7 @@ export interface YahooClientOptions {
   maxBodyBytes?: number;
   /** Yahoo answers clients without a browser-like User-Agent with 429 at once. */
   userAgent: string;
-  /** A 429 without Retry-After pauses this long, doubled for each 429 in a row. */
+  /** A 429 without Retry-After pauses at least this long (up to twice it), doubling for each 429 in a row. */
   defaultRetryAfterMs: number;
   /** A 429 asking for longer than this fails the call instead of waiting in it. */
   maxRetryWaitMs: number;
@@ -77,8 +78,9 @@ export class YahooClient {
         random: options.random,
         // Yahoo counts per IP: one symbol's 429 is everyone's.
         rateLimitStatuses: [429],
-        // Without Retry-After: the default, doubled for each 429 in a row, at most 10 minutes.
-        defaultPauseMs: (_answer, inARow) => Math.min(options.defaultRetryAfterMs * 2 ** Math.min(inARow, 6), 10 * 60_000),
+        // Without Retry-After: at least the default, doubling for each 429 in a row, at most 10 minutes; the
+        // jitter keeps replicas behind one IP from all asking again at the same moment.
+        defaultPauseMs: (_answer, inARow) => backoffDelay(inARow, 2 * options.defaultRetryAfterMs, 10 * 60_000, options.random),
         unreachable: (error) => new YahooUnreachableError(causeOf(error)),
         failed: (answer) => new YahooApiError(answer.status, null, answer.text.slice(0, 200)),
         rateLimited: (_answer, waitMs) => new YahooApiError(429, null, `rate limited for ${Math.round(waitMs / 1000)} s`),

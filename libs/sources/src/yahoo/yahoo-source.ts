@@ -48,7 +48,7 @@ export interface YahooSourceOptions {
   maxBackoffMs: number;
   /** Whole request, body included. */
   timeoutMs: number;
-  /** 429 without Retry-After: pause this long (doubled for each 429 in a row). */
+  /** 429 without Retry-After: pause at least this long (up to twice it), doubling for each 429 in a row. */
   defaultRetryAfterMs: number;
   /** A longer Retry-After fails the poll (the pause stays in the limiter) instead of waiting in it. */
   maxRetryWaitMs: number;
