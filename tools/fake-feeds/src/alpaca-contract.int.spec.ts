@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startFakeAlpaca, type FakeAlpaca, type FakeAlpacaOptions } from './alpaca.js';
+import { fetchJson, shape } from './contract-testing.js';
 
 /**
  * Contract: what the fake sends has the shape (keys and value types) of Alpaca's documented examples
@@ -24,15 +25,6 @@ const DOCUMENTED = {
   tradeRow: { t: '2022-01-03T09:00:00.086175744Z', x: 'P', p: 178.26, s: 246, c: ['@', 'T'], i: 1, z: 'C' },
   barRow: { t: '2022-01-03T09:00:00Z', o: 178.26, h: 178.26, l: 178.21, c: 178.21, v: 1118, n: 65, vw: 178.235733 },
 };
-
-/** The shape of a JSON value: objects by sorted key, arrays by their first element, leaves by type. */
-function shape(value: unknown): unknown {
-  if (Array.isArray(value)) return value.length === 0 ? [] : [shape(value[0])];
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, shape((value as Record<string, unknown>)[k])]));
-  }
-  return value === null ? 'null' : typeof value;
-}
 
 let fake: FakeAlpaca | undefined;
 afterEach(async () => {
@@ -96,11 +88,8 @@ async function authenticated(server: FakeAlpaca, feed = 'iex'): Promise<Client> 
   return client;
 }
 
-async function get(path: string, headers: Record<string, string> = { 'APCA-API-KEY-ID': fake!.keyId, 'APCA-API-SECRET-KEY': fake!.secretKey }) {
-  const response = await fetch(`${fake!.restUrl}${path}`, { headers });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, body: JSON.parse(text) as Record<string, unknown> };
-}
+const get = (path: string, headers: Record<string, string> = { 'APCA-API-KEY-ID': fake!.keyId, 'APCA-API-SECRET-KEY': fake!.secretKey }) =>
+  fetchJson<Record<string, unknown>>(`${fake!.restUrl}${path}`, { headers });
 
 describe('fake Alpaca speaks the documented wire formats', () => {
   it('stream: welcome, auth, subscription, then trade and bar arrays with numbers as JSON numbers', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startFakeBinance, type FakeBinance } from './binance.js';
+import { expectSeededTrades, fetchJson, shape } from './contract-testing.js';
 
 /**
  * Contract: what the fake sends has the shape (keys and value types) of Binance's documented
@@ -22,25 +23,13 @@ const DOCUMENTED = {
   exchangeInfoSymbol: { symbol: 'ETHBTC', status: 'TRADING', baseAsset: 'ETH', baseAssetPrecision: 8, quoteAsset: 'BTC', quotePrecision: 8, quoteAssetPrecision: 8 },
 };
 
-/** The shape of a JSON value: objects by sorted key, arrays element by element, leaves by type. */
-function shape(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(shape);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, shape((value as Record<string, unknown>)[k])]));
-  }
-  return value === null ? 'null' : typeof value;
-}
-
 let fake: FakeBinance | undefined;
 afterEach(async () => {
   await fake?.close();
   fake = undefined;
 });
 
-async function get(path: string): Promise<{ status: number; headers: Headers; body: unknown }> {
-  const response = await fetch(`${fake!.restUrl}${path}`);
-  return { status: response.status, headers: response.headers, body: await response.json() };
-}
+const get = (path: string) => fetchJson(`${fake!.restUrl}${path}`);
 
 describe('fake Binance speaks the documented wire formats', () => {
   it('combined-stream trade frames', async () => {
@@ -52,7 +41,7 @@ describe('fake Binance speaks the documented wire formats', () => {
     });
     ws.close();
     const parsed = JSON.parse(frame) as { stream: string; data: { s: string; p: string; q: string } };
-    expect(shape(parsed)).toEqual(shape(DOCUMENTED.tradeFrame));
+    expect(shape(parsed, 'every')).toEqual(shape(DOCUMENTED.tradeFrame, 'every'));
     expect(parsed.stream).toBe('btcusdt@trade');
     expect(parsed.data.s).toBe('BTCUSDT');
     expect(parsed.data.p).toMatch(/^\d+\.\d{8}$/);
@@ -74,7 +63,7 @@ describe('fake Binance speaks the documented wire formats', () => {
     expect(messages).toContainEqual({ result: null, id: 1 });
     expect(messages).toContainEqual({ result: ['btcusdt@trade', 'ethusdt@trade'], id: 3 });
     const trades = messages.filter((m): m is { e: string; s: string } => typeof m === 'object' && m !== null && 'e' in m);
-    expect(shape(trades[0])).toEqual(shape(DOCUMENTED.tradeFrame.data));
+    expect(shape(trades[0], 'every')).toEqual(shape(DOCUMENTED.tradeFrame.data, 'every'));
     expect(new Set(trades.map((t) => t.s))).toEqual(new Set(['BTCUSDT', 'ETHUSDT']));
   });
 
@@ -84,7 +73,7 @@ describe('fake Binance speaks the documented wire formats', () => {
     expect(trades.status).toBe(200);
     expect(trades.headers.get('x-mbx-used-weight-1m')).toBe('25');
     expect((trades.body as unknown[]).length).toBe(5);
-    for (const row of trades.body as unknown[]) expect(shape(row)).toEqual(shape(DOCUMENTED.tradeRow));
+    for (const row of trades.body as unknown[]) expect(shape(row, 'every')).toEqual(shape(DOCUMENTED.tradeRow, 'every'));
 
     const first = (trades.body as { id: number }[])[0]!.id;
     const from = await get(`/api/v3/historicalTrades?symbol=BTCUSDT&fromId=${first}&limit=3`);
@@ -92,11 +81,11 @@ describe('fake Binance speaks the documented wire formats', () => {
 
     const agg = await get(`/api/v3/aggTrades?symbol=BTCUSDT&startTime=${Date.now() - 60_000}&limit=2`);
     expect(agg.headers.get('x-mbx-used-weight-1m')).toBe('54');
-    for (const row of agg.body as unknown[]) expect(shape(row)).toEqual(shape(DOCUMENTED.aggTradeRow));
+    for (const row of agg.body as unknown[]) expect(shape(row, 'every')).toEqual(shape(DOCUMENTED.aggTradeRow, 'every'));
 
     const klines = await get('/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=3');
     expect((klines.body as unknown[]).length).toBe(3);
-    for (const row of klines.body as unknown[]) expect(shape(row)).toEqual(shape(DOCUMENTED.klineRow));
+    for (const row of klines.body as unknown[]) expect(shape(row, 'every')).toEqual(shape(DOCUMENTED.klineRow, 'every'));
     const [open, , , , , , close] = (klines.body as number[][])[0]!;
     expect(close! - open!).toBe(59_999);
   });
@@ -107,18 +96,18 @@ describe('fake Binance speaks the documented wire formats', () => {
     const symbols = (info.body as { symbols: Record<string, unknown>[] }).symbols;
     for (const s of symbols) {
       const picked = Object.fromEntries(Object.keys(DOCUMENTED.exchangeInfoSymbol).map((k) => [k, s[k]]));
-      expect(shape(picked)).toEqual(shape(DOCUMENTED.exchangeInfoSymbol));
+      expect(shape(picked, 'every')).toEqual(shape(DOCUMENTED.exchangeInfoSymbol, 'every'));
     }
     expect(symbols.map((s) => [s.symbol, s.baseAsset, s.quoteAsset])).toEqual([['ETHBTC', 'ETH', 'BTC'], ['BTCFDUSD', 'BTC', 'FDUSD']]);
     expect((await get('/api/v3/ping')).body).toEqual({});
-    expect(shape((await get('/api/v3/time')).body)).toEqual({ serverTime: 'number' });
+    expect(shape((await get('/api/v3/time')).body, 'every')).toEqual({ serverTime: 'number' });
 
     const invalid = await get('/api/v3/historicalTrades?symbol=NOPE');
     expect(invalid.status).toBe(400);
     expect(invalid.body).toEqual(DOCUMENTED.error);
     const missing = await get('/api/v3/klines?symbol=ETHBTC');
     expect(missing.status).toBe(400);
-    expect(shape(missing.body)).toEqual(shape(DOCUMENTED.error));
+    expect(shape(missing.body, 'every')).toEqual(shape(DOCUMENTED.error, 'every'));
     expect((await get('/api/v3/klines?symbol=ETHBTC&interval=7m')).body).toEqual({ code: -1120, msg: 'Invalid interval.' });
   });
 
@@ -175,20 +164,12 @@ describe('fake Binance speaks the documented wire formats', () => {
   });
 
   it('makes trades a pure function of seed, symbol and time', async () => {
-    const a = await startFakeBinance({ seed: 3, symbols: ['BTCUSDT'], historyMs: 60_000 });
-    const b = await startFakeBinance({ seed: 3, symbols: ['BTCUSDT'], historyMs: 120_000 });
-    const c = await startFakeBinance({ seed: 4, symbols: ['BTCUSDT'], historyMs: 60_000 });
-    try {
-      const to = Math.floor(Date.now() / 1000) * 1000;
-      const strip = (trades: { time: number; price: string; qty: string }[]) => trades.map(({ time, price, qty }) => ({ time, price, qty }));
-      const ta = a.trades('BTCUSDT', to - 30_000, to);
-      expect(ta.length).toBeGreaterThan(50);
-      expect(strip(b.trades('BTCUSDT', to - 30_000, to))).toEqual(strip(ta));
-      expect(strip(c.trades('BTCUSDT', to - 30_000, to))).not.toEqual(strip(ta));
-      // Ids are numeric and increase by one per trade.
-      expect(ta.every((t, i) => i === 0 || t.id === ta[i - 1]!.id + 1)).toBe(true);
-    } finally {
-      await Promise.all([a.close(), b.close(), c.close()]);
-    }
+    const ta = await expectSeededTrades(
+      (seed, historyMs) => startFakeBinance({ seed, symbols: ['BTCUSDT'], historyMs }),
+      (fake, from, to) => fake.trades('BTCUSDT', from, to),
+      ({ time, price, qty }) => ({ time, price, qty }),
+    );
+    // Ids are numeric and increase by one per trade.
+    expect(ta.every((t, i) => i === 0 || t.id === ta[i - 1]!.id + 1)).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startFakeCoinbase, type FakeCoinbase } from './coinbase.js';
+import { expectSeededTrades, fetchJson, shape } from './contract-testing.js';
 
 /**
  * Contract: what the fake sends has the shape (keys and value types) of Coinbase Exchange's
@@ -28,26 +29,13 @@ const DOCUMENTED = {
   errorBody: { message: 'NotFound' },
 };
 
-/** The shape of a JSON value: objects by sorted key, arrays element by element, leaves by type. */
-function shape(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(shape);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, shape((value as Record<string, unknown>)[k])]));
-  }
-  return value === null ? 'null' : typeof value;
-}
-
 let fake: FakeCoinbase | undefined;
 afterEach(async () => {
   await fake?.close();
   fake = undefined;
 });
 
-async function get(path: string): Promise<{ status: number; headers: Headers; text: string; body: unknown }> {
-  const response = await fetch(`${fake!.restUrl}${path}`);
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, body: JSON.parse(text) };
-}
+const get = (path: string) => fetchJson(`${fake!.restUrl}${path}`);
 
 /** Opens the feed, sends `subscribe`, collects messages until `done` says so (or 5 s pass). */
 async function collect(subscribe: unknown, done: (messages: Record<string, unknown>[]) => boolean): Promise<Record<string, unknown>[]> {
@@ -78,13 +66,13 @@ describe('fake Coinbase speaks the documented wire formats', () => {
       channels: [{ name: 'matches', product_ids: ['BTC-USD', 'ETH-USD'] }, { name: 'heartbeat', product_ids: ['BTC-USD', 'ETH-USD'] }],
     });
     const { channels, ...rest } = messages[0] as { channels: unknown[] };
-    expect(shape(rest)).toEqual(shape({ type: DOCUMENTED.subscriptions.type }));
-    for (const channel of channels) expect(shape({ ...(channel as object), product_ids: ['x'] })).toEqual(shape(DOCUMENTED.subscriptions.channels[0]));
+    expect(shape(rest, 'every')).toEqual(shape({ type: DOCUMENTED.subscriptions.type }, 'every'));
+    for (const channel of channels) expect(shape({ ...(channel as object), product_ids: ['x'] }, 'every')).toEqual(shape(DOCUMENTED.subscriptions.channels[0], 'every'));
     const lastMatches = ofType(messages, 'last_match');
     expect(lastMatches.map((m) => m.product_id)).toEqual(['BTC-USD', 'ETH-USD']);
     expect(messages.slice(1, 3)).toEqual(lastMatches); // sent right after subscribing
-    for (const m of [...lastMatches, ...ofType(messages, 'match')]) expect(shape(m)).toEqual(shape({ ...DOCUMENTED.match, type: m.type }));
-    for (const m of ofType(messages, 'heartbeat')) expect(shape(m)).toEqual(shape(DOCUMENTED.heartbeat));
+    for (const m of [...lastMatches, ...ofType(messages, 'match')]) expect(shape(m, 'every')).toEqual(shape({ ...DOCUMENTED.match, type: m.type }, 'every'));
+    for (const m of ofType(messages, 'heartbeat')) expect(shape(m, 'every')).toEqual(shape(DOCUMENTED.heartbeat, 'every'));
 
     const btc = [...lastMatches, ...ofType(messages, 'match')].filter((m) => m.product_id === 'BTC-USD');
     const ids = btc.map((m) => m.trade_id as number);
@@ -105,7 +93,7 @@ describe('fake Coinbase speaks the documented wire formats', () => {
     fake = await startFakeCoinbase({ products: ['BTC-USD'], historyMs: 60_000 });
     const unknownProduct = await collect({ type: 'subscribe', product_ids: ['BTC-USD', 'XRP-USD'], channels: ['matches'] }, (m) => m.length >= 1);
     expect(unknownProduct[0]).toEqual({ type: 'error', message: 'Failed to subscribe', reason: 'XRP-USD is not a valid product' });
-    expect(shape({ type: unknownProduct[0]!.type, message: unknownProduct[0]!.message })).toEqual(shape(DOCUMENTED.error));
+    expect(shape({ type: unknownProduct[0]!.type, message: unknownProduct[0]!.message }, 'every')).toEqual(shape(DOCUMENTED.error, 'every'));
     const unknownChannel = await collect({ type: 'subscribe', product_ids: ['BTC-USD'], channels: ['level9'] }, (m) => m.length >= 1);
     expect(unknownChannel[0]).toMatchObject({ type: 'error', message: 'Failed to subscribe' });
     // Channel objects with their own product ids are accepted too.
@@ -119,7 +107,7 @@ describe('fake Coinbase speaks the documented wire formats', () => {
     expect(newest.status).toBe(200);
     const rows = newest.body as { trade_id: number }[];
     expect(rows.length).toBe(5);
-    for (const row of rows) expect(shape(row)).toEqual(shape(DOCUMENTED.tradeRow));
+    for (const row of rows) expect(shape(row, 'every')).toEqual(shape(DOCUMENTED.tradeRow, 'every'));
     const top = rows[0]!.trade_id;
     expect(rows.map((r) => r.trade_id)).toEqual([top, top - 1, top - 2, top - 3, top - 4]);
     expect(newest.headers.get('cb-before')).toBe(String(top));
@@ -148,7 +136,7 @@ describe('fake Coinbase speaks the documented wire formats', () => {
     expect(candles.status).toBe(200);
     const rows = candles.body as number[][];
     expect(rows.length).toBe(10); // both ends inclusive
-    for (const row of rows) expect(shape(row)).toEqual(shape(DOCUMENTED.candleRow));
+    for (const row of rows) expect(shape(row, 'every')).toEqual(shape(DOCUMENTED.candleRow, 'every'));
     expect(candles.text).not.toMatch(/"/); // numbers, not strings
     expect(rows.map((r) => r[0])).toEqual(rows.map((_, i) => (minute - 60_000) / 1000 - 60 * i));
     const [time, low, high, open, close, volume] = rows[0]!;
@@ -162,7 +150,7 @@ describe('fake Coinbase speaks the documented wire formats', () => {
 
     const tooMany = await get(`/products/BTC-USD/candles?granularity=60&start=${new Date(minute - 400 * 60_000).toISOString()}&end=${end}`);
     expect(tooMany.status).toBe(400);
-    expect(shape(tooMany.body)).toEqual(shape(DOCUMENTED.errorBody));
+    expect(shape(tooMany.body, 'every')).toEqual(shape(DOCUMENTED.errorBody, 'every'));
     expect((await get('/products/BTC-USD/candles?granularity=61')).body).toEqual({ message: 'Unsupported granularity' });
   });
 
@@ -186,18 +174,10 @@ describe('fake Coinbase speaks the documented wire formats', () => {
   });
 
   it('makes trades a pure function of seed, product and time', async () => {
-    const a = await startFakeCoinbase({ seed: 3, products: ['BTC-USD'], historyMs: 60_000 });
-    const b = await startFakeCoinbase({ seed: 3, products: ['BTC-USD'], historyMs: 120_000 });
-    const c = await startFakeCoinbase({ seed: 4, products: ['BTC-USD'], historyMs: 60_000 });
-    try {
-      const to = Math.floor(Date.now() / 1000) * 1000;
-      const strip = (trades: { time: string; price: string; size: string; side: string }[]) => trades.map(({ time, price, size, side }) => ({ time, price, size, side }));
-      const ta = a.trades('BTC-USD', to - 30_000, to);
-      expect(ta.length).toBeGreaterThan(50);
-      expect(strip(b.trades('BTC-USD', to - 30_000, to))).toEqual(strip(ta));
-      expect(strip(c.trades('BTC-USD', to - 30_000, to))).not.toEqual(strip(ta));
-    } finally {
-      await Promise.all([a.close(), b.close(), c.close()]);
-    }
+    await expectSeededTrades(
+      (seed, historyMs) => startFakeCoinbase({ seed, products: ['BTC-USD'], historyMs }),
+      (fake, from, to) => fake.trades('BTC-USD', from, to),
+      ({ time, price, size, side }) => ({ time, price, size, side }),
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeFred, type FakeFred } from './fred.js';
+import { fetchJson, shape } from './contract-testing.js';
 
 /**
  * Contract: the fake's JSON has the shape of the example in FRED's docs
@@ -20,24 +21,13 @@ const DOCUMENTED = {
 
 const KEY = 'abcdefghijklmnopqrstuvwxyz123456';
 
-function shape(value: unknown): unknown {
-  if (Array.isArray(value)) return value.length === 0 ? [] : [shape(value[0])];
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, shape((value as Record<string, unknown>)[k])]));
-  }
-  return value === null ? 'null' : typeof value;
-}
-
 let fake: FakeFred | undefined;
 afterEach(async () => {
   await fake?.close();
   fake = undefined;
 });
 
-async function observations(query: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${fake!.apiUrl}/series/observations?${query}`);
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
+const observations = (query: string) => fetchJson<Record<string, unknown>>(`${fake!.apiUrl}/series/observations?${query}`);
 
 type Rows = { date: string; value: string }[];
 

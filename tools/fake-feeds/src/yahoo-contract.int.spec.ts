@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeYahoo, type FakeYahoo } from './yahoo.js';
+import { fetchText, shape } from './contract-testing.js';
 
 /**
  * Contract: what the fake serves has the shape of recorded Yahoo chart responses (Yahoo publishes no
@@ -28,25 +29,13 @@ const RECORDED = {
   tooLong: /^1m data not available for startTime=\d+ and endTime=\d+\. Only 7 days worth of 1m granularity data are allowed to be fetched per request\.$/,
 };
 
-/** The shape of a JSON value: objects by sorted key, arrays by their first element, leaves by type. */
-function shape(value: unknown): unknown {
-  if (Array.isArray(value)) return value.length === 0 ? [] : [shape(value[0])];
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, shape((value as Record<string, unknown>)[k])]));
-  }
-  return value === null ? 'null' : typeof value;
-}
-
 let fake: FakeYahoo | undefined;
 afterEach(async () => {
   await fake?.close();
   fake = undefined;
 });
 
-async function get(path: string): Promise<{ status: number; headers: Headers; text: string }> {
-  const response = await fetch(`${fake!.chartUrl}${path}`);
-  return { status: response.status, headers: response.headers, text: await response.text() };
-}
+const get = (path: string) => fetchText(`${fake!.chartUrl}${path}`);
 
 interface ChartBody {
   chart: {
