@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './load.js';
 
 describe('REDIS_CLUSTER_NODES', () => {
-  it('is unset by default: a single Redis at REDIS_URL', () => {
-    expect(loadConfig('test', ['REDIS_CLUSTER_NODES'], {}).REDIS_CLUSTER_NODES).toBeUndefined();
+  it('is empty by default: a single Redis at REDIS_URL', () => {
+    expect(loadConfig('test', ['REDIS_CLUSTER_NODES'], {}).REDIS_CLUSTER_NODES).toEqual([]);
+    expect(loadConfig('test', ['REDIS_CLUSTER_NODES'], { REDIS_CLUSTER_NODES: ' ' }).REDIS_CLUSTER_NODES).toEqual([]);
   });
 
   it('parses host:port seed nodes, IPv6 in brackets', () => {

@@ -59,8 +59,8 @@ export const ENV = {
   }),
   REDIS_CLUSTER_NODES: spec({
     schema: clusterNodes(),
-    optional: true,
-    doc: 'Redis Cluster seed nodes, `host:port,host:port,…` (a few masters are enough: the client learns the rest). Set, every service and the CLI connect to the cluster instead of REDIS_URL\'s host; REDIS_URL (or REDIS_PASSWORD_FILE) still gives the password, user and TLS (`rediss://`), and must name no database but 0. Each tick queue shard has its own hash tag, so shards spread over the masters. Replication is asynchronous: a master failover can lose the jobs it had acknowledged but not yet replicated (see Scaling).',
+    default: '',
+    doc: 'Redis Cluster seed nodes, `host:port,host:port,…` (a few masters are enough: the client learns the rest). Empty: one Redis at REDIS_URL. Set, every service and the CLI connect to the cluster instead of REDIS_URL\'s host; REDIS_URL (or REDIS_PASSWORD_FILE) still gives the password, user and TLS (`rediss://`), and must name no database but 0. Each tick queue shard has its own hash tag, so shards spread over the masters. Replication is asynchronous: a master failover can lose the jobs it had acknowledged but not yet replicated (see Scaling).',
     usedBy: 'all services, CLI, bench',
   }),
   QUEUE_PREFIX: spec({

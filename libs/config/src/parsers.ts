@@ -114,7 +114,7 @@ export const candleRetention = () =>
     return Object.freeze(counts);
   });
 
-/** "host:port,host:port": Redis Cluster seed nodes (IPv6 hosts in brackets: `[::1]:7000`). */
+/** "host:port,host:port": Redis Cluster seed nodes (IPv6 hosts in brackets: `[::1]:7000`); empty: none. */
 export const clusterNodes = () =>
   z.string().transform((value, ctx): readonly { host: string; port: number }[] => {
     const nodes: { host: string; port: number }[] = [];
@@ -127,6 +127,6 @@ export const clusterNodes = () =>
       }
       nodes.push({ host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port });
     }
-    if (splitList(value).length === 0) ctx.addIssue({ code: 'custom', message: 'lists no node (host:port,host:port,…)' });
+    if (value.trim() !== '' && splitList(value).length === 0) ctx.addIssue({ code: 'custom', message: 'lists no node (host:port,host:port,…)' });
     return Object.freeze(nodes.map((n) => Object.freeze(n)));
   });

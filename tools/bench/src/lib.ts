@@ -1,8 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { V1_SCHEMA, V1_SCHEMA_SQL, type Sql } from '@tickvault/db';
-import { DEFAULT_JOB_OPTIONS } from '@tickvault/queue';
+import { DEFAULT_JOB_OPTIONS, redisMasters, type ClusterNode, type RedisClient } from '@tickvault/queue';
 import { JOB_NAMES, QUEUE_NAMES, type Tick, type TickBatchJob } from '@tickvault/schema';
 import { ServiceProcess, repoPath } from '@tickvault/testing';
 
@@ -19,9 +18,11 @@ export interface BenchContext {
   quick: boolean;
   databaseUrl: string;
   redisUrl: string;
+  /** REDIS_CLUSTER_NODES: the bench and the services it starts then run on that cluster. */
+  redisClusterNodes?: readonly ClusterNode[];
   prefix: string;
   sql: Sql;
-  redis: Redis;
+  redis: RedisClient;
   /** The tick queue, with the producers' real job options (completed jobs trimmed like in production). */
   queue: Queue<TickBatchJob>;
   figures: Figure[];
@@ -44,15 +45,18 @@ export async function resetState(ctx: BenchContext): Promise<void> {
   await ctx.sql.unsafe(`truncate ${TICK_TABLES} restart identity`);
   const [v1] = await ctx.sql`select to_regclass(${`${V1_SCHEMA}.ticks`}) is not null as exists`;
   if (v1!.exists) await ctx.sql.unsafe(`truncate ${V1_TABLES.map((t) => `${V1_SCHEMA}.${t}`).join(', ')}`);
-  let cursor = '0';
-  do {
-    const [next, keys] = await ctx.redis.scan(cursor, 'MATCH', `${ctx.prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await ctx.redis.del(...keys);
-  } while (cursor !== '0');
+  // SCAN walks one server: on a cluster, each master's keys (all in the prefix's slot, so one DEL each call).
+  for (const node of redisMasters(ctx.redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${ctx.prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await node.del(...keys);
+    } while (cursor !== '0');
+  }
 }
 
-export function createTickQueue(redis: Redis, prefix: string): Queue<TickBatchJob> {
+export function createTickQueue(redis: RedisClient, prefix: string): Queue<TickBatchJob> {
   return new Queue<TickBatchJob>(QUEUE_NAMES.ticks, { connection: redis, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
 }
 

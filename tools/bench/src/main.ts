@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
+import { createWorkerConnection } from '@tickvault/queue';
 import { loadConfigOrExit, maskUrl } from '@tickvault/config';
 import { createDb, migrate } from '@tickvault/db';
 import { createTickQueue, fmtNumber, log, resetState, type BenchContext, type Figure } from './lib.js';
@@ -81,7 +81,7 @@ const sizes = {
   gapfillTradesPerSecond: num('gapfill-trades-per-second', 0.2, 0.2),
 };
 
-const config = loadConfigOrExit('bench', ['DATABASE_URL', 'REDIS_URL']);
+const config = loadConfigOrExit('bench', ['DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER_NODES']);
 const benchUrl = new URL(config.DATABASE_URL);
 benchUrl.pathname = '/tickvault_bench';
 const PREFIX = '{tickvault-bench}';
@@ -92,11 +92,12 @@ await admin.end();
 await migrate(benchUrl.toString());
 // No statement timeout: building the retention table is one long COPY.
 const sql = createDb(benchUrl.toString(), { max: 2, statementTimeoutMs: 0 });
-const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+const redis = createWorkerConnection(config.REDIS_URL, 'tickvault-bench', config.REDIS_CLUSTER_NODES);
 const ctx: BenchContext = {
   quick,
   databaseUrl: benchUrl.toString(),
   redisUrl: config.REDIS_URL,
+  redisClusterNodes: config.REDIS_CLUSTER_NODES,
   prefix: PREFIX,
   sql,
   redis,

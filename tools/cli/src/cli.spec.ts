@@ -40,7 +40,7 @@ describe('tickvault <command> --help', () => {
 
   it('names the variables a command reads, with the password files of its URLs', () => {
     const report = commandHelp(commands.report!);
-    expect(report).toMatch(/\nReads DATABASE_URL, DATABASE_PASSWORD_FILE, DATABASE_READ_URL, DATABASE_READ_FALLBACK, REDIS_URL, REDIS_PASSWORD_FILE, QUEUE_PREFIX, .*CRYPTO_SOURCES/);
+    expect(report).toMatch(/\nReads DATABASE_URL, DATABASE_PASSWORD_FILE, DATABASE_READ_URL, DATABASE_READ_FALLBACK, REDIS_URL, REDIS_PASSWORD_FILE, REDIS_CLUSTER_NODES, QUEUE_PREFIX, .*CRYPTO_SOURCES/);
     for (const command of Object.values(commands)) {
       const names = commandEnv(command);
       expect(names, command.usage.split('\n')[0]).toEqual([...new Set(names)]);

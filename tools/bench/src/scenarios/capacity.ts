@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { Sql } from '@tickvault/db';
 import { ServiceProcess, repoPath } from '@tickvault/testing';
 import {
@@ -32,23 +32,26 @@ export async function capacity(ctx: BenchContext, o: CapacityOptions): Promise<v
   const stepMs = Math.max(1, Math.floor((2 * 3_600_000) / o.ticks));
   const jobs = toJobs(ticksAt(0, o.ticks, { symbols, startMs, stepMs }), o.perJob);
   log(`capacity: ${o.ticks} ticks, ${o.perJob} per job, ${o.symbols} symbols`);
+  // Its Redis figures are one server's CPU (by pid), commands and memory: a cluster spreads them over several.
+  if (ctx.redis instanceof Cluster) throw new Error('the capacity scenario measures one Redis server: run it without REDIS_CLUSTER_NODES');
+  const redis: Redis = ctx.redis;
   await resetState(ctx);
-  const redisPid = Number(/process_id:(\d+)/.exec(await ctx.redis.info('server'))?.[1]);
+  const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
 
   const writers = await startWriters(ctx, 1);
   try {
     await ctx.queue.pause();
-    const memoryBefore = await usedMemory(ctx.redis);
-    const producerStats = await redisStats(ctx.redis);
+    const memoryBefore = await usedMemory(redis);
+    const producerStats = await redisStats(redis);
     const producerCpu = new CpuAccount(() => ({ bench: [process.pid], redis: [redisPid] }));
     await enqueue(ctx.queue, jobs);
     const produced = producerCpu.stop();
-    const producedStats = await redisStats(ctx.redis);
-    const memoryQueued = (await usedMemory(ctx.redis)) - memoryBefore;
+    const producedStats = await redisStats(redis);
+    const memoryQueued = (await usedMemory(redis)) - memoryBefore;
 
     const backends = async () => (await ctx.sql<{ pid: number }[]>`select pid from pg_stat_activity where application_name = 'tickvault-writer'`).map((r) => r.pid);
     const walBefore = await walLsn(ctx.sql);
-    const drainStats = await redisStats(ctx.redis);
+    const drainStats = await redisStats(redis);
     // Backends connected before the drain are counted from here; ones that connect during it from their start.
     let backendPids: number[] = await backends();
     const cpu = new CpuAccount(() => ({ writer: writers.procs.map((p) => p.pid), 'writer backends': backendPids, redis: [redisPid], bench: [process.pid] }));
@@ -56,7 +59,7 @@ export async function capacity(ctx: BenchContext, o: CapacityOptions): Promise<v
     await waitQueueDrained(ctx.queue, 50);
     backendPids = [...new Set([...backendPids, ...(await backends())])];
     const drained = cpu.stop();
-    const drainedStats = await redisStats(ctx.redis);
+    const drainedStats = await redisStats(redis);
     const wal = (await walLsn(ctx.sql)) - walBefore;
     if ((await failedJobs(ctx.queue)) > 0) throw new Error('capacity: jobs failed');
 

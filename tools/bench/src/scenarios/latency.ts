@@ -1,5 +1,5 @@
 import { QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
+import { createWorkerConnection } from '@tickvault/queue';
 import { JOB_NAMES, QUEUE_NAMES, type Tick, type TickBatchJob } from '@tickvault/schema';
 import {
   CpuAccount, describeCpu, failedJobs, PgActivitySampler, log, metricValue, quantile, record, resetState, scrape, sleep, startWriters, symbolsOf, waitQueueDrained, waitUntil,
@@ -38,7 +38,7 @@ export async function latency(ctx: BenchContext, o: LatencyOptions): Promise<voi
     log(`latency: ${rate} ticks/s offered for ${o.seconds} s (after ${o.warmupSeconds} s of warm-up)`);
     await resetState(ctx);
     const writers = await startWriters(ctx, 1);
-    const connection = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+    const connection = createWorkerConnection(ctx.redisUrl, 'tickvault-bench-events', ctx.redisClusterNodes);
     const events = new QueueEvents(QUEUE_NAMES.ticks, { connection, prefix: ctx.prefix });
     const completedAt = new Map<string, number>();
     events.on('completed', ({ jobId }, id) => completedAt.set(jobId, Number(id.split('-')[0])));

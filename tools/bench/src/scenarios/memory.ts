@@ -1,3 +1,4 @@
+import { readRedisMemory } from '@tickvault/queue';
 import { enqueue, failedJobs, log, record, resetState, RssSampler, sleep, startWriters, symbolsOf, ticksAt, toJobs, waitQueueDrained, type BenchContext } from '../lib.js';
 
 export interface MemoryOptions {
@@ -35,7 +36,7 @@ export async function memory(ctx: BenchContext, o: MemoryOptions): Promise<void>
         maxWaiting = Math.max(maxWaiting, (await ctx.queue.getJobCounts('waiting')).waiting ?? 0);
       }
       const enqueuedS = (performance.now() - started) / 1000;
-      const redisMb = Number(/used_memory:(\d+)/.exec(await ctx.redis.info('memory'))?.[1] ?? 0) / 1048576;
+      const redisMb = (await readRedisMemory(ctx.redis)).usedBytes / 1048576;
       await waitQueueDrained(ctx.queue, 50);
       const drained = performance.now();
       const drainedS = (drained - started) / 1000;

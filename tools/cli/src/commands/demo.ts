@@ -64,10 +64,10 @@ const DEMO_USAGE = [
 export const demoCommand: Command = {
   summary: 'run the whole stack against the fake feed servers (every provider, offline), in its own demo database',
   usage: DEMO_USAGE,
-  env: ['DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX', 'LOG_FORMAT', 'DASHBOARD_AUTH', 'DASHBOARD_TOKEN', 'HEALTH_HOST', 'HEALTH_PORT', 'DASHBOARD_HOST', 'DASHBOARD_PORT'],
+  env: ['DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'QUEUE_PREFIX', 'LOG_FORMAT', 'DASHBOARD_AUTH', 'DASHBOARD_TOKEN', 'HEALTH_HOST', 'HEALTH_PORT', 'DASHBOARD_HOST', 'DASHBOARD_PORT'],
   async run(args) {
     expectNoArguments(args);
-    const config = loadConfigOrExit('demo', ['DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX', 'LOG_FORMAT']);
+    const config = loadConfigOrExit('demo', ['DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'QUEUE_PREFIX', 'LOG_FORMAT']);
     const databaseUrl = demoDatabaseUrl(config.DATABASE_URL);
     const queuePrefix = demoQueuePrefix(config.QUEUE_PREFIX);
     const env: NodeJS.ProcessEnv = {
@@ -87,7 +87,7 @@ export const demoCommand: Command = {
     const busyFeeds = [];
     for (const port of Object.values(DEMO_FEED_PORTS)) if (!(await portIsFree(FEED_HOST, port))) busyFeeds.push(port);
     const problems = [
-      ...(await Promise.all([postgresProblem(databaseUrl), redisProblem(config.REDIS_URL)])),
+      ...(await Promise.all([postgresProblem(databaseUrl), redisProblem(config.REDIS_URL, config.REDIS_CLUSTER_NODES)])),
       busyFeeds.length > 0 ? `The fake feeds' ports ${busyFeeds.join(', ')} on ${FEED_HOST} are in use: is another \`npm run demo\` (or the compose demo) running?` : null,
     ].filter((p) => p !== null);
     if (problems.length > 0) {

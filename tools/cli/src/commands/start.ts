@@ -1,6 +1,6 @@
 import { loadConfig, loadConfigOrExit, maskUrl } from '@tickvault/config';
 import { isConnectionError, migrate } from '@tickvault/db';
-import { redisPing } from '@tickvault/queue';
+import { redisPing, type ClusterNode } from '@tickvault/queue';
 import type { Command } from './command.js';
 import { expectNoArguments } from '../args.js';
 import { connectRedisOnce, createProbeDb, errorCodeOrMessage, isMissingDatabase, safeErrorMessage } from '../probes.js';
@@ -25,7 +25,8 @@ export async function postgresProblem(url: string): Promise<string | null> {
   }
 }
 
-export async function redisProblem(url: string): Promise<string | null> {
+export async function redisProblem(url: string, clusterNodes?: readonly ClusterNode[]): Promise<string | null> {
+  if (clusterNodes?.length) return redisClusterProblem(url, clusterNodes);
   try {
     const redis = await connectRedisOnce(url, 'tickvault-start');
     try {
@@ -39,6 +40,22 @@ export async function redisProblem(url: string): Promise<string | null> {
       return `Redis at ${maskUrl(url)} refused the connection: ${safeErrorMessage(error)}. Check REDIS_URL.`;
     }
     return `Redis is not reachable at ${maskUrl(url)} (${errorCodeOrMessage(error)}). ${START_HINT} or set REDIS_URL.`;
+  }
+}
+
+/** The same for a Redis Cluster: REDIS_URL gives only its credentials, so the nodes are what is named. */
+async function redisClusterProblem(url: string, clusterNodes: readonly ClusterNode[]): Promise<string | null> {
+  const nodes = clusterNodes.map((n) => `${n.host}:${n.port}`).join(',');
+  try {
+    const redis = await connectRedisOnce(url, 'tickvault-start', clusterNodes);
+    try {
+      await redisPing(redis);
+      return null;
+    } finally {
+      redis.disconnect();
+    }
+  } catch (error) {
+    return `Redis Cluster at ${nodes} is not reachable or refused the connection (${errorCodeOrMessage(error)}). Check REDIS_CLUSTER_NODES, and the password in REDIS_URL or REDIS_PASSWORD_FILE.`;
   }
 }
 
@@ -73,7 +90,7 @@ const START_USAGE = [
 export const startCommand: Command = {
   summary: 'run the whole pipeline locally: check Postgres and Redis, migrate, then every service (Ctrl-C stops all)',
   usage: START_USAGE,
-  env: ['DATABASE_URL', 'REDIS_URL', 'LOG_FORMAT', 'DASHBOARD_AUTH', 'DASHBOARD_TOKEN', 'HEALTH_HOST', 'HEALTH_PORT', 'DASHBOARD_HOST', 'DASHBOARD_PORT'],
+  env: ['DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'LOG_FORMAT', 'DASHBOARD_AUTH', 'DASHBOARD_TOKEN', 'HEALTH_HOST', 'HEALTH_PORT', 'DASHBOARD_HOST', 'DASHBOARD_PORT'],
   async run(args) {
     expectNoArguments(args);
     const skipDashboard = dashboardSkipReason();
@@ -84,9 +101,9 @@ export const startCommand: Command = {
       process.stderr.write(`Invalid configuration: ${invalid.length} problem${invalid.length === 1 ? '' : 's'}; nothing was started\n${invalid.map((line) => `  - ${line}\n`).join('')}`);
       return 1;
     }
-    const config = loadConfigOrExit('start', ['DATABASE_URL', 'REDIS_URL', 'LOG_FORMAT']);
+    const config = loadConfigOrExit('start', ['DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'LOG_FORMAT']);
 
-    const problems = (await Promise.all([postgresProblem(config.DATABASE_URL), redisProblem(config.REDIS_URL)])).filter((p) => p !== null);
+    const problems = (await Promise.all([postgresProblem(config.DATABASE_URL), redisProblem(config.REDIS_URL, config.REDIS_CLUSTER_NODES)])).filter((p) => p !== null);
     if (problems.length > 0) {
       for (const problem of problems) process.stderr.write(`${problem}\n`);
       return 1;
