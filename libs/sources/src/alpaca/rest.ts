@@ -1,8 +1,6 @@
 import { parse } from 'lossless-json';
-import type { SourceLogger } from '../source.js';
-import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { MAX_RETRY_AFTER_MS, type HttpAnswer } from '../kit/http.js';
-import { emptyRestStats, RestClient, restOfMinute, restUrl, type RestStats } from '../kit/rest-client.js';
+import { emptyRestStats, RestClient, restOfMinute, restUrl, type RestClientOptions, type RestStats } from '../kit/rest-client.js';
 
 /** Alpaca answered with an error (`{"code":42210000,"message":"..."}`): retrying the same request will not help. */
 export class AlpacaApiError extends Error {
@@ -29,22 +27,11 @@ export class AlpacaAuthError extends AlpacaApiError {
   }
 }
 
-export interface AlpacaRestOptions {
+export interface AlpacaRestOptions extends RestClientOptions {
   baseUrl: string;
   keyId: string;
   secretKey: string;
   feed: string;
-  limiter: RequestWeightLimiter;
-  logger?: SourceLogger;
-  fetch?: typeof fetch;
-  /** Per request, body included (default 15 s: a page of 10,000 trades is a few MB). */
-  timeoutMs?: number;
-  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
-  maxBodyBytes?: number;
-  /** Network errors and 5xx are retried this many times in all (default 5); 429 does not count. */
-  maxAttempts?: number;
-  /** A Retry-After longer than this fails the call instead of waiting in it (default 5 min). */
-  maxRetryWaitMs?: number;
 }
 
 export interface AlpacaRestStats extends RestStats {
@@ -81,15 +68,10 @@ export class AlpacaRest {
   constructor(private readonly options: AlpacaRestOptions) {
     this.client = new RestClient(
       {
+        ...options,
         provider: 'Alpaca',
-        limiter: options.limiter,
-        logger: options.logger,
-        fetch: options.fetch,
         // A page of 10,000 trades is a few MB.
         timeoutMs: options.timeoutMs ?? 15_000,
-        maxBodyBytes: options.maxBodyBytes,
-        maxAttempts: options.maxAttempts ?? 5,
-        maxRetryWaitMs: options.maxRetryWaitMs ?? 300_000,
         rateLimitStatuses: [429],
         defaultPauseMs: (answer, _inARow, now) => untilReset(answer, now) ?? restOfMinute(now),
         // A 429's own count (0 left) is not fed to the limiter: pauseUntil already covers it, and a

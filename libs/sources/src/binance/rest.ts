@@ -1,6 +1,4 @@
-import type { SourceLogger } from '../source.js';
-import type { RequestWeightLimiter } from '../rate-limiter.js';
-import { emptyRestStats, RestClient, restOfMinute, restUrl, type RestStats as KitRestStats } from '../kit/rest-client.js';
+import { emptyRestStats, RestClient, restOfMinute, restUrl, type RestClientOptions, type RestStats as KitRestStats } from '../kit/rest-client.js';
 
 /** Request weights of the endpoints used (Binance spot docs). */
 export const WEIGHTS = { historicalTrades: 25, aggTrades: 4, klines: 2, exchangeInfo: 20, ping: 1 } as const;
@@ -31,19 +29,8 @@ export interface AggTradeRow {
   T: unknown;
 }
 
-export interface RestOptions {
+export interface RestOptions extends RestClientOptions {
   baseUrl: string;
-  limiter: RequestWeightLimiter;
-  logger?: SourceLogger;
-  fetch?: typeof fetch;
-  /** Per request, body included (default 10 s). */
-  timeoutMs?: number;
-  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
-  maxBodyBytes?: number;
-  /** Network errors and 5xx are retried this many times in all (default 5); 429/418 do not count. */
-  maxAttempts?: number;
-  /** A Retry-After longer than this (an IP ban) fails the call instead of waiting in it (default 5 min). */
-  maxRetryWaitMs?: number;
 }
 
 export interface RestStats extends KitRestStats {
@@ -62,14 +49,8 @@ export class BinanceRest {
   constructor(private readonly options: RestOptions) {
     this.client = new RestClient(
       {
+        ...options,
         provider: 'Binance',
-        limiter: options.limiter,
-        logger: options.logger,
-        fetch: options.fetch,
-        timeoutMs: options.timeoutMs ?? 10_000,
-        maxBodyBytes: options.maxBodyBytes,
-        maxAttempts: options.maxAttempts ?? 5,
-        maxRetryWaitMs: options.maxRetryWaitMs ?? 300_000,
         // 418 is the ban that continuing after a 429 earns.
         rateLimitStatuses: [429, 418],
         // Without Retry-After: the rest of the current minute (429) or two minutes (418).

@@ -1,9 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseLossless } from 'lossless-json';
-import type { SourceLogger } from '../source.js';
 import { backoffDelay } from '../backoff.js';
-import type { RequestWeightLimiter } from '../rate-limiter.js';
-import { emptyRestStats, RestClient, restUrl, type RestStats } from '../kit/rest-client.js';
+import { emptyRestStats, RestClient, restUrl, type RestClientOptions, type RestStats } from '../kit/rest-client.js';
 
 /** Coinbase answered with an error body (`{"message":"NotFound"}`): retrying will not help. */
 export class CoinbaseApiError extends Error {
@@ -16,24 +14,13 @@ export class CoinbaseApiError extends Error {
   }
 }
 
-export interface CoinbaseRestOptions {
+export interface CoinbaseRestOptions extends RestClientOptions {
   baseUrl: string;
-  limiter: RequestWeightLimiter;
   /**
    * Requests are spaced at least this far apart in this process. The limiter holds a minute of
    * budget, which it may spend in one burst; Coinbase counts per second (10/s, bursts of 15).
    */
   minIntervalMs: number;
-  logger?: SourceLogger;
-  fetch?: typeof fetch;
-  /** Per request, body included (default 10 s). */
-  timeoutMs?: number;
-  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
-  maxBodyBytes?: number;
-  /** Network errors and 5xx are retried this many times in all (default 5); 429 does not count. */
-  maxAttempts?: number;
-  /** A Retry-After longer than this fails the call instead of waiting in it (default 5 min). */
-  maxRetryWaitMs?: number;
 }
 
 export type CoinbaseRestStats = RestStats;
@@ -59,14 +46,8 @@ export class CoinbaseRest {
 
   constructor(private readonly options: CoinbaseRestOptions) {
     this.client = new RestClient({
+      ...options,
       provider: 'Coinbase',
-      limiter: options.limiter,
-      logger: options.logger,
-      fetch: options.fetch,
-      timeoutMs: options.timeoutMs ?? 10_000,
-      maxBodyBytes: options.maxBodyBytes,
-      maxAttempts: options.maxAttempts ?? 5,
-      maxRetryWaitMs: options.maxRetryWaitMs ?? 300_000,
       rateLimitStatuses: [429],
       // Without Retry-After: a second, growing while 429s come in a row (the public limit is per second).
       defaultPauseMs: (_answer, inARow) => backoffDelay(inARow, 1000, 30_000),

@@ -1,7 +1,5 @@
-import type { SourceLogger } from '../source.js';
-import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { causeOf } from '../kit/http.js';
-import { emptyRestStats, RestClient, type RestStats } from '../kit/rest-client.js';
+import { emptyRestStats, RestClient, type RestClientOptions, type RestStats } from '../kit/rest-client.js';
 
 export type FredErrorKind = 'unknown_series' | 'bad_key' | 'other';
 
@@ -33,22 +31,16 @@ export function isTransient(error: unknown): boolean {
   return !(error instanceof FredApiError) || error.status >= 500 || error.status === 429 || error.status === 423;
 }
 
-export interface FredClientOptions {
+export interface FredClientOptions extends RestClientOptions {
   apiUrl: string;
   graphUrl: string;
   /** Never logged or put in an error: it only rides in the query string. */
   apiKey?: string;
-  limiter: RequestWeightLimiter;
-  logger?: SourceLogger;
-  fetch?: typeof fetch;
   /** Whole request, body included. */
   timeoutMs: number;
-  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
-  maxBodyBytes?: number;
   /** A 429 without Retry-After pauses this long (FRED's limit is per minute). */
   defaultRetryAfterMs: number;
   maxRetryWaitMs: number;
-  random?: () => number;
 }
 
 export type FredClientStats = RestStats;
@@ -65,16 +57,8 @@ export class FredClient {
   constructor(private readonly options: FredClientOptions) {
     this.client = new RestClient(
       {
+        ...options,
         provider: 'FRED',
-        limiter: options.limiter,
-        logger: options.logger,
-        fetch: options.fetch,
-        timeoutMs: options.timeoutMs,
-        maxBodyBytes: options.maxBodyBytes,
-        // Each call says how many tries it may take.
-        maxAttempts: 1,
-        maxRetryWaitMs: options.maxRetryWaitMs,
-        random: options.random,
         // The limit is per key (per IP for fredgraph).
         rateLimitStatuses: [429],
         // 423 (Locked) is FRED's "try again later".

@@ -26,21 +26,25 @@ export interface RestStats {
 
 export const emptyRestStats = (): RestStats => ({ requests: 0, weight: 0, rateLimited: 0, retryAfterMs: 0, failures: 0 });
 
-export interface RestPolicy {
-  /** Names the provider in log lines (`Binance`). */
-  provider: string;
+/** What every provider's REST client is built from; each provider's own options extend it. */
+export interface RestClientOptions {
   limiter: RequestWeightLimiter;
   logger?: SourceLogger;
   fetch?: typeof fetch;
-  /** One try, body included. */
-  timeoutMs: number;
-  /** Default DEFAULT_MAX_BODY_BYTES. */
+  /** One try, body included (default 10 s). */
+  timeoutMs?: number;
+  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
   maxBodyBytes?: number;
-  /** Tries in all for network errors and retryable statuses (a call may ask for another number). */
-  maxAttempts: number;
-  /** A rate-limit pause longer than this fails the call instead of waiting in it (an IP ban, say). */
-  maxRetryWaitMs: number;
+  /** Tries in all for network errors and retryable statuses; rate limits do not count (default 5; a call may ask for another number). */
+  maxAttempts?: number;
+  /** A rate-limit pause longer than this fails the call instead of waiting in it: an IP ban, say (default 5 min). */
+  maxRetryWaitMs?: number;
   random?: () => number;
+}
+
+export interface RestPolicy extends RestClientOptions {
+  /** Names the provider in log lines (`Binance`). */
+  provider: string;
   /** Statuses that mean "slow down" (their bodies are not read). */
   rateLimitStatuses: readonly number[];
   /** Statuses worth asking again after a backoff (default: 5xx). */
@@ -82,7 +86,8 @@ export class RestClient {
     const p = this.policy;
     const { signal } = call;
     const weight = call.weight ?? 1;
-    const maxAttempts = call.maxAttempts ?? p.maxAttempts;
+    const maxAttempts = call.maxAttempts ?? p.maxAttempts ?? 5;
+    const maxRetryWaitMs = p.maxRetryWaitMs ?? 300_000;
     const retryStatus = p.retryStatus ?? ((status: number) => status >= 500);
     let failures = 0;
     const backOff = () => sleep(backoffDelay(failures - 1, 500, 10_000, p.random), undefined, { signal });
@@ -96,7 +101,7 @@ export class RestClient {
       try {
         // The deadline covers the body too: a server can send headers and then nothing.
         answer = await httpGet(url, {
-          timeoutMs: p.timeoutMs,
+          timeoutMs: p.timeoutMs ?? 10_000,
           maxBodyBytes: p.maxBodyBytes,
           signal,
           fetch: p.fetch,
@@ -122,7 +127,7 @@ export class RestClient {
         // Every request of this limiter waits, not just this one: the budget is the IP's or the key's.
         p.limiter.pauseUntil(now + waitMs);
         p.logger?.warn({ status: answer.status, ...call.context, retryAfterMs: waitMs }, `${p.provider} rate limit: pausing requests`);
-        if (waitMs > p.maxRetryWaitMs) throw p.rateLimited(answer, waitMs);
+        if (waitMs > maxRetryWaitMs) throw p.rateLimited(answer, waitMs);
         continue;
       }
       this.rateLimitedInARow = 0;

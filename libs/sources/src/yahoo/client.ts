@@ -1,8 +1,6 @@
-import type { SourceLogger } from '../source.js';
 import { backoffDelay } from '../backoff.js';
-import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { causeOf } from '../kit/http.js';
-import { emptyRestStats, RestClient, restUrl, type RestStats } from '../kit/rest-client.js';
+import { emptyRestStats, RestClient, restUrl, type RestClientOptions, type RestStats } from '../kit/rest-client.js';
 
 /** Yahoo answered with an error status (and usually `{"chart":{"result":null,"error":{code,description}}}`). */
 export class YahooApiError extends Error {
@@ -34,22 +32,16 @@ export function isTransient(error: unknown): boolean {
   return !(error instanceof YahooApiError) || error.status >= 500 || error.status === 429;
 }
 
-export interface YahooClientOptions {
+export interface YahooClientOptions extends RestClientOptions {
   chartUrl: string;
-  limiter: RequestWeightLimiter;
-  logger?: SourceLogger;
-  fetch?: typeof fetch;
   /** Whole request, body included. */
   timeoutMs: number;
-  /** A body larger than this fails the call (default DEFAULT_MAX_BODY_BYTES). */
-  maxBodyBytes?: number;
   /** Yahoo answers clients without a browser-like User-Agent with 429 at once. */
   userAgent: string;
   /** A 429 without Retry-After pauses at least this long (up to twice it), doubling for each 429 in a row. */
   defaultRetryAfterMs: number;
   /** A 429 asking for longer than this fails the call instead of waiting in it. */
   maxRetryWaitMs: number;
-  random?: () => number;
 }
 
 export type YahooClientStats = RestStats;
@@ -66,16 +58,8 @@ export class YahooClient {
   constructor(private readonly options: YahooClientOptions) {
     this.client = new RestClient(
       {
+        ...options,
         provider: 'Yahoo',
-        limiter: options.limiter,
-        logger: options.logger,
-        fetch: options.fetch,
-        timeoutMs: options.timeoutMs,
-        maxBodyBytes: options.maxBodyBytes,
-        // Each call says how many tries it may take.
-        maxAttempts: 1,
-        maxRetryWaitMs: options.maxRetryWaitMs,
-        random: options.random,
         // Yahoo counts per IP: one symbol's 429 is everyone's.
         rateLimitStatuses: [429],
         // Without Retry-After: at least the default, doubling for each 429 in a row, at most 10 minutes; the
