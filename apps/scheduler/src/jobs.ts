@@ -5,6 +5,7 @@ import {
 } from '@tickvault/db';
 import { createBackfillQueue, type BackfillQueue, type RedisClient } from '@tickvault/queue';
 import type { Logger } from '@tickvault/runtime';
+import { checkShardCoverage } from './shard-coverage.js';
 import { gapFillWindows } from './windows.js';
 
 const DAY_MS = 86_400_000;
@@ -149,7 +150,12 @@ export async function runHealth(deps: SchedulerDeps, queues: BackfillQueues, now
     });
   }
   deps.onHealth?.(results);
-  const summary = { series: results.length, unhealthy: unhealthy.length, backfillsEnqueued: enqueued };
+  // A registry that cannot be read fails only this part: the series' health is stored already.
+  const orphanedShards = await checkShardCoverage(deps, now).catch((error: unknown) => {
+    deps.logger.warn({ err: (error as Error).message }, 'could not check which tick shards have a writer');
+    return [];
+  });
+  const summary = { series: results.length, unhealthy: unhealthy.length, backfillsEnqueued: enqueued, orphanedShards };
   deps.logger.info(summary, 'health check done');
   return summary;
 }

@@ -1,13 +1,8 @@
-import { Queue } from 'bullmq';
 import type { Gauge } from 'prom-client';
 import { tickShards } from '@tickvault/schema';
 import { recordEvent, type Sql } from '@tickvault/db';
-import { OrphanTracker, readServices, unconsumedShards } from '@tickvault/queue';
+import { orphanedShardEventKey, OrphanTracker, readServices, shardPendingJobs, unconsumedShards } from '@tickvault/queue';
 import { errorMessage, type Logger } from '@tickvault/runtime';
-
-// While a shard stays orphaned, at most one event per shard in this long across every writer (the
-// event's dedupe key names the window): a reminder in the event list, not one row per writer per look.
-const EVENT_WINDOW_MS = 10 * 60_000;
 
 export interface ShardWatchOptions {
   /** A fail-fast connection: a look during a Redis outage fails at once and is skipped. */
@@ -69,11 +64,10 @@ export class ShardWatch {
     const { orphaned, newly, recovered } = this.tracker.observe(unconsumed, now);
     const shards = tickShards(prefix, Math.max(shardCount, ...unconsumed.map((i) => i + 1)));
     for (const shard of shards) gauge.set({ queue: shard.name }, orphaned.includes(shard.index) ? 1 : 0);
-    const window = Math.floor(now / EVENT_WINDOW_MS);
     const writers = services.filter((s) => s.writer).map((s) => ({ id: s.id, shards: s.writer!.shards }));
     for (const index of orphaned) {
       const shard = shards[index]!;
-      const pending = await this.pending(shard.name, shard.prefix);
+      const pending = await shardPendingJobs(redis, prefix, index);
       const unconsumedForMs = now - (this.tracker.unconsumedSince(index) ?? now);
       if (newly.includes(index)) {
         (pending > 0 ? logger.error : logger.warn).call(logger, { queue: shard.name, shard: index, pending, unconsumedForMs, writers },
@@ -82,7 +76,7 @@ export class ShardWatch {
       await recordEvent(this.options.sql, {
         service: this.options.service, kind: 'orphaned_shard', symbol: null,
         details: { queue: shard.name, shard: index, pending, unconsumedForMs, writers },
-        dedupeKey: `orphaned_shard:${prefix}:${index}:${window}`,
+        dedupeKey: orphanedShardEventKey('orphaned_shard', prefix, index, now),
       });
     }
     for (const index of recovered) {
@@ -92,20 +86,8 @@ export class ShardWatch {
       await recordEvent(this.options.sql, {
         service: this.options.service, kind: 'orphaned_shard_consumed', symbol: null,
         details: { queue: shard.name, shard: index },
-        dedupeKey: `orphaned_shard_consumed:${prefix}:${index}:${window}`,
+        dedupeKey: orphanedShardEventKey('orphaned_shard_consumed', prefix, index, now),
       });
-    }
-  }
-
-  private async pending(name: string, prefix: string): Promise<number> {
-    const queue = new Queue(name, { connection: this.options.redis, prefix });
-    // Without a listener BullMQ prints a connection error as a raw stack trace; the look's failure is reported once.
-    queue.on('error', () => {});
-    try {
-      const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized');
-      return Object.values(counts).reduce((n, c) => n + (c ?? 0), 0);
-    } finally {
-      await queue.close();
     }
   }
 }

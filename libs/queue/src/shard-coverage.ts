@@ -1,3 +1,6 @@
+import { Queue } from 'bullmq';
+import { tickShards } from '@tickvault/schema';
+import type { RedisClient } from './connection.js';
 import { SERVICE_ENTRY_TTL_MS, type ServiceEntry } from './service-registry.js';
 
 /**
@@ -9,6 +12,15 @@ import { SERVICE_ENTRY_TTL_MS, type ServiceEntry } from './service-registry.js';
 // entry lingers that long and a restarted one registers within a heartbeat, so a shorter gap is a
 // restart or a staggered start in progress, not a missing owner.
 export const ORPHAN_GRACE_MS = SERVICE_ENTRY_TTL_MS;
+
+// While a shard stays orphaned, at most one `orphaned_shard` event per shard in this long, whichever
+// writers (and the scheduler's health check) find it: a reminder in the event list, not a row per look.
+export const ORPHAN_EVENT_WINDOW_MS = 10 * 60_000;
+
+/** The dedupe key of an `orphaned_shard` event (or `orphaned_shard_consumed`), shared by every process that records one. */
+export function orphanedShardEventKey(kind: 'orphaned_shard' | 'orphaned_shard_consumed', prefix: string, shard: number, now: number): string {
+  return `${kind}:${prefix}:${shard}:${Math.floor(now / ORPHAN_EVENT_WINDOW_MS)}`;
+}
 
 /**
  * The shards producers may route to: 0..n-1, n being the larger of `shardCount` (the reader's own
@@ -77,5 +89,19 @@ export class OrphanTracker {
   /** When `shard` was first seen unconsumed in the current stretch, if it is. */
   unconsumedSince(shard: number): number | undefined {
     return this.since.get(shard);
+  }
+}
+
+/** Jobs waiting in tick shard `index` (waiting, delayed, prioritized): what an orphaned shard holds back. */
+export async function shardPendingJobs(redis: RedisClient, prefix: string, index: number): Promise<number> {
+  const shard = tickShards(prefix, index + 1)[index]!;
+  const queue = new Queue(shard.name, { connection: redis, prefix: shard.prefix });
+  // Without a listener BullMQ prints a connection error as a raw stack trace; the caller reports the failure.
+  queue.on('error', () => {});
+  try {
+    const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized');
+    return Object.values(counts).reduce((n, c) => n + (c ?? 0), 0);
+  } finally {
+    await queue.close();
   }
 }
