@@ -1,20 +1,17 @@
 import { isLosslessNumber, parse, stringify } from 'lossless-json';
-import { compareDecimals, isValidPrice, toBarTime, UNSIGNED_DECIMAL, type RejectReason } from '@tickvault/schema';
+import { compareDecimals, isValidPrice, toBarTime, UNSIGNED_DECIMAL } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
 import { jsonIdDigits } from '../kit/json-id.js';
+import { EARLIEST_MS, isObject, LATEST_MS, refusal, SAMPLE_CHARS } from '../kit/checks.js';
 
 /**
  * Frames above this are refused unread (`oversized`). Alpaca batches data messages into one array
  * per frame; a busy SIP second across many symbols stays far below this.
  */
 export const MAX_FRAME_BYTES = 2 * 1024 * 1024;
-const SAMPLE_CHARS = 500;
 const INTEGER = /^(0|[1-9]\d{0,19})$/;
 const EXCHANGE_CODE = /^[A-Z]{1,4}$/;
 const RFC3339 = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
-// 2000-01-01 .. 2100-01-01: anything else is a parsing error, not a trade time.
-const EARLIEST_MS = 946_684_800_000;
-const LATEST_MS = 4_102_444_800_000;
 
 /**
  * Message types the stream may send that tickvault does not store: quotes, trade corrections and
@@ -65,11 +62,7 @@ export interface CheckContext {
 
 type Check<T> = { ok: true; value: T } | { ok: false; rejection: SourceRejection };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function rejection(reason: RejectReason, detail: string, sample: string, symbol: string | null = null): { ok: false; rejection: SourceRejection } {
-  return { ok: false, rejection: { symbol, reason, detail, sample: sample.slice(0, SAMPLE_CHARS) } };
-}
+const rejection = refusal;
 
 /** A parsed message back to JSON text (numbers as they were sent), for rejection samples. */
 export function sampleOf(value: unknown): string {

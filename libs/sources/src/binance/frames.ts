@@ -1,11 +1,11 @@
 import { isValidPrice, type RejectReason } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
 import { jsonIdInteger } from '../kit/json-id.js';
+import { EARLIEST_MS, isObject, LATEST_MS, refusal, SAMPLE_CHARS } from '../kit/checks.js';
 import { fromBinanceSymbol, type SubscribedSymbols } from './symbols.js';
 
 /** Frames above this are refused unread (`oversized`): a trade event is a few hundred bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
-const SAMPLE_CHARS = 500;
 const SIZE = /^(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
 
 export interface BinanceTrade {
@@ -33,12 +33,7 @@ export interface CheckContext {
 
 type TradeCheck = { ok: true; trade: BinanceTrade } | { ok: false; rejection: SourceRejection };
 
-const reject = (reason: RejectReason, detail: string, sample: string, symbol: string | null = null): { ok: false; rejection: SourceRejection } => ({
-  ok: false,
-  rejection: { symbol, reason, detail, sample: sample.slice(0, SAMPLE_CHARS) },
-});
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const reject = refusal;
 
 /**
  * One trade as Binance describes it (stream `s t p q T`, REST `id price qty time`), checked field
@@ -69,7 +64,7 @@ export function checkTrade(
     return reject('invalid_size', `quantity ${JSON.stringify(qty)} is not a non-negative decimal string`, sample, symbol);
   }
   // 2000-01-01 .. 2100-01-01: anything else is a unit or parsing error, not a trade time.
-  if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < 946_684_800_000 || time >= 4_102_444_800_000) {
+  if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < EARLIEST_MS || time >= LATEST_MS) {
     return reject('invalid_timestamp', `trade time ${JSON.stringify(time)} is not a millisecond timestamp`, sample, symbol);
   }
   if (time > ctx.now + ctx.maxFutureMs) {

@@ -1,12 +1,12 @@
 import { isLosslessNumber } from 'lossless-json';
 import { jsonIdInteger, jsonInteger } from '../kit/json-id.js';
-import { compareDecimals, isValidPrice, UNSIGNED_DECIMAL, type RejectReason } from '@tickvault/schema';
+import { EARLIEST_MS, isObject, LATEST_MS, refusal, SAMPLE_CHARS } from '../kit/checks.js';
+import { compareDecimals, isValidPrice, UNSIGNED_DECIMAL } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
 import { fromCoinbaseProduct, type SubscribedProducts } from './symbols.js';
 
 /** Frames above this are refused unread (`oversized`): a match message is about 350 bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
-const SAMPLE_CHARS = 500;
 
 export interface CoinbaseTrade {
   /** Normalized (`BTC/USD`). */
@@ -36,16 +36,7 @@ export interface CheckContext {
 
 type TradeCheck = { ok: true; trade: CoinbaseTrade } | { ok: false; rejection: SourceRejection };
 
-const reject = (reason: RejectReason, detail: string, sample: string, symbol: string | null = null): { ok: false; rejection: SourceRejection } => ({
-  ok: false,
-  rejection: { symbol, reason, detail, sample: sample.slice(0, SAMPLE_CHARS) },
-});
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-// 2000-01-01 .. 2100-01-01: anything else is a parsing error, not a trade time.
-const MIN_TIME_MS = 946_684_800_000;
-const MAX_TIME_MS = 4_102_444_800_000;
+const reject = refusal;
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/;
 
 /**
@@ -95,7 +86,7 @@ export function checkTrade(
     return reject('invalid_size', `size ${JSON.stringify(size)} is not a non-negative decimal string`, sample, symbol);
   }
   const parsed = typeof time === 'string' ? parseCoinbaseTime(time) : null;
-  if (!parsed || parsed.timeUs < MIN_TIME_MS * 1000 || parsed.timeUs >= MAX_TIME_MS * 1000) {
+  if (!parsed || parsed.timeUs < EARLIEST_MS * 1000 || parsed.timeUs >= LATEST_MS * 1000) {
     return reject('invalid_timestamp', `trade time ${JSON.stringify(time)} is not a UTC ISO-8601 instant`, sample, symbol);
   }
   if (parsed.timeUs / 1000 > ctx.now + ctx.maxFutureMs) {
@@ -231,7 +222,7 @@ export { compareDecimals };
 export function checkCandleRow(row: unknown, symbol: string): BarCheck {
   if (!Array.isArray(row) || row.length < 6) return { ok: false, detail: `candle row is not [time, low, high, open, close, volume]: ${safeSample(row)}`, minute: null };
   const seconds = jsonInteger(row[0]);
-  if (!Number.isSafeInteger(seconds) || seconds % 60 !== 0 || seconds * 1000 < MIN_TIME_MS || seconds * 1000 >= MAX_TIME_MS) {
+  if (!Number.isSafeInteger(seconds) || seconds % 60 !== 0 || seconds * 1000 < EARLIEST_MS || seconds * 1000 >= LATEST_MS) {
     return { ok: false, detail: `candle time ${safeSample(row[0])} is not a minute start in seconds`, minute: null };
   }
   const minute = seconds * 1000;

@@ -1,7 +1,7 @@
 import { isRealInstant, isValidPrice, SYMBOL_PATTERNS } from '@tickvault/schema';
 import type { Observation, SourceRejection } from '../source.js';
+import { isObject, SAMPLE_CHARS } from '../kit/checks.js';
 
-const SAMPLE_CHARS = 500;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 export class FredSeriesError extends Error {}
@@ -58,7 +58,6 @@ export type JsonPage =
   | { kind: 'page'; rows: RawRow[]; count: number; offset: number }
   | { kind: 'rejected'; detail: string };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A `series/observations?file_type=json` body: the envelope's count/offset for paging, and the rows. */
 export function parseObservationsJson(text: string): JsonPage {

@@ -1,10 +1,10 @@
 import { isLosslessNumber, parse } from 'lossless-json';
 import { checkBar, compareDecimals, isValidPrice, toBarTime, usEquitySessions } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
+import { EARLIEST_MS, isObject, LATEST_MS, SAMPLE_CHARS } from '../kit/checks.js';
 
 /** Bodies above this are refused unread (`oversized`): a week of 1m bars is about 1 MB. */
 export const MAX_CHART_BYTES = 8 * 1024 * 1024;
-const SAMPLE_CHARS = 500;
 
 export interface ChartCheck {
   /** The tickvault symbol the request was for: responses are attributed to it. */
@@ -32,7 +32,6 @@ export type ChartOutcome =
   /** The whole body is unusable. */
   | { kind: 'rejected'; rejection: SourceRejection };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const rejection = (symbol: string | null, reason: SourceRejection['reason'], detail: string, sample: string): SourceRejection => ({
   symbol,
@@ -146,7 +145,7 @@ export function parseChart(text: string, check: ChartCheck): ChartOutcome {
     const sample = `{"timestamp":${String(raw[0])},"open":${String(raw[1])},"high":${String(raw[2])},"low":${String(raw[3])},"close":${String(raw[4])},"volume":${String(raw[5])}}`;
     const time = integer(timestamps[i]);
     const [open, high, low, close, volume] = raw.slice(1).map(numberText);
-    if (time === undefined || time < 946_684_800 || time >= 4_102_444_800) {
+    if (time === undefined || time * 1000 < EARLIEST_MS || time * 1000 >= LATEST_MS) {
       rejections.push({ ...rejection(symbol, 'invalid_timestamp', `bar timestamp ${String(raw[0])} is not a time in seconds`, sample), barMinute: null });
       continue;
     }
@@ -226,7 +225,7 @@ function checkQuote(meta: unknown, check: ChartCheck, rejections: SourceRejectio
   }
   const sample = `{"regularMarketTime":${String(meta.regularMarketTime)},"regularMarketPrice":${String(meta.regularMarketPrice)}}`;
   const time = integer(meta.regularMarketTime);
-  if (time === undefined || time < 946_684_800 || time >= 4_102_444_800) {
+  if (time === undefined || time * 1000 < EARLIEST_MS || time * 1000 >= LATEST_MS) {
     rejections.push(rejection(check.symbol, 'invalid_timestamp', `regularMarketTime ${String(meta.regularMarketTime)} is not a time in seconds`, sample));
     return undefined;
   }
