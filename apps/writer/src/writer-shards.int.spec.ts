@@ -5,7 +5,7 @@ import { JOB_NAMES, shardOf, tickShards, type TickBatchJob } from '@tickvault/sc
 import { migrate, verifyCandles } from '@tickvault/db';
 import { readServices, orphanedShardsNow, unconsumedShards } from '@tickvault/queue';
 import {
-  createTestDatabase, createTestRedis, eventually, repoPath, ServiceProcess, syntheticTicks, toJobs,
+  createTestDatabase, createTestRedis, eventually, repoPath, runEntry, ServiceProcess, syntheticTicks, toJobs,
   type TestDatabase, type TestRedis,
 } from '@tickvault/testing';
 
@@ -121,9 +121,11 @@ describe('writers placed by shard (real processes)', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${started.healthPort as number}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`tickvault_orphaned_shard\\{queue="${tickShards(redis.prefix, SHARDS)[2]!.name}"[^}]*\\} 1`));
     expect(metrics).toMatch(new RegExp(`tickvault_orphaned_shard\\{queue="${tickShards(redis.prefix, SHARDS)[0]!.name}"[^}]*\\} 0`));
-    // What report, doctor and the status page read from the registry.
+    // What report, doctor and the status page read from the registry; `tickvault report` names them.
     const { services } = await readServices(connection, redis.prefix);
     expect(orphanedShardsNow(services, SHARDS, Date.now())).toEqual([2, 3]);
+    const report = await runEntry(repoPath('tools/cli/src/main.ts'), ['report', '--json'], env, 60_000);
+    expect((JSON.parse(report.stdout) as { warnings: string[] }).warnings, report.stderr).toContainEqual(expect.stringContaining('no live writer consumes tick shards 2 (ticks-2), 3 (ticks-3)'));
     // Writer a never took them.
     expect(await queues[2]!.getJobCountByTypes('waiting')).toBe(waiting);
 
