@@ -63,6 +63,9 @@ export function createRedisClient(url: string, node: RedisOptions, clusterNodes?
       ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
       ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
     },
+    // With TLS the seed nodes keep their host names (no resolving to an IP first), so certificates issued for
+    // those names verify (ioredis' advice for TLS clusters such as ElastiCache).
+    ...(parsed.protocol === 'rediss:' ? { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => callback(null, address) } : {}),
     // The cluster as a whole reconnects (a dead master is replaced by its promoted replica, found
     // through a slots refresh), so the per-node strategy becomes the cluster's.
     clusterRetryStrategy: retryStrategy ?? reconnectDelay,
