@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRequest, MarketSource, Observation, SourceLogger, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import { OutageClock, untilAborted } from '../kit/reconnect.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
 import { FredApiError, FredClient, isTransient, type FredClientStats } from './client.js';
 import { checkRow, checkSeriesId, FredSeriesError, parseGraphCsv, parseObservationsJson, type RawRow, type RowContext } from './observations.js';
@@ -265,7 +266,7 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
         }
       }
       let failures = 0;
-      let down: { since: number; reason: string } | undefined;
+      const outages = new OutageClock(ctx, stats);
       while (!ctx.signal.aborted && active.size > 0) {
         const failed = await round(ctx, active);
         if (ctx.signal.aborted) break;
@@ -273,29 +274,19 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
         if (failed) {
           stats.failedRounds++;
           // A malformed body came with an answer: FRED was not unreachable.
-          if (!(failed instanceof FredBodyError)) {
-            down ??= { since: Date.now(), reason: failed.message };
-            ctx.onDisconnected?.(failed.message);
-          }
+          if (!(failed instanceof FredBodyError)) outages.lost(failed.message);
           // A refused key will not fix itself within seconds: ask again at the next regular poll.
           const badKey = failed instanceof FredApiError && failed.kind === 'bad_key';
           delayMs = badKey ? opts.pollMs : Math.min(opts.pollMs, backoffDelay(failures++, opts.initialBackoffMs, opts.maxBackoffMs, random));
           if (!badKey) ctx.logger.warn({ err: failed.message, retryInMs: delayMs, failures }, 'FRED poll failed; retrying');
         } else {
           failures = 0;
-          ctx.onConnected?.();
-          if (down) {
-            const downMs = Date.now() - down.since;
-            stats.reconnects.push({ reason: down.reason, downMs });
-            if (stats.reconnects.length > 100) stats.reconnects.shift();
-            ctx.onReconnect?.(down.reason);
-            ctx.logger.info({ reason: down.reason, downMs }, 'FRED answers again; the revision window covers what was missed');
-            down = undefined;
-          }
+          const outage = outages.live();
+          if (outage) ctx.logger.info({ ...outage }, 'FRED answers again; the revision window covers what was missed');
         }
         await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
       }
-      if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+      await untilAborted(ctx.signal);
     },
 
     async *history({ symbol, from, to, signal }: HistoryRequest) {

@@ -39,26 +39,48 @@ export const untilAborted = (signal: AbortSignal) =>
   new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
 
 /**
+ * The one definition of an outage, for streams and polls alike: it starts at the first lost
+ * connection (or failed poll) and ends when data flows again; failures in between do not restart it,
+ * so `downMs` is the whole time without data, and its reason is the last failure's.
+ */
+export class OutageClock {
+  private down: { since: number; reason: string } | undefined;
+
+  constructor(
+    private readonly ctx: Pick<StreamContext, 'onConnected' | 'onReconnect' | 'onDisconnected'>,
+    private readonly stats: Pick<ConnectionStats, 'reconnects'>,
+  ) {}
+
+  /** A connection was lost or a poll failed; `detail` is what operators see (default: the reason). */
+  lost(reason: string, detail: string = reason, at: number = Date.now()): void {
+    this.down = { since: this.down?.since ?? at, reason };
+    this.ctx.onDisconnected?.(detail);
+  }
+
+  /** Data flows: the outage that this ends, if there was one. */
+  live(at: number = Date.now()): Outage | undefined {
+    this.ctx.onConnected?.();
+    const down = this.down;
+    this.down = undefined;
+    if (!down) return undefined;
+    const outage = { reason: down.reason, downMs: at - down.since };
+    this.stats.reconnects.push(outage);
+    if (this.stats.reconnects.length > RECONNECTS_KEPT) this.stats.reconnects.shift();
+    this.ctx.onReconnect?.(down.reason);
+    return outage;
+  }
+}
+
+/**
  * Connects until the stop signal, backing off by close reason. Only a healthy connection resets the
  * backoff: an endpoint that accepts and drops at once must not be hammered (Binance bans an IP past
- * 300 connections per 5 minutes). An outage starts at the first loss and ends when a connection is
- * live again: failed attempts in between do not restart it, so `downMs` is the whole time without data.
+ * 300 connections per 5 minutes). Outages are measured by OutageClock.
  */
 export async function reconnectLoop(options: ReconnectOptions): Promise<void> {
   const { ctx, stats } = options;
   let attempt = 0;
-  let down: { since: number; reason: string } | undefined;
-  const live = (at: number) => {
-    ctx.onConnected?.();
-    if (down) {
-      const outage = { reason: down.reason, downMs: at - down.since };
-      stats.reconnects.push(outage);
-      if (stats.reconnects.length > RECONNECTS_KEPT) stats.reconnects.shift();
-      ctx.onReconnect?.(down.reason);
-      options.onLive(outage);
-    } else options.onLive(undefined);
-    down = undefined;
-  };
+  const clock = new OutageClock(ctx, stats);
+  const live = (at: number) => options.onLive(clock.live(at));
   while (!ctx.signal.aborted) {
     const end = await options.connect(live);
     if (ctx.signal.aborted || end.reason === 'aborted') break;
@@ -67,8 +89,7 @@ export async function reconnectLoop(options: ReconnectOptions): Promise<void> {
       await untilAborted(ctx.signal);
       break;
     }
-    down = { since: down?.since ?? Date.now(), reason: end.reason };
-    ctx.onDisconnected?.(end.detail ? `${end.reason}: ${end.detail}` : end.reason);
+    clock.lost(end.reason, end.detail ? `${end.reason}: ${end.detail}` : end.reason);
     if (end.healthy) attempt = 0;
     const delayMs = next === 'at-once' ? 0 : backoffDelay(attempt++, next.initialMs, next.maxMs, options.random);
     options.onRetry(end, delayMs, attempt);

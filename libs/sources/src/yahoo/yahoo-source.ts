@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isUsEquityMarketOpen } from '@tickvault/schema';
 import type { HistoryRequest, MarketSource, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import { OutageClock, untilAborted } from '../kit/reconnect.js';
 import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
 import { parseChart } from './chart.js';
 import { isTransient, YahooApiError, YahooClient, type YahooClientStats } from './client.js';
@@ -331,7 +332,7 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
         }
       }
       const schedule: YahooPollState = { lastRoundAt: -Infinity, lastRoundInSession: false, failures: 0 };
-      let down: { since: number; reason: string } | undefined;
+      const outages = new OutageClock(ctx, stats);
       while (!ctx.signal.aborted && active.size > 0) {
         const now = Date.now();
         const { due, inSession } = yahooPollDue(now, schedule, opts);
@@ -343,27 +344,19 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
           if (ctx.signal.aborted) break;
           if (failed) {
             stats.failedRounds++;
-            down ??= { since: now, reason: failed.message };
-            ctx.onDisconnected?.(failed.message);
+            outages.lost(failed.message, failed.message, now);
             delayMs = backoffDelay(schedule.failures++, opts.initialBackoffMs, opts.maxBackoffMs, random);
             ctx.logger.warn({ err: failed.message, retryInMs: delayMs, failures: schedule.failures }, 'Yahoo poll failed; retrying');
           } else {
             schedule.failures = 0;
-            ctx.onConnected?.();
-            if (down) {
-              const downMs = Date.now() - down.since;
-              stats.reconnects.push({ reason: down.reason, downMs });
-              if (stats.reconnects.length > 100) stats.reconnects.shift();
-              ctx.onReconnect?.(down.reason);
-              ctx.logger.info({ reason: down.reason, downMs }, 'Yahoo answers again; polls read on from where each symbol stopped');
-              down = undefined;
-            }
+            const outage = outages.live();
+            if (outage) ctx.logger.info({ ...outage }, 'Yahoo answers again; polls read on from where each symbol stopped');
           }
         }
         await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
       }
       // Every symbol refused: nothing to poll, but the stream runs until it is stopped like any other.
-      if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+      await untilAborted(ctx.signal);
     },
 
     // Yahoo has no trades to replay: its minute bars are what hand-overs and restarts need, and the
