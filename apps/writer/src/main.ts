@@ -295,6 +295,8 @@ const shardWatch = new ShardWatch({
   }),
 });
 shardWatch.start(SHARD_WATCH_INTERVAL_MS);
+// Named in /readyz without making this writer unready: its own shards are being written.
+health.setNotes(() => (shardWatch.orphaned().length > 0 ? { orphanedShards: shardWatch.orphaned() } : undefined));
 
 await recordEvent(sql, { service: SERVICE, kind: 'startup', symbol: null, details: { config: describeConfig(config), healthPort: health.port } });
 logger.info({ healthPort: health.port, concurrency: config.WRITER_CONCURRENCY, shards: ownShards.map((shard) => shard.index) }, 'writer started');

@@ -31,6 +31,7 @@ export class ShardWatch {
   private readonly own: Set<number>;
   private timer: NodeJS.Timeout | undefined;
   private looking: Promise<void> | undefined;
+  private current: { shard: number; queue: string; pending: number }[] = [];
 
   constructor(private readonly options: ShardWatchOptions) {
     this.tracker = options.tracker ?? new OrphanTracker();
@@ -41,6 +42,11 @@ export class ShardWatch {
     this.timer = setInterval(() => void this.look(), intervalMs);
     this.timer.unref();
     void this.look();
+  }
+
+  /** The orphaned shards the last look found, with their waiting jobs then. */
+  orphaned(): readonly { shard: number; queue: string; pending: number }[] {
+    return this.current;
   }
 
   async stop(): Promise<void> {
@@ -65,17 +71,21 @@ export class ShardWatch {
     const shards = tickShards(prefix, Math.max(shardCount, ...unconsumed.map((i) => i + 1)));
     for (const shard of shards) gauge.set({ queue: shard.name }, orphaned.includes(shard.index) ? 1 : 0);
     const writers = services.filter((s) => s.writer).map((s) => ({ id: s.id, shards: s.writer!.shards }));
+    const found: { shard: number; queue: string; pending: number; unconsumedForMs: number }[] = [];
     for (const index of orphaned) {
-      const shard = shards[index]!;
-      const pending = await shardPendingJobs(redis, prefix, index);
-      const unconsumedForMs = now - (this.tracker.unconsumedSince(index) ?? now);
+      const queue = shards[index]!.name;
+      found.push({ shard: index, queue, pending: await shardPendingJobs(redis, prefix, index), unconsumedForMs: now - (this.tracker.unconsumedSince(index) ?? now) });
+    }
+    // Before the events, so whatever reads the events finds /readyz naming the same shards.
+    this.current = found.map(({ shard, queue, pending }) => ({ shard, queue, pending }));
+    for (const { shard: index, queue, pending, unconsumedForMs } of found) {
       if (newly.includes(index)) {
-        (pending > 0 ? logger.error : logger.warn).call(logger, { queue: shard.name, shard: index, pending, unconsumedForMs, writers },
-          `no live writer consumes tick shard ${index} (${shard.name}): its jobs wait until a writer whose WRITER_SHARDS includes ${index} (or all) runs`);
+        (pending > 0 ? logger.error : logger.warn).call(logger, { queue, shard: index, pending, unconsumedForMs, writers },
+          `no live writer consumes tick shard ${index} (${queue}): its jobs wait until a writer whose WRITER_SHARDS includes ${index} (or all) runs`);
       }
       await recordEvent(this.options.sql, {
         service: this.options.service, kind: 'orphaned_shard', symbol: null,
-        details: { queue: shard.name, shard: index, pending, unconsumedForMs, writers },
+        details: { queue, shard: index, pending, unconsumedForMs, writers },
         dedupeKey: orphanedShardEventKey('orphaned_shard', prefix, index, now),
       });
     }

@@ -121,6 +121,10 @@ describe('writers placed by shard (real processes)', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${started.healthPort as number}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`tickvault_orphaned_shard\\{queue="${tickShards(redis.prefix, SHARDS)[2]!.name}"[^}]*\\} 1`));
     expect(metrics).toMatch(new RegExp(`tickvault_orphaned_shard\\{queue="${tickShards(redis.prefix, SHARDS)[0]!.name}"[^}]*\\} 0`));
+    // Named in /readyz, which stays 200: writer a's own shards are being written.
+    const ready = await fetch(`http://127.0.0.1:${started.healthPort as number}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(((await ready.json()) as { notes?: { orphanedShards: { shard: number }[] } }).notes?.orphanedShards.map((o) => o.shard)).toEqual([2, 3]);
     // What report, doctor and the status page read from the registry; `tickvault report` names them.
     const { services } = await readServices(connection, redis.prefix);
     expect(orphanedShardsNow(services, SHARDS, Date.now())).toEqual([2, 3]);

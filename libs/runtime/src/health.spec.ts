@@ -38,6 +38,17 @@ describe('startHealthServer', () => {
     health.setChecks([{ name: 'redis', check: () => true }]);
     expect(await get(health.port, '/readyz')).toEqual({ status: 200, body: { status: 'ready', draining: false, checks: { redis: true } } });
   });
+
+  it('names notes in the /readyz body without changing readiness', async () => {
+    const health: HealthServer = await startHealthServer({ host: '127.0.0.1', port: 0 });
+    closers.push(() => health.close());
+    health.setChecks([{ name: 'redis', check: () => true }]);
+    let orphaned: number[] = [2];
+    health.setNotes(() => (orphaned.length > 0 ? { orphanedShards: orphaned } : undefined));
+    expect(await get(health.port, '/readyz')).toEqual({ status: 200, body: { status: 'ready', draining: false, checks: { redis: true }, notes: { orphanedShards: [2] } } });
+    orphaned = [];
+    expect(await get(health.port, '/readyz')).toEqual({ status: 200, body: { status: 'ready', draining: false, checks: { redis: true } } });
+  });
 });
 
 describe('listen', () => {

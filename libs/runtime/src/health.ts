@@ -12,6 +12,11 @@ export interface HealthServer {
   /** Until this is called `/readyz` answers 503 "starting": the server is up before the service is. */
   setChecks(checks: ReadinessCheck[]): void;
   setBeforeScrape(refresh: () => Promise<void> | void): void;
+  /**
+   * Problems worth naming in the `/readyz` body that do not make this process unready (the writer: tick
+   * shards no live writer consumes). Shown under `notes` only when it returns something.
+   */
+  setNotes(notes: () => Record<string, unknown> | undefined): void;
   setDraining(): void;
   close(): Promise<void>;
 }
@@ -86,6 +91,7 @@ export async function startHealthServer(options: {
   let draining = false;
   let checks = options.checks;
   let beforeScrape = options.beforeScrape;
+  let notes: (() => Record<string, unknown> | undefined) | undefined;
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/livez') {
@@ -124,7 +130,8 @@ export async function startHealthServer(options: {
       }
     }
     const ready = !draining && Object.values(results).every(Boolean);
-    return { ready, body: { status: ready ? 'ready' : 'not ready', draining, checks: results } };
+    const noted = notes?.();
+    return { ready, body: { status: ready ? 'ready' : 'not ready', draining, checks: results, ...(noted ? { notes: noted } : {}) } };
   }
 
   const port = await listen(server, {
@@ -140,6 +147,9 @@ export async function startHealthServer(options: {
     },
     setBeforeScrape: (refresh) => {
       beforeScrape = refresh;
+    },
+    setNotes: (given) => {
+      notes = given;
     },
     setDraining: () => {
       draining = true;
