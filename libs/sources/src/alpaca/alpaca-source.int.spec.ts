@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually } from '@tickvault/testing';
 import { startFakeAlpaca, type FakeAlpaca, type FakeAlpacaOptions, type FakeAlpacaTrade } from '@tickvault/fake-feeds';
-import type { Observation, SourceBar, SourceRejection, StreamContext } from '../source.js';
+import { historyAfter429, runStream, until } from '../kit/testing.js';
+import type { Observation, SourceBar } from '../source.js';
 import { createAlpacaSource, type AlpacaSource, type AlpacaSourceOptions } from './alpaca-source.js';
 import { AlpacaAuthError } from './rest.js';
 
@@ -54,71 +55,7 @@ function sourceFor(server: FakeAlpaca, overrides: Partial<AlpacaSourceOptions> =
   );
 }
 
-interface LogEntry {
-  level: 'info' | 'warn' | 'error';
-  obj: object;
-  msg: string;
-}
-
-interface Run {
-  observations: Observation[];
-  bars: SourceBar[];
-  rejections: SourceRejection[];
-  logs: LogEntry[];
-  reconnects: string[];
-  /** Taken right after stream() was called: every trade from here on must be delivered. */
-  startedAt: number;
-  /** When the stream was first live (subscribed): bars pushed from here on come over the stream. */
-  liveAt: number;
-  done: Promise<void>;
-  stop(): Promise<void>;
-}
-
-function run(source: AlpacaSource, symbols: readonly string[] = SYMBOLS): Run {
-  const abort = new AbortController();
-  const logs: LogEntry[] = [];
-  const result: Run = {
-    observations: [],
-    bars: [],
-    rejections: [],
-    logs,
-    reconnects: [],
-    startedAt: 0,
-    liveAt: 0,
-    done: Promise.resolve(),
-    async stop() {
-      abort.abort();
-      await result.done;
-    },
-  };
-  const ctx: StreamContext = {
-    symbols,
-    emit: (batch) => result.observations.push(...batch),
-    emitBars: (bars) => result.bars.push(...bars),
-    reject: (rejection) => result.rejections.push(rejection),
-    logger: {
-      info: (obj, msg) => logs.push({ level: 'info', obj, msg }),
-      warn: (obj, msg) => logs.push({ level: 'warn', obj, msg }),
-      error: (obj, msg) => logs.push({ level: 'error', obj, msg }),
-    },
-    signal: abort.signal,
-    onReconnect: (reason) => result.reconnects.push(reason),
-    onConnected: () => {
-      result.liveAt ||= Date.now();
-    },
-  };
-  result.done = source.stream(ctx);
-  result.startedAt = Date.now();
-  return result;
-}
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
+const run = (source: AlpacaSource, symbols: readonly string[] = SYMBOLS) => runStream(source, symbols);
 
 /** What the source must emit for a fake trade: the text as sent, microseconds, `<exchange>-<id>`. */
 function observationOf(trade: FakeAlpacaTrade): Observation {
@@ -349,10 +286,10 @@ describe('alpaca source against the fake Alpaca', () => {
     const server = await fakeWith({ lateTradeShare: 0.2 });
     const source = sourceFor(server);
     const r = run(source, ['AAPL']);
-    await until(() => r.liveAt > 0);
+    await until(() => r.connectedAt > 0);
     // Intervals opening once the stream was live: their bar at close came over the stream. (One that
     // closed before, and was corrected before, has only its REST bar, complete from the start.)
-    const from = Math.ceil(r.liveAt / BAR_MS) * BAR_MS;
+    const from = Math.ceil(r.connectedAt / BAR_MS) * BAR_MS;
     // Up to an interval with late trades whose correction is due: the fake's record, not a sleep.
     let to = 0;
     await until(() => {
@@ -385,14 +322,7 @@ describe('alpaca source against the fake Alpaca', () => {
     const source = sourceFor(server);
     const to = Date.now() - 3000;
     const from = to - 60_000;
-    server.controls.force429({ retryAfterSeconds: 1, count: 1 });
-    const started = Date.now();
-    const trades: Observation[] = [];
-    for await (const page of source.history({ symbol: 'AAPL', from: new Date(from), to: new Date(to) })) trades.push(...page);
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(1000);
-    expect(source.stats.rest.rateLimited).toBe(1);
-    expect(server.stats.rateLimited).toBe(1);
+    const trades = await historyAfter429(source, server, 'AAPL', from, to);
     expect(trades).toEqual(server.trades('AAPL', from, to).map(observationOf));
   });
 

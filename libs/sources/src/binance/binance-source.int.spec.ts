@@ -1,8 +1,18 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '@tickvault/testing';
 import { startFakeBinance, type FakeBinance, type FakeBinanceOptions, type FakeTrade } from '@tickvault/fake-feeds';
-import type { Observation, SourceRejection, StreamContext } from '../source.js';
+import {
+  closedAfterEach,
+  expectDelivered as expectTapeDelivered,
+  expectMalformedRejected,
+  expectRestartCaughtUp,
+  expectStallRecovered,
+  historyAfter429,
+  runStream,
+  until,
+  type TradeTape,
+} from '../kit/testing.js';
+import type { Observation } from '../source.js';
 import { createBinanceSource, type BinanceSource, type BinanceSourceOptions } from './binance-source.js';
 
 /**
@@ -13,110 +23,33 @@ import { createBinanceSource, type BinanceSource, type BinanceSourceOptions } fr
 const SYMBOLS = ['BTC/USDT', 'ETH/USDT'];
 const FAST: Partial<BinanceSourceOptions> = { staleMs: 1500, initialBackoffMs: 100, maxBackoffMs: 1000, batchMs: 20 };
 
-let fake: FakeBinance | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
+const keep = closedAfterEach();
 
 async function startFake(options: FakeBinanceOptions = {}): Promise<FakeBinance> {
-  fake = await startFakeBinance({ seed: 7, symbols: ['BTCUSDT', 'ETHUSDT'], tradesPerSecond: 20, historyMs: 15 * 60_000, pingIntervalMs: 300, ...options });
-  return fake;
+  return keep(await startFakeBinance({ seed: 7, symbols: ['BTCUSDT', 'ETHUSDT'], tradesPerSecond: 20, historyMs: 15 * 60_000, pingIntervalMs: 300, ...options }));
 }
 
 function sourceFor(server: FakeBinance, overrides: Partial<BinanceSourceOptions> = {}): BinanceSource {
   return createBinanceSource({ assetClass: 'crypto', seed: 0, settings: { binance: { wsUrl: server.wsUrl, restUrl: server.restUrl } } }, { ...FAST, ...overrides });
 }
 
-interface Run {
-  observations: Observation[];
-  rejections: SourceRejection[];
-  /** When the first connection was open (0 until then). */
-  connectedAt: number;
-  done: Promise<void>;
-  stop(): Promise<void>;
-}
-
-function run(source: BinanceSource, symbols: readonly string[] = SYMBOLS): Run {
-  const observations: Observation[] = [];
-  const rejections: SourceRejection[] = [];
-  const abort = new AbortController();
-  const ctx: StreamContext = {
-    symbols,
-    emit: (batch) => observations.push(...batch),
-    emitBars: () => {},
-    reject: (rejection) => rejections.push(rejection),
-    logger: { info() {}, warn() {}, error() {} },
-    signal: abort.signal,
-    onConnected: () => {
-      result.connectedAt ||= Date.now();
-    },
-  };
-  const done = source.stream(ctx);
-  const result: Run = {
-    observations,
-    rejections,
-    connectedAt: 0,
-    done,
-    async stop() {
-      abort.abort();
-      await done;
-    },
-  };
-  return result;
-}
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
+const run = (source: BinanceSource, symbols: readonly string[] = SYMBOLS) => runStream(source, symbols);
 
 const binanceName = (symbol: string) => symbol.replace('/', '');
 
-/**
- * For each symbol: the distinct trade ids emitted must be exactly the fake's trades between the first
- * and the last emitted trade (no hole, nothing invented); each emitted trade must match the fake's.
- */
-function expectNoHole(server: FakeBinance, observations: readonly Observation[], symbols: readonly string[] = SYMBOLS) {
-  const summary: Record<string, { emitted: number; distinct: number; expected: number }> = {};
-  for (const symbol of symbols) {
-    const mine = observations.filter((o) => o.symbol === symbol);
-    expect(mine.length, symbol).toBeGreaterThan(0);
-    const byId = new Map(mine.map((o) => [Number(o.tradeId), o]));
+/** The fake's trades from the first to the last emitted one (by millisecond), as the source must emit them. */
+const tapeOf = (server: FakeBinance): TradeTape<FakeTrade> => ({
+  expected(symbol, mine) {
     const times = mine.map((o) => Date.parse(o.ts));
-    const expected = server.trades(binanceName(symbol), Math.min(...times), Math.max(...times) + 1);
-    const missing = expected.filter((t) => !byId.has(t.id)).map((t) => t.id);
-    expect(missing, `${symbol}: trade ids missing`).toEqual([]);
-    expect(byId.size, `${symbol}: nothing but the fake's trades`).toBe(expected.length);
-    for (const t of expected) {
-      expect(byId.get(t.id)).toEqual({ symbol, ts: new Date(t.time).toISOString(), price: t.price, size: t.qty, tradeId: String(t.id) });
-    }
-    summary[symbol] = { emitted: mine.length, distinct: byId.size, expected: expected.length };
-  }
-  return summary;
-}
+    return server.trades(binanceName(symbol), Math.min(...times), Math.max(...times) + 1);
+  },
+  id: (t) => t.id,
+  observation: (symbol, t) => ({ symbol, ts: new Date(t.time).toISOString(), price: t.price, size: t.qty, tradeId: String(t.id) }),
+});
 
-/**
- * Waits until the source delivered every trade up to now without a hole: each symbol has a trade at
- * or after this point and expectNoHole passes (a catch-up in flight may still be filling). Returns
- * its summary.
- */
-async function expectDelivered(server: FakeBinance, observations: () => readonly Observation[], symbols: readonly string[] = SYMBOLS) {
-  const to = Date.now();
-  return eventually(
-    () => {
-      const all = observations();
-      for (const symbol of symbols) expect(all.some((o) => o.symbol === symbol && Date.parse(o.ts) >= to), `${symbol}: a trade after ${new Date(to).toISOString()}`).toBe(true);
-      return expectNoHole(server, all, symbols);
-    },
-    'every trade up to now delivered',
-    15_000,
-    50,
-  );
-}
+/** Waits until every trade up to now arrived without a hole (see kit/testing expectDelivered). */
+const expectDelivered = (server: FakeBinance, observations: () => readonly Observation[], symbols: readonly string[] = SYMBOLS) =>
+  expectTapeDelivered(tapeOf(server), observations, symbols);
 
 /** Whether the source emitted this very trade of the fake. */
 const seen = (observations: readonly Observation[], trade: FakeTrade) => observations.some((o) => o.symbol.replace('/', '') === trade.symbol && o.tradeId === String(trade.id));
@@ -173,31 +106,16 @@ describe('binance source against the fake Binance', () => {
   it('catches up across stream() restarts (the runner restarts it when symbols move)', async () => {
     const server = await startFake();
     const source = sourceFor(server);
-    const first = run(source);
-    await until(() => source.stats.liveTrades > 20);
-    await first.stop();
-    await sleep(1000);
-    const second = run(source);
-    await expectDelivered(server, () => [...first.observations, ...second.observations]);
-    await second.stop();
-    expect(source.stats.catchUp.trades).toBeGreaterThan(10);
+    const tradesSince = (ms: number) => SYMBOLS.reduce((n, s) => n + server.trades(binanceName(s), ms, Date.now() + 1).length, 0);
+    await expectRestartCaughtUp(source, () => run(source), tradesSince, (observations) => expectDelivered(server, observations));
   });
 
   it('terminates a stalled connection after the stale timeout, reconnects and fills the silence', async () => {
     const server = await startFake();
     const source = sourceFor(server, { staleMs: 1000 });
     const r = run(source);
-    await until(() => source.stats.liveTrades > 20);
-    const stalledAt = Date.now();
-    expect(server.controls.stall()).toBe(1);
-    await until(() => source.stats.connections >= 2);
-    const recoveredMs = Date.now() - stalledAt;
-    await expectDelivered(server, () => r.observations);
-    await r.stop();
-    expect(source.stats.staleTerminations).toBe(1);
     // Silence is counted from the last frame or ping (pings every 300 ms), detection runs every 250 ms.
-    expect(recoveredMs, 'stall detected after the stale timeout').toBeGreaterThanOrEqual(1000 - 300);
-    expect(recoveredMs, 'stall detected and reconnected soon after the stale timeout').toBeLessThan(3000);
+    const recoveredMs = await expectStallRecovered(r, source.stats, () => server.controls.stall(), () => expectDelivered(server, () => r.observations), { staleMs: 1000, quietMs: 300 });
     console.info('stall', { recoveredMs, reconnects: source.stats.reconnects, catchUp: source.stats.catchUp });
   });
 
@@ -221,21 +139,9 @@ describe('binance source against the fake Binance', () => {
     const server = await startFake();
     const source = sourceFor(server);
     const r = run(source);
-    await until(() => source.stats.liveTrades > 20);
-    server.controls.setDuplicates(true);
-    expect(server.controls.injectMalformed()).toBe(8);
-    const injectedAt = Date.now();
-    await until(() => r.rejections.length >= 8 && r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length > 10);
-    await expectDelivered(server, () => r.observations); // duplicates allowed, nothing missing
-    await r.stop();
-    expect(r.rejections.map((x) => x.reason).sort()).toEqual([
-      'future_timestamp', 'invalid_price', 'invalid_price', 'invalid_size', 'malformed', 'malformed', 'oversized', 'unknown_symbol',
-    ]);
+    const reasons = await expectMalformedRejected(r, source.stats, server.controls, { injected: 8, rejected: 8 }, () => expectDelivered(server, () => r.observations));
+    expect(reasons).toEqual(['future_timestamp', 'invalid_price', 'invalid_price', 'invalid_size', 'malformed', 'malformed', 'oversized', 'unknown_symbol']);
     expect(r.rejections.find((x) => x.reason === 'unknown_symbol')?.symbol).toBe('XRP/USDT');
-    for (const rejection of r.rejections) expect(rejection.sample.length).toBeGreaterThan(0);
-    expect(source.stats.connections).toBe(1);
-    expect(r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length).toBeGreaterThan(10);
-    expect(r.observations.length).toBeGreaterThan(new Set(r.observations.map((o) => `${o.symbol}:${o.tradeId}`)).size);
   });
 
   it('waits out a 429 Retry-After before asking again, then succeeds (history)', async () => {
@@ -243,17 +149,10 @@ describe('binance source against the fake Binance', () => {
     const source = sourceFor(server);
     const to = Date.now() - 1000;
     const from = to - 60_000;
-    server.controls.force429({ retryAfterSeconds: 1, count: 1 });
-    const started = Date.now();
-    const trades: Observation[] = [];
-    for await (const page of source.history({ symbol: 'BTC/USDT', from: new Date(from), to: new Date(to) })) trades.push(...page);
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(1000);
-    expect(source.stats.rest.rateLimited).toBe(1);
-    expect(server.stats.rateLimited).toBe(1);
+    const trades = await historyAfter429(source, server, 'BTC/USDT', from, to);
     expect(server.stats.banned).toBe(0);
     expect(trades.map((t) => Number(t.tradeId))).toEqual(server.trades('BTCUSDT', from, to).map((t) => t.id));
-    console.info('429', { elapsed, requests: server.stats.requests });
+    console.info('429', { requests: server.stats.requests });
   });
 
   it('catch-up after an outage also honours a 429 and still leaves no hole', async () => {

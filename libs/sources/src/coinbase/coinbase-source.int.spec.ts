@@ -1,8 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
-import { eventually } from '@tickvault/testing';
-import { startFakeCoinbase, type FakeCoinbase, type FakeCoinbaseOptions } from '@tickvault/fake-feeds';
-import type { Observation, SourceBar, SourceRejection, StreamContext } from '../source.js';
+import { describe, expect, it } from 'vitest';
+import { startFakeCoinbase, type FakeCoinbase, type FakeCoinbaseOptions, type FakeCoinbaseTrade } from '@tickvault/fake-feeds';
+import {
+  closedAfterEach,
+  expectDelivered as expectTapeDelivered,
+  expectMalformedRejected,
+  expectRestartCaughtUp,
+  expectStallRecovered,
+  historyAfter429,
+  micros,
+  runStream,
+  until,
+  type TradeTape,
+} from '../kit/testing.js';
+import type { Observation, SourceBar } from '../source.js';
 import { createCoinbaseSource, type CoinbaseSource, type CoinbaseSourceOptions } from './coinbase-source.js';
 
 /**
@@ -14,63 +25,17 @@ import { createCoinbaseSource, type CoinbaseSource, type CoinbaseSourceOptions }
 const SYMBOLS = ['BTC/USD', 'ETH/USD'];
 const FAST: Partial<CoinbaseSourceOptions> = { staleMs: 1500, initialBackoffMs: 100, maxBackoffMs: 1000, batchMs: 20, heartbeatGraceMs: 300 };
 
-let fake: FakeCoinbase | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
+const keep = closedAfterEach();
 
 async function startFake(options: FakeCoinbaseOptions = {}): Promise<FakeCoinbase> {
-  fake = await startFakeCoinbase({ seed: 7, products: ['BTC-USD', 'ETH-USD'], tradesPerSecond: 20, historyMs: 15 * 60_000, heartbeatIntervalMs: 200, ...options });
-  return fake;
+  return keep(await startFakeCoinbase({ seed: 7, products: ['BTC-USD', 'ETH-USD'], tradesPerSecond: 20, historyMs: 15 * 60_000, heartbeatIntervalMs: 200, ...options }));
 }
 
 function sourceFor(server: FakeCoinbase, overrides: Partial<CoinbaseSourceOptions> = {}): CoinbaseSource {
   return createCoinbaseSource({ assetClass: 'crypto', seed: 0, settings: { coinbase: { wsUrl: server.wsUrl, restUrl: server.restUrl } } }, { ...FAST, ...overrides });
 }
 
-interface Run {
-  observations: Observation[];
-  rejections: SourceRejection[];
-  reconnects: string[];
-  done: Promise<void>;
-  stop(): Promise<void>;
-}
-
-function run(source: CoinbaseSource, symbols: readonly string[] = SYMBOLS): Run {
-  const observations: Observation[] = [];
-  const rejections: SourceRejection[] = [];
-  const reconnects: string[] = [];
-  const abort = new AbortController();
-  const ctx: StreamContext = {
-    symbols,
-    emit: (batch) => observations.push(...batch),
-    emitBars: () => {},
-    reject: (rejection) => rejections.push(rejection),
-    logger: { info() {}, warn() {}, error() {} },
-    signal: abort.signal,
-    onReconnect: (reason) => reconnects.push(reason),
-  };
-  const done = source.stream(ctx);
-  return {
-    observations,
-    rejections,
-    reconnects,
-    done,
-    async stop() {
-      abort.abort();
-      await done;
-    },
-  };
-}
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
+const run = (source: CoinbaseSource, symbols: readonly string[] = SYMBOLS) => runStream(source, symbols);
 
 const productOf = (symbol: string) => symbol.replace('/', '-');
 const observationOf = (symbol: string, t: { time: string; price: string; size: string; tradeId: number }): Observation => ({
@@ -78,48 +43,24 @@ const observationOf = (symbol: string, t: { time: string; price: string; size: s
 });
 
 /**
- * For each symbol: the distinct trade ids emitted must be exactly the fake's trades between the first
- * and the last emitted trade (no hole, nothing invented); each emitted trade must match the fake's.
+ * The fake's trades from the first emitted one (or `fromMs`) to the last, as the source must emit
+ * them. Microseconds: two trades can share a millisecond, and only one of them may be inside the window.
  */
-function expectNoHole(server: FakeCoinbase, observations: readonly Observation[], symbols: readonly string[] = SYMBOLS, fromMs?: number) {
-  const summary: Record<string, { emitted: number; distinct: number; expected: number }> = {};
-  for (const symbol of symbols) {
-    const mine = observations.filter((o) => o.symbol === symbol);
-    expect(mine.length, symbol).toBeGreaterThan(0);
-    const byId = new Map(mine.map((o) => [Number(o.tradeId), o]));
-    // Microseconds: two trades can share a millisecond, and only one of them may be inside the window.
+const tapeOf = (server: FakeCoinbase, fromMs?: number): TradeTape<FakeCoinbaseTrade> => ({
+  expected(symbol, mine) {
     const times = mine.map((o) => micros(o.ts));
     const [firstUs, lastUs] = [fromMs === undefined ? Math.min(...times) : fromMs * 1000, Math.max(...times)];
-    const expected = server
+    return server
       .trades(productOf(symbol), Math.floor(firstUs / 1000), Math.floor(lastUs / 1000) + 1)
       .filter((t) => t.timeUs >= firstUs && t.timeUs <= lastUs);
-    const missing = expected.filter((t) => !byId.has(t.tradeId)).map((t) => t.tradeId);
-    expect(missing, `${symbol}: trade ids missing`).toEqual([]);
-    expect(byId.size, `${symbol}: nothing but the fake's trades`).toBe(expected.length);
-    for (const t of expected) expect(byId.get(t.tradeId)).toEqual(observationOf(symbol, t));
-    summary[symbol] = { emitted: mine.length, distinct: byId.size, expected: expected.length };
-  }
-  return summary;
-}
+  },
+  id: (t) => t.tradeId,
+  observation: observationOf,
+});
 
-/**
- * Waits until the source delivered every trade up to now without a hole: each symbol has a trade at
- * or after this point and expectNoHole passes (a catch-up in flight may still be filling). Returns
- * its summary.
- */
-async function expectDelivered(server: FakeCoinbase, observations: () => readonly Observation[], symbols: readonly string[] = SYMBOLS, fromMs?: number) {
-  const toUs = Date.now() * 1000;
-  return eventually(
-    () => {
-      const all = observations();
-      for (const symbol of symbols) expect(all.some((o) => o.symbol === symbol && micros(o.ts) >= toUs), `${symbol}: a trade after ${new Date(toUs / 1000).toISOString()}`).toBe(true);
-      return expectNoHole(server, all, symbols, fromMs);
-    },
-    'every trade up to now delivered',
-    15_000,
-    50,
-  );
-}
+/** Waits until every trade up to now arrived without a hole (see kit/testing expectDelivered). */
+const expectDelivered = (server: FakeCoinbase, observations: () => readonly Observation[], symbols: readonly string[] = SYMBOLS, fromMs?: number) =>
+  expectTapeDelivered(tapeOf(server, fromMs), observations, symbols);
 
 describe('coinbase source against the fake Coinbase', () => {
   it('streams every trade of every product, exactly as sent, starting with last_match', async () => {
@@ -221,14 +162,8 @@ describe('coinbase source against the fake Coinbase', () => {
   it('catches up across stream() restarts (the runner restarts it when symbols move)', async () => {
     const server = await startFake();
     const source = sourceFor(server);
-    const first = run(source);
-    await until(() => source.stats.liveTrades > 20);
-    await first.stop();
-    await sleep(1000);
-    const second = run(source);
-    await expectDelivered(server, () => [...first.observations, ...second.observations]);
-    await second.stop();
-    expect(source.stats.catchUp.trades).toBeGreaterThan(10);
+    const tradesSince = (ms: number) => SYMBOLS.reduce((n, s) => n + server.trades(productOf(s), ms, Date.now() + 1).length, 0);
+    await expectRestartCaughtUp(source, () => run(source), tradesSince, (observations) => expectDelivered(server, observations));
   });
 
   it('catches up by time a product whose first connection came late (no trade id to start from)', async () => {
@@ -248,17 +183,8 @@ describe('coinbase source against the fake Coinbase', () => {
     const server = await startFake();
     const source = sourceFor(server, { staleMs: 1000 });
     const r = run(source);
-    await until(() => source.stats.liveTrades > 20);
-    const stalledAt = Date.now();
-    expect(server.controls.stall()).toBe(1);
-    await until(() => source.stats.connections >= 2);
-    const recoveredMs = Date.now() - stalledAt;
-    await expectDelivered(server, () => r.observations);
-    await r.stop();
-    expect(source.stats.staleTerminations).toBe(1);
     // Silence is counted from the last message (heartbeats every 200 ms), detection runs every 250 ms.
-    expect(recoveredMs, 'stall detected after the stale timeout').toBeGreaterThanOrEqual(1000 - 200);
-    expect(recoveredMs, 'stall detected and reconnected soon after the stale timeout').toBeLessThan(3000);
+    await expectStallRecovered(r, source.stats, () => server.controls.stall(), () => expectDelivered(server, () => r.observations), { staleMs: 1000, quietMs: 200 });
   });
 
   it('reconnects after an error message and leaves no hole', async () => {
@@ -291,23 +217,13 @@ describe('coinbase source against the fake Coinbase', () => {
     const server = await startFake();
     const source = sourceFor(server);
     const r = run(source);
-    await until(() => source.stats.liveTrades > 20);
-    server.controls.setDuplicates(true);
-    expect(server.controls.injectMalformed()).toBe(12);
-    const injectedAt = Date.now();
-    await until(() => r.rejections.length >= 11 && r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length > 10);
-    await expectDelivered(server, () => r.observations); // duplicates allowed, nothing missing
-    await r.stop();
-    expect(r.rejections.map((x) => x.reason).sort()).toEqual([
+    const reasons = await expectMalformedRejected(r, source.stats, server.controls, { injected: 12, rejected: 11 }, () => expectDelivered(server, () => r.observations));
+    expect(reasons).toEqual([
       'future_timestamp', 'invalid_price', 'invalid_price', 'invalid_size', 'invalid_timestamp', 'invalid_trade_id',
       'malformed', 'malformed', 'malformed', 'oversized', 'unknown_symbol',
     ]);
     expect(r.rejections.find((x) => x.reason === 'unknown_symbol')?.symbol).toBe('XRP/USD');
-    for (const rejection of r.rejections) expect(rejection.sample.length).toBeGreaterThan(0);
     expect(source.stats.ignored).toBe(1); // the unknown message type: ignored as Coinbase asks, not refused
-    expect(source.stats.connections).toBe(1);
-    expect(r.observations.filter((o) => Date.parse(o.ts) > injectedAt).length).toBeGreaterThan(10);
-    expect(r.observations.length).toBeGreaterThan(new Set(r.observations.map((o) => `${o.symbol}:${o.tradeId}`)).size);
   });
 
   it('waits out a 429 Retry-After before asking again, then succeeds (history)', async () => {
@@ -315,14 +231,7 @@ describe('coinbase source against the fake Coinbase', () => {
     const source = sourceFor(server);
     const to = Date.now() - 1000;
     const from = to - 60_000;
-    server.controls.force429({ retryAfterSeconds: 1, count: 1 });
-    const started = Date.now();
-    const trades: Observation[] = [];
-    for await (const page of source.history({ symbol: 'BTC/USD', from: new Date(from), to: new Date(to) })) trades.push(...page);
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(1000);
-    expect(source.stats.rest.rateLimited).toBe(1);
-    expect(server.stats.rateLimited).toBe(1);
+    const trades = await historyAfter429(source, server, 'BTC/USD', from, to);
     expect(trades).toEqual(server.trades('BTC-USD', from, to).map((t) => observationOf('BTC/USD', t)));
   });
 
@@ -447,12 +356,6 @@ describe('coinbase source against the fake Coinbase', () => {
     expect(server.stats.requests['/products/{id}/candles']).toBeLessThanOrEqual(requests(after));
   });
 });
-
-/** `2026-01-02T03:04:05.123456Z` → microseconds since the epoch. */
-function micros(ts: string): number {
-  const [, fraction = ''] = /\.(\d+)Z$/.exec(ts) ?? [];
-  return Math.floor(Date.parse(ts) / 1000) * 1_000_000 + Number(fraction.padEnd(6, '0').slice(0, 6));
-}
 
 /** A decimal string as an integer count of 1e-8 (exact, no float); exponent forms as Coinbase's floats print them. */
 function toE8(decimal: string): bigint {

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startFakeYahoo, type FakeYahoo, type FakeYahooOptions } from '@tickvault/fake-feeds';
-import type { Observation, SourceBar, SourceRejection, StreamContext } from '../source.js';
+import { closedAfterEach, runStream, until } from '../kit/testing.js';
+import type { Observation, SourceBar } from '../source.js';
 import { createYahooSource, type YahooSource, type YahooSourceOptions } from './yahoo-source.js';
 
 /**
@@ -21,59 +22,18 @@ const FAST: Partial<YahooSourceOptions> = {
   defaultRetryAfterMs: 700,
 };
 
-let fake: FakeYahoo | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
+const keep = closedAfterEach();
 
 async function startFake(options: FakeYahooOptions = {}): Promise<FakeYahoo> {
   // More empty minutes and null volumes than the default, so every run has some.
-  fake = await startFakeYahoo({ seed: 11, symbols: ['AAPL', 'BRK-B', 'MSFT'], nullMinuteShare: 0.2, nullVolumeShare: 0.2, ...options });
-  return fake;
+  return keep(await startFakeYahoo({ seed: 11, symbols: ['AAPL', 'BRK-B', 'MSFT'], nullMinuteShare: 0.2, nullVolumeShare: 0.2, ...options }));
 }
 
 function sourceFor(server: FakeYahoo, overrides: Partial<YahooSourceOptions> = {}): YahooSource {
   return createYahooSource({ assetClass: 'stock', seed: 0, settings: { yahoo: { chartUrl: server.chartUrl } } }, { ...FAST, ...overrides });
 }
 
-interface Run {
-  bars: SourceBar[];
-  observations: Observation[];
-  rejections: SourceRejection[];
-  reconnects: string[];
-  stop(): Promise<void>;
-}
-
-function run(source: YahooSource, symbols: readonly string[] = SYMBOLS): Run {
-  const r = { bars: [] as SourceBar[], observations: [] as Observation[], rejections: [] as SourceRejection[], reconnects: [] as string[] };
-  const abort = new AbortController();
-  const ctx: StreamContext = {
-    symbols,
-    emit: (batch) => r.observations.push(...batch),
-    emitBars: (batch) => r.bars.push(...batch),
-    reject: (rejection) => r.rejections.push(rejection),
-    logger: { info() {}, warn() {}, error() {} },
-    signal: abort.signal,
-    onReconnect: (reason) => r.reconnects.push(reason),
-  };
-  const done = source.stream(ctx);
-  return {
-    ...r,
-    async stop() {
-      abort.abort();
-      await done;
-    },
-  };
-}
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
+const run = (source: YahooSource, symbols: readonly string[] = SYMBOLS) => runStream(source, symbols);
 
 const yahooName = (symbol: string) => symbol.replace('.', '-');
 const toBar = (symbol: string, b: { time: number; open: string | null; high: string | null; low: string | null; close: string | null; volume: string | null }): SourceBar => ({
