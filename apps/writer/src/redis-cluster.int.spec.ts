@@ -234,6 +234,12 @@ describe('pipeline on a Redis Cluster (real processes)', () => {
       expect(res.status, path).toBe(200);
       return res.json() as Promise<{ queues: { name: string }[] }>;
     };
+    // Ready means its Redis client and its live subscription (cluster pub/sub) are both up.
+    const ready = await eventually(async () => {
+      const res = await fetch(`http://127.0.0.1:${started.healthPort as number}/readyz`);
+      return res.status === 200 ? res : undefined;
+    }, 'the dashboard ready on the cluster', 30_000, 200);
+    expect(ready.status).toBe(200);
     const board = (await get('/admin/queues/api/queues')).queues.map((q) => q.name);
     const api = (await get('/api/queues')).queues.map((q) => q.name);
     for (const name of shardNames) {
