@@ -22,4 +22,11 @@ describe('REDIS_CLUSTER_NODES', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect(error!.problems.map((p) => p.name)).toEqual(['REDIS_CLUSTER_NODES']);
   });
+
+  it('refuses a REDIS_URL naming a database other than 0 with cluster nodes (a cluster has only 0)', () => {
+    expect(() => loadConfig('writer', ['REDIS_URL', 'REDIS_CLUSTER_NODES'], { REDIS_URL: 'redis://:pw@h:6379/2', REDIS_CLUSTER_NODES: 'a:7000' }))
+      .toThrow(/REDIS_URL: names database 2, but a Redis Cluster \(REDIS_CLUSTER_NODES\) has only database 0 \(got "redis:\/\/:\*\*\*@h:6379\/2"\)/);
+    expect(loadConfig('writer', ['REDIS_URL', 'REDIS_CLUSTER_NODES'], { REDIS_URL: 'redis://h:6379/2' }).REDIS_URL).toBe('redis://h:6379/2');
+    expect(loadConfig('writer', ['REDIS_URL', 'REDIS_CLUSTER_NODES'], { REDIS_URL: 'rediss://h:6379/0', REDIS_CLUSTER_NODES: 'a:7000' }).REDIS_CLUSTER_NODES).toHaveLength(1);
+  });
 });

@@ -84,8 +84,19 @@ export function loadConfig<K extends EnvName>(
     }
   }
   problems.push(...relationProblems(values, env));
+  problems.push(...crossProblems(values));
   if (problems.length > 0) throw new ConfigError(service, problems);
   return Object.freeze(values) as Config<K>;
+}
+
+/** Problems of one variable given another's value: each named on the variable to change. */
+function crossProblems(values: Record<string, unknown>): ConfigProblem[] {
+  const nodes = values.REDIS_CLUSTER_NODES as readonly unknown[] | undefined;
+  const redisUrl = values.REDIS_URL as string | undefined;
+  if (!nodes?.length || redisUrl === undefined) return [];
+  const db = new URL(redisUrl).pathname.replace(/^\//, '');
+  if (db === '' || db === '0') return [];
+  return [{ name: 'REDIS_URL', message: `names database ${db}, but a Redis Cluster (REDIS_CLUSTER_NODES) has only database 0`, shown: showValue('REDIS_URL', redisUrl) }];
 }
 
 /** Settings valid alone that contradict each other; checked only when both were read and parsed. */
