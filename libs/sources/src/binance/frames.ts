@@ -1,7 +1,7 @@
 import { isValidPrice, type RejectReason } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
 import { jsonIdInteger } from '../kit/json-id.js';
-import { EARLIEST_MS, isObject, LATEST_MS, refusal, SAMPLE_CHARS } from '../kit/checks.js';
+import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS } from '../kit/checks.js';
 import { fromBinanceSymbol, type SubscribedSymbols } from './symbols.js';
 
 /** Frames above this are refused unread (`oversized`): a trade event is a few hundred bytes. */
@@ -88,18 +88,9 @@ function isShutdown(obj: Record<string, unknown>): boolean {
  * Never throws: whatever arrives is a trade, a control message, a shutdown notice or a rejection.
  */
 export function parseFrame(text: string, byteLength: number, ctx: CheckContext): FrameOutcome {
-  if (byteLength > MAX_FRAME_BYTES) {
-    return { kind: 'rejected', rejection: { symbol: null, reason: 'oversized', detail: `frame of ${byteLength} bytes exceeds ${MAX_FRAME_BYTES}`, sample: text.slice(0, SAMPLE_CHARS) } };
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    return { kind: 'rejected', rejection: reject('malformed', `frame is not JSON: ${(error as Error).message}`, text).rejection };
-  }
-  if (!isObject(parsed)) {
-    return { kind: 'rejected', rejection: reject('malformed', `frame is ${Array.isArray(parsed) ? 'an array' : typeof parsed}, not an object`, text).rejection };
-  }
+  const frame = parseObjectFrame(text, byteLength, MAX_FRAME_BYTES);
+  if (!frame.ok) return { kind: 'rejected', rejection: frame.rejection };
+  const parsed = frame.value;
   if (isShutdown(parsed)) return { kind: 'shutdown', detail: text.slice(0, 200) };
   if ('id' in parsed && ('result' in parsed || 'error' in parsed)) return { kind: 'control', detail: text.slice(0, 200) };
   if ('code' in parsed && 'msg' in parsed && !('data' in parsed)) return { kind: 'control', detail: text.slice(0, 200) };

@@ -1,6 +1,6 @@
 import { isLosslessNumber } from 'lossless-json';
 import { jsonIdInteger, jsonInteger } from '../kit/json-id.js';
-import { EARLIEST_MS, isObject, LATEST_MS, refusal, SAMPLE_CHARS } from '../kit/checks.js';
+import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS } from '../kit/checks.js';
 import { compareDecimals, isValidPrice, UNSIGNED_DECIMAL } from '@tickvault/schema';
 import type { Observation, SourceBar, SourceRejection } from '../source.js';
 import { fromCoinbaseProduct, type SubscribedProducts } from './symbols.js';
@@ -105,18 +105,9 @@ const optionalInt = (v: unknown): number | null => (typeof v === 'number' && Num
  * subscription confirmation, an error notice, an ignored type or a rejection.
  */
 export function parseMessage(text: string, byteLength: number, ctx: CheckContext): MessageOutcome {
-  if (byteLength > MAX_FRAME_BYTES) {
-    return { kind: 'rejected', rejection: { symbol: null, reason: 'oversized', detail: `frame of ${byteLength} bytes exceeds ${MAX_FRAME_BYTES}`, sample: text.slice(0, SAMPLE_CHARS) } };
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    return { kind: 'rejected', rejection: reject('malformed', `frame is not JSON: ${(error as Error).message}`, text).rejection };
-  }
-  if (!isObject(parsed)) {
-    return { kind: 'rejected', rejection: reject('malformed', `frame is ${Array.isArray(parsed) ? 'an array' : typeof parsed}, not an object`, text).rejection };
-  }
+  const frame = parseObjectFrame(text, byteLength, MAX_FRAME_BYTES);
+  if (!frame.ok) return { kind: 'rejected', rejection: frame.rejection };
+  const parsed = frame.value;
   const named = () => (typeof parsed.product_id === 'string' ? (ctx.subscribed.lookup(parsed.product_id) ?? fromCoinbaseProduct(parsed.product_id)) : null);
   switch (parsed.type) {
     case 'match':

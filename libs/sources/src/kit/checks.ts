@@ -14,3 +14,19 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 export function refusal(reason: RejectReason, detail: string, sample: string, symbol: string | null = null): { ok: false; rejection: SourceRejection } {
   return { ok: false, rejection: { symbol, reason, detail, sample: sample.slice(0, SAMPLE_CHARS) } };
 }
+
+/**
+ * A JSON object frame (Binance, Coinbase), refused unread past `maxBytes` (`oversized`), as
+ * `malformed` when it is not JSON or not an object.
+ */
+export function parseObjectFrame(text: string, byteLength: number, maxBytes: number): { ok: true; value: Record<string, unknown> } | { ok: false; rejection: SourceRejection } {
+  if (byteLength > maxBytes) return refusal('oversized', `frame of ${byteLength} bytes exceeds ${maxBytes}`, text);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return refusal('malformed', `frame is not JSON: ${(error as Error).message}`, text);
+  }
+  if (!isObject(parsed)) return refusal('malformed', `frame is ${Array.isArray(parsed) ? 'an array' : typeof parsed}, not an object`, text);
+  return { ok: true, value: parsed };
+}
