@@ -1,6 +1,7 @@
 import { parse } from 'lossless-json';
 import { describe, expect, it } from 'vitest';
 import { checkBar, checkTrade, compareDecimals, decimalText, MAX_FRAME_BYTES, parseFrame, toIsoMicros, type CheckContext } from './frames.js';
+import { expectMapped } from '../kit/testing.js';
 
 const NOW = Date.parse('2026-03-04T15:00:00.000Z');
 const ctx: CheckContext = {
@@ -119,15 +120,10 @@ describe('Alpaca frames', () => {
 
   it('expands exponents in the text, never through a float', () => {
     const number = (text: string) => decimalText((parse(`[${text}]`) as unknown[])[0]);
-    expect(number('126.550')).toBe('126.550');
-    expect(number('1e-7')).toBe('0.0000001');
-    expect(number('1.5e2')).toBe('150');
-    expect(number('1.250e1')).toBe('12.50');
-    expect(number('12E-1')).toBe('1.2');
-    expect(number('1.25e-2')).toBe('0.0125');
-    expect(number('123456789012345678901234567890')).toBe('123456789012345678901234567890');
-    expect(number('0.1')).toBe('0.1');
-    expect(number('1e400')).toBeNull();
+    expectMapped(number, [
+      ['126.550', '126.550'], ['1e-7', '0.0000001'], ['1.5e2', '150'], ['1.250e1', '12.50'], ['12E-1', '1.2'], ['1.25e-2', '0.0125'],
+      ['123456789012345678901234567890', '123456789012345678901234567890'], ['0.1', '0.1'], ['1e400', null],
+    ]);
     expect(decimalText('1.5')).toBeNull();
   });
 

@@ -4,10 +4,13 @@ import { startFakeBinance, type FakeBinance, type FakeBinanceOptions, type FakeT
 import {
   closedAfterEach,
   expectDelivered as expectTapeDelivered,
+  expectEmptyHistory,
   expectMalformedRejected,
+  expectOutageCaughtUpAfter429,
   expectRestartCaughtUp,
   expectStallRecovered,
   historyAfter429,
+  historyPages,
   runStream,
   until,
   type TradeTape,
@@ -159,18 +162,11 @@ describe('binance source against the fake Binance', () => {
     const server = await startFake();
     const source = sourceFor(server);
     const r = run(source);
-    await until(() => source.stats.liveTrades > 20);
-    server.controls.force429({ retryAfterSeconds: 1, count: 1 });
-    server.controls.outage(500);
-    const inOutage = SYMBOLS.map((symbol) => server.controls.tradeNow(binanceName(symbol)));
-    await until(() => source.stats.rest.rateLimited >= 1 && source.stats.reconnects.length >= 1);
     // Retry-After, then the catch-up: the outage's trades arrive.
-    await until(() => inOutage.every((t) => seen(r.observations, t)));
-    await expectDelivered(server, () => r.observations);
-    await r.stop();
-    // Both symbols' catch-up requests may already be in flight when the 429 comes back.
-    expect(source.stats.rest.rateLimited).toBeGreaterThanOrEqual(1);
-    expect(source.stats.rest.rateLimited).toBeLessThanOrEqual(2);
+    await expectOutageCaughtUpAfter429(r, source.stats, server.controls, () => expectDelivered(server, () => r.observations), () => {
+      const inOutage = SYMBOLS.map((symbol) => server.controls.tradeNow(binanceName(symbol)));
+      return () => inOutage.every((t) => seen(r.observations, t));
+    });
     expect(server.stats.banned).toBe(0);
   });
 
@@ -179,17 +175,12 @@ describe('binance source against the fake Binance', () => {
     const source = sourceFor(server);
     const to = Math.floor(Date.now() / 1000) * 1000 - 60_000;
     const from = to - 10 * 60_000 + 123;
-    const pages: (readonly Observation[])[] = [];
-    for await (const page of source.history({ symbol: 'ETH/USDT', from: new Date(from), to: new Date(to) })) pages.push(page);
-    const got = pages.flat();
+    const pages = await historyPages(source, 'ETH/USDT', from, to);
     const expected = server.trades('ETHUSDT', from, to);
     expect(expected.length).toBeGreaterThan(2000);
     expect(pages.length).toBeGreaterThanOrEqual(3);
-    expect(got).toEqual(expected.map((t) => ({ symbol: 'ETH/USDT', ts: new Date(t.time).toISOString(), price: t.price, size: t.qty, tradeId: String(t.id) })));
-    // An empty window yields nothing.
-    const none: Observation[] = [];
-    for await (const page of source.history({ symbol: 'ETH/USDT', from: new Date(to), to: new Date(to) })) none.push(...page);
-    expect(none).toEqual([]);
+    expect(pages.flat()).toEqual(expected.map((t) => ({ symbol: 'ETH/USDT', ts: new Date(t.time).toISOString(), price: t.price, size: t.qty, tradeId: String(t.id) })));
+    await expectEmptyHistory(source, 'ETH/USDT', to);
   });
 
   it('candles computed from collected trades equal the fake\'s klines for closed minutes', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkTradeRow, MAX_FRAME_BYTES, parseFrame, type CheckContext } from './frames.js';
 import { SubscribedSymbols } from './symbols.js';
+import { expectOutcomes } from '../kit/testing.js';
 
 const NOW = Date.parse('2026-03-04T10:00:00.000Z');
 const ctx: CheckContext = { subscribed: new SubscribedSymbols(['BTC/USDT', 'ETH/USDT']), now: NOW, maxFutureMs: 120_000 };
@@ -34,29 +35,22 @@ describe('Binance trade frames', () => {
   });
 
   it('rejects bad input with the right reason and a sample, never throwing', () => {
-    expect(reasonOf('{"stream":"btcusdt@trade","data":{')).toBe('malformed');
-    expect(reasonOf('[1,2,3]')).toBe('malformed');
-    expect(reasonOf('"hello"')).toBe('malformed');
-    expect(reasonOf(JSON.stringify({ stream: 'btcusdt@aggTrade', data: { e: 'aggTrade', s: 'BTCUSDT', a: 1 } }))).toBe('malformed');
-    expect(reasonOf(JSON.stringify({ stream: 'x', data: 5 }))).toBe('malformed');
-    expect(reasonOf(trade({ s: undefined }))).toBe('malformed');
-    expect(reasonOf(trade({ s: 'XRPUSDT' }, 'xrpusdt@trade'))).toBe('unknown_symbol');
-    expect(reasonOf(trade({ p: 'abc' }))).toBe('invalid_price');
-    expect(reasonOf(trade({ p: '0.00000000' }))).toBe('invalid_price');
-    expect(reasonOf(trade({ p: '-1.5' }))).toBe('invalid_price');
-    expect(reasonOf(trade({ p: '1e5' }))).toBe('invalid_price');
-    expect(reasonOf(trade({ p: 'Infinity' }))).toBe('invalid_price');
-    expect(reasonOf(trade({ p: 65000.01 }))).toBe('invalid_price'); // a number has lost the decimals as sent
-    expect(reasonOf(trade({ q: '-1.50000000' }))).toBe('invalid_size');
-    expect(reasonOf(trade({ q: 'NaN' }))).toBe('invalid_size');
-    expect(reasonOf(trade({ t: -1 }))).toBe('invalid_trade_id');
-    expect(reasonOf(trade({ t: '12345' }))).toBe('trade'); // an integer sent as a string (kit/json-id.spec.ts)
-    expect(reasonOf(trade({ t: '12e3' }))).toBe('invalid_trade_id');
-    expect(reasonOf(trade({ t: 1.5 }))).toBe('invalid_trade_id');
-    expect(reasonOf(trade({ T: 'yesterday' }))).toBe('invalid_timestamp');
-    expect(reasonOf(trade({ T: (NOW - 5) * 1000 }))).toBe('invalid_timestamp'); // microseconds
-    expect(reasonOf(trade({ T: NOW + 86_400_000 }))).toBe('future_timestamp');
-    expect(reasonOf(trade({ T: NOW + 60_000 }))).toBe('trade'); // within the allowed skew
+    expectOutcomes(reasonOf, {
+      malformed: [
+        '{"stream":"btcusdt@trade","data":{', '[1,2,3]', '"hello"', JSON.stringify({ stream: 'x', data: 5 }), trade({ s: undefined }),
+        JSON.stringify({ stream: 'btcusdt@aggTrade', data: { e: 'aggTrade', s: 'BTCUSDT', a: 1 } }),
+      ],
+      unknown_symbol: [trade({ s: 'XRPUSDT' }, 'xrpusdt@trade')],
+      // A number has lost the decimals as sent.
+      invalid_price: [trade({ p: 'abc' }), trade({ p: '0.00000000' }), trade({ p: '-1.5' }), trade({ p: '1e5' }), trade({ p: 'Infinity' }), trade({ p: 65000.01 })],
+      invalid_size: [trade({ q: '-1.50000000' }), trade({ q: 'NaN' })],
+      invalid_trade_id: [trade({ t: -1 }), trade({ t: '12e3' }), trade({ t: 1.5 })],
+      // Microseconds are no milliseconds.
+      invalid_timestamp: [trade({ T: 'yesterday' }), trade({ T: (NOW - 5) * 1000 })],
+      future_timestamp: [trade({ T: NOW + 86_400_000 })],
+      // An integer id sent as a string (kit/json-id.spec.ts); a time within the allowed skew.
+      trade: [trade({ t: '12345' }), trade({ T: NOW + 60_000 })],
+    });
   });
 
   it('names the symbol of an unknown-symbol frame in normalized form', () => {

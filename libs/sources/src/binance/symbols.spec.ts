@@ -1,39 +1,28 @@
 import { describe, expect, it } from 'vitest';
+import { expectMapped } from '../kit/testing.js';
 import { BinanceSymbolError, fromBinanceSymbol, SubscribedSymbols, toBinanceSymbol, toTradeStream } from './symbols.js';
 
 describe('Binance symbol mapping', () => {
   it('derives outbound names from the configured BASE/QUOTE', () => {
-    expect(toBinanceSymbol('BTC/USDT')).toBe('BTCUSDT');
-    expect(toTradeStream('BTC/USDT')).toBe('btcusdt@trade');
-    expect(toTradeStream('ETH/BTC')).toBe('ethbtc@trade');
-    // Whatever the quote list says: the configured split wins outbound.
-    expect(toBinanceSymbol('1000SATS/FDUSD')).toBe('1000SATSFDUSD');
+    // Whatever the quote list says: the configured split wins outbound (1000SATS/FDUSD).
+    expectMapped(toBinanceSymbol, [['BTC/USDT', 'BTCUSDT'], ['1000SATS/FDUSD', '1000SATSFDUSD']]);
+    expectMapped(toTradeStream, [['BTC/USDT', 'btcusdt@trade'], ['ETH/BTC', 'ethbtc@trade']]);
   });
 
   it('refuses symbols that are not BASE/QUOTE', () => {
-    expect(() => toBinanceSymbol('BTCUSDT')).toThrow(BinanceSymbolError);
-    expect(() => toBinanceSymbol('btc/usdt')).toThrow(BinanceSymbolError);
-    expect(() => toBinanceSymbol('AAPL')).toThrow(BinanceSymbolError);
+    for (const bad of ['BTCUSDT', 'btc/usdt', 'AAPL']) expect(() => toBinanceSymbol(bad), bad).toThrow(BinanceSymbolError);
   });
 
   it('splits inbound names at the longest known quote asset', () => {
-    expect(fromBinanceSymbol('BTCUSDT')).toBe('BTC/USDT');
-    expect(fromBinanceSymbol('btcusdt')).toBe('BTC/USDT');
-    expect(fromBinanceSymbol('ETHBTC')).toBe('ETH/BTC');
-    expect(fromBinanceSymbol('BNBETH')).toBe('BNB/ETH');
-    expect(fromBinanceSymbol('BTCFDUSD')).toBe('BTC/FDUSD'); // FDUSD, not a shorter suffix
-    expect(fromBinanceSymbol('USDCUSDT')).toBe('USDC/USDT');
-    expect(fromBinanceSymbol('TUSDUSDT')).toBe('TUSD/USDT');
-    expect(fromBinanceSymbol('BTCTRY')).toBe('BTC/TRY');
-    expect(fromBinanceSymbol('EURUSDT')).toBe('EUR/USDT');
-    expect(fromBinanceSymbol('XRPEUR')).toBe('XRP/EUR');
+    // BTCFDUSD: FDUSD, not a shorter suffix.
+    expectMapped(fromBinanceSymbol, [
+      ['BTCUSDT', 'BTC/USDT'], ['btcusdt', 'BTC/USDT'], ['ETHBTC', 'ETH/BTC'], ['BNBETH', 'BNB/ETH'], ['BTCFDUSD', 'BTC/FDUSD'],
+      ['USDCUSDT', 'USDC/USDT'], ['TUSDUSDT', 'TUSD/USDT'], ['BTCTRY', 'BTC/TRY'], ['EURUSDT', 'EUR/USDT'], ['XRPEUR', 'XRP/EUR'],
+    ]);
   });
 
   it('gives null when no quote asset fits or nothing is left for the base', () => {
-    expect(fromBinanceSymbol('USDT')).toBeNull();
-    expect(fromBinanceSymbol('FOOBAR')).toBeNull();
-    expect(fromBinanceSymbol('BTC-USDT')).toBeNull();
-    expect(fromBinanceSymbol('')).toBeNull();
+    for (const name of ['USDT', 'FOOBAR', 'BTC-USDT', '']) expect(fromBinanceSymbol(name), name).toBeNull();
   });
 
   it('looks subscribed symbols up exactly, in either case', () => {

@@ -4,10 +4,13 @@ import { startFakeCoinbase, type FakeCoinbase, type FakeCoinbaseOptions, type Fa
 import {
   closedAfterEach,
   expectDelivered as expectTapeDelivered,
+  expectEmptyHistory,
   expectMalformedRejected,
+  expectOutageCaughtUpAfter429,
   expectRestartCaughtUp,
   expectStallRecovered,
   historyAfter429,
+  historyPages,
   micros,
   runStream,
   until,
@@ -239,15 +242,7 @@ describe('coinbase source against the fake Coinbase', () => {
     const server = await startFake();
     const source = sourceFor(server);
     const r = run(source);
-    await until(() => source.stats.liveTrades > 20);
-    server.controls.force429({ retryAfterSeconds: 1, count: 1 });
-    server.controls.outage(500);
-    await until(() => source.stats.rest.rateLimited >= 1 && source.stats.reconnects.length >= 1, 5000);
-    await expectDelivered(server, () => r.observations); // Retry-After, then the catch-up
-    await r.stop();
-    // Both products' catch-up requests may already be queued when the 429 comes back.
-    expect(source.stats.rest.rateLimited).toBeGreaterThanOrEqual(1);
-    expect(source.stats.rest.rateLimited).toBeLessThanOrEqual(2);
+    await expectOutageCaughtUpAfter429(r, source.stats, server.controls, () => expectDelivered(server, () => r.observations)); // Retry-After, then the catch-up
     expect(server.stats.rateLimited).toBe(source.stats.rest.rateLimited);
   });
 
@@ -256,19 +251,14 @@ describe('coinbase source against the fake Coinbase', () => {
     const source = sourceFor(server);
     const to = Math.floor(Date.now() / 1000) * 1000 - 60_000;
     const from = to - 10 * 60_000 + 123;
-    const pages: (readonly Observation[])[] = [];
-    for await (const page of source.history({ symbol: 'ETH/USD', from: new Date(from), to: new Date(to) })) pages.push(page);
-    const got = pages.flat();
+    const pages = await historyPages(source, 'ETH/USD', from, to);
     const expected = server.trades('ETH-USD', from, to);
     expect(expected.length).toBeGreaterThan(2000);
     expect(pages.length).toBeGreaterThanOrEqual(3);
-    expect(got).toEqual(expected.map((t) => observationOf('ETH/USD', t)));
+    expect(pages.flat()).toEqual(expected.map((t) => observationOf('ETH/USD', t)));
     // The trades endpoint has no time parameter: the start is found by id in a few requests, not by paging back.
     expect(source.stats.rest.requests).toBeLessThan(pages.length + 12);
-    // An empty window yields nothing.
-    const none: Observation[] = [];
-    for await (const page of source.history({ symbol: 'ETH/USD', from: new Date(to), to: new Date(to) })) none.push(...page);
-    expect(none).toEqual([]);
+    await expectEmptyHistory(source, 'ETH/USD', to);
   });
 
   it('history() pages through trades whose trade_id Coinbase sent as a JSON string', async () => {

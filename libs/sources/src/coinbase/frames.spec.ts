@@ -5,6 +5,7 @@ import {
 } from './frames.js';
 import { rowId } from './catch-up.js';
 import { SubscribedProducts } from './symbols.js';
+import { expectOutcomes } from '../kit/testing.js';
 
 const NOW = Date.parse('2026-03-04T10:00:00.000Z');
 const ctx: CheckContext = { subscribed: new SubscribedProducts(['BTC/USD', 'ETH/USD']), now: NOW, maxFutureMs: 120_000 };
@@ -72,31 +73,21 @@ describe('Coinbase ws-feed messages', () => {
   });
 
   it('rejects bad input with the right reason and a sample, never throwing', () => {
-    expect(reasonOf('{"type":"match","trade_id":')).toBe('malformed');
-    expect(reasonOf('[1,2,3]')).toBe('malformed');
-    expect(reasonOf('"hello"')).toBe('malformed');
-    expect(reasonOf(JSON.stringify({ product_id: 'BTC-USD', price: '1' }))).toBe('malformed');
-    expect(reasonOf(match({ product_id: undefined }))).toBe('malformed');
-    expect(reasonOf(match({ product_id: 'XRP-USD' }))).toBe('unknown_symbol');
-    expect(reasonOf(match({ price: 'abc' }))).toBe('invalid_price');
-    expect(reasonOf(match({ price: '0.00' }))).toBe('invalid_price');
-    expect(reasonOf(match({ price: '-1.5' }))).toBe('invalid_price');
-    expect(reasonOf(match({ price: '1e5' }))).toBe('invalid_price');
-    expect(reasonOf(match({ price: 400.23 }))).toBe('invalid_price'); // a number has lost the decimals as sent
-    expect(reasonOf(match({ size: '-1.5' }))).toBe('invalid_size');
-    expect(reasonOf(match({ size: 'NaN' }))).toBe('invalid_size');
-    expect(reasonOf(match({ trade_id: -1 }))).toBe('invalid_trade_id');
-    expect(reasonOf(match({ trade_id: 1.5 }))).toBe('invalid_trade_id');
-    // An id sent as a string must be the digits of an integer and nothing else.
-    for (const id of ['', '-10', '+10', '1.5', '1e3', ' 10', '10 ', '0x1A', 'x1', '99999999999999999999']) {
-      expect(reasonOf(match({ trade_id: id })), JSON.stringify(id)).toBe('invalid_trade_id');
-    }
-    expect(reasonOf(match({ time: 'yesterday' }))).toBe('invalid_timestamp');
-    expect(reasonOf(match({ time: '2026-02-30T10:00:00.000000Z' }))).toBe('invalid_timestamp');
-    expect(reasonOf(match({ time: '2026-03-04T10:00:00.000000+01:00' }))).toBe('invalid_timestamp');
-    expect(reasonOf(match({ time: 1772618399 }))).toBe('invalid_timestamp');
-    expect(reasonOf(match({ time: '2026-03-05T10:00:00.000000Z' }))).toBe('future_timestamp');
-    expect(reasonOf(match({ time: '2026-03-04T10:01:00.000000Z' }))).toBe('match'); // within the allowed skew
+    expectOutcomes(reasonOf, {
+      malformed: ['{"type":"match","trade_id":', '[1,2,3]', '"hello"', JSON.stringify({ product_id: 'BTC-USD', price: '1' }), match({ product_id: undefined })],
+      unknown_symbol: [match({ product_id: 'XRP-USD' })],
+      // A number has lost the decimals as sent.
+      invalid_price: [match({ price: 'abc' }), match({ price: '0.00' }), match({ price: '-1.5' }), match({ price: '1e5' }), match({ price: 400.23 })],
+      invalid_size: [match({ size: '-1.5' }), match({ size: 'NaN' })],
+      // An id sent as a string must be the digits of an integer and nothing else.
+      invalid_trade_id: [-1, 1.5, '', '-10', '+10', '1.5', '1e3', ' 10', '10 ', '0x1A', 'x1', '99999999999999999999'].map((id) => match({ trade_id: id })),
+      invalid_timestamp: [
+        match({ time: 'yesterday' }), match({ time: '2026-02-30T10:00:00.000000Z' }), match({ time: '2026-03-04T10:00:00.000000+01:00' }), match({ time: 1772618399 }),
+      ],
+      future_timestamp: [match({ time: '2026-03-05T10:00:00.000000Z' })],
+      // Within the allowed skew.
+      match: [match({ time: '2026-03-04T10:01:00.000000Z' })],
+    });
     const unknown = parseText(match({ product_id: 'XRP-USD' }));
     expect(unknown.kind === 'rejected' && unknown.rejection.symbol).toBe('XRP/USD');
     const big = match({ padding: 'x'.repeat(MAX_FRAME_BYTES) });

@@ -1,22 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { expectMapped } from '../kit/testing.js';
 import { fromCoinbaseProduct, SubscribedProducts, toCoinbaseProduct } from './symbols.js';
 
 describe('Coinbase product ids', () => {
   it('maps BASE/QUOTE to BASE-QUOTE and back', () => {
-    expect(toCoinbaseProduct('BTC/USD')).toBe('BTC-USD');
-    expect(toCoinbaseProduct('USDT/USDC')).toBe('USDT-USDC');
-    expect(fromCoinbaseProduct('BTC-USD')).toBe('BTC/USD');
-    expect(fromCoinbaseProduct('eth-eur')).toBe('ETH/EUR');
+    expectMapped(toCoinbaseProduct, [['BTC/USD', 'BTC-USD'], ['USDT/USDC', 'USDT-USDC']]);
+    expectMapped(fromCoinbaseProduct, [['BTC-USD', 'BTC/USD'], ['eth-eur', 'ETH/EUR']]);
   });
 
   it('refuses what is not a normalized crypto symbol or a product id', () => {
     expect(() => toCoinbaseProduct('BTCUSD')).toThrow(/BASE\/QUOTE/);
-    expect(() => toCoinbaseProduct('btc/usd')).toThrow();
-    expect(() => toCoinbaseProduct('AAPL')).toThrow();
-    expect(fromCoinbaseProduct('BTCUSD')).toBeNull();
-    expect(fromCoinbaseProduct('A-B-C')).toBeNull();
-    expect(fromCoinbaseProduct('-USD')).toBeNull();
-    expect(fromCoinbaseProduct('BTC-U$D')).toBeNull();
+    for (const bad of ['btc/usd', 'AAPL']) expect(() => toCoinbaseProduct(bad), bad).toThrow();
+    for (const name of ['BTCUSD', 'A-B-C', '-USD', 'BTC-U$D']) expect(fromCoinbaseProduct(name), name).toBeNull();
   });
 
   it('looks subscribed products up case-insensitively and drops a refused one', () => {

@@ -249,3 +249,55 @@ export async function expectRestartCaughtUp(
   await second.stop();
   expect(source.stats.catchUp.trades).toBeGreaterThan(10);
 }
+
+/**
+ * An outage whose catch-up meets a 429 (Retry-After 1 s): the source reconnects, waits the 429 out
+ * and then `delivered` finds nothing missing. `duringOutage` (optional) runs right after the outage
+ * began and returns a condition to wait for before that (a trade made inside it arrived). Stops the
+ * run; both symbols' catch-up requests may already be in flight when the 429 comes back.
+ */
+export async function expectOutageCaughtUpAfter429(
+  r: StreamRun,
+  stats: StreamStats & { reconnects: readonly unknown[] },
+  controls: { force429(options: { retryAfterSeconds: number; count?: number }): void; outage(ms: number): void },
+  delivered: () => Promise<unknown>,
+  duringOutage: () => () => boolean = () => () => true,
+): Promise<void> {
+  await until(() => stats.liveTrades > 20);
+  controls.force429({ retryAfterSeconds: 1, count: 1 });
+  controls.outage(500);
+  const arrived = duringOutage();
+  await until(() => stats.rest.rateLimited >= 1 && stats.reconnects.length >= 1, 5000);
+  await until(arrived);
+  await delivered();
+  await r.stop();
+  expect(stats.rest.rateLimited).toBeGreaterThanOrEqual(1);
+  expect(stats.rest.rateLimited).toBeLessThanOrEqual(2);
+}
+
+type HistorySource = { history(request: { symbol: string; from: Date; to: Date }): AsyncIterable<readonly Observation[]> };
+
+/** Every page of `source.history` over [from, to). */
+export async function historyPages(source: HistorySource, symbol: string, from: number, to: number): Promise<(readonly Observation[])[]> {
+  const pages: (readonly Observation[])[] = [];
+  for await (const page of source.history({ symbol, from: new Date(from), to: new Date(to) })) pages.push(page);
+  return pages;
+}
+
+/** An empty window yields nothing. */
+export async function expectEmptyHistory(source: HistorySource, symbol: string, at: number): Promise<void> {
+  expect((await historyPages(source, symbol, at, at)).flat()).toEqual([]);
+}
+
+/**
+ * Each input gives its outcome under `outcomeOf` (a rejection's reason, or the kind it parsed as),
+ * listed by outcome: `{ invalid_price: [input, …], … }`. For the frame and row checks of every provider.
+ */
+export function expectOutcomes(outcomeOf: (text: string) => string, byOutcome: Readonly<Record<string, readonly string[]>>): void {
+  for (const [outcome, inputs] of Object.entries(byOutcome)) for (const input of inputs) expect(outcomeOf(input), input).toBe(outcome);
+}
+
+/** `f(input)` equals the output of each `[input, output]` case (symbol mappings, decimal texts). */
+export function expectMapped<I, O>(f: (input: I) => O, cases: readonly (readonly [I, O])[]): void {
+  for (const [input, output] of cases) expect(f(input), String(input)).toEqual(output);
+}

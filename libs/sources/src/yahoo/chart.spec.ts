@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseChart, plainDecimal, type ChartOutcome } from './chart.js';
+import { expectMapped } from '../kit/testing.js';
 
 const NOW = Date.parse('2026-11-20T15:00:30Z');
 const T0 = NOW / 1000 - 30 - 120; // 14:58:00
@@ -156,12 +157,9 @@ describe("parseChart: Yahoo's trailing live row", () => {
 
 describe('plainDecimal', () => {
   it('writes exponent forms out exactly and leaves plain ones alone', () => {
-    expect(plainDecimal('189.83999633789062')).toBe('189.83999633789062');
-    expect(plainDecimal('1.5E2')).toBe('150');
-    expect(plainDecimal('1.25e1')).toBe('12.5');
-    expect(plainDecimal('2e-7')).toBe('0.0000002');
-    expect(plainDecimal('1.2345678e-3')).toBe('0.0012345678');
-    expect(plainDecimal('-3.5E+3')).toBe('-3500');
-    expect(plainDecimal('1e400')).toBe('1e400');
+    expectMapped(plainDecimal, [
+      ['189.83999633789062', '189.83999633789062'], ['1.5E2', '150'], ['1.25e1', '12.5'], ['2e-7', '0.0000002'], ['1.2345678e-3', '0.0012345678'],
+      ['-3.5E+3', '-3500'], ['1e400', '1e400'],
+    ]);
   });
 });
