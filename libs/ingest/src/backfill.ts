@@ -54,16 +54,16 @@ export function createBackfillWorker(deps: BackfillDeps): Worker<BackfillJob> {
       let rows = 0;
       let refused = 0;
       let emptyRanges: [string, string][] = [];
+      // Minutes the provider answered for, with a bar or with a row we refused: neither is "empty".
+      const minutes = new Set<number>();
+      let unplaced = false;
+      const reject = (rejection: SourceRejection) => {
+        refused++;
+        pipeline.reject(source.id, rejection);
+        if (typeof rejection.barMinute === 'number') minutes.add(rejection.barMinute);
+        else unplaced = true;
+      };
       if (source.bars && request.assetClass !== 'macro') {
-        // Minutes the provider answered for, with a bar or with a row we refused: neither is "empty".
-        const minutes = new Set<number>();
-        let unplaced = false;
-        const reject = (rejection: SourceRejection) => {
-          refused++;
-          pipeline.reject(source.id, rejection);
-          if (typeof rejection.barMinute === 'number') minutes.add(rejection.barMinute);
-          else unplaced = true;
-        };
         for await (const page of source.bars({ symbol: request.symbol, from, to, signal, reject })) {
           // Only accepted bars count: one the pipeline refused (unknown symbol, bad values) filled nothing.
           const accepted = pipeline.acceptBars(source, page);
@@ -75,15 +75,15 @@ export function createBackfillWorker(deps: BackfillDeps): Worker<BackfillJob> {
         // Providers leave the newest minutes out until they are final: those are not "empty at the source".
         emptyRanges = unplaced ? [] : emptyRuns(from, new Date(Math.min(to.getTime(), startedAt - EMPTY_SETTLE_MS)), minutes);
       } else {
-        for await (const page of source.history({ symbol: request.symbol, from, to, signal })) {
+        for await (const page of source.history({ symbol: request.symbol, from, to, signal, reject })) {
           pipeline.accept(source, page);
           rows += page.length;
         }
       }
       await pipeline.delivered(start, Date.now() + DELIVERY_DEADLINE_MS);
-      // Refused rows leave their minutes without a candle: `failed` keeps the gap (and them) open for the
+      // Refused rows leave their minutes without data: `failed` keeps the gap (and them) open for the
       // next gap-fill, where `filled` would wait for candles that never come and `no_data` would close them.
-      if (refused > 0) report(request, 'failed', rows, `${refused} bar row(s) refused (see rejected_ticks); their minutes stay open for the next gap-fill`, emptyRanges);
+      if (refused > 0) report(request, 'failed', rows, `${refused} row(s) refused (see rejected_ticks); their minutes stay open for the next gap-fill`, emptyRanges);
       else report(request, rows > 0 ? 'filled' : 'no_data', rows, null, emptyRanges);
       // The outcome must reach Redis before the job completes, or a crash here would leave the gap open.
       await outbox.eventsDelivered(Date.now() + DELIVERY_DEADLINE_MS);

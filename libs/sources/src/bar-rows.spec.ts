@@ -5,6 +5,7 @@ import { createCoinbaseSource } from './coinbase/coinbase-source.js';
 import { createAlpacaSource } from './alpaca/alpaca-source.js';
 import { createYahooSource } from './yahoo/yahoo-source.js';
 import { parseChart } from './yahoo/chart.js';
+import { createFredSource } from './fred/fred-source.js';
 
 /**
  * A provider's bar answer with bad rows in it: bars() leaves them out of its pages and hands each
@@ -80,5 +81,23 @@ describe('yahoo merges two rows of one minute with exact decimals', () => {
     // Through Number the second high looked equal, the first was kept, and the bar (high < close) was refused.
     expect(outcome.rejections).toEqual([]);
     expect(outcome.bars).toEqual([{ symbol: 'AAPL', openTime: iso(M0), open: '1.00000000000000000001', high: '1.00000000000000000002', low: '1', close: '1.00000000000000000002', volume: '3', tradeCount: null }]);
+  });
+});
+
+describe('bad rows of a history() answer become rejections too', () => {
+  it('fred observations: a bad value is refused with its reason, a "." is a missing day', async () => {
+    const body = JSON.stringify({
+      count: 3, offset: 0, limit: 1000,
+      observations: [{ date: '2026-01-02', value: '3.95' }, { date: '2026-01-05', value: 'n/a' }, { date: '2026-01-06', value: '.' }],
+    });
+    const source = createFredSource({ assetClass: 'macro', seed: 1 }, { fetch: answering(body), apiKey: 'a'.repeat(32) });
+    const rejected: SourceRejection[] = [];
+    const values: string[] = [];
+    for await (const page of source.history({ symbol: 'DGS10', from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-01-10T00:00:00Z'), reject: (r) => rejected.push(r) })) {
+      values.push(...page.map((o) => o.price));
+    }
+    expect(values).toEqual(['3.95']);
+    expect(rejected.map((r) => [r.symbol, r.reason, r.barMinute])).toEqual([['DGS10', 'invalid_price', undefined]]);
+    expect(rejected[0]!.detail).toContain('"n/a"');
   });
 });

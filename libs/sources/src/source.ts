@@ -76,8 +76,9 @@ export interface HistoryRequest {
   to: Date;
   signal?: AbortSignal;
   /**
-   * bars() only: a row of the provider's answer that is not a valid bar, with its reason and
-   * `barMinute`. Without it such rows are still left out of the pages, but nobody hears of them.
+   * A row of the provider's answer that is not a valid trade, observation or bar, with its reason
+   * (bars() also gives its `barMinute`). Without it such rows are still left out of the pages, but
+   * nobody hears of them.
    */
   reject?(rejection: SourceRejection): void;
 }

@@ -332,7 +332,7 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
       await stream.stop();
     },
 
-    async *history({ symbol, from, to, signal }: HistoryRequest) {
+    async *history({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {
       const alpacaSymbol = toAlpacaSymbol(symbol);
       const fromMs = from.getTime();
       const toMs = to.getTime();
@@ -345,8 +345,9 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
         const out: Observation[] = [];
         for (const row of page.rows[alpacaSymbol] ?? []) {
           const checked = checkTrade(row, check, symbol);
-          // history has no reject channel; the pipeline would refuse it anyway. Alpaca's end is inclusive.
-          if (checked.ok && checked.value.timeMs >= fromMs && checked.value.timeMs < toMs) out.push(checked.value.observation);
+          if (!checked.ok) refuse?.(checked.rejection);
+          // Alpaca's end is inclusive.
+          else if (checked.value.timeMs >= fromMs && checked.value.timeMs < toMs) out.push(checked.value.observation);
         }
         if (out.length > 0) yield out;
         pageToken = page.nextPageToken;

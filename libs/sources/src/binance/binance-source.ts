@@ -264,7 +264,7 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
       }
     },
 
-    async *history({ symbol, from, to, signal }: HistoryRequest) {
+    async *history({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {
       const binanceSymbol = toBinanceSymbol(symbol);
       if (to.getTime() <= from.getTime()) return;
       const subscribed = new SubscribedSymbols([symbol]);
@@ -283,7 +283,10 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
           const id = jsonIdInteger(row.id);
           if (!Number.isNaN(id)) maxId = Math.max(maxId, id);
           const checked = checkTradeRow(row, binanceSymbol, check);
-          if (!checked.ok) continue; // history has no reject channel; the pipeline would refuse it anyway
+          if (!checked.ok) {
+            refuse?.(checked.rejection);
+            continue;
+          }
           if (checked.trade.time >= to.getTime()) {
             ended = true;
             break;

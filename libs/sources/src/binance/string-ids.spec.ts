@@ -19,13 +19,18 @@ describe('binance history() with ids sent as strings', () => {
         const fromId = Number(parsed.searchParams.get('fromId'));
         // Two pages of 3, then a short one, then nothing newer.
         body = fromId > 7 ? [] : [fromId, fromId + 1, fromId + 2].filter((id) => id <= 7).map(row);
+        // A row whose id is no integer: refused with its reason, the paging goes on by the others.
+        if (fromId === 4) (body as Record<string, unknown>[]).push({ ...row(5), id: '5e0' });
       }
       return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
     }) as unknown as typeof globalThis.fetch;
     const source = createBinanceSource({ assetClass: 'crypto', seed: 1 }, { fetch, pageLimit: 3 });
     const ids: (string | null)[] = [];
-    for await (const page of source.history({ symbol: 'BTC/USDT', from: new Date(from), to: new Date(from + 60_000) })) ids.push(...page.map((o) => o.tradeId));
+    const refused: string[] = [];
+    const request = { symbol: 'BTC/USDT', from: new Date(from), to: new Date(from + 60_000), reject: (r: { reason: string }) => void refused.push(r.reason) };
+    for await (const page of source.history(request)) ids.push(...page.map((o) => o.tradeId));
     expect(ids).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+    expect(refused).toEqual(['invalid_trade_id']);
     expect(asked).toEqual(['/api/v3/aggTrades?', '/api/v3/historicalTrades?1', '/api/v3/historicalTrades?4', '/api/v3/historicalTrades?7']);
   });
 });

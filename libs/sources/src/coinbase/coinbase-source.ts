@@ -259,7 +259,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
       await stream.stop();
     },
 
-    async *history({ symbol, from, to, signal }: HistoryRequest) {
+    async *history({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {
       const productId = toCoinbaseProduct(symbol);
       if (to.getTime() <= from.getTime()) return;
       const subscribed = new SubscribedProducts([symbol]);
@@ -277,7 +277,10 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
           const id = rowId(row);
           if (Number.isSafeInteger(id)) maxId = Math.max(maxId, id);
           const checked = checkTradeRow(row, productId, check);
-          if (!checked.ok) continue; // history has no reject channel; the pipeline would refuse it anyway
+          if (!checked.ok) {
+            refuse?.(checked.rejection);
+            continue;
+          }
           if (checked.trade.timeUs >= toUs) {
             ended = true;
             break;

@@ -289,7 +289,7 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
       await untilAborted(ctx.signal);
     },
 
-    async *history({ symbol, from, to, signal }: HistoryRequest) {
+    async *history({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {
       const seriesId = checkSeriesId(symbol);
       if (to.getTime() <= from.getTime()) return;
       const { rows } = await fetchRows(seriesId, isoDate(from.getTime()), isoDate(to.getTime() - 1), { signal, maxAttempts: opts.maxAttempts });
@@ -297,7 +297,8 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
       const page: Observation[] = [];
       for (const row of rows) {
         const checked = checkRow(seriesId, row.date, row.value, row.sample, check);
-        // Missing values and bad rows are left out (history has no reject channel).
+        // A missing value is no value that day, not bad data.
+        if (checked.kind === 'rejected') refuse?.(checked.rejection);
         if (checked.kind !== 'observation') continue;
         const at = Date.parse(checked.observation.ts);
         if (at >= from.getTime() && at < to.getTime()) page.push(checked.observation);
