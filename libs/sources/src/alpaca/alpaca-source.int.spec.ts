@@ -202,7 +202,9 @@ describe('alpaca source against the fake Alpaca', () => {
     await until(() => source.stats.liveTrades > 20);
     await first.stop();
     const tradesBefore = source.stats.catchUp.trades;
-    await sleep(1000);
+    // More than 10 trades executed while no stream ran: what the catch-up must bring.
+    const stoppedAt = Date.now();
+    await until(() => SYMBOLS.reduce((n, symbol) => n + server.trades(symbol, stoppedAt, Date.now() + 1).length, 0) > 10);
     const second = run(source);
     const liveBefore = source.stats.liveTrades;
     await until(() => source.stats.liveTrades > liveBefore + 20);
@@ -320,9 +322,7 @@ describe('alpaca source against the fake Alpaca', () => {
   it('waits out a 429 Retry-After before asking again, then succeeds (history)', async () => {
     const server = await fakeWith();
     const source = sourceFor(server);
-    const to = Date.now() - 3000;
-    const from = to - 60_000;
-    const trades = await historyAfter429(source, server, 'AAPL', from, to);
+    const { trades, from, to } = await historyAfter429(source, server, 'AAPL', 3000);
     expect(trades).toEqual(server.trades('AAPL', from, to).map(observationOf));
   });
 

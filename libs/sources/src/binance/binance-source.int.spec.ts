@@ -1,22 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { eventually } from '@tickvault/testing';
 import { startFakeBinance, type FakeBinance, type FakeBinanceOptions, type FakeTrade } from '@tickvault/fake-feeds';
-import {
-  closedAfterEach,
-  expectDelivered as expectTapeDelivered,
-  expectEmptyHistory,
-  expectMalformedRejected,
-  expectOutageCaughtUpAfter429,
-  expectRestartCaughtUp,
-  expectStallRecovered,
-  historyAfter429,
-  historyPages,
-  runStream,
-  until,
-  type TradeTape,
-} from '../kit/testing.js';
+import { expectDelivered as expectTapeDelivered, expectEmptyHistory, expectHistoryWindow, expectMalformedRejected, expectOutageCaughtUpAfter429, expectRestartCaughtUp, expectStallRecovered, harness, historyAfter429, repeatOutages, until, type TradeTape } from '../kit/testing.js';
 import type { Observation } from '../source.js';
-import { createBinanceSource, type BinanceSource, type BinanceSourceOptions } from './binance-source.js';
+import { createBinanceSource, type BinanceSourceOptions } from './binance-source.js';
 
 /**
  * The binance source against the fake Binance (tools/fake-feeds): real sockets, real HTTP, Binance's
@@ -26,17 +13,12 @@ import { createBinanceSource, type BinanceSource, type BinanceSourceOptions } fr
 const SYMBOLS = ['BTC/USDT', 'ETH/USDT'];
 const FAST: Partial<BinanceSourceOptions> = { staleMs: 1500, initialBackoffMs: 100, maxBackoffMs: 1000, batchMs: 20 };
 
-const keep = closedAfterEach();
-
-async function startFake(options: FakeBinanceOptions = {}): Promise<FakeBinance> {
-  return keep(await startFakeBinance({ seed: 7, symbols: ['BTCUSDT', 'ETHUSDT'], tradesPerSecond: 20, historyMs: 15 * 60_000, pingIntervalMs: 300, ...options }));
-}
-
-function sourceFor(server: FakeBinance, overrides: Partial<BinanceSourceOptions> = {}): BinanceSource {
-  return createBinanceSource({ assetClass: 'crypto', seed: 0, settings: { binance: { wsUrl: server.wsUrl, restUrl: server.restUrl } } }, { ...FAST, ...overrides });
-}
-
-const run = (source: BinanceSource, symbols: readonly string[] = SYMBOLS) => runStream(source, symbols);
+const { startFake, sourceFor, run } = harness({
+  symbols: SYMBOLS,
+  startFake: (options: FakeBinanceOptions) => startFakeBinance({ seed: 7, symbols: ['BTCUSDT', 'ETHUSDT'], tradesPerSecond: 20, historyMs: 15 * 60_000, pingIntervalMs: 300, ...options }),
+  source: (server: FakeBinance, overrides: Partial<BinanceSourceOptions>) =>
+    createBinanceSource({ assetClass: 'crypto', seed: 0, settings: { binance: { wsUrl: server.wsUrl, restUrl: server.restUrl } } }, { ...FAST, ...overrides }),
+});
 
 const binanceName = (symbol: string) => symbol.replace('/', '');
 
@@ -84,14 +66,11 @@ describe('binance source against the fake Binance', () => {
     const server = await startFake();
     const source = sourceFor(server);
     const r = run(source);
-    await until(() => source.stats.liveTrades > 20);
-    for (let i = 0; i < 3; i++) {
-      // Connections dropped, new ones refused and the window's trades never pushed: only REST has them.
-      server.controls.outage(600);
+    await repeatOutages(source.stats, (ms) => server.controls.outage(ms), async (i) => {
       const inOutage = server.controls.tradeNow('BTCUSDT');
       await until(() => source.stats.reconnects.length > i);
       await until(() => seen(r.observations, inOutage));
-    }
+    });
     // Trades withheld on a live connection: the jump in ids is filled too.
     const gapsBefore = source.stats.catchUp.gaps;
     server.controls.withhold(700);
@@ -150,9 +129,7 @@ describe('binance source against the fake Binance', () => {
   it('waits out a 429 Retry-After before asking again, then succeeds (history)', async () => {
     const server = await startFake();
     const source = sourceFor(server);
-    const to = Date.now() - 1000;
-    const from = to - 60_000;
-    const trades = await historyAfter429(source, server, 'BTC/USDT', from, to);
+    const { trades, from, to } = await historyAfter429(source, server, 'BTC/USDT', 1000);
     expect(server.stats.banned).toBe(0);
     expect(trades.map((t) => Number(t.tradeId))).toEqual(server.trades('BTCUSDT', from, to).map((t) => t.id));
     console.info('429', { requests: server.stats.requests });
@@ -173,13 +150,8 @@ describe('binance source against the fake Binance', () => {
   it('history() pages exactly the fake\'s trades of a window', async () => {
     const server = await startFake({ tradesPerSecond: 5 });
     const source = sourceFor(server);
-    const to = Math.floor(Date.now() / 1000) * 1000 - 60_000;
-    const from = to - 10 * 60_000 + 123;
-    const pages = await historyPages(source, 'ETH/USDT', from, to);
-    const expected = server.trades('ETHUSDT', from, to);
-    expect(expected.length).toBeGreaterThan(2000);
-    expect(pages.length).toBeGreaterThanOrEqual(3);
-    expect(pages.flat()).toEqual(expected.map((t) => ({ symbol: 'ETH/USDT', ts: new Date(t.time).toISOString(), price: t.price, size: t.qty, tradeId: String(t.id) })));
+    const observation = (t: FakeTrade) => ({ symbol: 'ETH/USDT', ts: new Date(t.time).toISOString(), price: t.price, size: t.qty, tradeId: String(t.id) });
+    const { to } = await expectHistoryWindow(source, 'ETH/USDT', (from, to) => server.trades('ETHUSDT', from, to), observation);
     await expectEmptyHistory(source, 'ETH/USDT', to);
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkTradeRow, MAX_FRAME_BYTES, parseFrame, type CheckContext } from './frames.js';
 import { SubscribedSymbols } from './symbols.js';
-import { expectOutcomes } from '../kit/testing.js';
+import { expectOutcomes, outcomeOf } from '../kit/testing.js';
 
 const NOW = Date.parse('2026-03-04T10:00:00.000Z');
 const ctx: CheckContext = { subscribed: new SubscribedSymbols(['BTC/USDT', 'ETH/USDT']), now: NOW, maxFutureMs: 120_000 };
@@ -9,10 +9,7 @@ const ctx: CheckContext = { subscribed: new SubscribedSymbols(['BTC/USDT', 'ETH/
 const trade = (data: Record<string, unknown> = {}, stream = 'btcusdt@trade') =>
   JSON.stringify({ stream, data: { e: 'trade', E: NOW, s: 'BTCUSDT', t: 12345, p: '65000.01000000', q: '0.00120000', T: NOW - 5, m: true, M: true, ...data } });
 const parse = (text: string) => parseFrame(text, Buffer.byteLength(text), ctx);
-const reasonOf = (text: string) => {
-  const outcome = parse(text);
-  return outcome.kind === 'rejected' ? outcome.rejection.reason : outcome.kind;
-};
+const reasonOf = outcomeOf(parse);
 
 describe('Binance trade frames', () => {
   it('turns a combined-stream trade into an observation with the decimals as sent', () => {

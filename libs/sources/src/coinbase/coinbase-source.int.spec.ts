@@ -1,23 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { startFakeCoinbase, type FakeCoinbase, type FakeCoinbaseOptions, type FakeCoinbaseTrade } from '@tickvault/fake-feeds';
-import {
-  closedAfterEach,
-  expectDelivered as expectTapeDelivered,
-  expectEmptyHistory,
-  expectMalformedRejected,
-  expectOutageCaughtUpAfter429,
-  expectRestartCaughtUp,
-  expectStallRecovered,
-  historyAfter429,
-  historyPages,
-  micros,
-  runStream,
-  until,
-  type TradeTape,
-} from '../kit/testing.js';
+import { expectDelivered as expectTapeDelivered, expectEmptyHistory, expectHistoryWindow, expectMalformedRejected, expectOutageCaughtUpAfter429, expectRestartCaughtUp, expectStallRecovered, harness, historyAfter429, micros, repeatOutages, until, type TradeTape } from '../kit/testing.js';
 import type { Observation, SourceBar } from '../source.js';
-import { createCoinbaseSource, type CoinbaseSource, type CoinbaseSourceOptions } from './coinbase-source.js';
+import { createCoinbaseSource, type CoinbaseSourceOptions } from './coinbase-source.js';
 
 /**
  * The coinbase source against the fake Coinbase (tools/fake-feeds): real sockets, real HTTP,
@@ -28,17 +14,12 @@ import { createCoinbaseSource, type CoinbaseSource, type CoinbaseSourceOptions }
 const SYMBOLS = ['BTC/USD', 'ETH/USD'];
 const FAST: Partial<CoinbaseSourceOptions> = { staleMs: 1500, initialBackoffMs: 100, maxBackoffMs: 1000, batchMs: 20, heartbeatGraceMs: 300 };
 
-const keep = closedAfterEach();
-
-async function startFake(options: FakeCoinbaseOptions = {}): Promise<FakeCoinbase> {
-  return keep(await startFakeCoinbase({ seed: 7, products: ['BTC-USD', 'ETH-USD'], tradesPerSecond: 20, historyMs: 15 * 60_000, heartbeatIntervalMs: 200, ...options }));
-}
-
-function sourceFor(server: FakeCoinbase, overrides: Partial<CoinbaseSourceOptions> = {}): CoinbaseSource {
-  return createCoinbaseSource({ assetClass: 'crypto', seed: 0, settings: { coinbase: { wsUrl: server.wsUrl, restUrl: server.restUrl } } }, { ...FAST, ...overrides });
-}
-
-const run = (source: CoinbaseSource, symbols: readonly string[] = SYMBOLS) => runStream(source, symbols);
+const { startFake, sourceFor, run } = harness({
+  symbols: SYMBOLS,
+  startFake: (options: FakeCoinbaseOptions) => startFakeCoinbase({ seed: 7, products: ['BTC-USD', 'ETH-USD'], tradesPerSecond: 20, historyMs: 15 * 60_000, heartbeatIntervalMs: 200, ...options }),
+  source: (server: FakeCoinbase, overrides: Partial<CoinbaseSourceOptions>) =>
+    createCoinbaseSource({ assetClass: 'crypto', seed: 0, settings: { coinbase: { wsUrl: server.wsUrl, restUrl: server.restUrl } } }, { ...FAST, ...overrides }),
+});
 
 const productOf = (symbol: string) => symbol.replace('/', '-');
 const observationOf = (symbol: string, t: { time: string; price: string; size: string; tradeId: number }): Observation => ({
@@ -147,12 +128,7 @@ describe('coinbase source against the fake Coinbase', () => {
     const server = await startFake();
     const source = sourceFor(server);
     const r = run(source);
-    await until(() => source.stats.liveTrades > 20);
-    for (let i = 0; i < 3; i++) {
-      // Connections dropped, new ones refused and the window's matches never pushed: only REST has them.
-      server.controls.outage(600);
-      await until(() => source.stats.reconnects.length > i, 5000);
-    }
+    await repeatOutages(source.stats, (ms) => server.controls.outage(ms), (i) => until(() => source.stats.reconnects.length > i, 5000));
     const summary = await expectDelivered(server, () => r.observations);
     await r.stop();
     expect(source.stats.reconnects.length).toBeGreaterThanOrEqual(3);
@@ -232,9 +208,7 @@ describe('coinbase source against the fake Coinbase', () => {
   it('waits out a 429 Retry-After before asking again, then succeeds (history)', async () => {
     const server = await startFake();
     const source = sourceFor(server);
-    const to = Date.now() - 1000;
-    const from = to - 60_000;
-    const trades = await historyAfter429(source, server, 'BTC/USD', from, to);
+    const { trades, from, to } = await historyAfter429(source, server, 'BTC/USD', 1000);
     expect(trades).toEqual(server.trades('BTC-USD', from, to).map((t) => observationOf('BTC/USD', t)));
   });
 
@@ -249,13 +223,8 @@ describe('coinbase source against the fake Coinbase', () => {
   it("history() pages exactly the fake's trades of a window", async () => {
     const server = await startFake({ tradesPerSecond: 5 });
     const source = sourceFor(server);
-    const to = Math.floor(Date.now() / 1000) * 1000 - 60_000;
-    const from = to - 10 * 60_000 + 123;
-    const pages = await historyPages(source, 'ETH/USD', from, to);
-    const expected = server.trades('ETH-USD', from, to);
-    expect(expected.length).toBeGreaterThan(2000);
-    expect(pages.length).toBeGreaterThanOrEqual(3);
-    expect(pages.flat()).toEqual(expected.map((t) => observationOf('ETH/USD', t)));
+    const observation = (t: FakeCoinbaseTrade) => observationOf('ETH/USD', t);
+    const { pages, to } = await expectHistoryWindow(source, 'ETH/USD', (from, to) => server.trades('ETH-USD', from, to), observation);
     // The trades endpoint has no time parameter: the start is found by id in a few requests, not by paging back.
     expect(source.stats.rest.requests).toBeLessThan(pages.length + 12);
     await expectEmptyHistory(source, 'ETH/USD', to);

@@ -5,7 +5,7 @@ import {
 } from './frames.js';
 import { rowId } from './catch-up.js';
 import { SubscribedProducts } from './symbols.js';
-import { expectOutcomes } from '../kit/testing.js';
+import { expectOutcomes, outcomeOf } from '../kit/testing.js';
 
 const NOW = Date.parse('2026-03-04T10:00:00.000Z');
 const ctx: CheckContext = { subscribed: new SubscribedProducts(['BTC/USD', 'ETH/USD']), now: NOW, maxFutureMs: 120_000 };
@@ -16,10 +16,7 @@ const match = (fields: Record<string, unknown> = {}) =>
     time: '2026-03-04T09:59:59.028459Z', product_id: 'BTC-USD', size: '5.23512', price: '400.23', side: 'sell', ...fields,
   });
 const parseText = (text: string) => parseMessage(text, Buffer.byteLength(text), ctx);
-const reasonOf = (text: string) => {
-  const outcome = parseText(text);
-  return outcome.kind === 'rejected' ? outcome.rejection.reason : outcome.kind;
-};
+const reasonOf = outcomeOf(parseText);
 
 describe('Coinbase ws-feed messages', () => {
   it('turns a match into an observation with decimals and microseconds as sent', () => {

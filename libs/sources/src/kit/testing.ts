@@ -208,16 +208,17 @@ export async function expectMalformedRejected(
 }
 
 /**
- * history() of a minute of `symbol` ending at `to`, with the fake told to answer the first request
+ * history() of the minute of `symbol` ending `endsAgoMs` ago, with the fake told to answer the first request
  * 429 (Retry-After 1 s): the source waits it out once and then gets the page. Returns the trades.
  */
 export async function historyAfter429(
   source: { history(request: { symbol: string; from: Date; to: Date }): AsyncIterable<readonly Observation[]>; stats: StreamStats },
   server: { controls: { force429(options: { retryAfterSeconds: number; count?: number }): void }; stats: { rateLimited: number } },
   symbol: string,
-  from: number,
-  to: number,
-): Promise<Observation[]> {
+  endsAgoMs: number,
+): Promise<{ trades: Observation[]; from: number; to: number }> {
+  const to = Date.now() - endsAgoMs;
+  const from = to - 60_000;
   server.controls.force429({ retryAfterSeconds: 1, count: 1 });
   const started = Date.now();
   const trades: Observation[] = [];
@@ -225,7 +226,7 @@ export async function historyAfter429(
   expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   expect(source.stats.rest.rateLimited).toBe(1);
   expect(server.stats.rateLimited).toBe(1);
-  return trades;
+  return { trades, from, to };
 }
 
 /**
@@ -300,4 +301,59 @@ export function expectOutcomes(outcomeOf: (text: string) => string, byOutcome: R
 /** `f(input)` equals the output of each `[input, output]` case (symbol mappings, decimal texts). */
 export function expectMapped<I, O>(f: (input: I) => O, cases: readonly (readonly [I, O])[]): void {
   for (const [input, output] of cases) expect(f(input), String(input)).toEqual(output);
+}
+
+/**
+ * A provider spec's harness: its fake with the spec's defaults (closed after each test), its source
+ * against that fake with fast test options, and runs on the spec's symbols.
+ */
+export function harness<F extends { close(): unknown }, FO extends object, S extends { stream(ctx: StreamContext): Promise<void> }, SO extends object>(spec: {
+  startFake(options: FO): Promise<F>;
+  source(fake: F, overrides: SO): S;
+  symbols: readonly string[];
+}) {
+  const keep = closedAfterEach();
+  return {
+    startFake: async (options = {} as FO): Promise<F> => keep(await spec.startFake(options)),
+    sourceFor: (fake: F, overrides = {} as SO): S => spec.source(fake, overrides),
+    run: (source: S, symbols: readonly string[] = spec.symbols): StreamRun => runStream(source, symbols),
+  };
+}
+
+/** Three outages of 600 ms on a live run, each followed by `after(i)` (waiting for the reconnect and what it brings). */
+export async function repeatOutages(stats: { liveTrades: number }, outage: (ms: number) => void, after: (i: number) => Promise<void>): Promise<void> {
+  await until(() => stats.liveTrades > 20);
+  for (let i = 0; i < 3; i++) {
+    // Connections dropped, new ones refused and the window's trades never pushed: only REST has them.
+    outage(600);
+    await after(i);
+  }
+}
+
+/**
+ * history() over ten minutes ending a minute ago (more than 2000 trades, at least 3 pages) gives
+ * exactly the fake's trades. Returns the pages and the window's end.
+ */
+export async function expectHistoryWindow<T>(
+  source: HistorySource,
+  symbol: string,
+  fakeTrades: (from: number, to: number) => T[],
+  observation: (trade: T) => Observation,
+): Promise<{ pages: (readonly Observation[])[]; to: number }> {
+  const to = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+  const from = to - 10 * 60_000 + 123;
+  const pages = await historyPages(source, symbol, from, to);
+  const expected = fakeTrades(from, to);
+  expect(expected.length).toBeGreaterThan(2000);
+  expect(pages.length).toBeGreaterThanOrEqual(3);
+  expect(pages.flat()).toEqual(expected.map(observation));
+  return { pages, to };
+}
+
+/** What a frame parser made of a text: a rejection's reason, or the kind it parsed as (for expectOutcomes). */
+export function outcomeOf(parse: (text: string) => { kind: string; rejection?: { reason: string } }): (text: string) => string {
+  return (text) => {
+    const outcome = parse(text);
+    return outcome.kind === 'rejected' && outcome.rejection ? outcome.rejection.reason : outcome.kind;
+  };
 }
