@@ -101,20 +101,24 @@ describe('binance source against the fake Binance', () => {
     console.info('stall', { recoveredMs, reconnects: source.stats.reconnects, catchUp: source.stats.catchUp });
   });
 
-  it('reconnects at once on serverShutdown and before the connection age limit', async () => {
+  it('reconnects at once on serverShutdown and before the connection age limit, once the connection was healthy', async () => {
     const server = await startFake();
-    const source = sourceFor(server, { maxConnectionMs: 1200 });
+    // A connection counts as healthy (planned reconnects skip the backoff) after 5 s live; a young one backs
+    // off even when the server asked for the reconnect. The watchdog is slack so a starved test process does not cut it.
+    const source = sourceFor(server, { maxConnectionMs: 12_000, staleMs: 15_000 });
     const r = run(source);
     await until(() => source.stats.liveTrades > 20);
+    const liveBy = Date.now();
+    await until(() => Date.now() - liveBy > 5_500);
     expect(server.controls.serverShutdown()).toBe(1);
     await until(() => source.stats.shutdownNotices === 1 && source.stats.reconnects.some((x) => x.reason === 'shutdown'));
-    await until(() => source.stats.reconnects.some((x) => x.reason === 'max-age'));
+    await until(() => source.stats.reconnects.some((x) => x.reason === 'max-age'), 60_000);
     await expectDelivered(server, () => r.observations);
     await r.stop();
-    const shutdown = source.stats.reconnects.find((x) => x.reason === 'shutdown');
-    expect(shutdown?.downMs).toBeLessThan(200); // no backoff for a planned reconnect
-    expect(source.stats.reconnects.filter((x) => x.reason === 'max-age').length).toBeGreaterThanOrEqual(1);
     console.info('planned reconnects', source.stats.reconnects);
+    // No backoff for a planned reconnect: what the loop chose to wait, not the wall clock (a busy machine stretches that).
+    const planned = source.stats.reconnects.filter((x) => x.reason === 'shutdown' || x.reason === 'max-age');
+    expect(planned.slice(0, 2).map((x) => [x.reason, x.backoffMs])).toEqual([['shutdown', 0], ['max-age', 0]]);
   });
 
   it('rejects malformed frames with their reasons while valid trades keep flowing on the same connection', async () => {

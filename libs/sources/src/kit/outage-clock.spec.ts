@@ -12,9 +12,9 @@ describe('OutageClock (streams and polls)', () => {
     expect(clock.live(1_000)).toBeUndefined(); // the first connection is no reconnect
     clock.lost('FRED 500', 'FRED 500', 2_000);
     clock.lost('unreachable: ECONNREFUSED', 'unreachable: ECONNREFUSED', 5_000);
-    expect(clock.live(9_000)).toEqual({ reason: 'unreachable: ECONNREFUSED', downMs: 7_000 });
+    expect(clock.live(9_000)).toEqual({ reason: 'unreachable: ECONNREFUSED', downMs: 7_000, backoffMs: 0 });
     expect(clock.live(10_000)).toBeUndefined();
-    expect(stats.reconnects).toEqual([{ reason: 'unreachable: ECONNREFUSED', downMs: 7_000 }]);
+    expect(stats.reconnects).toEqual([{ reason: 'unreachable: ECONNREFUSED', downMs: 7_000, backoffMs: 0 }]);
     expect(events).toEqual(['up', 'down FRED 500', 'down unreachable: ECONNREFUSED', 'up', 'back unreachable: ECONNREFUSED', 'up']);
   });
 

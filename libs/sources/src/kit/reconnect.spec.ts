@@ -32,13 +32,14 @@ describe('reconnectLoop', () => {
       stop.abort();
       return { reason: 'aborted', detail: 'stopped', healthy: false };
     };
+    let waited = 0;
     await reconnectLoop({
       ctx: { signal: stop.signal, onReconnect: (r) => reconnected.push(r), onDisconnected: (r) => disconnected.push(r) },
       stats,
       connect,
       next: () => fast,
       onLive: () => {},
-      onRetry: () => {},
+      onRetry: (_end, retryInMs) => void (waited += retryInMs),
     });
     expect(calls).toBe(5);
     expect(disconnected).toHaveLength(4);
@@ -47,6 +48,36 @@ describe('reconnectLoop', () => {
     expect(reconnected).toEqual(['error']);
     expect(stats.reconnects[0]!.downMs).toBeGreaterThanOrEqual(3 * 40);
     expect(stats.reconnects[0]!.downMs).toBeLessThanOrEqual(backAt - lostAt);
+    // Of that, the backoff the loop chose: every retry's wait, added up.
+    expect(waited).toBeGreaterThan(0);
+    expect(stats.reconnects[0]!.backoffMs).toBe(waited);
+  });
+
+  it('records no backoff for a planned reconnect, however long the reconnect itself takes', async () => {
+    const stats = newStats();
+    const stop = new AbortController();
+    let calls = 0;
+    await reconnectLoop({
+      ctx: { signal: stop.signal },
+      stats,
+      connect: async (live) => {
+        calls++;
+        if (calls === 1) {
+          live(Date.now());
+          return { reason: 'shutdown', detail: '', healthy: true };
+        }
+        await sleep(30); // a slow handshake: part of the outage, but no backoff
+        live(Date.now());
+        stop.abort();
+        return { reason: 'aborted', detail: '', healthy: false };
+      },
+      next: (end) => (end.reason === 'shutdown' ? 'at-once' : fast),
+      onLive: () => {},
+      onRetry: () => {},
+    });
+    expect(stats.reconnects).toHaveLength(1);
+    expect(stats.reconnects[0]).toMatchObject({ reason: 'shutdown', backoffMs: 0 });
+    expect(stats.reconnects[0]!.downMs).toBeGreaterThanOrEqual(25);
   });
 
   it('resets the backoff only after a healthy connection, and comes back at once when told to', async () => {

@@ -16,6 +16,8 @@ export interface Outage {
   /** Why the last connection attempt of the outage ended. */
   reason: string;
   downMs: number;
+  /** Of downMs, how long the loop chose to wait (backoff) rather than spent failing: 0 for a planned reconnect. */
+  backoffMs: number;
 }
 
 export interface ReconnectOptions {
@@ -44,17 +46,23 @@ export const untilAborted = (signal: AbortSignal) =>
  * so `downMs` is the whole time without data, and its reason is the last failure's.
  */
 export class OutageClock {
-  private down: { since: number; reason: string } | undefined;
+  private down: { since: number; reason: string; backoffMs: number } | undefined;
 
   constructor(
     private readonly ctx: Pick<StreamContext, 'onConnected' | 'onReconnect' | 'onDisconnected'>,
-    private readonly stats: Pick<ConnectionStats, 'reconnects'>,
+    // Polls keep outages without backoffMs (they do not back off through this clock); streams read it.
+    private readonly stats: { reconnects: { reason: string; downMs: number }[] },
   ) {}
 
   /** A connection was lost or a poll failed; `detail` is what operators see (default: the reason). */
   lost(reason: string, detail: string = reason, at: number = Date.now()): void {
-    this.down = { since: this.down?.since ?? at, reason };
+    this.down = { since: this.down?.since ?? at, reason, backoffMs: this.down?.backoffMs ?? 0 };
     this.ctx.onDisconnected?.(detail);
+  }
+
+  /** The loop is about to wait `ms` before its next attempt (after lost()). */
+  backingOff(ms: number): void {
+    if (this.down) this.down.backoffMs += ms;
   }
 
   /** Data flows: the outage that this ends, if there was one. */
@@ -63,7 +71,7 @@ export class OutageClock {
     const down = this.down;
     this.down = undefined;
     if (!down) return undefined;
-    const outage = { reason: down.reason, downMs: at - down.since };
+    const outage = { reason: down.reason, downMs: at - down.since, backoffMs: down.backoffMs };
     this.stats.reconnects.push(outage);
     if (this.stats.reconnects.length > RECONNECTS_KEPT) this.stats.reconnects.shift();
     this.ctx.onReconnect?.(down.reason);
@@ -93,6 +101,7 @@ export async function reconnectLoop(options: ReconnectOptions): Promise<void> {
     if (end.healthy) attempt = 0;
     const delayMs = next === 'at-once' ? 0 : backoffDelay(attempt++, next.initialMs, next.maxMs, options.random);
     options.onRetry(end, delayMs, attempt);
+    clock.backingOff(delayMs);
     if (delayMs > 0) await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
   }
 }

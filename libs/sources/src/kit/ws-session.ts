@@ -5,7 +5,7 @@ export interface ConnectionStats {
   /** Sockets opened. */
   connections: number;
   /** Each time the stream was live again: why the previous connection ended and how long none was live. */
-  reconnects: { reason: string; downMs: number }[];
+  reconnects: { reason: string; downMs: number; backoffMs: number }[];
   staleTerminations: number;
 }
 
