@@ -120,4 +120,18 @@ describe('SourceRunner takeover progress (real Redis)', () => {
       return (await connection.hget(progressKey(), 'OLD/USD')) === live;
     }, 'progress moves on after the replay is delivered', 10_000, 20);
   });
+
+  it('records the rows a takeover replay refuses, beside the trades it replays', async () => {
+    await connection.hset(progressKey(), 'BAD/USD', '2026-12-06T11:00:00.000Z');
+    const source = scriptedSource(async function* ({ symbol, reject }) {
+      reject?.({ symbol, reason: 'invalid_trade_id', detail: 'trade id "x1" is no integer', sample: '{"id":"x1"}' });
+      yield [trade(symbol, '2026-12-06T11:00:01.000Z', 'good-1')];
+    });
+    const { runner } = replica(source.source, ['BAD/USD']);
+    runner.setSymbols(['BAD/USD'], ['BAD/USD']);
+    await eventually(async () => (await queuedIds()).includes('good-1'), 'the valid replayed trade queued', 10_000, 20);
+    await eventually(async () => (await ticks.getJobs(['waiting'], 0, -1)).some((job) => (job.data.rejected as { reason: string }[]).some((r) => r.reason === 'invalid_trade_id')), 'the refused row queued as a rejection', 10_000, 20);
+    const rejected = (await ticks.getJobs(['waiting'], 0, -1)).flatMap((job) => job.data.rejected as { symbol: string | null; reason: string }[]);
+    expect(rejected.every((r) => r.symbol === 'BAD/USD' || r.symbol === null)).toBe(true);
+  });
 });

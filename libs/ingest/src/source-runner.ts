@@ -1,6 +1,6 @@
 import type { RedisClient } from '@tickvault/queue';
 import { errorMessage, type Logger } from '@tickvault/runtime';
-import type { MarketSource } from '@tickvault/sources';
+import type { MarketSource, SourceRejection } from '@tickvault/sources';
 import type { DeliveredProgress } from './delivered-progress.js';
 import { DeliveryDeadlineError } from './outbox.js';
 import type { IngestPipeline } from './pipeline.js';
@@ -184,13 +184,19 @@ export class SourceRunner {
     const start = new Date(Math.max(Date.parse(from), to.getTime() - MAX_HANDOVER_REPLAY_MS));
     const position = this.pipeline.position;
     let replayed = 0;
+    let refused = 0;
+    // A refused row of the provider's answer is recorded like a refused live frame: its trade is missing, visibly.
+    const reject = (rejection: SourceRejection) => {
+      refused++;
+      this.pipeline.reject(this.source.id, rejection);
+    };
     try {
-      for await (const page of this.source.history({ symbol, from: start, to })) {
+      for await (const page of this.source.history({ symbol, from: start, to, reject })) {
         this.pipeline.accept(this.source, page);
         replayed += page.length;
       }
       await this.replayDelivered(position, symbol);
-      this.options.logger.info({ source: this.source.id, symbol, why, from: start.toISOString(), replayed }, 'replayed history');
+      this.options.logger.info({ source: this.source.id, symbol, why, from: start.toISOString(), replayed, refused }, 'replayed history');
     } catch (error) {
       this.options.logger.warn({ source: this.source.id, symbol, why, err: errorMessage(error) }, 'history replay failed; this gap stays open until it is backfilled');
     } finally {
