@@ -1,9 +1,11 @@
-import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
-import { Batcher } from '../kit/batcher.js';
-import type { StreamOptions, StreamStats } from '../kit/stream-options.js';
-import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
+import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceOptions, StreamContext } from '../source.js';
+import { LateLogger } from '../kit/late-logger.js';
+import { providerLimiter } from '../kit/provider-limiter.js';
+import type { Batcher } from '../kit/batcher.js';
+import { streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
+import { acceptedSymbols } from '../kit/accepted-symbols.js';
+import { streamTrades } from '../kit/trade-stream.js';
 import { openSession } from '../kit/ws-session.js';
-import { TokenBucketLimiter } from '../rate-limiter.js';
 import { checkBar, checkTrade, MAX_FRAME_BYTES, parseFrame, toIsoMicros, type CheckContext } from './frames.js';
 import { AlpacaCatchUp } from './catch-up.js';
 import { AlpacaHandshake, type Plan } from './handshake.js';
@@ -115,26 +117,22 @@ const keyHint = (keyId: string) => (keyId.length > 4 ? `${keyId.slice(0, 4)}…`
  */
 export function createAlpacaSource(options: SourceOptions, overrides: Partial<AlpacaSourceOptions> = {}): AlpacaSource {
   const settings = options.settings?.alpaca;
-  const staleMs = overrides.staleMs ?? (settings?.staleSeconds ?? ALPACA_DEFAULTS.staleSeconds) * 1000;
+  const endpoints = streamEndpoints(settings, ALPACA_DEFAULTS);
+  const staleMs = overrides.staleMs ?? endpoints.staleMs;
   const opts: AlpacaSourceOptions = {
-    wsUrl: settings?.wsUrl ?? ALPACA_DEFAULTS.wsUrl,
-    restUrl: settings?.restUrl ?? ALPACA_DEFAULTS.restUrl,
+    ...streamDefaults(options),
+    ...endpoints,
     feed: settings?.feed ?? ALPACA_DEFAULTS.feed,
     keyId: settings?.keyId ?? '',
     secretKey: settings?.secretKey ?? '',
     staleMs,
     pingIntervalMs: Math.max(50, Math.min(10_000, Math.floor(staleMs / 3))),
     requestsPerMinute: settings?.requestsPerMinute ?? ALPACA_DEFAULTS.requestsPerMinute,
-    maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
-    initialBackoffMs: 500,
-    maxBackoffMs: 30_000,
     authRetryInitialMs: 10_000,
     authRetryMaxMs: 300_000,
     connectionLimitRetryInitialMs: 30_000,
     connectionLimitRetryMaxMs: 300_000,
     handshakeTimeoutMs: 15_000,
-    batchMs: 50,
-    batchMaxTrades: 500,
     pageLimit: 10_000,
     catchUpLookbackMs: 90_000,
     catchUpDelayMs: 2_000,
@@ -162,9 +160,8 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
   }
 
   const random = opts.random ?? Math.random;
-  let logger: SourceLogger | undefined;
-  const limiter =
-    opts.limiter ?? options.limiter?.('alpaca', { perMinute: opts.requestsPerMinute }) ?? new TokenBucketLimiter({ weightPerMinute: opts.requestsPerMinute });
+  const logger = new LateLogger();
+  const limiter = providerLimiter(options, 'alpaca', opts.requestsPerMinute, opts.limiter);
   const rest = new AlpacaRest({
     baseUrl: opts.restUrl,
     keyId: opts.keyId,
@@ -172,7 +169,7 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     feed: opts.feed,
     limiter,
     fetch: opts.fetch,
-    logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
+    logger,
   });
   const streamUrl = `${opts.wsUrl.replace(/\/+$/, '')}/${opts.feed}`;
   const stats: AlpacaStats = {
@@ -266,20 +263,6 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     });
   }
 
-  function validSymbols(ctx: StreamContext): string[] {
-    const symbols: string[] = [];
-    for (const symbol of ctx.symbols) {
-      try {
-        toAlpacaSymbol(symbol);
-        if (!symbols.includes(symbol)) symbols.push(symbol);
-      } catch (error) {
-        if (!(error instanceof AlpacaSymbolError)) throw error;
-        ctx.reject({ symbol, reason: 'invalid_symbol', detail: error.message, sample: symbol });
-      }
-    }
-    return symbols;
-  }
-
   return {
     id: 'alpaca',
     assetClass: options.assetClass,
@@ -289,20 +272,15 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
     owedSince: (symbol: string) => catchUp.owedSince(symbol),
 
     async stream(ctx: StreamContext) {
-      logger = ctx.logger;
-      const symbols = validSymbols(ctx);
-      if (symbols.length === 0) return untilAborted(ctx.signal);
+      logger.use(ctx.logger);
+      // A symbol configured twice is subscribed and caught up once.
+      const symbols = [...new Set(acceptedSymbols(ctx, toAlpacaSymbol, (e) => e instanceof AlpacaSymbolError).map(([symbol]) => symbol))];
       const plan: Plan = { symbols, byAlpaca: new Map(symbols.map((s) => [toAlpacaSymbol(s), s])), limited: new Set() };
       const askedAt = Date.now();
       for (const symbol of symbols) catchUp.want(symbol, askedAt);
-      const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
-      const stream = catchUp.forStream(ctx, plan);
-      stream.resume();
-      await reconnectLoop({
-        ctx,
-        stats,
-        random,
-        connect: (live) => connect(ctx, plan, batcher, stream, live),
+      await streamTrades(ctx, symbols, { stats, random, opts }, {
+        catchUp: () => catchUp.forStream(ctx, plan),
+        connect: (batcher, stream, live) => connect(ctx, plan, batcher, stream, live),
         // A wrong key does not fix itself in a second, and another connection may hold the key for long.
         next: (end) =>
           end.reason === 'auth-failed'
@@ -328,8 +306,6 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
           } else ctx.logger.warn({ reason: end.reason, detail: end.detail, retryInMs, attempt }, 'Alpaca stream closed; reconnecting');
         },
       });
-      batcher.flush();
-      await stream.stop();
     },
 
     async *history({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {

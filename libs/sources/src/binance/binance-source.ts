@@ -1,12 +1,14 @@
-import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, SourceRejection, StreamContext } from '../source.js';
-import { Batcher } from '../kit/batcher.js';
-import type { StreamOptions, StreamStats } from '../kit/stream-options.js';
-import { IdCatchUp, TradeIdGaps, type IdGap, type IdPagingOptions } from '../kit/id-gaps.js';
-import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
+import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceOptions, SourceRejection, StreamContext } from '../source.js';
+import { LateLogger } from '../kit/late-logger.js';
+import { providerLimiter } from '../kit/provider-limiter.js';
+import type { Batcher } from '../kit/batcher.js';
+import { streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
+import { ID_PAGING_DEFAULTS, IdCatchUp, TradeIdGaps, type IdGap, type IdPagingOptions } from '../kit/id-gaps.js';
+import { acceptedSymbols } from '../kit/accepted-symbols.js';
+import { streamLogLines, streamTrades } from '../kit/trade-stream.js';
 import { openSession } from '../kit/ws-session.js';
 import { jsonIdInteger } from '../kit/json-id.js';
 import { checkKline, checkTradeRow, parseFrame, type CheckContext } from './frames.js';
-import { TokenBucketLimiter } from '../rate-limiter.js';
 import { BinanceApiError, BinanceRest, type RestStats } from './rest.js';
 import { BinanceSymbolError, SubscribedSymbols, toBinanceSymbol } from './symbols.js';
 
@@ -61,30 +63,23 @@ const KLINES_PER_PAGE = 1000;
 export function createBinanceSource(options: SourceOptions, overrides: Partial<BinanceSourceOptions> = {}): BinanceSource {
   const settings = options.settings?.binance;
   const opts: BinanceSourceOptions = {
-    wsUrl: settings?.wsUrl ?? BINANCE_DEFAULTS.wsUrl,
-    restUrl: settings?.restUrl ?? BINANCE_DEFAULTS.restUrl,
-    staleMs: (settings?.staleSeconds ?? BINANCE_DEFAULTS.staleSeconds) * 1000,
+    ...streamDefaults(options),
+    ...streamEndpoints(settings, BINANCE_DEFAULTS),
     weightPerMinute: settings?.weightPerMinute ?? BINANCE_DEFAULTS.weightPerMinute,
-    maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
-    initialBackoffMs: 500,
-    maxBackoffMs: 30_000,
     maxConnectionMs: DAY_MS - 30 * 60_000,
-    batchMs: 50,
-    batchMaxTrades: 500,
     pageLimit: 1000,
-    maxCatchUpTrades: 500_000,
-    restLagToleranceMs: 10_000,
+    ...ID_PAGING_DEFAULTS,
     ...overrides,
   };
   const random = opts.random ?? Math.random;
-  let logger: SourceLogger | undefined;
+  const logger = new LateLogger();
   // One budget per provider: every replica (through Redis when the service provides it) spends from it.
-  const limiter = opts.limiter ?? options.limiter?.('binance', { perMinute: opts.weightPerMinute }) ?? new TokenBucketLimiter({ weightPerMinute: opts.weightPerMinute });
+  const limiter = providerLimiter(options, 'binance', opts.weightPerMinute, opts.limiter);
   const rest = new BinanceRest({
     baseUrl: opts.restUrl,
     limiter,
     fetch: opts.fetch,
-    logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
+    logger,
   });
   const stats: BinanceStats = {
     connections: 0,
@@ -203,40 +198,18 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
     owedSince: (symbol: string) => ids.owedSince(symbol),
 
     async stream(ctx: StreamContext) {
-      logger = ctx.logger;
-      const symbols: string[] = [];
-      for (const symbol of ctx.symbols) {
-        try {
-          toBinanceSymbol(symbol);
-          symbols.push(symbol);
-        } catch (error) {
-          if (!(error instanceof BinanceSymbolError)) throw error;
-          ctx.reject({ symbol, reason: 'invalid_symbol', detail: error.message, sample: symbol });
-        }
-      }
-      if (symbols.length === 0) return untilAborted(ctx.signal);
+      logger.use(ctx.logger);
+      const symbols = acceptedSymbols(ctx, toBinanceSymbol, (e) => e instanceof BinanceSymbolError).map(([symbol]) => symbol);
       const subscribed = new SubscribedSymbols(symbols);
       // From the start of the current minute: the first minute a fresh ingest stores is then complete.
-      const askedAt = Math.floor(Date.now() / 60_000) * 60_000;
-      for (const symbol of symbols) ids.state(symbol).wantedSince ??= askedAt;
-      const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
-      const catchUp = catchUpFor(ctx, subscribed);
-      catchUp.resume();
-      await reconnectLoop({
-        ctx,
-        stats,
-        random,
-        connect: (live) => connect(ctx, subscribed, batcher, catchUp, live),
+      ids.want(symbols, Math.floor(Date.now() / 60_000) * 60_000);
+      await streamTrades(ctx, symbols, { stats, random, opts }, {
+        catchUp: () => catchUpFor(ctx, subscribed),
+        connect: (batcher, catchUp, live) => connect(ctx, subscribed, batcher, catchUp, live),
         // A planned close of a healthy connection (maintenance notice, 24 h limit): come back at once.
         next: (end) => (end.healthy && (end.reason === 'shutdown' || end.reason === 'max-age') ? 'at-once' : { initialMs: opts.initialBackoffMs, maxMs: opts.maxBackoffMs }),
-        onLive: (outage) =>
-          outage
-            ? ctx.logger.info({ reason: outage.reason, downMs: outage.downMs, streams: subscribed.size }, 'Binance stream reconnected')
-            : ctx.logger.info({ streams: subscribed.size }, 'Binance stream connected'),
-        onRetry: (end, retryInMs, attempt) => ctx.logger.warn({ reason: end.reason, detail: end.detail, retryInMs, attempt }, 'Binance stream closed; reconnecting'),
+        ...streamLogLines(ctx, 'Binance stream', () => ({ streams: subscribed.size })),
       });
-      batcher.flush();
-      await catchUp.stop();
     },
 
     async *bars({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {

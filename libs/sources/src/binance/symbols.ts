@@ -1,4 +1,5 @@
 import { SYMBOL_PATTERNS } from '@tickvault/schema';
+import { Subscribed } from '../kit/subscribed.js';
 
 /**
  * Quote assets Binance spot lists symbols against. Binance symbols have no separator
@@ -50,27 +51,12 @@ export function fromBinanceSymbol(binanceSymbol: string): string | null {
  * here first (exact, whatever the quote list says); only frames for other symbols are split
  * by quote asset, to name them in the `unknown_symbol` rejection.
  */
-export class SubscribedSymbols {
-  private readonly byBinance = new Map<string, string>();
-
+export class SubscribedSymbols extends Subscribed {
   constructor(symbols: readonly string[]) {
-    for (const symbol of symbols) this.byBinance.set(toBinanceSymbol(symbol), symbol);
-  }
-
-  get size(): number {
-    return this.byBinance.size;
-  }
-
-  /** The tickvault symbol for a Binance symbol this stream subscribed to, else undefined. */
-  lookup(binanceSymbol: string): string | undefined {
-    return this.byBinance.get(binanceSymbol.toUpperCase());
+    super(symbols, toBinanceSymbol);
   }
 
   streams(): string[] {
-    return [...this.byBinance.values()].map(toTradeStream);
-  }
-
-  symbols(): string[] {
-    return [...this.byBinance.values()];
+    return this.symbols().map(toTradeStream);
   }
 }

@@ -1,12 +1,14 @@
 import { stringify } from 'lossless-json';
-import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceLogger, SourceOptions, SourceRejection, StreamContext } from '../source.js';
-import { Batcher } from '../kit/batcher.js';
-import type { StreamOptions, StreamStats } from '../kit/stream-options.js';
-import type { IdCatchUp, IdPagingOptions } from '../kit/id-gaps.js';
+import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceOptions, SourceRejection, StreamContext } from '../source.js';
+import { LateLogger } from '../kit/late-logger.js';
+import { providerLimiter } from '../kit/provider-limiter.js';
+import type { Batcher } from '../kit/batcher.js';
+import { streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
+import { ID_PAGING_DEFAULTS, type IdCatchUp, type IdPagingOptions } from '../kit/id-gaps.js';
 import { CoinbaseCatchUp, rowId } from './catch-up.js';
-import { reconnectLoop, untilAborted } from '../kit/reconnect.js';
+import { acceptedSymbols } from '../kit/accepted-symbols.js';
+import { streamLogLines, streamTrades } from '../kit/trade-stream.js';
 import { openSession } from '../kit/ws-session.js';
-import { TokenBucketLimiter } from '../rate-limiter.js';
 import { checkCandleRow, checkTradeRow, invalidProductOf, parseMessage, type CheckContext } from './frames.js';
 import { CoinbaseRest, type CoinbaseRestStats } from './rest.js';
 import { CoinbaseSymbolError, SubscribedProducts, toCoinbaseProduct } from './symbols.js';
@@ -81,18 +83,11 @@ const MAX_FRAME_BYTES = 1 << 20;
 export function createCoinbaseSource(options: SourceOptions, overrides: Partial<CoinbaseSourceOptions> = {}): CoinbaseSource {
   const settings = options.settings?.coinbase;
   const opts: CoinbaseSourceOptions = {
-    wsUrl: settings?.wsUrl ?? COINBASE_DEFAULTS.wsUrl,
-    restUrl: settings?.restUrl ?? COINBASE_DEFAULTS.restUrl,
-    staleMs: (settings?.staleSeconds ?? COINBASE_DEFAULTS.staleSeconds) * 1000,
+    ...streamDefaults(options),
+    ...streamEndpoints(settings, COINBASE_DEFAULTS),
     requestsPerMinute: settings?.requestsPerMinute ?? COINBASE_DEFAULTS.requestsPerMinute,
-    maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
-    initialBackoffMs: 500,
-    maxBackoffMs: 30_000,
-    batchMs: 50,
-    batchMaxTrades: 500,
     pageLimit: 1000,
-    maxCatchUpTrades: 500_000,
-    restLagToleranceMs: 10_000,
+    ...ID_PAGING_DEFAULTS,
     boundWaitMs: 3_000,
     heartbeatGraceMs: 900,
     candleSettleMs: 5_000,
@@ -101,15 +96,14 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
   };
   checkSettings(opts);
   const random = opts.random ?? Math.random;
-  let logger: SourceLogger | undefined;
-  const limiter =
-    opts.limiter ?? options.limiter?.('coinbase', { perMinute: opts.requestsPerMinute }) ?? new TokenBucketLimiter({ weightPerMinute: opts.requestsPerMinute });
+  const logger = new LateLogger();
+  const limiter = providerLimiter(options, 'coinbase', opts.requestsPerMinute, opts.limiter);
   const rest = new CoinbaseRest({
     baseUrl: opts.restUrl,
     limiter,
     minIntervalMs: 60_000 / opts.requestsPerMinute,
     fetch: opts.fetch,
-    logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
+    logger,
   });
   const stats: CoinbaseStats = {
     connections: 0,
@@ -221,42 +215,21 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
     owedSince: (symbol: string) => catchUp.ids.owedSince(symbol),
 
     async stream(ctx: StreamContext) {
-      logger = ctx.logger;
-      const symbols: string[] = [];
-      for (const symbol of ctx.symbols) {
-        try {
-          toCoinbaseProduct(symbol);
-          symbols.push(symbol);
-        } catch (error) {
-          if (!(error instanceof CoinbaseSymbolError)) throw error;
-          ctx.reject({ symbol, reason: 'invalid_symbol', detail: `${error.message} (CRYPTO_SYMBOLS)`, sample: symbol });
-        }
-      }
-      if (symbols.length === 0) return untilAborted(ctx.signal);
+      logger.use(ctx.logger);
+      const accepted = acceptedSymbols(ctx, toCoinbaseProduct, (e) => e instanceof CoinbaseSymbolError, { note: ' (CRYPTO_SYMBOLS)' });
+      const symbols = accepted.map(([symbol]) => symbol);
       const subscribed = new SubscribedProducts(symbols);
-      const askedAt = Date.now();
-      for (const symbol of symbols) catchUp.ids.state(symbol).wantedSince ??= askedAt;
-      const batcher = new Batcher((batch) => ctx.emit(batch), { maxMs: opts.batchMs, maxTrades: opts.batchMaxTrades });
-      const stream = catchUp.forStream(ctx, subscribed);
-      stream.resume();
-      await reconnectLoop({
-        ctx,
-        stats,
-        random,
-        connect: (live) => connect(ctx, subscribed, batcher, stream, live),
+      catchUp.ids.want(symbols, Date.now());
+      await streamTrades(ctx, symbols, { stats, random, opts }, {
+        catchUp: () => catchUp.forStream(ctx, subscribed),
+        connect: (batcher, stream, live) => connect(ctx, subscribed, batcher, stream, live),
         next: (end) => {
           if (end.reason !== 'no-products') return { initialMs: opts.initialBackoffMs, maxMs: opts.maxBackoffMs };
           ctx.logger.error({}, 'Coinbase lists none of the configured products; the coinbase source idles');
           return 'give-up';
         },
-        onLive: (outage) =>
-          outage
-            ? ctx.logger.info({ reason: outage.reason, downMs: outage.downMs, products: subscribed.size }, 'Coinbase feed reconnected')
-            : ctx.logger.info({ products: subscribed.size }, 'Coinbase feed connected'),
-        onRetry: (end, retryInMs, attempt) => ctx.logger.warn({ reason: end.reason, detail: end.detail, retryInMs, attempt }, 'Coinbase feed closed; reconnecting'),
+        ...streamLogLines(ctx, 'Coinbase feed', () => ({ products: subscribed.size })),
       });
-      batcher.flush();
-      await stream.stop();
     },
 
     async *history({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {

@@ -1,4 +1,5 @@
 import { SYMBOL_PATTERNS } from '@tickvault/schema';
+import { Subscribed } from '../kit/subscribed.js';
 
 export class CoinbaseSymbolError extends Error {}
 
@@ -22,33 +23,12 @@ export function fromCoinbaseProduct(productId: string): string | null {
  * The products one stream subscribes to, keyed by Coinbase's id. A product Coinbase refuses
  * (`... is not a valid product`) is removed, so the others can be subscribed without it.
  */
-export class SubscribedProducts {
-  private readonly byProduct = new Map<string, string>();
-
+export class SubscribedProducts extends Subscribed {
   constructor(symbols: readonly string[]) {
-    for (const symbol of symbols) this.byProduct.set(toCoinbaseProduct(symbol), symbol);
-  }
-
-  get size(): number {
-    return this.byProduct.size;
-  }
-
-  /** The tickvault symbol for a product this stream subscribed to, else undefined. */
-  lookup(productId: string): string | undefined {
-    return this.byProduct.get(productId.toUpperCase());
-  }
-
-  remove(productId: string): string | undefined {
-    const symbol = this.lookup(productId);
-    this.byProduct.delete(productId.toUpperCase());
-    return symbol;
+    super(symbols, toCoinbaseProduct);
   }
 
   productIds(): string[] {
-    return [...this.byProduct.keys()];
-  }
-
-  symbols(): string[] {
-    return [...this.byProduct.values()];
+    return this.names();
   }
 }

@@ -1,8 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HistoryRequest, MarketSource, Observation, SourceLogger, SourceOptions, StreamContext } from '../source.js';
+import type { HistoryRequest, MarketSource, Observation, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import { LateLogger } from '../kit/late-logger.js';
+import { providerLimiter } from '../kit/provider-limiter.js';
+import { acceptedSymbols } from '../kit/accepted-symbols.js';
+import { futureToleranceMs } from '../kit/stream-options.js';
 import { OutageClock, untilAborted } from '../kit/reconnect.js';
-import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
+import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { FredApiError, FredClient, isTransient, type FredClientStats } from './client.js';
 import { checkRow, checkSeriesId, FredSeriesError, parseGraphCsv, parseObservationsJson, type RawRow, type RowContext } from './observations.js';
 
@@ -116,7 +120,7 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
     pollMs: positive(settings?.pollSeconds ?? FRED_DEFAULTS.pollSeconds, 'FRED_POLL_SECONDS') * 1000,
     requestsPerMinute: positive(settings?.requestsPerMinute ?? FRED_DEFAULTS.requestsPerMinute, 'the FRED request budget per minute'),
     revisionWindowDays: FRED_DEFAULTS.revisionWindowDays,
-    maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
+    maxFutureMs: futureToleranceMs(options),
     initialBackoffMs: 2000,
     maxBackoffMs: 10 * 60_000,
     timeoutMs: 30_000,
@@ -129,10 +133,10 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
     apiKey,
   };
   const random = opts.random ?? Math.random;
-  let logger: SourceLogger | undefined;
+  const logger = new LateLogger();
   // The budget is per key with one, per IP for the keyless CSV.
   const limiterKey = apiKey === undefined ? 'fredgraph' : 'fred';
-  const limiter = opts.limiter ?? options.limiter?.(limiterKey, { perMinute: opts.requestsPerMinute }) ?? new TokenBucketLimiter({ weightPerMinute: opts.requestsPerMinute });
+  const limiter = providerLimiter(options, limiterKey, opts.requestsPerMinute, opts.limiter);
   const client = new FredClient({
     apiUrl: opts.apiUrl,
     graphUrl: opts.graphUrl,
@@ -143,7 +147,7 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
     defaultRetryAfterMs: opts.defaultRetryAfterMs,
     maxRetryWaitMs: opts.maxRetryWaitMs,
     random,
-    logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
+    logger,
   });
   /** Per series: the value last emitted per date inside the revision window. */
   const sent = new Map<string, Map<string, string>>();
@@ -254,17 +258,8 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
     stats,
 
     async stream(ctx: StreamContext) {
-      logger = ctx.logger;
-      const active = new Set<string>();
-      for (const symbol of ctx.symbols) {
-        try {
-          active.add(checkSeriesId(symbol));
-        } catch (error) {
-          if (!(error instanceof FredSeriesError)) throw error;
-          stats.rejected++;
-          ctx.reject({ symbol, reason: 'invalid_symbol', detail: error.message, sample: symbol });
-        }
-      }
+      logger.use(ctx.logger);
+      const active = new Set(acceptedSymbols(ctx, checkSeriesId, (e) => e instanceof FredSeriesError, { stats }).map(([, seriesId]) => seriesId));
       let failures = 0;
       const outages = new OutageClock(ctx, stats);
       while (!ctx.signal.aborted && active.size > 0) {

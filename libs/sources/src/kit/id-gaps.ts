@@ -38,6 +38,9 @@ export interface IdPagingOptions {
   restLagToleranceMs: number;
 }
 
+/** Catch-up bounds the id-based providers share (the page size is each provider's own maximum). */
+export const ID_PAGING_DEFAULTS = { maxCatchUpTrades: 500_000, restLagToleranceMs: 10_000 } as const satisfies Omit<IdPagingOptions, 'pageLimit'>;
+
 export interface IdGapOptions extends IdPagingOptions {
   /** For log lines: `Binance`, `Coinbase`. */
   provider: string;
@@ -81,6 +84,11 @@ export class TradeIdGaps {
 
   get counts(): IdGapOptions['counts'] {
     return this.options.counts;
+  }
+
+  /** Each symbol is owed its trades from `since` on, unless an earlier stream already owes it from further back. */
+  want(symbols: readonly string[], since: number): void {
+    for (const symbol of symbols) this.state(symbol).wantedSince ??= since;
   }
 
   state(symbol: string): IdState {

@@ -1,4 +1,5 @@
 import type { RequestWeightLimiter } from '../rate-limiter.js';
+import type { SourceOptions } from '../source.js';
 import type { ConnectionStats } from './ws-session.js';
 
 /** Settings every streaming provider has; each provider's options extend these with its own. */
@@ -22,4 +23,20 @@ export interface StreamOptions {
 export interface StreamStats extends ConnectionStats {
   liveTrades: number;
   rejected: number;
+}
+
+/** Future-stamp tolerance when the settings name none: two minutes of clock skew between us and a provider. */
+export const futureToleranceMs = (options: SourceOptions): number => options.settings?.maxFutureMs ?? 120_000;
+
+/** Where every streaming provider's backoff and batching start; a provider's own defaults or the overrides come after. */
+export function streamDefaults(options: SourceOptions): Pick<StreamOptions, 'maxFutureMs' | 'initialBackoffMs' | 'maxBackoffMs' | 'batchMs' | 'batchMaxTrades'> {
+  return { maxFutureMs: futureToleranceMs(options), initialBackoffMs: 500, maxBackoffMs: 30_000, batchMs: 50, batchMaxTrades: 500 };
+}
+
+/** A streaming provider's endpoints and silence limit: from its settings where set, else its defaults. */
+export function streamEndpoints(
+  settings: { wsUrl?: string; restUrl?: string; staleSeconds?: number } | undefined,
+  defaults: { wsUrl: string; restUrl: string; staleSeconds: number },
+): Pick<StreamOptions, 'staleMs'> & { wsUrl: string; restUrl: string } {
+  return { wsUrl: settings?.wsUrl ?? defaults.wsUrl, restUrl: settings?.restUrl ?? defaults.restUrl, staleMs: (settings?.staleSeconds ?? defaults.staleSeconds) * 1000 };
 }

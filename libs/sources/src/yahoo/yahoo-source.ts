@@ -1,9 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isUsEquityMarketOpen } from '@tickvault/schema';
-import type { HistoryRequest, MarketSource, SourceBar, SourceLogger, SourceOptions, StreamContext } from '../source.js';
+import type { HistoryRequest, MarketSource, SourceBar, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import { LateLogger } from '../kit/late-logger.js';
+import { providerLimiter } from '../kit/provider-limiter.js';
+import { acceptedSymbols } from '../kit/accepted-symbols.js';
+import { futureToleranceMs } from '../kit/stream-options.js';
 import { OutageClock, untilAborted } from '../kit/reconnect.js';
-import { TokenBucketLimiter, type RequestWeightLimiter } from '../rate-limiter.js';
+import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { parseChart } from './chart.js';
 import { isTransient, YahooApiError, YahooClient, type YahooClientStats } from './client.js';
 import { toYahooSymbol, YahooSymbolError } from './symbols.js';
@@ -158,7 +162,7 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
     offHoursPollMs: SCHEDULE_DEFAULTS.offHoursPollMs,
     requestsPerMinute: positive(settings?.requestsPerMinute ?? YAHOO_DEFAULTS.requestsPerMinute, 'the Yahoo request budget per minute'),
     isMarketOpen: SCHEDULE_DEFAULTS.isMarketOpen,
-    maxFutureMs: options.settings?.maxFutureMs ?? 120_000,
+    maxFutureMs: futureToleranceMs(options),
     overlapMs: 2 * MINUTE_MS,
     initialLookbackMs: DAY_MS,
     pageMs: 7 * DAY_MS,
@@ -174,8 +178,8 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
     ...overrides,
   };
   const random = opts.random ?? Math.random;
-  let logger: SourceLogger | undefined;
-  const limiter = opts.limiter ?? options.limiter?.('yahoo', { perMinute: opts.requestsPerMinute }) ?? new TokenBucketLimiter({ weightPerMinute: opts.requestsPerMinute });
+  const logger = new LateLogger();
+  const limiter = providerLimiter(options, 'yahoo', opts.requestsPerMinute, opts.limiter);
   const client = new YahooClient({
     chartUrl: opts.chartUrl,
     limiter,
@@ -185,7 +189,7 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
     defaultRetryAfterMs: opts.defaultRetryAfterMs,
     maxRetryWaitMs: opts.maxRetryWaitMs,
     random,
-    logger: { info: (o, m) => logger?.info(o, m), warn: (o, m) => logger?.warn(o, m), error: (o, m) => logger?.error(o, m) },
+    logger,
   });
   const states = new Map<string, SymbolState>();
   const stats: YahooStats = {
@@ -320,17 +324,8 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
     stats,
 
     async stream(ctx: StreamContext) {
-      logger = ctx.logger;
-      const active = new Map<string, string>();
-      for (const symbol of ctx.symbols) {
-        try {
-          active.set(symbol, toYahooSymbol(symbol));
-        } catch (error) {
-          if (!(error instanceof YahooSymbolError)) throw error;
-          stats.rejected++;
-          ctx.reject({ symbol, reason: 'invalid_symbol', detail: error.message, sample: symbol });
-        }
-      }
+      logger.use(ctx.logger);
+      const active = new Map(acceptedSymbols(ctx, toYahooSymbol, (e) => e instanceof YahooSymbolError, { stats }));
       const schedule: YahooPollState = { lastRoundAt: -Infinity, lastRoundInSession: false, failures: 0 };
       const outages = new OutageClock(ctx, stats);
       while (!ctx.signal.aborted && active.size > 0) {
