@@ -1,8 +1,7 @@
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceOptions, StreamContext } from '../source.js';
-import { LateLogger } from '../kit/late-logger.js';
-import { providerLimiter } from '../kit/provider-limiter.js';
+import { restWiring } from '../kit/rest-wiring.js';
 import type { Batcher } from '../kit/batcher.js';
-import { streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
+import { emptyStreamStats, streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { streamTrades } from '../kit/trade-stream.js';
 import { openSession } from '../kit/ws-session.js';
@@ -160,30 +159,14 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
   }
 
   const random = opts.random ?? Math.random;
-  const logger = new LateLogger();
-  const limiter = providerLimiter(options, 'alpaca', opts.requestsPerMinute, opts.limiter);
-  const rest = new AlpacaRest({
-    baseUrl: opts.restUrl,
-    keyId: opts.keyId,
-    secretKey: opts.secretKey,
-    feed: opts.feed,
-    limiter,
-    fetch: opts.fetch,
-    logger,
-  });
+  const wiring = restWiring(options, 'alpaca', opts.requestsPerMinute, opts);
+  const { logger } = wiring;
+  const rest = new AlpacaRest({ ...wiring, baseUrl: opts.restUrl, keyId: opts.keyId, secretKey: opts.secretKey, feed: opts.feed });
   const streamUrl = `${opts.wsUrl.replace(/\/+$/, '')}/${opts.feed}`;
   const stats: AlpacaStats = {
-    connections: 0,
-    reconnects: [],
-    staleTerminations: 0,
-    authFailures: 0,
-    connectionLimitErrors: 0,
+    ...emptyStreamStats(),
+    authFailures: 0, connectionLimitErrors: 0, liveBars: 0, updatedBars: 0, ignoredMessages: 0,
     serverErrors: {},
-    liveTrades: 0,
-    liveBars: 0,
-    updatedBars: 0,
-    ignoredMessages: 0,
-    rejected: 0,
     limitedSymbols: [],
     catchUp: { windows: 0, trades: 0, bars: 0, gaveUp: 0 },
     rest: rest.stats,

@@ -1,8 +1,7 @@
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceOptions, SourceRejection, StreamContext } from '../source.js';
-import { LateLogger } from '../kit/late-logger.js';
-import { providerLimiter } from '../kit/provider-limiter.js';
+import { restWiring } from '../kit/rest-wiring.js';
 import type { Batcher } from '../kit/batcher.js';
-import { streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
+import { emptyStreamStats, streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
 import { ID_PAGING_DEFAULTS, IdCatchUp, TradeIdGaps, type IdGap, type IdPagingOptions } from '../kit/id-gaps.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { streamLogLines, streamTrades } from '../kit/trade-stream.js';
@@ -72,26 +71,10 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
     ...overrides,
   };
   const random = opts.random ?? Math.random;
-  const logger = new LateLogger();
-  // One budget per provider: every replica (through Redis when the service provides it) spends from it.
-  const limiter = providerLimiter(options, 'binance', opts.weightPerMinute, opts.limiter);
-  const rest = new BinanceRest({
-    baseUrl: opts.restUrl,
-    limiter,
-    fetch: opts.fetch,
-    logger,
-  });
-  const stats: BinanceStats = {
-    connections: 0,
-    reconnects: [],
-    staleTerminations: 0,
-    shutdownNotices: 0,
-    serverPings: 0,
-    liveTrades: 0,
-    rejected: 0,
-    catchUp: { gaps: 0, trades: 0, gaveUp: 0 },
-    rest: rest.stats,
-  };
+  const wiring = restWiring(options, 'binance', opts.weightPerMinute, opts);
+  const { logger } = wiring;
+  const rest = new BinanceRest({ ...wiring, baseUrl: opts.restUrl });
+  const stats: BinanceStats = { ...emptyStreamStats(), shutdownNotices: 0, serverPings: 0, catchUp: { gaps: 0, trades: 0, gaveUp: 0 }, rest: rest.stats };
 
   const checkContext = (subscribed: SubscribedSymbols): CheckContext => ({ subscribed, now: Date.now(), maxFutureMs: opts.maxFutureMs });
 

@@ -1,9 +1,8 @@
 import { stringify } from 'lossless-json';
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceOptions, SourceRejection, StreamContext } from '../source.js';
-import { LateLogger } from '../kit/late-logger.js';
-import { providerLimiter } from '../kit/provider-limiter.js';
+import { restWiring } from '../kit/rest-wiring.js';
 import type { Batcher } from '../kit/batcher.js';
-import { streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
+import { emptyStreamStats, streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
 import { ID_PAGING_DEFAULTS, type IdCatchUp, type IdPagingOptions } from '../kit/id-gaps.js';
 import { CoinbaseCatchUp, rowId } from './catch-up.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
@@ -96,26 +95,12 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
   };
   checkSettings(opts);
   const random = opts.random ?? Math.random;
-  const logger = new LateLogger();
-  const limiter = providerLimiter(options, 'coinbase', opts.requestsPerMinute, opts.limiter);
-  const rest = new CoinbaseRest({
-    baseUrl: opts.restUrl,
-    limiter,
-    minIntervalMs: 60_000 / opts.requestsPerMinute,
-    fetch: opts.fetch,
-    logger,
-  });
+  const wiring = restWiring(options, 'coinbase', opts.requestsPerMinute, opts);
+  const { logger } = wiring;
+  const rest = new CoinbaseRest({ ...wiring, baseUrl: opts.restUrl, minIntervalMs: 60_000 / opts.requestsPerMinute });
   const stats: CoinbaseStats = {
-    connections: 0,
-    reconnects: [],
-    staleTerminations: 0,
-    errorMessages: 0,
-    heartbeats: 0,
-    liveTrades: 0,
-    lastMatches: 0,
-    ignored: 0,
-    rejected: 0,
-    badCandles: 0,
+    ...emptyStreamStats(),
+    errorMessages: 0, heartbeats: 0, lastMatches: 0, ignored: 0, badCandles: 0,
     catchUp: { gaps: 0, fromHeartbeat: 0, trades: 0, gaveUp: 0 },
     rest: rest.stats,
   };

@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRequest, MarketSource, Observation, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
-import { LateLogger } from '../kit/late-logger.js';
-import { providerLimiter } from '../kit/provider-limiter.js';
+import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
 import { OutageClock, untilAborted } from '../kit/reconnect.js';
@@ -133,21 +132,18 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
     apiKey,
   };
   const random = opts.random ?? Math.random;
-  const logger = new LateLogger();
   // The budget is per key with one, per IP for the keyless CSV.
-  const limiterKey = apiKey === undefined ? 'fredgraph' : 'fred';
-  const limiter = providerLimiter(options, limiterKey, opts.requestsPerMinute, opts.limiter);
+  const wiring = restWiring(options, apiKey === undefined ? 'fredgraph' : 'fred', opts.requestsPerMinute, opts);
+  const { logger } = wiring;
   const client = new FredClient({
+    ...wiring,
     apiUrl: opts.apiUrl,
     graphUrl: opts.graphUrl,
     apiKey,
-    limiter,
-    fetch: opts.fetch,
     timeoutMs: opts.timeoutMs,
     defaultRetryAfterMs: opts.defaultRetryAfterMs,
     maxRetryWaitMs: opts.maxRetryWaitMs,
     random,
-    logger,
   });
   /** Per series: the value last emitted per date inside the revision window. */
   const sent = new Map<string, Map<string, string>>();

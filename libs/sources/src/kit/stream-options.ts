@@ -40,3 +40,6 @@ export function streamEndpoints(
 ): Pick<StreamOptions, 'staleMs'> & { wsUrl: string; restUrl: string } {
   return { wsUrl: settings?.wsUrl ?? defaults.wsUrl, restUrl: settings?.restUrl ?? defaults.restUrl, staleMs: (settings?.staleSeconds ?? defaults.staleSeconds) * 1000 };
 }
+
+/** The counters of `StreamStats` at zero, for a provider's stats to start from. */
+export const emptyStreamStats = (): StreamStats => ({ connections: 0, reconnects: [], staleTerminations: 0, liveTrades: 0, rejected: 0 });

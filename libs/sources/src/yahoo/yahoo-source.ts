@@ -2,8 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isUsEquityMarketOpen } from '@tickvault/schema';
 import type { HistoryRequest, MarketSource, SourceBar, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
-import { LateLogger } from '../kit/late-logger.js';
-import { providerLimiter } from '../kit/provider-limiter.js';
+import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
 import { OutageClock, untilAborted } from '../kit/reconnect.js';
@@ -178,18 +177,16 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
     ...overrides,
   };
   const random = opts.random ?? Math.random;
-  const logger = new LateLogger();
-  const limiter = providerLimiter(options, 'yahoo', opts.requestsPerMinute, opts.limiter);
+  const wiring = restWiring(options, 'yahoo', opts.requestsPerMinute, opts);
+  const { logger } = wiring;
   const client = new YahooClient({
+    ...wiring,
     chartUrl: opts.chartUrl,
-    limiter,
-    fetch: opts.fetch,
     timeoutMs: opts.timeoutMs,
     userAgent: opts.userAgent,
     defaultRetryAfterMs: opts.defaultRetryAfterMs,
     maxRetryWaitMs: opts.maxRetryWaitMs,
     random,
-    logger,
   });
   const states = new Map<string, SymbolState>();
   const stats: YahooStats = {
