@@ -1,7 +1,8 @@
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceOptions, StreamContext } from '../source.js';
+import { resumingSource } from '../kit/resuming-source.js';
 import { restWiring } from '../kit/rest-wiring.js';
 import type { Batcher } from '../kit/batcher.js';
-import { emptyStreamStats, streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
+import { emptyStreamStats, streamDefaults, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { streamTrades } from '../kit/trade-stream.js';
 import { openSession } from '../kit/ws-session.js';
@@ -116,11 +117,10 @@ const keyHint = (keyId: string) => (keyId.length > 4 ? `${keyId.slice(0, 4)}…`
  */
 export function createAlpacaSource(options: SourceOptions, overrides: Partial<AlpacaSourceOptions> = {}): AlpacaSource {
   const settings = options.settings?.alpaca;
-  const endpoints = streamEndpoints(settings, ALPACA_DEFAULTS);
-  const staleMs = overrides.staleMs ?? endpoints.staleMs;
+  const defaults = streamDefaults(options, settings, ALPACA_DEFAULTS);
+  const staleMs = overrides.staleMs ?? defaults.staleMs;
   const opts: AlpacaSourceOptions = {
-    ...streamDefaults(options),
-    ...endpoints,
+    ...defaults,
     feed: settings?.feed ?? ALPACA_DEFAULTS.feed,
     keyId: settings?.keyId ?? '',
     secretKey: settings?.secretKey ?? '',
@@ -247,21 +247,18 @@ export function createAlpacaSource(options: SourceOptions, overrides: Partial<Al
   }
 
   return {
-    id: 'alpaca',
-    assetClass: options.assetClass,
-    resumesItself: true,
+    ...resumingSource('alpaca', options),
     stats,
 
     owedSince: (symbol: string) => catchUp.owedSince(symbol),
 
     async stream(ctx: StreamContext) {
-      logger.use(ctx.logger);
       // A symbol configured twice is subscribed and caught up once.
       const symbols = [...new Set(acceptedSymbols(ctx, toAlpacaSymbol, (e) => e instanceof AlpacaSymbolError).map(([symbol]) => symbol))];
       const plan: Plan = { symbols, byAlpaca: new Map(symbols.map((s) => [toAlpacaSymbol(s), s])), limited: new Set() };
       const askedAt = Date.now();
       for (const symbol of symbols) catchUp.want(symbol, askedAt);
-      await streamTrades(ctx, symbols, { stats, random, opts }, {
+      await streamTrades(ctx, symbols, { stats, random, opts, logger }, {
         catchUp: () => catchUp.forStream(ctx, plan),
         connect: (batcher, stream, live) => connect(ctx, plan, batcher, stream, live),
         // A wrong key does not fix itself in a second, and another connection may hold the key for long.

@@ -1,8 +1,8 @@
 import { isLosslessNumber, parse, stringify } from 'lossless-json';
 import { compareDecimals, isValidPrice, toBarTime, UNSIGNED_DECIMAL } from '@tickvault/schema';
-import type { Observation, SourceBar, SourceRejection } from '../source.js';
+import type { SourceBar, SourceRejection } from '../source.js';
 import { jsonIdDigits } from '../kit/json-id.js';
-import { EARLIEST_MS, isObject, LATEST_MS, refusal, SAMPLE_CHARS } from '../kit/checks.js';
+import { EARLIEST_MS, isObject, LATEST_MS, refusal, SAMPLE_CHARS, type CheckedTrade } from '../kit/checks.js';
 
 /**
  * Frames above this are refused unread (`oversized`). Alpaca batches data messages into one array
@@ -20,11 +20,9 @@ const RFC3339 = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]
  */
 const IGNORED_TYPES = new Set(['q', 'c', 'x', 's', 'l', 'd', 'i', 'n']);
 
-export interface AlpacaTrade {
-  symbol: string;
+export interface AlpacaTrade extends CheckedTrade {
   /** Trade time, ms since the epoch (sub-millisecond digits dropped; `observation.ts` keeps microseconds). */
   timeMs: number;
-  observation: Observation;
 }
 
 export interface AlpacaBar {

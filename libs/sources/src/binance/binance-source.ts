@@ -1,7 +1,8 @@
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceOptions, SourceRejection, StreamContext } from '../source.js';
+import { resumingSource } from '../kit/resuming-source.js';
 import { restWiring } from '../kit/rest-wiring.js';
 import type { Batcher } from '../kit/batcher.js';
-import { emptyStreamStats, streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
+import { emptyStreamStats, streamDefaults, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
 import { ID_PAGING_DEFAULTS, IdCatchUp, TradeIdGaps, type IdGap, type IdPagingOptions } from '../kit/id-gaps.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { streamLogLines, streamTrades } from '../kit/trade-stream.js';
@@ -62,8 +63,7 @@ const KLINES_PER_PAGE = 1000;
 export function createBinanceSource(options: SourceOptions, overrides: Partial<BinanceSourceOptions> = {}): BinanceSource {
   const settings = options.settings?.binance;
   const opts: BinanceSourceOptions = {
-    ...streamDefaults(options),
-    ...streamEndpoints(settings, BINANCE_DEFAULTS),
+    ...streamDefaults(options, settings, BINANCE_DEFAULTS),
     weightPerMinute: settings?.weightPerMinute ?? BINANCE_DEFAULTS.weightPerMinute,
     maxConnectionMs: DAY_MS - 30 * 60_000,
     pageLimit: 1000,
@@ -173,20 +173,17 @@ export function createBinanceSource(options: SourceOptions, overrides: Partial<B
   }
 
   return {
-    id: 'binance',
-    assetClass: options.assetClass,
-    resumesItself: true,
+    ...resumingSource('binance', options),
     stats,
 
     owedSince: (symbol: string) => ids.owedSince(symbol),
 
     async stream(ctx: StreamContext) {
-      logger.use(ctx.logger);
       const symbols = acceptedSymbols(ctx, toBinanceSymbol, (e) => e instanceof BinanceSymbolError).map(([symbol]) => symbol);
       const subscribed = new SubscribedSymbols(symbols);
       // From the start of the current minute: the first minute a fresh ingest stores is then complete.
       ids.want(symbols, Math.floor(Date.now() / 60_000) * 60_000);
-      await streamTrades(ctx, symbols, { stats, random, opts }, {
+      await streamTrades(ctx, symbols, { stats, random, opts, logger }, {
         catchUp: () => catchUpFor(ctx, subscribed),
         connect: (batcher, catchUp, live) => connect(ctx, subscribed, batcher, catchUp, live),
         // A planned close of a healthy connection (maintenance notice, 24 h limit): come back at once.

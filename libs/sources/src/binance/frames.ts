@@ -1,21 +1,18 @@
 import { isValidPrice, type RejectReason } from '@tickvault/schema';
-import type { Observation, SourceBar, SourceRejection } from '../source.js';
+import type { SourceBar, SourceRejection } from '../source.js';
 import { jsonIdInteger } from '../kit/json-id.js';
-import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS } from '../kit/checks.js';
+import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS, subscribedSymbol, type CheckedTrade, type SubscribedCheckContext, type TradeCheck } from '../kit/checks.js';
 import { fromBinanceSymbol, type SubscribedSymbols } from './symbols.js';
 
 /** Frames above this are refused unread (`oversized`): a trade event is a few hundred bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 const SIZE = /^(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
 
-export interface BinanceTrade {
-  /** Normalized (`BTC/USDT`). */
-  symbol: string;
+export interface BinanceTrade extends CheckedTrade {
   /** Binance trade id: per symbol, numeric, increasing by one per trade. */
   id: number;
   /** Trade time, ms since the epoch. */
   time: number;
-  observation: Observation;
 }
 
 export type FrameOutcome =
@@ -25,13 +22,7 @@ export type FrameOutcome =
   | { kind: 'control'; detail: string }
   | { kind: 'rejected'; rejection: SourceRejection };
 
-export interface CheckContext {
-  subscribed: SubscribedSymbols;
-  now: number;
-  maxFutureMs: number;
-}
-
-type TradeCheck = { ok: true; trade: BinanceTrade } | { ok: false; rejection: SourceRejection };
+export type CheckContext = SubscribedCheckContext<SubscribedSymbols>;
 
 const reject = refusal;
 
@@ -45,13 +36,9 @@ export function checkTrade(
   fields: { symbol: unknown; id: unknown; price: unknown; qty: unknown; time: unknown },
   sample: string,
   ctx: CheckContext,
-): TradeCheck {
-  if (typeof fields.symbol !== 'string') return reject('malformed', 'trade without a symbol', sample);
-  const symbol = ctx.subscribed.lookup(fields.symbol);
-  if (!symbol) {
-    const named = fromBinanceSymbol(fields.symbol);
-    return reject('unknown_symbol', `trade for ${fields.symbol}, which this stream did not subscribe to`, sample, named);
-  }
+): TradeCheck<BinanceTrade> {
+  const symbol = subscribedSymbol(fields.symbol, 'a symbol', ctx, sample, fromBinanceSymbol);
+  if (typeof symbol !== 'string') return symbol;
   const { price, qty, time } = fields;
   const id = jsonIdInteger(fields.id);
   if (Number.isNaN(id)) {
@@ -106,7 +93,7 @@ export function parseFrame(text: string, byteLength: number, ctx: CheckContext):
 }
 
 /** A row of `GET /api/v3/historicalTrades` (`{"id","price","qty","quoteQty","time","isBuyerMaker","isBestMatch"}`). */
-export function checkTradeRow(row: unknown, binanceSymbol: string, ctx: CheckContext): TradeCheck {
+export function checkTradeRow(row: unknown, binanceSymbol: string, ctx: CheckContext): TradeCheck<BinanceTrade> {
   const sample = JSON.stringify(row) ?? String(row);
   if (!isObject(row)) return reject('malformed', 'trade row is not an object', sample);
   return checkTrade({ symbol: binanceSymbol, id: row.id, price: row.price, qty: row.qty, time: row.time }, sample, ctx);

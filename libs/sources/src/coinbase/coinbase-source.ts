@@ -1,8 +1,9 @@
 import { stringify } from 'lossless-json';
 import type { HistoryRequest, MarketSource, Observation, SourceBar, SourceOptions, SourceRejection, StreamContext } from '../source.js';
+import { resumingSource } from '../kit/resuming-source.js';
 import { restWiring } from '../kit/rest-wiring.js';
 import type { Batcher } from '../kit/batcher.js';
-import { emptyStreamStats, streamDefaults, streamEndpoints, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
+import { emptyStreamStats, streamDefaults, type StreamOptions, type StreamStats } from '../kit/stream-options.js';
 import { ID_PAGING_DEFAULTS, type IdCatchUp, type IdPagingOptions } from '../kit/id-gaps.js';
 import { CoinbaseCatchUp, rowId } from './catch-up.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
@@ -82,8 +83,7 @@ const MAX_FRAME_BYTES = 1 << 20;
 export function createCoinbaseSource(options: SourceOptions, overrides: Partial<CoinbaseSourceOptions> = {}): CoinbaseSource {
   const settings = options.settings?.coinbase;
   const opts: CoinbaseSourceOptions = {
-    ...streamDefaults(options),
-    ...streamEndpoints(settings, COINBASE_DEFAULTS),
+    ...streamDefaults(options, settings, COINBASE_DEFAULTS),
     requestsPerMinute: settings?.requestsPerMinute ?? COINBASE_DEFAULTS.requestsPerMinute,
     pageLimit: 1000,
     ...ID_PAGING_DEFAULTS,
@@ -192,20 +192,17 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
   }
 
   return {
-    id: 'coinbase',
-    assetClass: options.assetClass,
-    resumesItself: true,
+    ...resumingSource('coinbase', options),
     stats,
 
     owedSince: (symbol: string) => catchUp.ids.owedSince(symbol),
 
     async stream(ctx: StreamContext) {
-      logger.use(ctx.logger);
       const accepted = acceptedSymbols(ctx, toCoinbaseProduct, (e) => e instanceof CoinbaseSymbolError, { note: ' (CRYPTO_SYMBOLS)' });
       const symbols = accepted.map(([symbol]) => symbol);
       const subscribed = new SubscribedProducts(symbols);
       catchUp.ids.want(symbols, Date.now());
-      await streamTrades(ctx, symbols, { stats, random, opts }, {
+      await streamTrades(ctx, symbols, { stats, random, opts, logger }, {
         catchUp: () => catchUp.forStream(ctx, subscribed),
         connect: (batcher, stream, live) => connect(ctx, subscribed, batcher, stream, live),
         next: (end) => {

@@ -1,21 +1,18 @@
 import { isLosslessNumber } from 'lossless-json';
 import { jsonIdInteger, jsonInteger } from '../kit/json-id.js';
-import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS } from '../kit/checks.js';
+import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS, subscribedSymbol, type CheckedTrade, type SubscribedCheckContext, type TradeCheck } from '../kit/checks.js';
 import { compareDecimals, isValidPrice, UNSIGNED_DECIMAL } from '@tickvault/schema';
-import type { Observation, SourceBar, SourceRejection } from '../source.js';
+import type { SourceBar, SourceRejection } from '../source.js';
 import { fromCoinbaseProduct, type SubscribedProducts } from './symbols.js';
 
 /** Frames above this are refused unread (`oversized`): a match message is about 350 bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-export interface CoinbaseTrade {
-  /** Normalized (`BTC/USD`). */
-  symbol: string;
+export interface CoinbaseTrade extends CheckedTrade {
   /** Coinbase trade id: per product, an integer increasing by one per trade. */
   id: number;
   /** Trade time in microseconds since the epoch (Coinbase's precision). */
   timeUs: number;
-  observation: Observation;
 }
 
 export type MessageOutcome =
@@ -28,13 +25,7 @@ export type MessageOutcome =
   | { kind: 'ignored'; type: string }
   | { kind: 'rejected'; rejection: SourceRejection };
 
-export interface CheckContext {
-  subscribed: SubscribedProducts;
-  now: number;
-  maxFutureMs: number;
-}
-
-type TradeCheck = { ok: true; trade: CoinbaseTrade } | { ok: false; rejection: SourceRejection };
+export type CheckContext = SubscribedCheckContext<SubscribedProducts>;
 
 const reject = refusal;
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/;
@@ -68,12 +59,9 @@ export function checkTrade(
   fields: { productId: unknown; id: unknown; price: unknown; size: unknown; time: unknown },
   sample: string,
   ctx: CheckContext,
-): TradeCheck {
-  if (typeof fields.productId !== 'string') return reject('malformed', 'trade without a product_id', sample);
-  const symbol = ctx.subscribed.lookup(fields.productId);
-  if (!symbol) {
-    return reject('unknown_symbol', `trade for ${fields.productId}, which this stream did not subscribe to`, sample, fromCoinbaseProduct(fields.productId));
-  }
+): TradeCheck<CoinbaseTrade> {
+  const symbol = subscribedSymbol(fields.productId, 'a product_id', ctx, sample, fromCoinbaseProduct);
+  if (typeof symbol !== 'string') return symbol;
   const id = jsonIdInteger(fields.id);
   const { price, size, time } = fields;
   if (!Number.isSafeInteger(id) || id < 0) {
@@ -153,7 +141,7 @@ export function invalidProductOf(reason: string): string | null {
 }
 
 /** A row of `GET /products/{id}/trades` (`{"time","trade_id","price","size","side"}`). */
-export function checkTradeRow(row: unknown, productId: string, ctx: CheckContext): TradeCheck {
+export function checkTradeRow(row: unknown, productId: string, ctx: CheckContext): TradeCheck<CoinbaseTrade> {
   const sample = safeSample(row);
   if (!isObject(row)) return reject('malformed', 'trade row is not an object', sample);
   return checkTrade({ productId, id: row.trade_id, price: row.price, size: row.size, time: row.time }, sample, ctx);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRequest, MarketSource, Observation, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import { resumingSource } from '../kit/resuming-source.js';
 import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
@@ -247,10 +248,8 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
   }
 
   return {
-    id: 'fred',
-    assetClass: options.assetClass,
     // Each poll re-reads the whole revision window, so a restart or a hand-over needs no replay.
-    resumesItself: true,
+    ...resumingSource('fred', options),
     stats,
 
     async stream(ctx: StreamContext) {

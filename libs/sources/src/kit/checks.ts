@@ -1,5 +1,5 @@
 import type { RejectReason } from '@tickvault/schema';
-import type { SourceRejection } from '../source.js';
+import type { Observation, SourceRejection } from '../source.js';
 
 /** How much of a refused input a rejection keeps: enough to see what was wrong, never a whole frame. */
 export const SAMPLE_CHARS = 500;
@@ -29,4 +29,38 @@ export function parseObjectFrame(text: string, byteLength: number, maxBytes: num
   }
   if (!isObject(parsed)) return refusal('malformed', `frame is ${Array.isArray(parsed) ? 'an array' : typeof parsed}, not an object`, text);
   return { ok: true, value: parsed };
+}
+
+/** A trade as every provider's frame check hands it on: the normalized symbol and what is stored. */
+export interface CheckedTrade {
+  /** Normalized (`BTC/USDT`). */
+  symbol: string;
+  observation: Observation;
+}
+
+/** A trade frame or row, checked: the trade, or why it is refused. */
+export type TradeCheck<T extends CheckedTrade> = { ok: true; trade: T } | { ok: false; rejection: SourceRejection };
+
+/** What an id-based stream's frame checks read: the symbols it subscribed to, and the clock for the future-stamp check. */
+export interface SubscribedCheckContext<S> {
+  subscribed: S;
+  now: number;
+  maxFutureMs: number;
+}
+
+/**
+ * The tickvault symbol of the name a trade gives (`field` is the wire's name for it), when this
+ * stream subscribed to it; else the trade's refusal, naming the symbol where `nameOf` can read one.
+ */
+export function subscribedSymbol(
+  name: unknown,
+  field: string,
+  ctx: SubscribedCheckContext<{ lookup(name: string): string | undefined }>,
+  sample: string,
+  nameOf: (name: string) => string | null,
+): string | { ok: false; rejection: SourceRejection } {
+  if (typeof name !== 'string') return refusal('malformed', `trade without ${field}`, sample);
+  const symbol = ctx.subscribed.lookup(name);
+  if (!symbol) return refusal('unknown_symbol', `trade for ${name}, which this stream did not subscribe to`, sample, nameOf(name));
+  return symbol;
 }

@@ -28,17 +28,32 @@ export interface StreamStats extends ConnectionStats {
 /** Future-stamp tolerance when the settings name none: two minutes of clock skew between us and a provider. */
 export const futureToleranceMs = (options: SourceOptions): number => options.settings?.maxFutureMs ?? 120_000;
 
-/** Where every streaming provider's backoff and batching start; a provider's own defaults or the overrides come after. */
-export function streamDefaults(options: SourceOptions): Pick<StreamOptions, 'maxFutureMs' | 'initialBackoffMs' | 'maxBackoffMs' | 'batchMs' | 'batchMaxTrades'> {
-  return { maxFutureMs: futureToleranceMs(options), initialBackoffMs: 500, maxBackoffMs: 30_000, batchMs: 50, batchMaxTrades: 500 };
+/** What a streaming provider's settings may set; the rest of its options are its own. */
+export interface StreamSettings {
+  wsUrl?: string;
+  restUrl?: string;
+  staleSeconds?: number;
 }
 
-/** A streaming provider's endpoints and silence limit: from its settings where set, else its defaults. */
-export function streamEndpoints(
-  settings: { wsUrl?: string; restUrl?: string; staleSeconds?: number } | undefined,
-  defaults: { wsUrl: string; restUrl: string; staleSeconds: number },
-): Pick<StreamOptions, 'staleMs'> & { wsUrl: string; restUrl: string } {
-  return { wsUrl: settings?.wsUrl ?? defaults.wsUrl, restUrl: settings?.restUrl ?? defaults.restUrl, staleMs: (settings?.staleSeconds ?? defaults.staleSeconds) * 1000 };
+/**
+ * Where every streaming provider's options start: its endpoints and silence limit from its settings
+ * (else its defaults), and the shared backoff and batching; its own defaults and the overrides come after.
+ */
+export function streamDefaults(
+  options: SourceOptions,
+  settings: StreamSettings | undefined,
+  defaults: Required<StreamSettings>,
+): Omit<StreamOptions, 'limiter' | 'fetch' | 'random'> & { wsUrl: string; restUrl: string } {
+  return {
+    wsUrl: settings?.wsUrl ?? defaults.wsUrl,
+    restUrl: settings?.restUrl ?? defaults.restUrl,
+    staleMs: (settings?.staleSeconds ?? defaults.staleSeconds) * 1000,
+    maxFutureMs: futureToleranceMs(options),
+    initialBackoffMs: 500,
+    maxBackoffMs: 30_000,
+    batchMs: 50,
+    batchMaxTrades: 500,
+  };
 }
 
 /** The counters of `StreamStats` at zero, for a provider's stats to start from. */

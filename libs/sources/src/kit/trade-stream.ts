@@ -3,6 +3,7 @@ import { Batcher, type BatcherOptions } from './batcher.js';
 import { reconnectLoop, untilAborted, type ReconnectOptions } from './reconnect.js';
 import type { SessionEnd } from './ws-session.js';
 import type { StreamOptions } from './stream-options.js';
+import type { LateLogger } from './late-logger.js';
 
 /** The catch-up a trade stream runs beside its connection: resumed at the start, drained at the stop. */
 export interface StreamCatchUp {
@@ -12,6 +13,8 @@ export interface StreamCatchUp {
 
 /** What a trade source streams with, the same for each of its `stream()` calls. */
 export interface TradeStreamSource extends Pick<ReconnectOptions, 'stats' | 'random'> {
+  /** The source's REST logger: it logs to this call's logger from now on. */
+  logger: LateLogger;
   opts: Pick<StreamOptions, 'batchMs' | 'batchMaxTrades'>;
 }
 
@@ -28,6 +31,7 @@ export interface TradeStreamRun<C extends StreamCatchUp> extends Pick<ReconnectO
  * and let the catch-up finish.
  */
 export async function streamTrades<C extends StreamCatchUp>(ctx: StreamContext, symbols: readonly string[], source: TradeStreamSource, run: TradeStreamRun<C>): Promise<void> {
+  source.logger.use(ctx.logger);
   if (symbols.length === 0) return untilAborted(ctx.signal);
   const batching: BatcherOptions = { maxMs: source.opts.batchMs, maxTrades: source.opts.batchMaxTrades };
   const batcher = new Batcher((batch) => ctx.emit(batch), batching);

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isUsEquityMarketOpen } from '@tickvault/schema';
 import type { HistoryRequest, MarketSource, SourceBar, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import { resumingSource } from '../kit/resuming-source.js';
 import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
@@ -313,11 +314,9 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
   }
 
   return {
-    id: 'yahoo',
-    assetClass: options.assetClass,
     // Where each symbol's bars stopped is kept here and read from on the next poll; history() has
     // nothing to replay anyway.
-    resumesItself: true,
+    ...resumingSource('yahoo', options),
     stats,
 
     async stream(ctx: StreamContext) {
