@@ -72,7 +72,6 @@ export class AlpacaRest {
         provider: 'Alpaca',
         // A page of 10,000 trades is a few MB.
         timeoutMs: options.timeoutMs ?? 15_000,
-        rateLimitStatuses: [429],
         defaultPauseMs: (answer, _inARow, now) => untilReset(answer, now) ?? restOfMinute(now),
         // A 429's own count (0 left) is not fed to the limiter: pauseUntil already covers it, and a
         // drained bucket on top would wait again after Retry-After.

@@ -1,7 +1,6 @@
-import { isValidPrice, type RejectReason } from '@tickvault/schema';
+import type { RejectReason } from '@tickvault/schema';
 import type { SourceBar, SourceRejection } from '../source.js';
-import { jsonIdInteger } from '../kit/json-id.js';
-import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS, subscribedSymbol, type CheckedTrade, type SubscribedCheckContext, type TradeCheck } from '../kit/checks.js';
+import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS, subscribedSymbol, idAndPrice, type CheckedTrade, type SubscribedCheckContext, type TradeCheck } from '../kit/checks.js';
 import { fromBinanceSymbol, type SubscribedSymbols } from './symbols.js';
 
 /** Frames above this are refused unread (`oversized`): a trade event is a few hundred bytes. */
@@ -39,14 +38,10 @@ export function checkTrade(
 ): TradeCheck<BinanceTrade> {
   const symbol = subscribedSymbol(fields.symbol, 'a symbol', ctx, sample, fromBinanceSymbol);
   if (typeof symbol !== 'string') return symbol;
-  const { price, qty, time } = fields;
-  const id = jsonIdInteger(fields.id);
-  if (Number.isNaN(id)) {
-    return reject('invalid_trade_id', `trade id ${JSON.stringify(fields.id)} is not a non-negative integer`, sample, symbol);
-  }
-  if (typeof price !== 'string' || !isValidPrice('crypto', price)) {
-    return reject('invalid_price', `price ${JSON.stringify(price)} is not a positive decimal string`, sample, symbol);
-  }
+  const checked = idAndPrice(fields.id, fields.price, sample, symbol);
+  if (!checked.ok) return checked;
+  const { id, price } = checked;
+  const { qty, time } = fields;
   if (typeof qty !== 'string' || !SIZE.test(qty)) {
     return reject('invalid_size', `quantity ${JSON.stringify(qty)} is not a non-negative decimal string`, sample, symbol);
   }

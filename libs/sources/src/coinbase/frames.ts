@@ -1,7 +1,7 @@
 import { isLosslessNumber } from 'lossless-json';
 import { jsonIdInteger, jsonInteger } from '../kit/json-id.js';
-import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS, subscribedSymbol, type CheckedTrade, type SubscribedCheckContext, type TradeCheck } from '../kit/checks.js';
-import { compareDecimals, isValidPrice, UNSIGNED_DECIMAL } from '@tickvault/schema';
+import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS, subscribedSymbol, idAndPrice, type CheckedTrade, type SubscribedCheckContext, type TradeCheck } from '../kit/checks.js';
+import { compareDecimals, UNSIGNED_DECIMAL } from '@tickvault/schema';
 import type { SourceBar, SourceRejection } from '../source.js';
 import { fromCoinbaseProduct, type SubscribedProducts } from './symbols.js';
 
@@ -62,14 +62,10 @@ export function checkTrade(
 ): TradeCheck<CoinbaseTrade> {
   const symbol = subscribedSymbol(fields.productId, 'a product_id', ctx, sample, fromCoinbaseProduct);
   if (typeof symbol !== 'string') return symbol;
-  const id = jsonIdInteger(fields.id);
-  const { price, size, time } = fields;
-  if (!Number.isSafeInteger(id) || id < 0) {
-    return reject('invalid_trade_id', `trade id ${JSON.stringify(fields.id)} is not a non-negative integer`, sample, symbol);
-  }
-  if (typeof price !== 'string' || !isValidPrice('crypto', price)) {
-    return reject('invalid_price', `price ${JSON.stringify(price)} is not a positive decimal string`, sample, symbol);
-  }
+  const checked = idAndPrice(fields.id, fields.price, sample, symbol);
+  if (!checked.ok) return checked;
+  const { id, price } = checked;
+  const { size, time } = fields;
   if (typeof size !== 'string' || !UNSIGNED_DECIMAL.test(size)) {
     return reject('invalid_size', `size ${JSON.stringify(size)} is not a non-negative decimal string`, sample, symbol);
   }

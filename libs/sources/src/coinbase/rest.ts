@@ -48,7 +48,6 @@ export class CoinbaseRest {
     this.client = new RestClient({
       ...options,
       provider: 'Coinbase',
-      rateLimitStatuses: [429],
       // Without Retry-After: a second, growing while 429s come in a row (the public limit is per second).
       defaultPauseMs: (_answer, inARow) => backoffDelay(inARow, 1000, 30_000),
       pace: (signal) => this.pace(signal),

@@ -1,5 +1,5 @@
 import { causeOf } from '../kit/http.js';
-import { emptyRestStats, RestClient, type RestClientOptions, type RestStats } from '../kit/rest-client.js';
+import { emptyRestStats, RestClient, type PolledRestOptions, type RestStats } from '../kit/rest-client.js';
 
 export type FredErrorKind = 'unknown_series' | 'bad_key' | 'other';
 
@@ -31,19 +31,12 @@ export function isTransient(error: unknown): boolean {
   return !(error instanceof FredApiError) || error.status >= 500 || error.status === 429 || error.status === 423;
 }
 
-export interface FredClientOptions extends RestClientOptions {
+export interface FredClientOptions extends PolledRestOptions {
   apiUrl: string;
   graphUrl: string;
   /** Never logged or put in an error: it only rides in the query string. */
   apiKey?: string;
-  /** Whole request, body included. */
-  timeoutMs: number;
-  /** A 429 without Retry-After pauses this long (FRED's limit is per minute). */
-  defaultRetryAfterMs: number;
-  maxRetryWaitMs: number;
 }
-
-export type FredClientStats = RestStats;
 
 /**
  * GETs of FRED's observations (JSON, with a key) or of fredgraph.csv (keyless), each through the
@@ -51,7 +44,7 @@ export type FredClientStats = RestStats;
  * errors, timeouts and 5xx are retried up to `maxAttempts` with backoff, then thrown.
  */
 export class FredClient {
-  readonly stats: FredClientStats = emptyRestStats();
+  readonly stats: RestStats = emptyRestStats();
   private readonly client: RestClient;
 
   constructor(private readonly options: FredClientOptions) {
@@ -60,9 +53,9 @@ export class FredClient {
         ...options,
         provider: 'FRED',
         // The limit is per key (per IP for fredgraph).
-        rateLimitStatuses: [429],
         // 423 (Locked) is FRED's "try again later".
         retryStatus: (status) => status >= 500 || status === 423,
+        // A 429 without Retry-After pauses defaultRetryAfterMs: FRED's limit is per minute.
         defaultPauseMs: () => options.defaultRetryAfterMs,
         unreachable: (error) => new FredUnreachableError(causeOf(error)),
         failed: (answer) => new FredApiError(answer.status, errorMessage(answer.text)),

@@ -1,13 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRequest, MarketSource, Observation, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import type { RestStats } from '../kit/rest-client.js';
 import { resumingSource } from '../kit/resuming-source.js';
 import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
 import { OutageClock, untilAborted } from '../kit/reconnect.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
-import { FredApiError, FredClient, isTransient, type FredClientStats } from './client.js';
+import { FredApiError, FredClient, isTransient } from './client.js';
 import { checkRow, checkSeriesId, FredSeriesError, parseGraphCsv, parseObservationsJson, type RawRow, type RowContext } from './observations.js';
 
 export const FRED_DEFAULTS = {
@@ -69,7 +70,7 @@ export interface FredStats {
   /** FRED's missing-value marker, skipped. */
   missing: number;
   rejected: number;
-  client: FredClientStats;
+  client: RestStats;
 }
 
 export type FredSource = MarketSource & { readonly stats: FredStats };

@@ -1,4 +1,5 @@
-import type { RejectReason } from '@tickvault/schema';
+import { isValidPrice, type RejectReason } from '@tickvault/schema';
+import { jsonIdInteger } from './json-id.js';
 import type { Observation, SourceRejection } from '../source.js';
 
 /** How much of a refused input a rejection keeps: enough to see what was wrong, never a whole frame. */
@@ -63,4 +64,14 @@ export function subscribedSymbol(
   const symbol = ctx.subscribed.lookup(name);
   if (!symbol) return refusal('unknown_symbol', `trade for ${name}, which this stream did not subscribe to`, sample, nameOf(name));
   return symbol;
+}
+
+/** The id and price of an id-based crypto trade: a non-negative integer id (a JSON number or its digits as a string) and a positive decimal string. */
+export function idAndPrice(rawId: unknown, price: unknown, sample: string, symbol: string): { ok: true; id: number; price: string } | { ok: false; rejection: SourceRejection } {
+  const id = jsonIdInteger(rawId);
+  if (Number.isNaN(id)) return refusal('invalid_trade_id', `trade id ${JSON.stringify(rawId)} is not a non-negative integer`, sample, symbol);
+  if (typeof price !== 'string' || !isValidPrice('crypto', price)) {
+    return refusal('invalid_price', `price ${JSON.stringify(price)} is not a positive decimal string`, sample, symbol);
+  }
+  return { ok: true, id, price };
 }

@@ -42,11 +42,20 @@ export interface RestClientOptions {
   random?: () => number;
 }
 
+/** The options of a polled provider's client, whose source always sets its deadline and its rate-limit waits. */
+export interface PolledRestOptions extends RestClientOptions {
+  /** Whole request, body included. */
+  timeoutMs: number;
+  /** A 429 without Retry-After pauses at least this long (the provider's policy says how much longer). */
+  defaultRetryAfterMs: number;
+  maxRetryWaitMs: number;
+}
+
 export interface RestPolicy extends RestClientOptions {
   /** Names the provider in log lines (`Binance`). */
   provider: string;
-  /** Statuses that mean "slow down" (their bodies are not read). */
-  rateLimitStatuses: readonly number[];
+  /** Statuses that mean "slow down" (their bodies are not read); default 429. */
+  rateLimitStatuses?: readonly number[];
   /** Statuses worth asking again after a backoff (default: 5xx). */
   retryStatus?(status: number): boolean;
   /** The pause when Retry-After is absent or unreadable; `inARow` counts the rate-limited answers just before this one. */
@@ -89,6 +98,7 @@ export class RestClient {
     const maxAttempts = call.maxAttempts ?? p.maxAttempts ?? 5;
     const maxRetryWaitMs = p.maxRetryWaitMs ?? 300_000;
     const retryStatus = p.retryStatus ?? ((status: number) => status >= 500);
+    const rateLimitStatuses = p.rateLimitStatuses ?? [429];
     let failures = 0;
     const backOff = () => sleep(backoffDelay(failures - 1, 500, 10_000, p.random), undefined, { signal });
     for (;;) {
@@ -106,7 +116,7 @@ export class RestClient {
           signal,
           fetch: p.fetch,
           headers: call.headers,
-          skipBody: (status) => p.rateLimitStatuses.includes(status),
+          skipBody: (status) => rateLimitStatuses.includes(status),
         });
       } catch (error) {
         signal?.throwIfAborted();
@@ -118,7 +128,7 @@ export class RestClient {
         continue;
       }
       p.onAnswer?.(answer);
-      if (p.rateLimitStatuses.includes(answer.status)) {
+      if (rateLimitStatuses.includes(answer.status)) {
         const now = Date.now();
         const waitMs = parseRetryAfter(answer.headers.get('retry-after'), now) ?? p.defaultPauseMs(answer, this.rateLimitedInARow, now);
         this.rateLimitedInARow++;

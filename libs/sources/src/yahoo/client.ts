@@ -1,6 +1,6 @@
 import { backoffDelay } from '../backoff.js';
 import { causeOf } from '../kit/http.js';
-import { emptyRestStats, RestClient, restUrl, type RestClientOptions, type RestStats } from '../kit/rest-client.js';
+import { emptyRestStats, RestClient, restUrl, type PolledRestOptions, type RestStats } from '../kit/rest-client.js';
 
 /** Yahoo answered with an error status (and usually `{"chart":{"result":null,"error":{code,description}}}`). */
 export class YahooApiError extends Error {
@@ -32,19 +32,11 @@ export function isTransient(error: unknown): boolean {
   return !(error instanceof YahooApiError) || error.status >= 500 || error.status === 429;
 }
 
-export interface YahooClientOptions extends RestClientOptions {
+export interface YahooClientOptions extends PolledRestOptions {
   chartUrl: string;
-  /** Whole request, body included. */
-  timeoutMs: number;
   /** Yahoo answers clients without a browser-like User-Agent with 429 at once. */
   userAgent: string;
-  /** A 429 without Retry-After pauses at least this long (up to twice it), doubling for each 429 in a row. */
-  defaultRetryAfterMs: number;
-  /** A 429 asking for longer than this fails the call instead of waiting in it. */
-  maxRetryWaitMs: number;
 }
-
-export type YahooClientStats = RestStats;
 
 /**
  * GETs of the chart endpoint through the shared limiter. A 429 pauses every request of the limiter
@@ -52,7 +44,7 @@ export type YahooClientStats = RestStats;
  * timeouts and 5xx are retried up to `maxAttempts` with backoff, then thrown.
  */
 export class YahooClient {
-  readonly stats: YahooClientStats = emptyRestStats();
+  readonly stats: RestStats = emptyRestStats();
   private readonly client: RestClient;
 
   constructor(private readonly options: YahooClientOptions) {
@@ -60,8 +52,6 @@ export class YahooClient {
       {
         ...options,
         provider: 'Yahoo',
-        // Yahoo counts per IP: one symbol's 429 is everyone's.
-        rateLimitStatuses: [429],
         // Without Retry-After: at least the default, doubling for each 429 in a row, at most 10 minutes; the
         // jitter keeps replicas behind one IP from all asking again at the same moment.
         defaultPauseMs: (_answer, inARow) => backoffDelay(inARow, 2 * options.defaultRetryAfterMs, 10 * 60_000, options.random),

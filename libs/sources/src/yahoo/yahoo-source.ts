@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isUsEquityMarketOpen } from '@tickvault/schema';
 import type { HistoryRequest, MarketSource, SourceBar, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
+import type { RestStats } from '../kit/rest-client.js';
 import { resumingSource } from '../kit/resuming-source.js';
 import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
@@ -9,7 +10,7 @@ import { futureToleranceMs } from '../kit/stream-options.js';
 import { OutageClock, untilAborted } from '../kit/reconnect.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { parseChart } from './chart.js';
-import { isTransient, YahooApiError, YahooClient, type YahooClientStats } from './client.js';
+import { isTransient, YahooApiError, YahooClient } from './client.js';
 import { toYahooSymbol, YahooSymbolError } from './symbols.js';
 
 export const YAHOO_DEFAULTS = {
@@ -79,7 +80,7 @@ export interface YahooStats {
   nullEntries: number;
   observations: number;
   rejected: number;
-  client: YahooClientStats;
+  client: RestStats;
 }
 
 export type YahooSource = MarketSource & { readonly stats: YahooStats };
