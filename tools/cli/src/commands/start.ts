@@ -26,9 +26,8 @@ export async function postgresProblem(url: string): Promise<string | null> {
 }
 
 export async function redisProblem(url: string, clusterNodes?: readonly ClusterNode[]): Promise<string | null> {
-  if (clusterNodes?.length) return redisClusterProblem(url, clusterNodes);
   try {
-    const redis = await connectRedisOnce(url, 'tickvault-start');
+    const redis = await connectRedisOnce(url, 'tickvault-start', clusterNodes?.length ? clusterNodes : undefined);
     try {
       await redisPing(redis);
       return null;
@@ -36,26 +35,15 @@ export async function redisProblem(url: string, clusterNodes?: readonly ClusterN
       redis.disconnect();
     }
   } catch (error) {
+    // On a cluster REDIS_URL gives only the credentials, so the nodes are what is named.
+    if (clusterNodes?.length) {
+      const nodes = clusterNodes.map((n) => `${n.host}:${n.port}`).join(',');
+      return `Redis Cluster at ${nodes} is not reachable or refused the connection (${errorCodeOrMessage(error)}). Check REDIS_CLUSTER_NODES, and the password in REDIS_URL or REDIS_PASSWORD_FILE.`;
+    }
     if (/NOAUTH|WRONGPASS|NOPERM/.test(String((error as Error)?.message))) {
       return `Redis at ${maskUrl(url)} refused the connection: ${safeErrorMessage(error)}. Check REDIS_URL.`;
     }
     return `Redis is not reachable at ${maskUrl(url)} (${errorCodeOrMessage(error)}). ${START_HINT} or set REDIS_URL.`;
-  }
-}
-
-/** The same for a Redis Cluster: REDIS_URL gives only its credentials, so the nodes are what is named. */
-async function redisClusterProblem(url: string, clusterNodes: readonly ClusterNode[]): Promise<string | null> {
-  const nodes = clusterNodes.map((n) => `${n.host}:${n.port}`).join(',');
-  try {
-    const redis = await connectRedisOnce(url, 'tickvault-start', clusterNodes);
-    try {
-      await redisPing(redis);
-      return null;
-    } finally {
-      redis.disconnect();
-    }
-  } catch (error) {
-    return `Redis Cluster at ${nodes} is not reachable or refused the connection (${errorCodeOrMessage(error)}). Check REDIS_CLUSTER_NODES, and the password in REDIS_URL or REDIS_PASSWORD_FILE.`;
   }
 }
 
