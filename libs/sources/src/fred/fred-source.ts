@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRequest, MarketSource, Observation, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
 import type { RestStats } from '../kit/rest-client.js';
@@ -6,7 +5,8 @@ import { resumingSource } from '../kit/resuming-source.js';
 import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
-import { OutageClock, untilAborted } from '../kit/reconnect.js';
+import { OutageClock } from '../kit/reconnect.js';
+import { pollUntilStopped } from '../kit/poll-loop.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { FredApiError, FredClient, isTransient } from './client.js';
 import { checkRow, checkSeriesId, FredSeriesError, parseGraphCsv, parseObservationsJson, type RawRow, type RowContext } from './observations.js';
@@ -258,9 +258,9 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
       const active = new Set(acceptedSymbols(ctx, checkSeriesId, (e) => e instanceof FredSeriesError, { stats }).map(([, seriesId]) => seriesId));
       let failures = 0;
       const outages = new OutageClock(ctx, stats);
-      while (!ctx.signal.aborted && active.size > 0) {
+      await pollUntilStopped(ctx.signal, () => active.size > 0, async () => {
         const failed = await round(ctx, active);
-        if (ctx.signal.aborted) break;
+        if (ctx.signal.aborted) return 'stop';
         let delayMs = opts.pollMs;
         if (failed) {
           stats.failedRounds++;
@@ -275,9 +275,8 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
           const outage = outages.live();
           if (outage) ctx.logger.info({ ...outage }, 'FRED answers again; the revision window covers what was missed');
         }
-        await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
-      }
-      await untilAborted(ctx.signal);
+        return delayMs;
+      });
     },
 
     async *history({ symbol, from, to, signal, reject: refuse }: HistoryRequest) {

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isUsEquityMarketOpen } from '@tickvault/schema';
 import type { HistoryRequest, MarketSource, SourceBar, SourceOptions, StreamContext } from '../source.js';
 import { backoffDelay } from '../backoff.js';
@@ -7,7 +6,8 @@ import { resumingSource } from '../kit/resuming-source.js';
 import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
-import { OutageClock, untilAborted } from '../kit/reconnect.js';
+import { OutageClock } from '../kit/reconnect.js';
+import { pollUntilStopped } from '../kit/poll-loop.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { parseChart } from './chart.js';
 import { isTransient, YahooApiError, YahooClient } from './client.js';
@@ -325,7 +325,7 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
       const active = new Map(acceptedSymbols(ctx, toYahooSymbol, (e) => e instanceof YahooSymbolError, { stats }));
       const schedule: YahooPollState = { lastRoundAt: -Infinity, lastRoundInSession: false, failures: 0 };
       const outages = new OutageClock(ctx, stats);
-      while (!ctx.signal.aborted && active.size > 0) {
+      await pollUntilStopped(ctx.signal, () => active.size > 0, async () => {
         const now = Date.now();
         const { due, inSession } = yahooPollDue(now, schedule, opts);
         let delayMs = opts.pollMs;
@@ -333,7 +333,7 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
           schedule.lastRoundAt = now;
           schedule.lastRoundInSession = inSession;
           const failed = await round(ctx, active);
-          if (ctx.signal.aborted) break;
+          if (ctx.signal.aborted) return 'stop';
           if (failed) {
             stats.failedRounds++;
             outages.lost(failed.message, failed.message, now);
@@ -345,10 +345,8 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
             if (outage) ctx.logger.info({ ...outage }, 'Yahoo answers again; polls read on from where each symbol stopped');
           }
         }
-        await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => {});
-      }
-      // Every symbol refused: nothing to poll, but the stream runs until it is stopped like any other.
-      await untilAborted(ctx.signal);
+        return delayMs;
+      });
     },
 
     // Yahoo has no trades to replay: its minute bars are what hand-overs and restarts need, and the
