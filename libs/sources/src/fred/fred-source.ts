@@ -6,7 +6,7 @@ import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
 import { OutageClock } from '../kit/reconnect.js';
-import { pollUntilStopped } from '../kit/poll-loop.js';
+import { pollRound, pollUntilStopped, type PolledSourceTuning } from '../kit/poll-loop.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { FredApiError, FredClient, isTransient } from './client.js';
 import { checkRow, checkSeriesId, FredSeriesError, parseGraphCsv, parseObservationsJson, type RawRow, type RowContext } from './observations.js';
@@ -26,7 +26,7 @@ export const FRED_DEFAULTS = {
 const DAY_MS = 86_400_000;
 const API_KEY = /^[a-z0-9]{32}$/;
 
-export interface FredSourceOptions {
+export interface FredSourceOptions extends PolledSourceTuning {
   apiUrl: string;
   graphUrl: string;
   /** With a key the JSON observations API is used; without one the keyless fredgraph CSV. */
@@ -37,17 +37,6 @@ export interface FredSourceOptions {
   revisionWindowDays: number;
   /** Observations dated further ahead of the clock are rejected (`future_timestamp`). */
   maxFutureMs: number;
-  /** Backoff after a failed poll: first delay (with jitter) and cap. */
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-  /** Whole request, body included. */
-  timeoutMs: number;
-  /** 429 without Retry-After: pause this long. */
-  defaultRetryAfterMs: number;
-  /** A longer Retry-After fails the poll (the pause stays in the limiter) instead of waiting in it. */
-  maxRetryWaitMs: number;
-  /** history() retries a request this many times in all before it throws. */
-  maxAttempts: number;
   /** JSON page size (FRED's maximum is 100000). */
   pageLimit: number;
   /** Observations are emitted in batches of at most this many. */
@@ -214,38 +203,34 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
   async function round(ctx: StreamContext, active: Set<string>): Promise<Error | undefined> {
     stats.rounds++;
     let incomplete: Error | undefined;
-    for (const seriesId of active) {
-      if (ctx.signal.aborted) return undefined;
-      try {
-        await poll(ctx, seriesId);
-      } catch (error) {
-        if (ctx.signal.aborted) return undefined;
+    const failed = await pollRound(active, {
+      signal: ctx.signal,
+      poll: (seriesId) => poll(ctx, seriesId),
+      transient: isTransient,
+      judge: (error, seriesId) => {
         if (error instanceof FredApiError && error.kind === 'unknown_series') {
           stats.rejected++;
           ctx.reject({ symbol: seriesId, reason: 'unknown_symbol', detail: `FRED has no series ${seriesId}: ${error.detail}`, sample: error.message });
           ctx.logger.warn({ series: seriesId }, 'FRED has no such series; not asking for it again until the stream restarts');
           active.delete(seriesId);
-          continue;
+          return 'next';
         }
         if (error instanceof FredBodyError) {
           // Not FRED's format (cut short, an HTML page): refused, and read again after a backoff.
           stats.rejected++;
           ctx.reject({ symbol: seriesId, reason: 'malformed', detail: error.detail, sample: error.sample });
           incomplete ??= error;
-          continue;
+          return 'next';
         }
         if (error instanceof FredApiError && error.kind === 'bad_key') {
           ctx.logger.error({ err: error.detail }, 'FRED refused the API key (FRED_API_KEY); trying again at the next poll');
-          return error;
+          return 'end';
         }
-        if (!isTransient(error)) {
-          ctx.logger.warn({ series: seriesId, err: (error as Error).message }, 'FRED refused the request; trying again next poll');
-          continue;
-        }
-        return error as Error;
-      }
-    }
-    return incomplete;
+        return undefined;
+      },
+      refused: (error, seriesId) => ctx.logger.warn({ series: seriesId, err: error.message }, 'FRED refused the request; trying again next poll'),
+    });
+    return failed ?? incomplete;
   }
 
   return {

@@ -14,3 +14,49 @@ export async function pollUntilStopped(signal: AbortSignal, hasWork: () => boole
   }
   await untilAborted(signal);
 }
+
+export interface RoundOptions<T> {
+  signal: AbortSignal;
+  poll(item: T): Promise<void>;
+  /** The provider's own verdict on a failed request: go on with the next item, end the round with it, or neither. */
+  judge(error: unknown, item: T): 'next' | 'end' | undefined;
+  transient(error: unknown): boolean;
+  /** A permanent refusal of one item's request that the provider did not judge: the round goes on. */
+  refused(error: Error, item: T): void;
+}
+
+/**
+ * One round over the active items (series, symbols), polled in turn. A transient failure (network,
+ * timeout, a long 429) ends the round with its error, since the others would fail the same way; a
+ * permanent refusal skips its item until the next round. A stop ends the round quietly.
+ */
+export async function pollRound<T>(items: Iterable<T>, o: RoundOptions<T>): Promise<Error | undefined> {
+  for (const item of items) {
+    if (o.signal.aborted) return undefined;
+    try {
+      await o.poll(item);
+    } catch (error) {
+      if (o.signal.aborted) return undefined;
+      const verdict = o.judge(error, item);
+      if (verdict === 'next') continue;
+      if (verdict === 'end' || o.transient(error)) return error as Error;
+      o.refused(error as Error, item);
+    }
+  }
+  return undefined;
+}
+
+/** What every polled source is tuned by: its backoff after a failed round, and its REST client's limits. */
+export interface PolledSourceTuning {
+  /** Backoff after a failed poll: first delay (with jitter) and cap. */
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** Whole request, body included. */
+  timeoutMs: number;
+  /** 429 without Retry-After: pause at least this long (the provider's policy says how much longer). */
+  defaultRetryAfterMs: number;
+  /** A longer Retry-After fails the poll (the pause stays in the limiter) instead of waiting in it. */
+  maxRetryWaitMs: number;
+  /** history() and bars() try a request this many times in all before they throw. */
+  maxAttempts: number;
+}

@@ -7,7 +7,7 @@ import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
 import { OutageClock } from '../kit/reconnect.js';
-import { pollUntilStopped } from '../kit/poll-loop.js';
+import { pollRound, pollUntilStopped, type PolledSourceTuning } from '../kit/poll-loop.js';
 import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { parseChart } from './chart.js';
 import { isTransient, YahooApiError, YahooClient } from './client.js';
@@ -26,7 +26,7 @@ export const YAHOO_DEFAULTS = {
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
 
-export interface YahooSourceOptions {
+export interface YahooSourceOptions extends PolledSourceTuning {
   chartUrl: string;
   /** Poll interval during the NYSE regular session. */
   pollMs: number;
@@ -49,17 +49,6 @@ export interface YahooSourceOptions {
   pageMs: number;
   /** How far back Yahoo keeps 1m bars (about 30 days): nothing older is asked for. */
   maxHistoryMs: number;
-  /** Backoff after a failed poll: first delay (with jitter) and cap. */
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-  /** Whole request, body included. */
-  timeoutMs: number;
-  /** 429 without Retry-After: pause at least this long (up to twice it), doubling for each 429 in a row. */
-  defaultRetryAfterMs: number;
-  /** A longer Retry-After fails the poll (the pause stays in the limiter) instead of waiting in it. */
-  maxRetryWaitMs: number;
-  /** bars() retries a request this many times in all before it throws. */
-  maxAttempts: number;
   /** Bars are emitted in batches of at most this many. */
   batchMaxBars: number;
   userAgent: string;
@@ -291,27 +280,20 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
    */
   async function round(ctx: StreamContext, active: Map<string, string>): Promise<Error | undefined> {
     stats.rounds++;
-    for (const [symbol, yahooSymbol] of active) {
-      if (ctx.signal.aborted) return undefined;
-      try {
-        await poll(ctx, symbol, yahooSymbol);
-      } catch (error) {
-        if (ctx.signal.aborted) return undefined;
-        if (error instanceof YahooApiError && error.unknownSymbol) {
-          stats.rejected++;
-          ctx.reject({ symbol, reason: 'unknown_symbol', detail: `Yahoo does not know ${yahooSymbol}: ${error.description}`, sample: error.message });
-          ctx.logger.warn({ symbol, yahooSymbol }, 'Yahoo does not know this symbol; not asking for it again until the stream restarts');
-          active.delete(symbol);
-          continue;
-        }
-        if (!isTransient(error)) {
-          ctx.logger.warn({ symbol, err: (error as Error).message }, 'Yahoo refused the chart request; trying again next round');
-          continue;
-        }
-        return error as Error;
-      }
-    }
-    return undefined;
+    return pollRound(active, {
+      signal: ctx.signal,
+      poll: ([symbol, yahooSymbol]) => poll(ctx, symbol, yahooSymbol),
+      transient: isTransient,
+      judge: (error, [symbol, yahooSymbol]) => {
+        if (!(error instanceof YahooApiError && error.unknownSymbol)) return undefined;
+        stats.rejected++;
+        ctx.reject({ symbol, reason: 'unknown_symbol', detail: `Yahoo does not know ${yahooSymbol}: ${error.description}`, sample: error.message });
+        ctx.logger.warn({ symbol, yahooSymbol }, 'Yahoo does not know this symbol; not asking for it again until the stream restarts');
+        active.delete(symbol);
+        return 'next';
+      },
+      refused: (error, [symbol]) => ctx.logger.warn({ symbol, err: error.message }, 'Yahoo refused the chart request; trying again next round'),
+    });
   }
 
   return {
