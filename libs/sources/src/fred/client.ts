@@ -1,5 +1,5 @@
 import { causeOf } from '../kit/http.js';
-import { emptyRestStats, RestClient, type PolledRestOptions, type RestStats } from '../kit/rest-client.js';
+import { PolledRestClient, type PolledRestOptions } from '../kit/rest-client.js';
 
 export type FredErrorKind = 'unknown_series' | 'bad_key' | 'other';
 
@@ -43,26 +43,19 @@ export interface FredClientOptions extends PolledRestOptions {
  * shared limiter. 429 pauses every request of the limiter, then the call asks again; network
  * errors, timeouts and 5xx are retried up to `maxAttempts` with backoff, then thrown.
  */
-export class FredClient {
-  readonly stats: RestStats = emptyRestStats();
-  private readonly client: RestClient;
-
-  constructor(private readonly options: FredClientOptions) {
-    this.client = new RestClient(
-      {
-        ...options,
-        provider: 'FRED',
-        // The limit is per key (per IP for fredgraph).
-        // 423 (Locked) is FRED's "try again later".
-        retryStatus: (status) => status >= 500 || status === 423,
-        // A 429 without Retry-After pauses defaultRetryAfterMs: FRED's limit is per minute.
-        defaultPauseMs: () => options.defaultRetryAfterMs,
-        unreachable: (error) => new FredUnreachableError(causeOf(error)),
-        failed: (answer) => new FredApiError(answer.status, errorMessage(answer.text)),
-        rateLimited: (_answer, waitMs) => new FredApiError(429, `rate limited for ${Math.round(waitMs / 1000)} s`),
-      },
-      this.stats,
-    );
+export class FredClient extends PolledRestClient<FredClientOptions> {
+  constructor(options: FredClientOptions) {
+    super(options, {
+      provider: 'FRED',
+      // The limit is per key (per IP for fredgraph).
+      // 423 (Locked) is FRED's "try again later".
+      retryStatus: (status) => status >= 500 || status === 423,
+      // A 429 without Retry-After pauses defaultRetryAfterMs: FRED's limit is per minute.
+      defaultPauseMs: () => options.defaultRetryAfterMs,
+      unreachable: (error) => new FredUnreachableError(causeOf(error)),
+      failed: (answer) => new FredApiError(answer.status, errorMessage(answer.text)),
+      rateLimited: (_answer, waitMs) => new FredApiError(429, `rate limited for ${Math.round(waitMs / 1000)} s`),
+    });
   }
 
   get keyed(): boolean {

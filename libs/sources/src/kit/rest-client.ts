@@ -82,6 +82,22 @@ export interface RestCall {
   context?: Record<string, unknown>;
 }
 
+/**
+ * A polled provider's client: its options and policy over the one RestClient, and the counters it
+ * keeps. Subclasses add the provider's requests and what their answers mean.
+ */
+export abstract class PolledRestClient<O extends PolledRestOptions> {
+  readonly stats: RestStats = emptyRestStats();
+  protected readonly client: RestClient;
+
+  constructor(
+    protected readonly options: O,
+    policy: Omit<RestPolicy, keyof RestClientOptions>,
+  ) {
+    this.client = new RestClient({ ...options, ...policy }, this.stats);
+  }
+}
+
 export class RestClient {
   private rateLimitedInARow = 0;
 

@@ -1,6 +1,6 @@
 import { backoffDelay } from '../backoff.js';
 import { causeOf } from '../kit/http.js';
-import { emptyRestStats, RestClient, restUrl, type PolledRestOptions, type RestStats } from '../kit/rest-client.js';
+import { PolledRestClient, restUrl, type PolledRestOptions } from '../kit/rest-client.js';
 
 /** Yahoo answered with an error status (and usually `{"chart":{"result":null,"error":{code,description}}}`). */
 export class YahooApiError extends Error {
@@ -43,24 +43,17 @@ export interface YahooClientOptions extends PolledRestOptions {
  * (Yahoo limits by IP, so one symbol's 429 is everyone's), then the call asks again; network errors,
  * timeouts and 5xx are retried up to `maxAttempts` with backoff, then thrown.
  */
-export class YahooClient {
-  readonly stats: RestStats = emptyRestStats();
-  private readonly client: RestClient;
-
-  constructor(private readonly options: YahooClientOptions) {
-    this.client = new RestClient(
-      {
-        ...options,
-        provider: 'Yahoo',
-        // Without Retry-After: at least the default, doubling for each 429 in a row, at most 10 minutes; the
-        // jitter keeps replicas behind one IP from all asking again at the same moment.
-        defaultPauseMs: (_answer, inARow) => backoffDelay(inARow, 2 * options.defaultRetryAfterMs, 10 * 60_000, options.random),
-        unreachable: (error) => new YahooUnreachableError(causeOf(error)),
-        failed: (answer) => new YahooApiError(answer.status, null, answer.text.slice(0, 200)),
-        rateLimited: (_answer, waitMs) => new YahooApiError(429, null, `rate limited for ${Math.round(waitMs / 1000)} s`),
-      },
-      this.stats,
-    );
+export class YahooClient extends PolledRestClient<YahooClientOptions> {
+  constructor(options: YahooClientOptions) {
+    super(options, {
+      provider: 'Yahoo',
+      // Without Retry-After: at least the default, doubling for each 429 in a row, at most 10 minutes; the
+      // jitter keeps replicas behind one IP from all asking again at the same moment.
+      defaultPauseMs: (_answer, inARow) => backoffDelay(inARow, 2 * options.defaultRetryAfterMs, 10 * 60_000, options.random),
+      unreachable: (error) => new YahooUnreachableError(causeOf(error)),
+      failed: (answer) => new YahooApiError(answer.status, null, answer.text.slice(0, 200)),
+      rateLimited: (_answer, waitMs) => new YahooApiError(429, null, `rate limited for ${Math.round(waitMs / 1000)} s`),
+    });
   }
 
   /** The body of `GET {chartUrl}/{symbol}?interval=1m&period1&period2` (seconds), for a 200 only. */
