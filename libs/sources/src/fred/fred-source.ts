@@ -6,8 +6,7 @@ import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
 import { OutageClock } from '../kit/reconnect.js';
-import { pollRound, pollUntilStopped, type PolledSourceTuning } from '../kit/poll-loop.js';
-import type { RequestWeightLimiter } from '../rate-limiter.js';
+import { pollRound, pollUntilStopped, type PolledSourceTuning, type PollStats } from '../kit/poll-loop.js';
 import { FredApiError, FredClient, isTransient } from './client.js';
 import { checkRow, checkSeriesId, FredSeriesError, parseGraphCsv, parseObservationsJson, type RawRow, type RowContext } from './observations.js';
 
@@ -41,15 +40,9 @@ export interface FredSourceOptions extends PolledSourceTuning {
   pageLimit: number;
   /** Observations are emitted in batches of at most this many. */
   batchMax: number;
-  limiter?: RequestWeightLimiter;
-  fetch?: typeof fetch;
-  random?: () => number;
 }
 
-export interface FredStats {
-  rounds: number;
-  failedRounds: number;
-  reconnects: { reason: string; downMs: number }[];
+export interface FredStats extends PollStats {
   /** Observations emitted: new dates and changed values. */
   observations: number;
   /** Of those, values that replaced a different one emitted earlier (FRED revised them). */

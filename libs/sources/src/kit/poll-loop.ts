@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { RequestWeightLimiter } from '../rate-limiter.js';
 import { untilAborted } from './reconnect.js';
 
 /**
@@ -59,4 +60,16 @@ export interface PolledSourceTuning {
   maxRetryWaitMs: number;
   /** history() and bars() try a request this many times in all before they throw. */
   maxAttempts: number;
+  limiter?: RequestWeightLimiter;
+  fetch?: typeof fetch;
+  random?: () => number;
+}
+
+/** The counters every polled source keeps. */
+export interface PollStats {
+  /** Poll rounds over all active items. */
+  rounds: number;
+  failedRounds: number;
+  /** Each recovery: why polls failed and for how long. */
+  reconnects: { reason: string; downMs: number }[];
 }

@@ -7,8 +7,7 @@ import { restWiring } from '../kit/rest-wiring.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
 import { futureToleranceMs } from '../kit/stream-options.js';
 import { OutageClock } from '../kit/reconnect.js';
-import { pollRound, pollUntilStopped, type PolledSourceTuning } from '../kit/poll-loop.js';
-import type { RequestWeightLimiter } from '../rate-limiter.js';
+import { pollRound, pollUntilStopped, type PolledSourceTuning, type PollStats } from '../kit/poll-loop.js';
 import { parseChart } from './chart.js';
 import { isTransient, YahooApiError, YahooClient } from './client.js';
 import { toYahooSymbol, YahooSymbolError } from './symbols.js';
@@ -52,17 +51,9 @@ export interface YahooSourceOptions extends PolledSourceTuning {
   /** Bars are emitted in batches of at most this many. */
   batchMaxBars: number;
   userAgent: string;
-  limiter?: RequestWeightLimiter;
-  fetch?: typeof fetch;
-  random?: () => number;
 }
 
-export interface YahooStats {
-  /** Poll rounds over all symbols. */
-  rounds: number;
-  failedRounds: number;
-  /** Each recovery: why polls failed and for how long. */
-  reconnects: { reason: string; downMs: number }[];
+export interface YahooStats extends PollStats {
   barsEmitted: number;
   /** Bars read again unchanged (the overlap) and not sent twice. */
   barsUnchanged: number;
