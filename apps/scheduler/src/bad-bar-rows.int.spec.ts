@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { JOB_NAMES, QUEUE_NAMES } from '@tickvault/schema';
@@ -17,8 +18,6 @@ import {
  */
 const SYMBOL = 'BTC/USDT';
 const MINUTE = 60_000;
-// Ports 19100-19199 are this suite's to use.
-const PROXY_PORT = 19151;
 
 describe('gap-fill: bad bar rows are rejections and their minutes stay open (real processes)', () => {
   let fake: FakeBinance;
@@ -71,14 +70,16 @@ describe('gap-fill: bad bar rows are rejections and their minutes stay open (rea
         res.writeHead(upstream.status, headers).end(text);
       })().catch((error: Error) => res.writeHead(502).end(error.message));
     });
-    await new Promise<void>((resolve, reject) => proxy.once('error', reject).listen(PROXY_PORT, '127.0.0.1', () => resolve()));
+    // A free port: a fixed one could be taken by anything else on the machine.
+    await new Promise<void>((resolve, reject) => proxy.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
+    const proxyPort = (proxy.address() as AddressInfo).port;
     db = await createTestDatabase(migrate);
     redis = await createTestRedis();
     writer = new ServiceProcess(repoPath('apps/writer/src/main.ts'), { ...env(), CANDLE_RETENTION: '2000,1m=120' });
     await writer.waitForLog((l) => l.msg === 'writer started');
     ingest = new ServiceProcess(repoPath('apps/ingest-crypto/src/main.ts'), {
       ...env(), CRYPTO_SOURCES: 'binance', CRYPTO_SYMBOLS: SYMBOL,
-      BINANCE_WS_URL: fake.wsUrl, BINANCE_REST_URL: `http://127.0.0.1:${PROXY_PORT}`, BINANCE_STALE_SECONDS: '5', INGEST_FLUSH_MS: '100',
+      BINANCE_WS_URL: fake.wsUrl, BINANCE_REST_URL: `http://127.0.0.1:${proxyPort}`, BINANCE_STALE_SECONDS: '5', INGEST_FLUSH_MS: '100',
     });
     await ingest.waitForLog((l) => l.msg === 'ingest-crypto started');
     scheduler = new ServiceProcess(repoPath('apps/scheduler/src/main.ts'), {
