@@ -63,11 +63,24 @@ export class ShardWatch {
   }
 
   private async lookOnce(): Promise<void> {
-    const { redis, prefix, shardCount, logger, gauge } = this.options;
+    const { redis, prefix, shardCount } = this.options;
     const { services } = await readServices(redis, prefix);
     const now = Date.now();
     const unconsumed = unconsumedShards(services, shardCount).filter((i) => !this.own.has(i));
     const { orphaned, newly, recovered } = this.tracker.observe(unconsumed, now);
+    try {
+      await this.report(unconsumed, orphaned, newly, recovered, services, now);
+    } catch (error) {
+      this.tracker.retract(newly, recovered);
+      throw error;
+    }
+  }
+
+  private async report(
+    unconsumed: readonly number[], orphaned: readonly number[], newly: readonly number[], recovered: readonly number[],
+    services: Awaited<ReturnType<typeof readServices>>['services'], now: number,
+  ): Promise<void> {
+    const { redis, prefix, shardCount, logger, gauge } = this.options;
     const shards = tickShards(prefix, Math.max(shardCount, ...unconsumed.map((i) => i + 1)));
     for (const shard of shards) gauge.set({ queue: shard.name }, orphaned.includes(shard.index) ? 1 : 0);
     const writers = services.filter((s) => s.writer).map((s) => ({ id: s.id, shards: s.writer!.shards }));

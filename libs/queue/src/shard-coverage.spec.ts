@@ -41,4 +41,24 @@ describe('shard coverage', () => {
     expect(tracker.observe([1], T0 + 100_000)).toEqual({ orphaned: [], newly: [], recovered: [3] });
     expect(tracker.unconsumedSince(1)).toBe(T0 + 100_000);
   });
+
+  it('a look that could not report takes nothing as said: the next one reports it again', () => {
+    const tracker = new OrphanTracker(30_000);
+    tracker.observe([2], T0);
+    const first = tracker.observe([2], T0 + 30_000);
+    expect(first.newly).toEqual([2]);
+    tracker.retract(first.newly, first.recovered);
+    expect(tracker.observe([2], T0 + 40_000)).toEqual({ orphaned: [2], newly: [2], recovered: [] });
+    const back = tracker.observe([], T0 + 50_000);
+    expect(back.recovered).toEqual([2]);
+    tracker.retract(back.newly, back.recovered);
+    expect(tracker.observe([], T0 + 60_000)).toEqual({ orphaned: [], newly: [], recovered: [2] });
+    expect(tracker.observe([], T0 + 70_000)).toEqual({ orphaned: [], newly: [], recovered: [] });
+    // Owed, but unconsumed again by the next look: no recovery to report.
+    tracker.observe([4], T0 + 80_000);
+    tracker.observe([4], T0 + 110_000);
+    const gone = tracker.observe([], T0 + 120_000);
+    tracker.retract(gone.newly, gone.recovered);
+    expect(tracker.observe([4], T0 + 130_000).recovered).toEqual([]);
+  });
 });

@@ -58,13 +58,16 @@ export function orphanedShardsNow(services: readonly ServiceEntry[], shardCount:
 export class OrphanTracker {
   private readonly since = new Map<number, number>();
   private readonly reported = new Set<number>();
+  /** Recoveries a failed look could not report: reported by the next look unless the shard is unconsumed again. */
+  private readonly recoveriesOwed = new Set<number>();
 
   constructor(private readonly graceMs = ORPHAN_GRACE_MS) {}
 
   /** Records one look; returns the orphaned shards now, those that became so, and those consumed again. */
   observe(unconsumed: readonly number[], now: number): { orphaned: number[]; newly: number[]; recovered: number[] } {
     const current = new Set(unconsumed);
-    const recovered: number[] = [];
+    const recovered = [...this.recoveriesOwed].filter((shard) => !current.has(shard));
+    this.recoveriesOwed.clear();
     for (const shard of [...this.since.keys()]) {
       if (current.has(shard)) continue;
       this.since.delete(shard);
@@ -84,6 +87,15 @@ export class OrphanTracker {
     }
     const asc = (a: number, b: number) => a - b;
     return { orphaned: orphaned.sort(asc), newly: newly.sort(asc), recovered: recovered.sort(asc) };
+  }
+
+  /**
+   * The look that returned `newly` and `recovered` could not report them (Redis or Postgres failed on
+   * the way): the next look reports them again instead of taking them as already said.
+   */
+  retract(newly: readonly number[], recovered: readonly number[]): void {
+    for (const shard of newly) this.reported.delete(shard);
+    for (const shard of recovered) this.recoveriesOwed.add(shard);
   }
 
   /** When `shard` was first seen unconsumed in the current stretch, if it is. */
