@@ -58,6 +58,7 @@ export function createBackfillWorker(deps: BackfillDeps): Worker<BackfillJob> {
       const minutes = new Set<number>();
       let unplaced = false;
       const reject = (rejection: SourceRejection) => {
+        if (!refusalConcerns(rejection, from, to)) return;
         refused++;
         pipeline.reject(source.id, rejection);
         if (typeof rejection.barMinute === 'number') minutes.add(rejection.barMinute);
@@ -133,4 +134,15 @@ export function emptyRuns(from: Date, to: Date, minutes: ReadonlySet<number>): [
     }
   }
   return runs;
+}
+
+/**
+ * Whether a refused row of a provider's answer concerns the range asked for. Providers answer a little
+ * beyond it (a page's tail, candles before `start`): a bad bar there belongs to another range's gap and
+ * must not fail this one (nor be recorded once per overlapping range). A row whose minute is unknown
+ * (a trade, an unreadable bar) might be inside: it concerns the range.
+ */
+export function refusalConcerns(rejection: Pick<SourceRejection, 'barMinute'>, from: Date, to: Date): boolean {
+  const minute = rejection.barMinute;
+  return typeof minute !== 'number' || (minute >= from.getTime() && minute < to.getTime());
 }
