@@ -247,6 +247,7 @@ export function createFredSource(options: SourceOptions, overrides: Partial<Fred
           // A refused key will not fix itself within seconds: ask again at the next regular poll.
           const badKey = failed instanceof FredApiError && failed.kind === 'bad_key';
           delayMs = badKey ? opts.pollMs : Math.min(opts.pollMs, backoffDelay(failures++, opts.initialBackoffMs, opts.maxBackoffMs, random));
+          outages.backingOff(delayMs);
           if (!badKey) ctx.logger.warn({ err: failed.message, retryInMs: delayMs, failures }, 'FRED poll failed; retrying');
         } else {
           failures = 0;

