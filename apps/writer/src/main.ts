@@ -1,10 +1,10 @@
-import { Queue, type Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import client from 'prom-client';
 import { hostname } from 'node:os';
 import { ASSET_CLASSES, isoMicros, liveChannel, QUEUE_NAMES, tickShards, SOURCE_ID_PATTERN, type AssetClass, type LiveUpdate } from '@tickvault/schema';
 import { describeConfig, loadConfigOrExit, selectedShards, SERVICES, WRITER_ENV } from '@tickvault/config';
 import { assertSchemaCurrent, checkDataEnvironment, createDb, DataEnvironmentMismatchError, missingDatabaseProblem, probeWritable, recordEvent, stopOverrunTransactions, trimExpired, V1_SCHEMA, withDeadline, writeTickBatch, writeTickBatchV1, type TickBatch, type WriteSettings } from '@tickvault/db';
-import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, newServiceInstanceId, RedisRefusalPause, redisPing, SERVICE_HEARTBEAT_MS, ServiceRegistration } from '@tickvault/queue';
+import { createEventQueue, createProducerConnection, createTickQueues, createWorkerConnection, newServiceInstanceId, RedisRefusalPause, redisPing, SERVICE_HEARTBEAT_MS, ServiceRegistration, shardPendingJobs } from '@tickvault/queue';
 import { createLogger, createMetrics, errorMessage, exitCannotStart, installShutdown, startHealthServer, throttledLog, waitForDependencies } from '@tickvault/runtime';
 import { BatchFlusher } from './batch-flusher.js';
 import { createEventWorker, createTickWorker } from './consumers.js';
@@ -194,12 +194,8 @@ gate.watch(DB_WATCH_INTERVAL_MS);
 // Jobs in shards beyond TICK_QUEUE_SHARDS would wait unseen (a lowered shard count, or a mismatch
 // between services): say so loudly at startup rather than leave them.
 for (const shard of tickShards(config.QUEUE_PREFIX, config.TICK_QUEUE_SHARDS + EXTRA_SHARDS_CHECKED).slice(config.TICK_QUEUE_SHARDS)) {
-  const queue = new Queue(shard.name, { connection: redis, prefix: shard.prefix });
-  // Without a listener BullMQ prints a connection error as a raw stack trace; `redis` logs it already.
-  queue.on('error', () => {});
-  const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized').catch(() => ({}) as Record<string, number>);
-  await queue.close();
-  const pending = Object.values(counts).reduce((n, c) => n + (c ?? 0), 0);
+  // A failed count (`redis` logs the outage already) is no evidence of waiting jobs.
+  const pending = await shardPendingJobs(redis, config.QUEUE_PREFIX, shard.index).catch(() => 0);
   if (pending > 0) {
     logger.error({ queue: shard.name, pending, TICK_QUEUE_SHARDS: config.TICK_QUEUE_SHARDS }, 'jobs wait in a tick shard this writer does not consume: set TICK_QUEUE_SHARDS to the value the ingest services use (or the old, higher one until it drains)');
     await recordEvent(sql, { service: SERVICE, kind: 'unconsumed_shard', symbol: null, details: { queue: shard.name, pending } }).catch(() => {});

@@ -1,11 +1,10 @@
-import type { RejectReason } from '@tickvault/schema';
+import { UNSIGNED_DECIMAL, type RejectReason } from '@tickvault/schema';
 import type { SourceBar, SourceRejection } from '../source.js';
 import { EARLIEST_MS, isObject, LATEST_MS, parseObjectFrame, refusal, SAMPLE_CHARS, subscribedSymbol, idAndPrice, type CheckedTrade, type SubscribedCheckContext, type TradeCheck } from '../kit/checks.js';
 import { fromBinanceSymbol, type SubscribedSymbols } from './symbols.js';
 
 /** Frames above this are refused unread (`oversized`): a trade event is a few hundred bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
-const SIZE = /^(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
 
 export interface BinanceTrade extends CheckedTrade {
   /** Binance trade id: per symbol, numeric, increasing by one per trade. */
@@ -42,7 +41,7 @@ export function checkTrade(
   if (!checked.ok) return checked;
   const { id, price } = checked;
   const { qty, time } = fields;
-  if (typeof qty !== 'string' || !SIZE.test(qty)) {
+  if (typeof qty !== 'string' || !UNSIGNED_DECIMAL.test(qty)) {
     return reject('invalid_size', `quantity ${JSON.stringify(qty)} is not a non-negative decimal string`, sample, symbol);
   }
   // 2000-01-01 .. 2100-01-01: anything else is a unit or parsing error, not a trade time.
@@ -114,7 +113,7 @@ export function checkKline(symbol: string, row: unknown): KlineCheck {
   }
   const prices = { open, high, low, close, volume };
   for (const [field, value] of Object.entries(prices)) {
-    if (typeof value !== 'string' || !SIZE.test(value)) return refuse('invalid_bar', `kline ${field} ${JSON.stringify(value)} is not a decimal string`, openTime);
+    if (typeof value !== 'string' || !UNSIGNED_DECIMAL.test(value)) return refuse('invalid_bar', `kline ${field} ${JSON.stringify(value)} is not a decimal string`, openTime);
   }
   return {
     ok: true,

@@ -7,6 +7,7 @@ import { emptyStreamStats, streamDefaults, type StreamOptions, type StreamStats 
 import { ID_PAGING_DEFAULTS, type IdCatchUp, type IdPagingOptions } from '../kit/id-gaps.js';
 import { CoinbaseCatchUp, rowId } from './catch-up.js';
 import { acceptedSymbols } from '../kit/accepted-symbols.js';
+import { SAMPLE_CHARS } from '../kit/checks.js';
 import { streamLogLines, streamTrades } from '../kit/trade-stream.js';
 import { openSession } from '../kit/ws-session.js';
 import { checkCandleRow, checkTradeRow, invalidProductOf, parseMessage, type CheckContext } from './frames.js';
@@ -266,7 +267,7 @@ export function createCoinbaseSource(options: SourceOptions, overrides: Partial<
           const checked = checkCandleRow(row, symbol);
           if (!checked.ok) {
             stats.badCandles++;
-            refuse?.({ symbol, reason: 'invalid_bar', detail: checked.detail, sample: (stringify(row) ?? String(row)).slice(0, 500), barMinute: checked.minute });
+            refuse?.({ symbol, reason: 'invalid_bar', detail: checked.detail, sample: (stringify(row) ?? String(row)).slice(0, SAMPLE_CHARS), barMinute: checked.minute });
             continue;
           }
           // Coinbase may return candles before `start`; each page keeps to its own minutes.
